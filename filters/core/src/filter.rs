@@ -1,0 +1,55 @@
+//! The shape of a filter: a root built once from config, and one [`HttpFilter`] per request.
+//!
+//! `llmgw-wasm-host` adapts these to proxy-wasm's `RootContext` / `HttpContext`, so a filter
+//! crate is one line naming its [`FilterRoot`].
+
+use crate::config::ConfigError;
+use crate::host::Host;
+
+/// What Envoy should do after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop iteration: wait for more body, or a local reply was sent.
+    Pause,
+}
+
+/// Where a filter reads secrets: the VM's environment (`vm_config.environment_variables`).
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+impl<F: Fn(&str) -> Option<String>> Env for F {
+    fn var(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+/// A filter's compiled configuration; makes the per-request filters.
+pub trait FilterRoot: Sized + 'static {
+    type Filter: HttpFilter;
+    /// The filter's name, used in logs (`llmgw.auth`, …).
+    const NAME: &'static str;
+
+    /// Parse and validate the plugin configuration (JSON). A refusal names the field and why.
+    fn configure(json: &[u8], env: &dyn Env) -> Result<Self, ConfigError>;
+
+    fn new_filter(&self) -> Self::Filter;
+}
+
+/// Per-request callbacks; each defaults to `Continue`.
+#[allow(unused_variables)]
+pub trait HttpFilter {
+    fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
+        Flow::Continue
+    }
+    fn on_request_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        Flow::Continue
+    }
+    fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
+        Flow::Continue
+    }
+    fn on_response_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        Flow::Continue
+    }
+}

@@ -1,0 +1,48 @@
+//! The contract between the filters: request headers with the reserved prefix `x-llmgw-`.
+//!
+//! auth removes every `x-llmgw-*` header a client sent before it sets its own, so none can be
+//! spoofed; translate removes them all before the request leaves for the provider, so none leaks.
+//! This module is the one place that lists them.
+
+/// The reserved prefix. Any request header starting with it belongs to llmgw.
+pub const PREFIX: &str = "x-llmgw-";
+
+/// Set by auth: the consumer id of the API key that authenticated the request.
+pub const CONSUMER: &str = "x-llmgw-consumer";
+/// Set by auth: the team of that consumer (absent when the key has none).
+pub const TEAM: &str = "x-llmgw-team";
+/// Set by auth when the key may only use some models: the key's model globs, comma-separated.
+/// router enforces it, because router is the one filter that reads the body's `model`.
+pub const ALLOWED_MODELS: &str = "x-llmgw-allowed-models";
+
+/// Set by router: the model name the client asked for (an exact name or an alias).
+pub const REQUESTED_MODEL: &str = "x-llmgw-requested-model";
+/// Set by router: the provider chosen to serve the request (a name from translate's config).
+pub const PROVIDER: &str = "x-llmgw-provider";
+/// Set by router: the model name the provider is asked for.
+pub const UPSTREAM_MODEL: &str = "x-llmgw-upstream-model";
+/// Set by router: the Envoy cluster of that provider; routes select it with `cluster_header`.
+pub const CLUSTER: &str = "x-llmgw-cluster";
+/// Set by router: `true` when the client asked for a stream.
+pub const STREAM: &str = "x-llmgw-stream";
+
+/// Is this header name one of llmgw's? Header names reach filters lower-cased.
+pub fn is_reserved(name: &str) -> bool {
+    name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn reserved_prefix_matches_any_case() {
+        assert!(is_reserved(CONSUMER));
+        assert!(is_reserved("X-LLMGW-Consumer"));
+        assert!(!is_reserved("x-llm"));
+        assert!(!is_reserved("authorization"));
+    }
+}

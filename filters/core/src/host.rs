@@ -1,0 +1,75 @@
+//! The [`Host`] trait: everything a filter may ask of Envoy.
+//!
+//! Implemented over proxy-wasm by `llmgw-wasm-host` and by [`crate::testing::FakeHost`] in
+//! tests. Every call is fallible on the Envoy side (a header write after headers were sent,
+//! say); implementations log and carry on rather than panic, so methods return plain values.
+
+use crate::error::ApiError;
+
+/// Shared data could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SharedDataError {
+    /// Another worker wrote the key since we read it: read again and retry.
+    #[error("compare-and-swap mismatch")]
+    CasMismatch,
+    #[error("shared data unavailable")]
+    Unavailable,
+}
+
+/// A value in Envoy's shared data and its compare-and-swap token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedValue {
+    pub data: Option<Vec<u8>>,
+    pub cas: Option<u32>,
+}
+
+pub trait Host {
+    /// A request header (names are lower-case in Envoy).
+    fn request_header(&self, name: &str) -> Option<String>;
+    /// All request headers, in order, pseudo-headers included.
+    fn request_headers(&self) -> Vec<(String, String)>;
+    /// Set (replace) a request header.
+    fn set_request_header(&mut self, name: &str, value: &str);
+    fn remove_request_header(&mut self, name: &str);
+
+    fn response_header(&self, name: &str) -> Option<String>;
+    fn set_response_header(&mut self, name: &str, value: &str);
+    fn remove_response_header(&mut self, name: &str);
+
+    /// The first `size` bytes of the buffered request body (the whole body when buffered to its
+    /// end, the current chunk when streaming).
+    fn request_body(&self, size: usize) -> Vec<u8>;
+    /// Replace the first `size` bytes of the buffered request body with `body`.
+    fn set_request_body(&mut self, size: usize, body: &[u8]);
+    fn response_body(&self, size: usize) -> Vec<u8>;
+    fn set_response_body(&mut self, size: usize, body: &[u8]);
+
+    /// A stream property, e.g. `["xds", "upstream_host_metadata", "filter_metadata", "llmgw", "provider"]`.
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+
+    /// Envoy shared data, common to every worker thread of the VM (same `vm_id`).
+    fn shared_data(&self, key: &str) -> SharedValue;
+    /// Write shared data; with `cas` the write fails if another worker wrote the key since.
+    fn set_shared_data(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedDataError>;
+
+    /// Answer the client directly; the request goes no further.
+    fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]);
+
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// A uniformly distributed random number (not for secrets).
+    fn random_u64(&mut self) -> u64;
+}
+
+/// Answer with an OpenAI-format error body.
+pub fn send_error(host: &mut dyn Host, error: &ApiError) {
+    log::debug!("llmgw: answering {error}");
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    headers.extend(error.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    host.send_response(error.status, &headers, &error.body());
+}

@@ -1,0 +1,23 @@
+//! llmgw's filter logic, free of proxy-wasm so that all of it is testable natively and on wasm32.
+//!
+//! Each filter is a [`filter::FilterRoot`] (compiled config, built once in `on_configure`) that
+//! makes one [`filter::HttpFilter`] per request. Filters touch Envoy only through the
+//! [`host::Host`] trait; `llmgw-wasm-host` implements it over proxy-wasm and
+//! [`testing::FakeHost`] implements it for tests. Filters talk to each other only through the
+//! `x-llmgw-*` request headers listed in [`headers`].
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod filter;
+pub mod headers;
+pub mod host;
+pub mod ratelimit;
+pub mod router;
+pub mod schema;
+pub mod sse;
+pub mod translate;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -1,0 +1,209 @@
+//! [`FakeHost`]: an in-memory [`Host`] for tests, built builder-style.
+//!
+//! ```ignore
+//! let mut host = FakeHost::new().with_request_header("authorization", "Bearer k");
+//! let flow = filter.on_request_headers(&mut host, false);
+//! assert_eq!(host.local_response.unwrap().status, 401);
+//! ```
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+
+use crate::host::{Host, SharedDataError, SharedValue};
+
+/// A reply sent with [`Host::send_response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl LocalResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct FakeHost {
+    pub request_headers: Vec<(String, String)>,
+    pub response_headers: Vec<(String, String)>,
+    pub request_body: Vec<u8>,
+    pub response_body: Vec<u8>,
+    pub properties: HashMap<Vec<String>, Vec<u8>>,
+    pub shared: HashMap<String, (Vec<u8>, u32)>,
+    pub local_response: Option<LocalResponse>,
+    pub now_ms: u64,
+    /// Values handed out by `random_u64`, in turn; 0 once used up.
+    pub randoms: Vec<u64>,
+    /// Make the next N compare-and-swap writes fail, as if another worker got there first.
+    pub cas_conflicts: u32,
+}
+
+impl FakeHost {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_request_header(mut self, name: &str, value: &str) -> Self {
+        self.request_headers
+            .push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn with_response_header(mut self, name: &str, value: &str) -> Self {
+        self.response_headers
+            .push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn with_request_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.request_body = body.into();
+        self
+    }
+
+    pub fn with_response_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.response_body = body.into();
+        self
+    }
+
+    pub fn with_property(mut self, path: &[&str], value: &[u8]) -> Self {
+        self.properties
+            .insert(path.iter().map(|s| s.to_string()).collect(), value.to_vec());
+        self
+    }
+
+    pub fn with_now_ms(mut self, now_ms: u64) -> Self {
+        self.now_ms = now_ms;
+        self
+    }
+
+    pub fn with_randoms(mut self, randoms: &[u64]) -> Self {
+        self.randoms = randoms.iter().rev().copied().collect();
+        self
+    }
+
+    /// The request header as the next filter would see it.
+    pub fn req(&self, name: &str) -> Option<&str> {
+        find(&self.request_headers, name)
+    }
+
+    /// The response header as the client would see it.
+    pub fn resp(&self, name: &str) -> Option<&str> {
+        find(&self.response_headers, name)
+    }
+}
+
+fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn set(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
+    remove(headers, name);
+    headers.push((name.to_string(), value.to_string()));
+}
+
+fn remove(headers: &mut Vec<(String, String)>, name: &str) {
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+}
+
+fn replace_prefix(buffer: &mut Vec<u8>, size: usize, data: &[u8]) {
+    let size = size.min(buffer.len());
+    buffer.splice(..size, data.iter().copied());
+}
+
+impl Host for FakeHost {
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.req(name).map(str::to_string)
+    }
+    fn request_headers(&self) -> Vec<(String, String)> {
+        self.request_headers.clone()
+    }
+    fn set_request_header(&mut self, name: &str, value: &str) {
+        set(&mut self.request_headers, name, value)
+    }
+    fn remove_request_header(&mut self, name: &str) {
+        remove(&mut self.request_headers, name)
+    }
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.resp(name).map(str::to_string)
+    }
+    fn set_response_header(&mut self, name: &str, value: &str) {
+        set(&mut self.response_headers, name, value)
+    }
+    fn remove_response_header(&mut self, name: &str) {
+        remove(&mut self.response_headers, name)
+    }
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        self.request_body[..size.min(self.request_body.len())].to_vec()
+    }
+    fn set_request_body(&mut self, size: usize, body: &[u8]) {
+        replace_prefix(&mut self.request_body, size, body)
+    }
+    fn response_body(&self, size: usize) -> Vec<u8> {
+        self.response_body[..size.min(self.response_body.len())].to_vec()
+    }
+    fn set_response_body(&mut self, size: usize, body: &[u8]) {
+        replace_prefix(&mut self.response_body, size, body)
+    }
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        let key: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        self.properties.get(&key).cloned()
+    }
+    fn shared_data(&self, key: &str) -> SharedValue {
+        match self.shared.get(key) {
+            Some((data, cas)) => SharedValue {
+                data: Some(data.clone()),
+                cas: Some(*cas),
+            },
+            None => SharedValue::default(),
+        }
+    }
+    fn set_shared_data(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedDataError> {
+        if cas.is_some() && self.cas_conflicts > 0 {
+            self.cas_conflicts -= 1;
+            return Err(SharedDataError::CasMismatch);
+        }
+        let current = self.shared.get(key).map(|(_, c)| *c);
+        if let (Some(expected), Some(current)) = (cas, current) {
+            if expected != current {
+                return Err(SharedDataError::CasMismatch);
+            }
+        }
+        let next = current.unwrap_or(0) + 1;
+        self.shared.insert(key.to_string(), (value.to_vec(), next));
+        Ok(())
+    }
+    fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        self.local_response = Some(LocalResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+        });
+    }
+    fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+    fn random_u64(&mut self) -> u64 {
+        self.randoms.pop().unwrap_or(0)
+    }
+}
