@@ -1,0 +1,217 @@
+//! The auth filter: who is calling.
+//!
+//! The client presents an llmgw key (a "virtual key") as `Authorization: Bearer <key>` (what
+//! OpenAI SDKs send) or `x-api-key: <key>` (what Anthropic SDKs send). The config holds only the
+//! keys' SHA-256 hashes with their metadata; the filter hashes the presented key and looks it up
+//! in constant time. On success it strips the client's credential (it must never reach a
+//! provider; translate adds the provider's own key) and tells the later filters who is calling
+//! through [`headers::CONSUMER`], [`headers::TEAM`] and [`headers::ALLOWED_MODELS`].
+//!
+//! Why not Envoy's native `api_key_auth`: it compares plaintext keys from its config, has no
+//! expiry, team or model list, and is missing from older Envoy and Istio proxies. Model
+//! allow-lists are enforced by router (the one filter that parses the body's `model`) with
+//! [`model_allowed`] and [`model_not_allowed`].
+//!
+//! Before anything else the filter removes every `x-llmgw-*` header the client sent, so a
+//! client can never speak for auth.
+
+mod config;
+mod glob;
+mod rfc3339;
+
+use sha2::{Digest, Sha256};
+
+pub(crate) use self::config::check_id;
+pub use self::config::is_valid_id;
+pub use self::glob::{glob_match, model_allowed};
+pub use self::rfc3339::parse_rfc3339_ms;
+
+use self::config::{AuthConfig, Key};
+use crate::config::ConfigError;
+use crate::error::{ApiError, ErrorType};
+use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
+use crate::headers;
+use crate::host::{self, Host};
+
+/// The client's credential headers, removed once the key is accepted.
+const AUTHORIZATION: &str = "authorization";
+const X_API_KEY: &str = "x-api-key";
+
+/// The SHA-256 of `key` in lower-case hex, the form the config holds.
+pub fn hash_key(key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(key.as_bytes());
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+/// The 403 router answers when the key's allow-list does not cover `model`.
+pub fn model_not_allowed(model: &str) -> ApiError {
+    ApiError::new(
+        403,
+        ErrorType::PermissionError,
+        format!("This API key is not allowed to use the model `{model}`."),
+    )
+    .with_code("model_not_allowed")
+    .with_param("model")
+}
+
+/// Why a request was refused, before it becomes an OpenAI error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no API key")]
+    Missing,
+    #[error("unknown API key")]
+    Unknown,
+    #[error("API key of consumer {consumer} expired at {expires_at}")]
+    Expired {
+        consumer: String,
+        expires_at: String,
+    },
+}
+
+impl From<&AuthError> for ApiError {
+    /// OpenAI answers bad keys with 401 and type `invalid_request_error`
+    /// (<https://platform.openai.com/docs/guides/error-codes#api-errors>); so do we. The key is
+    /// never echoed back.
+    fn from(err: &AuthError) -> Self {
+        let (message, code) = match err {
+            AuthError::Missing => (
+                "You didn't provide an API key. Pass it in an Authorization header using Bearer \
+                 auth (Authorization: Bearer YOUR_KEY) or in an x-api-key header."
+                    .to_string(),
+                "missing_api_key",
+            ),
+            AuthError::Unknown => ("Incorrect API key provided.".to_string(), "invalid_api_key"),
+            AuthError::Expired { expires_at, .. } => (
+                format!("The API key provided expired at {expires_at}."),
+                "expired_api_key",
+            ),
+        };
+        ApiError::new(401, ErrorType::InvalidRequestError, message).with_code(code)
+    }
+}
+
+/// auth's compiled configuration.
+#[derive(Debug, Clone)]
+pub struct AuthRoot {
+    keys: std::rc::Rc<[Key]>,
+}
+
+impl FilterRoot for AuthRoot {
+    type Filter = AuthFilter;
+    const NAME: &'static str = "llmgw.auth";
+
+    fn configure(json: &[u8], _env: &dyn Env) -> Result<Self, ConfigError> {
+        let keys = crate::config::parse::<AuthConfig>(json)?.compile()?;
+        Ok(Self { keys: keys.into() })
+    }
+
+    fn new_filter(&self) -> AuthFilter {
+        AuthFilter {
+            keys: self.keys.clone(),
+        }
+    }
+}
+
+/// One request through auth.
+#[derive(Debug)]
+pub struct AuthFilter {
+    keys: std::rc::Rc<[Key]>,
+}
+
+impl AuthFilter {
+    /// Check the presented key (headers already scrubbed of `x-llmgw-*`).
+    fn authenticate(&self, host: &dyn Host) -> Result<&Key, AuthError> {
+        let presented = presented_key(host).ok_or(AuthError::Missing)?;
+        let key = find_key(&self.keys, &Sha256::digest(presented.as_bytes()).into())
+            .ok_or(AuthError::Unknown)?;
+        if let Some((expires_ms, expires_at)) = &key.expires {
+            let now = i64::try_from(host.now_ms()).unwrap_or(i64::MAX);
+            if now >= *expires_ms {
+                return Err(AuthError::Expired {
+                    consumer: key.consumer.clone(),
+                    expires_at: expires_at.clone(),
+                });
+            }
+        }
+        Ok(key)
+    }
+}
+
+impl HttpFilter for AuthFilter {
+    fn on_request_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
+        // Client-sent x-llmgw-* headers are never trusted, whatever happens next.
+        let mut spoofed: Vec<String> = host
+            .request_headers()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| headers::is_reserved(name))
+            .collect();
+        spoofed.dedup();
+        for name in &spoofed {
+            host.remove_request_header(name);
+        }
+
+        match self.authenticate(host) {
+            Ok(key) => {
+                host.remove_request_header(AUTHORIZATION);
+                host.remove_request_header(X_API_KEY);
+                host.set_request_header(headers::CONSUMER, &key.consumer);
+                if let Some(team) = &key.team {
+                    host.set_request_header(headers::TEAM, team);
+                }
+                if let Some(models) = &key.allowed_models {
+                    host.set_request_header(headers::ALLOWED_MODELS, models);
+                }
+                Flow::Continue
+            }
+            Err(err) => {
+                log::debug!("llmgw.auth: refused: {err}");
+                host::send_error(host, &ApiError::from(&err));
+                Flow::Pause
+            }
+        }
+    }
+}
+
+/// The key the client presented: `Authorization: Bearer <key>` (scheme in any case), else
+/// `x-api-key: <key>`. Empty values count as absent.
+fn presented_key(host: &dyn Host) -> Option<String> {
+    if let Some(value) = host.request_header(AUTHORIZATION) {
+        let value = value.trim();
+        if let Some((scheme, rest)) = value.split_once([' ', '\t']) {
+            let key = rest.trim();
+            if scheme.eq_ignore_ascii_case("bearer") && !key.is_empty() {
+                return Some(key.to_string());
+            }
+        }
+    }
+    host.request_header(X_API_KEY)
+        .map(|value| value.trim().to_string())
+        .filter(|key| !key.is_empty())
+}
+
+/// Find the key whose hash is `hash`, comparing against every entry in full so the time taken
+/// says nothing about how close a guess came.
+fn find_key<'a>(keys: &'a [Key], hash: &[u8; 32]) -> Option<&'a Key> {
+    let mut found = None;
+    for key in keys {
+        let mut diff = 0u8;
+        for (a, b) in key.hash.iter().zip(hash) {
+            diff |= a ^ b;
+        }
+        // Keep the compiler from turning the accumulation into an early exit.
+        if std::hint::black_box(diff) == 0 {
+            found = Some(key);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+//! Anthropic Messages API.
+//!
+//! Reference: <https://docs.anthropic.com/en/api/messages> (request and response),
+//! <https://docs.anthropic.com/en/api/messages-streaming> (stream events) and
+//! <https://docs.anthropic.com/en/api/errors> (error bodies).
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Request (what llmgw sends)
+
+#[derive(Debug, Serialize)]
+pub struct MessagesRequest<'a> {
+    pub model: Cow<'a, str>,
+    pub messages: Vec<Message<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    pub max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<Cow<'a, str>>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata<'a>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Message<'a> {
+    pub role: Role,
+    pub content: MessageContent<'a>,
+}
+
+/// A string is shorthand for one text block; both are accepted.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum MessageContent<'a> {
+    Text(Cow<'a, str>),
+    Blocks(Vec<ContentBlockParam<'a>>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlockParam<'a> {
+    Text { text: Cow<'a, str> },
+    Image { source: ImageSource<'a> },
+}
+
+/// <https://docs.anthropic.com/en/docs/build-with-claude/vision>
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ImageSource<'a> {
+    Base64 {
+        media_type: Cow<'a, str>,
+        data: Cow<'a, str>,
+    },
+    Url {
+        url: Cow<'a, str>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct Metadata<'a> {
+    pub user_id: Cow<'a, str>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response (what providers send back): tolerant.
+
+/// A non-streamed answer (`type: "message"`).
+#[derive(Debug, Deserialize)]
+pub struct MessageResponse<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub content: Vec<ContentBlock<'a>>,
+    #[serde(default)]
+    pub stop_reason: Option<StopReason>,
+    #[serde(default)]
+    pub usage: Usage,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock<'a> {
+    Text {
+        #[serde(borrow)]
+        text: Cow<'a, str>,
+    },
+    ToolUse {
+        #[serde(borrow)]
+        id: Cow<'a, str>,
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+        #[serde(default)]
+        input: Value,
+    },
+    /// `thinking`, `redacted_thinking`, server tool results and whatever comes next.
+    #[serde(other)]
+    Other,
+}
+
+/// <https://docs.anthropic.com/en/api/handling-stop-reasons>
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndTurn,
+    MaxTokens,
+    StopSequence,
+    ToolUse,
+    PauseTurn,
+    Refusal,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<u64>,
+}
+
+/// `{"type":"error","error":{"type":…,"message":…}}`
+#[derive(Debug, Deserialize)]
+pub struct ErrorResponse<'a> {
+    #[serde(borrow)]
+    pub error: ErrorBody<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ErrorBody<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub message: Cow<'a, str>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream events: <https://docs.anthropic.com/en/api/messages-streaming#event-types>
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEvent<'a> {
+    MessageStart {
+        #[serde(borrow)]
+        message: MessageStart<'a>,
+    },
+    ContentBlockStart {
+        #[serde(default)]
+        index: u32,
+        #[serde(borrow)]
+        content_block: ContentBlock<'a>,
+    },
+    ContentBlockDelta {
+        #[serde(default)]
+        index: u32,
+        #[serde(borrow)]
+        delta: BlockDelta<'a>,
+    },
+    ContentBlockStop {
+        #[serde(default)]
+        index: u32,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: MessageDeltaBody,
+        #[serde(default)]
+        usage: Option<DeltaUsage>,
+    },
+    MessageStop,
+    Ping,
+    Error {
+        #[serde(borrow)]
+        error: ErrorBody<'a>,
+    },
+    /// New event types are to be ignored, per Anthropic's versioning policy.
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessageStart<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(default)]
+    pub usage: Usage,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BlockDelta<'a> {
+    TextDelta {
+        #[serde(borrow)]
+        text: Cow<'a, str>,
+    },
+    InputJsonDelta {
+        #[serde(borrow)]
+        partial_json: Cow<'a, str>,
+    },
+    /// `thinking_delta`, `signature_delta`, `citations_delta`, …
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MessageDeltaBody {
+    #[serde(default)]
+    pub stop_reason: Option<StopReason>,
+}
+
+/// `message_delta` usage is cumulative; input counts appear there only in newer API versions.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeltaUsage {
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_read_input_tokens: Option<u64>,
+}

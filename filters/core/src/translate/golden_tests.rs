@@ -1,0 +1,348 @@
+//! Golden fixtures: `fixtures/translate/<pair>/*.in.*` → `*.out.*`. See the README there.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use serde_json::Value;
+
+use super::openai_anthropic::OpenAiAnthropic;
+use super::openai_openai::OpenAiOpenAi;
+use super::{ResponseMode, Translator, Usage};
+use crate::schema::openai::PromptTokensDetails;
+use crate::sse;
+
+const CREATED: u64 = 1_700_000_000;
+
+macro_rules! fixture {
+    ($pair:literal, $name:literal) => {
+        include_str!(concat!("../../fixtures/translate/", $pair, "/", $name))
+    };
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"))
+}
+
+fn json_bytes(bytes: &[u8]) -> Value {
+    json(std::str::from_utf8(bytes).unwrap())
+}
+
+/// SSE compared event by event; `data` as JSON where it is JSON.
+fn assert_sse_eq(got: &[u8], want: &str, name: &str) {
+    let norm = |bytes: &[u8]| -> Vec<(Option<String>, Value)> {
+        let mut dec = sse::Decoder::new();
+        let events = dec.feed(bytes);
+        assert!(!dec.has_pending(), "{name}: unterminated frame in output");
+        events
+            .into_iter()
+            .map(|e| {
+                let data =
+                    serde_json::from_str(&e.data).unwrap_or_else(|_| Value::String(e.data.clone()));
+                (e.event, data)
+            })
+            .collect()
+    };
+    let (got_events, want_events) = (norm(got), norm(want.as_bytes()));
+    assert_eq!(
+        got_events.len(),
+        want_events.len(),
+        "{name}: event count\n got: {}",
+        String::from_utf8_lossy(got)
+    );
+    for (i, (g, w)) in got_events.iter().zip(&want_events).enumerate() {
+        assert_eq!(g, w, "{name}: event {i}");
+    }
+}
+
+fn anthropic() -> OpenAiAnthropic {
+    OpenAiAnthropic::new(4096)
+}
+
+/// Prime a translator as if the client had asked for a stream (with or without usage).
+fn streaming(include_usage: bool) -> OpenAiAnthropic {
+    let mut t = anthropic();
+    let request = format!(
+        r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"stream":true,
+            "stream_options":{{"include_usage":{include_usage}}}}}"#
+    );
+    t.request_body(request.as_bytes(), None).unwrap();
+    t
+}
+
+/// Feed `input` whole and byte by byte through fresh translators; both outputs must be equal
+/// byte for byte. Returns the output and the usage recorded.
+fn run_stream(
+    make: impl Fn() -> Box<dyn Translator>,
+    input: &str,
+    name: &str,
+) -> (Vec<u8>, Option<Usage>) {
+    let feed = |pieces: Vec<&[u8]>| {
+        let mut t = make();
+        let plan = t.response_headers(
+            200,
+            Some("text/event-stream; charset=utf-8"),
+            false,
+            CREATED,
+        );
+        assert_eq!(plan.mode, ResponseMode::Stream, "{name}");
+        let mut out = Vec::new();
+        let last = pieces.len().saturating_sub(1);
+        for (i, piece) in pieces.iter().enumerate() {
+            match t.response_chunk(piece, i == last) {
+                Some(replaced) => out.extend_from_slice(&replaced),
+                None => out.extend_from_slice(piece),
+            }
+        }
+        (out, t.usage())
+    };
+    let bytes = input.as_bytes();
+    let whole = feed(vec![bytes]);
+    let mut pieces: Vec<&[u8]> = bytes.chunks(1).collect();
+    // Envoy may also signal the end with an empty last piece.
+    pieces.push(&[]);
+    let bytewise = feed(pieces);
+    assert_eq!(
+        String::from_utf8_lossy(&whole.0),
+        String::from_utf8_lossy(&bytewise.0),
+        "{name}: whole vs byte by byte"
+    );
+    assert_eq!(whole.1, bytewise.1, "{name}: usage whole vs byte by byte");
+    whole
+}
+
+// ---------------------------------------------------------------------------------------------
+// openai → anthropic
+
+fn anthropic_request(input: &str, upstream_model: Option<&str>) -> Value {
+    let mut t = anthropic();
+    let out = t
+        .request_body(input.as_bytes(), upstream_model)
+        .unwrap()
+        .unwrap();
+    json_bytes(&out)
+}
+
+#[test]
+fn anthropic_request_basic() {
+    let got = anthropic_request(fixture!("openai_anthropic", "request_basic.in.json"), None);
+    assert_eq!(
+        got,
+        json(fixture!("openai_anthropic", "request_basic.out.json"))
+    );
+}
+
+#[test]
+fn anthropic_request_full() {
+    let got = anthropic_request(
+        fixture!("openai_anthropic", "request_full.in.json"),
+        Some("claude-3-5-haiku-20241022"),
+    );
+    assert_eq!(
+        got,
+        json(fixture!("openai_anthropic", "request_full.out.json"))
+    );
+}
+
+#[test]
+fn anthropic_request_stop_string() {
+    let got = anthropic_request(
+        fixture!("openai_anthropic", "request_stop_string.in.json"),
+        None,
+    );
+    assert_eq!(
+        got,
+        json(fixture!("openai_anthropic", "request_stop_string.out.json"))
+    );
+}
+
+fn anthropic_response(status: u16, input: &str) -> (Option<u16>, Value, Option<Usage>) {
+    let mut t = anthropic();
+    let plan = t.response_headers(status, Some("application/json"), false, CREATED);
+    assert_eq!(plan.mode, ResponseMode::Buffer);
+    assert_eq!(plan.content_type, Some("application/json"));
+    let out = t.response_body(input.as_bytes());
+    (out.status.or(plan.status), json_bytes(&out.body), t.usage())
+}
+
+#[test]
+fn anthropic_responses() {
+    let cases = [
+        (
+            "response_basic",
+            fixture!("openai_anthropic", "response_basic.in.json"),
+            fixture!("openai_anthropic", "response_basic.out.json"),
+        ),
+        (
+            "response_cache_max_tokens",
+            fixture!("openai_anthropic", "response_cache_max_tokens.in.json"),
+            fixture!("openai_anthropic", "response_cache_max_tokens.out.json"),
+        ),
+        (
+            "response_tool_use",
+            fixture!("openai_anthropic", "response_tool_use.in.json"),
+            fixture!("openai_anthropic", "response_tool_use.out.json"),
+        ),
+    ];
+    for (name, input, want) in cases {
+        let (status, got, usage) = anthropic_response(200, input);
+        let want = json(want);
+        assert_eq!(status, None, "{name}");
+        assert_eq!(got, want, "{name}");
+        // The usage recorded is the usage the client sees.
+        let recorded: Usage = serde_json::from_value(want["usage"].clone()).unwrap();
+        assert_eq!(usage, Some(recorded), "{name}");
+    }
+}
+
+#[test]
+fn anthropic_errors() {
+    let cases = [
+        (
+            529,
+            503,
+            fixture!("openai_anthropic", "error_overloaded.in.json"),
+            fixture!("openai_anthropic", "error_overloaded.out.json"),
+        ),
+        (
+            429,
+            429,
+            fixture!("openai_anthropic", "error_rate_limit.in.json"),
+            fixture!("openai_anthropic", "error_rate_limit.out.json"),
+        ),
+        (
+            400,
+            400,
+            fixture!("openai_anthropic", "error_invalid_request.in.json"),
+            fixture!("openai_anthropic", "error_invalid_request.out.json"),
+        ),
+        (
+            503,
+            503,
+            fixture!("openai_anthropic", "error_html.in.json"),
+            fixture!("openai_anthropic", "error_html.out.json"),
+        ),
+        (
+            200,
+            502,
+            fixture!("openai_anthropic", "response_unreadable.in.json"),
+            fixture!("openai_anthropic", "response_unreadable.out.json"),
+        ),
+    ];
+    for (status_in, status_out, input, want) in cases {
+        let (status, got, usage) = anthropic_response(status_in, input);
+        assert_eq!(status.unwrap_or(status_in), status_out, "{input}");
+        assert_eq!(got, json(want), "{input}");
+        assert_eq!(usage, None);
+    }
+}
+
+#[test]
+fn anthropic_stream_basic() {
+    let (out, usage) = run_stream(
+        || Box::new(streaming(false)),
+        fixture!("openai_anthropic", "stream_basic.in.sse"),
+        "stream_basic",
+    );
+    assert_sse_eq(
+        &out,
+        fixture!("openai_anthropic", "stream_basic.out.sse"),
+        "stream_basic",
+    );
+    assert_eq!(
+        usage,
+        Some(Usage {
+            prompt_tokens: 25,
+            completion_tokens: 15,
+            total_tokens: 40,
+            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: 0 }),
+        })
+    );
+}
+
+#[test]
+fn anthropic_stream_with_usage_crlf_and_unknown_events() {
+    let (out, usage) = run_stream(
+        || Box::new(streaming(true)),
+        fixture!("openai_anthropic", "stream_usage.in.sse"),
+        "stream_usage",
+    );
+    assert_sse_eq(
+        &out,
+        fixture!("openai_anthropic", "stream_usage.out.sse"),
+        "stream_usage",
+    );
+    assert_eq!(
+        usage.map(|u| (u.total_tokens, u.cached_tokens())),
+        Some((322, 300))
+    );
+}
+
+#[test]
+fn anthropic_stream_error_event() {
+    let (out, _) = run_stream(
+        || Box::new(streaming(false)),
+        fixture!("openai_anthropic", "stream_error.in.sse"),
+        "stream_error",
+    );
+    assert_sse_eq(
+        &out,
+        fixture!("openai_anthropic", "stream_error.out.sse"),
+        "stream_error",
+    );
+}
+
+#[test]
+fn anthropic_stream_truncated() {
+    let (out, _) = run_stream(
+        || Box::new(streaming(false)),
+        fixture!("openai_anthropic", "stream_truncated.in.sse"),
+        "stream_truncated",
+    );
+    assert_sse_eq(
+        &out,
+        fixture!("openai_anthropic", "stream_truncated.out.sse"),
+        "stream_truncated",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// openai → openai
+
+#[test]
+fn openai_request_model_rewrite_keeps_every_other_field() {
+    let mut t = OpenAiOpenAi::new("/v1".into());
+    let out = t
+        .request_body(
+            fixture!("openai_openai", "request_model.in.json").as_bytes(),
+            Some("gpt-4o-2024-08-06"),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        json_bytes(&out),
+        json(fixture!("openai_openai", "request_model.out.json"))
+    );
+}
+
+#[test]
+fn openai_stream_done_passes_unchanged_and_records_usage() {
+    let input = fixture!("openai_openai", "stream_done.in.sse");
+    let (out, usage) = run_stream(|| Box::new(OpenAiOpenAi::new("/v1".into())), input, "done");
+    assert_eq!(
+        out,
+        fixture!("openai_openai", "stream_done.out.sse").as_bytes()
+    );
+    assert_eq!(usage.map(|u| u.total_tokens), Some(11));
+}
+
+#[test]
+fn openai_stream_truncated_gets_an_error_frame() {
+    let input = fixture!("openai_openai", "stream_truncated.in.sse");
+    let (out, usage) = run_stream(|| Box::new(OpenAiOpenAi::new("/v1".into())), input, "trunc");
+    assert_sse_eq(
+        &out,
+        fixture!("openai_openai", "stream_truncated.out.sse"),
+        "trunc",
+    );
+    assert_eq!(usage, None);
+}

@@ -1,0 +1,645 @@
+//! The translate filter: clients speak OpenAI Chat Completions, each provider its own format.
+//!
+//! translate runs as an Envoy *upstream* HTTP filter on the provider cluster, so it runs once
+//! per try: a fallback try to another provider is translated for the provider it actually goes
+//! to. Per try it
+//!
+//! 1. learns the provider from the endpoint metadata
+//!    (`xds.upstream_host_metadata.filter_metadata.llmgw.provider`), else from router's
+//!    [`headers::PROVIDER`], else the only configured provider;
+//! 2. removes every `x-llmgw-*` header and the client's credentials, and sets the provider's key
+//!    (Envoy's `credential_injector` could set a key too, but not per try and per provider of an
+//!    aggregate cluster, and older Envoys and Istio proxies lack it);
+//! 3. rewrites path and body of `POST /v1/chat/completions` with a per-request [`Translator`]
+//!    for the provider pair (`openai_openai`, `openai_anthropic`, …);
+//! 4. translates the answer back to OpenAI format (JSON, errors, or SSE chunk by chunk), so the
+//!    filters in front of it and the client only ever see OpenAI, and records the token usage.
+//!
+//! Secrets: provider keys come from the VM's environment at configure time and never appear in
+//! logs or `Debug` output ([`Secret`]).
+
+pub mod openai_anthropic;
+pub mod openai_openai;
+
+#[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use serde::Deserialize;
+
+use crate::config::{self, ConfigError};
+use crate::error::{ApiError, ErrorType};
+use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
+use crate::headers;
+use crate::host::{self, Host};
+pub use crate::schema::openai::Usage;
+
+/// Where a try learns its provider: the chosen endpoint's metadata.
+pub const PROVIDER_METADATA: [&str; 5] = [
+    "xds",
+    "upstream_host_metadata",
+    "filter_metadata",
+    "llmgw",
+    "provider",
+];
+
+/// Request headers that carry the *client's* credentials (or select the account those belong
+/// to: OpenAI answers 401 when `openai-organization` does not match the key); never forwarded
+/// to a provider, which gets llmgw's key instead.
+const CLIENT_CREDENTIALS: [&str; 5] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "openai-organization",
+    "openai-project",
+];
+
+const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+/// Stage one: the JSON as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    providers: Vec<RawProvider>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    name: String,
+    schema: Schema,
+    key_env: String,
+    #[serde(default)]
+    base_path: Option<String>,
+    #[serde(default)]
+    anthropic_version: Option<String>,
+    #[serde(default)]
+    default_max_tokens: Option<u32>,
+}
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Schema {
+    #[serde(rename = "openai")]
+    OpenAi,
+    #[serde(rename = "anthropic")]
+    Anthropic,
+}
+
+impl Schema {
+    fn name(self) -> &'static str {
+        match self {
+            Schema::OpenAi => "openai",
+            Schema::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// A secret string (a provider key). `Debug` prints `***`, and there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Stage two: a provider's compiled settings, by schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// OpenAI and every OpenAI-compatible API (Groq, Together, vLLM, …).
+    OpenAi {
+        /// Replaces the client's `/v1` prefix, without a trailing slash (`/v1`, `/openai/v1`).
+        base_path: String,
+    },
+    Anthropic {
+        /// The `anthropic-version` header (<https://docs.anthropic.com/en/api/versioning>).
+        version: String,
+        /// Anthropic requires `max_tokens`; OpenAI does not.
+        default_max_tokens: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub name: String,
+    pub key: Secret,
+    pub backend: Backend,
+}
+
+impl Provider {
+    fn translator(&self) -> Box<dyn Translator> {
+        match &self.backend {
+            Backend::OpenAi { base_path } => {
+                Box::new(openai_openai::OpenAiOpenAi::new(base_path.clone()))
+            }
+            Backend::Anthropic {
+                default_max_tokens, ..
+            } => Box::new(openai_anthropic::OpenAiAnthropic::new(*default_max_tokens)),
+        }
+    }
+}
+
+fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> {
+    if raw.providers.is_empty() {
+        return Err(ConfigError::new(
+            "providers",
+            "at least one provider is required",
+        ));
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    for (i, p) in raw.providers.into_iter().enumerate() {
+        let at = |field: &str| format!("providers[{i}].{field}");
+        if p.name.trim().is_empty() {
+            return Err(ConfigError::new(at("name"), "must not be empty"));
+        }
+        if let Some(first) = seen.insert(p.name.clone(), i) {
+            return Err(ConfigError::new(
+                at("name"),
+                format!(
+                    "duplicate provider name `{}` (also providers[{first}].name)",
+                    p.name
+                ),
+            ));
+        }
+        if p.key_env.is_empty() {
+            return Err(ConfigError::new(at("key_env"), "must not be empty"));
+        }
+        let key = match env.var(&p.key_env) {
+            Some(key) if !key.trim().is_empty() => Secret::new(key.trim()),
+            _ => {
+                return Err(ConfigError::new(
+                    at("key_env"),
+                    format!("environment variable {} is not set or empty", p.key_env),
+                ))
+            }
+        };
+        let only_for = |field: &str, schema: Schema| {
+            ConfigError::new(
+                at(field),
+                format!(
+                    "only valid for schema `{}`, this provider's schema is `{}`",
+                    schema.name(),
+                    p.schema.name()
+                ),
+            )
+        };
+        let backend = match p.schema {
+            Schema::OpenAi => {
+                if p.anthropic_version.is_some() {
+                    return Err(only_for("anthropic_version", Schema::Anthropic));
+                }
+                if p.default_max_tokens.is_some() {
+                    return Err(only_for("default_max_tokens", Schema::Anthropic));
+                }
+                let base_path = p.base_path.unwrap_or_else(|| "/v1".to_string());
+                if !base_path.starts_with('/') || base_path.contains(['?', '#']) {
+                    return Err(ConfigError::new(
+                        at("base_path"),
+                        format!("`{base_path}` must be a path starting with `/`, without query"),
+                    ));
+                }
+                Backend::OpenAi {
+                    base_path: base_path.trim_end_matches('/').to_string(),
+                }
+            }
+            Schema::Anthropic => {
+                if p.base_path.is_some() {
+                    return Err(only_for("base_path", Schema::OpenAi));
+                }
+                let version = p
+                    .anthropic_version
+                    .unwrap_or_else(|| "2023-06-01".to_string());
+                if version.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        at("anthropic_version"),
+                        "must not be empty",
+                    ));
+                }
+                let default_max_tokens = p.default_max_tokens.unwrap_or(4096);
+                if default_max_tokens == 0 {
+                    return Err(ConfigError::new(
+                        at("default_max_tokens"),
+                        "must be at least 1",
+                    ));
+                }
+                Backend::Anthropic {
+                    version,
+                    default_max_tokens,
+                }
+            }
+        };
+        providers.push(Provider {
+            name: p.name,
+            key,
+            backend,
+        });
+    }
+    Ok(providers)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The translator trait
+
+/// How the filter treats a response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Let it through unchanged and unread.
+    Untouched,
+    /// Wait for the whole body, translate it once (non-streamed answers and errors).
+    Buffer,
+    /// Translate (or watch) chunk by chunk as it arrives; never buffer the stream.
+    Stream,
+}
+
+/// A translator's decision on the response headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponsePlan {
+    pub mode: ResponseMode,
+    /// Replace `:status` (e.g. Anthropic's 529 becomes 503).
+    pub status: Option<u16>,
+    /// Replace `content-type`.
+    pub content_type: Option<&'static str>,
+}
+
+impl ResponsePlan {
+    pub const UNTOUCHED: Self = Self {
+        mode: ResponseMode::Untouched,
+        status: None,
+        content_type: None,
+    };
+}
+
+/// A translated whole body, and the status it goes with when that changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseBody {
+    pub status: Option<u16>,
+    pub body: Vec<u8>,
+}
+
+/// One request's translation between the client's OpenAI format and one provider's format.
+/// A new translator is made per try, so it keeps the per-response state (stream ids, the SSE
+/// decoder's partial frames, usage).
+pub trait Translator {
+    /// The provider path for a chat completions request (`query` is the client's, if any).
+    fn chat_path(&self, query: Option<&str>) -> String;
+    /// Whether [`Translator::request_body`] needs the body (reading it costs a copy).
+    fn needs_request_body(&self, upstream_model: Option<&str>) -> bool;
+    /// The whole request body in, the provider's body out (`None`: send it unchanged).
+    fn request_body(
+        &mut self,
+        body: &[u8],
+        upstream_model: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, ApiError>;
+    /// Decide on the response from its status and headers. `created` is the Unix time (s)
+    /// stamped on translated answers.
+    fn response_headers(
+        &mut self,
+        status: u16,
+        content_type: Option<&str>,
+        encoded: bool,
+        created: u64,
+    ) -> ResponsePlan;
+    /// The whole response body in ([`ResponseMode::Buffer`]), the OpenAI body out.
+    fn response_body(&mut self, body: &[u8]) -> ResponseBody;
+    /// One piece of a streamed response in ([`ResponseMode::Stream`]), what replaces it out
+    /// (`None`: leave the piece as it is).
+    fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>>;
+    /// Token usage, once the provider reported it.
+    fn usage(&self) -> Option<Usage>;
+}
+
+/// The SSE frame OpenAI clients raise on: `data: {"error":{…}}`. The OpenAI Python SDK turns a
+/// data frame with an `error` key into an `APIError`.
+pub fn stream_error_frame(out: &mut Vec<u8>, error: &ApiError) {
+    crate::sse::write_data(out, &error.body());
+}
+
+/// The frame appended when the provider's stream ends before its terminal event.
+pub fn truncated_stream_error() -> ApiError {
+    ApiError::new(
+        502,
+        ErrorType::ApiError,
+        "upstream stream ended before completion",
+    )
+    .with_code("upstream_stream_truncated")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The filter
+
+/// The translate filter's compiled configuration.
+#[derive(Debug)]
+pub struct TranslateRoot {
+    providers: Rc<[Provider]>,
+}
+
+impl TranslateRoot {
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+}
+
+impl FilterRoot for TranslateRoot {
+    type Filter = TranslateFilter;
+    const NAME: &'static str = "llmgw.translate";
+
+    fn configure(json: &[u8], env: &dyn Env) -> Result<Self, ConfigError> {
+        let raw: RawConfig = config::parse(json)?;
+        let providers = compile(raw, env)?;
+        Ok(Self {
+            providers: providers.into(),
+        })
+    }
+
+    fn new_filter(&self) -> TranslateFilter {
+        TranslateFilter {
+            providers: Rc::clone(&self.providers),
+            provider: None,
+            upstream_model: None,
+            translator: None,
+            chat: false,
+            replied: false,
+            mode: ResponseMode::Untouched,
+        }
+    }
+}
+
+/// One try through the translate filter.
+pub struct TranslateFilter {
+    providers: Rc<[Provider]>,
+    provider: Option<usize>,
+    upstream_model: Option<String>,
+    /// Set for `POST /v1/chat/completions` only; other paths pass through unread.
+    translator: Option<Box<dyn Translator>>,
+    chat: bool,
+    /// A local reply was sent; the remaining callbacks do nothing.
+    replied: bool,
+    mode: ResponseMode,
+}
+
+impl TranslateFilter {
+    /// The provider serving this try, once the request headers were seen.
+    pub fn provider(&self) -> Option<&str> {
+        self.provider
+            .and_then(|i| self.providers.get(i))
+            .map(|p| p.name.as_str())
+    }
+
+    /// Token usage of this try in OpenAI terms, once the provider reported it (for a streamed
+    /// answer: after its final usage event). `None` for responses translate does not read
+    /// (openai-schema non-streamed answers pass through unread).
+    pub fn usage(&self) -> Option<Usage> {
+        self.translator.as_ref().and_then(|t| t.usage())
+    }
+
+    fn reply(&mut self, host: &mut dyn Host, error: &ApiError) -> Flow {
+        self.replied = true;
+        host::send_error(host, error);
+        Flow::Pause
+    }
+
+    fn resolve_provider(&self, host: &dyn Host) -> Option<usize> {
+        let by_name = |name: &str| self.providers.iter().position(|p| p.name == name);
+        if let Some(bytes) = host.property(&PROVIDER_METADATA) {
+            let name = String::from_utf8_lossy(&bytes);
+            let name = name.trim().trim_matches('"').trim();
+            if !name.is_empty() {
+                // The endpoint's metadata is authoritative: never fall back to a header when
+                // it names a provider translate does not know.
+                return by_name(name);
+            }
+        }
+        if let Some(name) = host.request_header(headers::PROVIDER) {
+            return by_name(name.trim());
+        }
+        match &*self.providers {
+            [_only] => Some(0),
+            _ => None,
+        }
+    }
+}
+
+impl HttpFilter for TranslateFilter {
+    fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
+        let providers = Rc::clone(&self.providers);
+        let Some((index, provider)) = self
+            .resolve_provider(host)
+            .and_then(|i| providers.get(i).map(|p| (i, p)))
+        else {
+            return self.reply(
+                host,
+                &ApiError::new(
+                    500,
+                    ErrorType::ApiError,
+                    "llmgw translate: no provider configured for this upstream",
+                ),
+            );
+        };
+        self.provider = Some(index);
+        self.upstream_model = host
+            .request_header(headers::UPSTREAM_MODEL)
+            .filter(|m| !m.trim().is_empty());
+
+        // Nothing of llmgw's and none of the client's credentials leave for the provider.
+        for (name, _) in host.request_headers() {
+            if headers::is_reserved(&name) {
+                host.remove_request_header(&name);
+            }
+        }
+        for name in CLIENT_CREDENTIALS {
+            host.remove_request_header(name);
+        }
+        match &provider.backend {
+            Backend::OpenAi { .. } => {
+                let bearer = format!("Bearer {}", provider.key.expose());
+                host.set_request_header("authorization", &bearer);
+            }
+            Backend::Anthropic { version, .. } => {
+                // <https://docs.anthropic.com/en/api/overview#authentication>
+                host.set_request_header("x-api-key", provider.key.expose());
+                host.set_request_header("anthropic-version", version);
+            }
+        }
+
+        let path = host.request_header(":path").unwrap_or_default();
+        let (path_only, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path.as_str(), None),
+        };
+        let is_post = host
+            .request_header(":method")
+            .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+        if is_post && path_only == CHAT_COMPLETIONS {
+            if end_of_stream {
+                return self.reply(
+                    host,
+                    &ApiError::invalid_request("a chat completions request needs a JSON body"),
+                );
+            }
+            let translator = provider.translator();
+            host.set_request_header(":path", &translator.chat_path(query));
+            // The body is rewritten; the length is set again once it is known.
+            host.remove_request_header("content-length");
+            // A compressed answer could be neither translated nor watched for its end.
+            host.remove_request_header("accept-encoding");
+            self.translator = Some(translator);
+            self.chat = true;
+            // Wait for the body; Envoy's `allow_on_headers_stop_iteration` lets the header
+            // changes made in the body callback still reach the provider.
+            return Flow::Pause;
+        }
+        match &provider.backend {
+            Backend::OpenAi { base_path } => {
+                // Other OpenAI endpoints (models, embeddings, …) pass through unread.
+                if let Some(rest) = path.strip_prefix("/v1") {
+                    if rest.is_empty() || rest.starts_with(['/', '?']) {
+                        let new_path = format!("{base_path}{rest}");
+                        host.set_request_header(":path", &new_path);
+                    }
+                }
+                Flow::Continue
+            }
+            Backend::Anthropic { .. } => {
+                let error = ApiError::new(
+                    404,
+                    ErrorType::NotFoundError,
+                    format!(
+                        "`{path_only}` is not supported by provider {}",
+                        provider.name
+                    ),
+                );
+                self.reply(host, &error)
+            }
+        }
+    }
+
+    fn on_request_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        if !self.chat || self.replied {
+            return Flow::Continue;
+        }
+        if !end_of_stream {
+            return Flow::Pause; // Envoy buffers until the whole body is there.
+        }
+        let Some(translator) = self.translator.as_mut() else {
+            return Flow::Continue;
+        };
+        let upstream_model = self.upstream_model.as_deref();
+        let result = if translator.needs_request_body(upstream_model) {
+            let body = host.request_body(size);
+            translator.request_body(&body, upstream_model)
+        } else {
+            Ok(None)
+        };
+        match result {
+            Ok(Some(new_body)) => {
+                host.set_request_body(size, &new_body);
+                host.set_request_header("content-length", &new_body.len().to_string());
+                Flow::Continue
+            }
+            Ok(None) => {
+                host.set_request_header("content-length", &size.to_string());
+                Flow::Continue
+            }
+            Err(error) => self.reply(host, &error),
+        }
+    }
+
+    fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
+        if self.replied {
+            return Flow::Continue;
+        }
+        let Some(translator) = self.translator.as_mut() else {
+            return Flow::Continue;
+        };
+        let status = host
+            .response_header(":status")
+            .and_then(|s| s.trim().parse::<u16>().ok())
+            .unwrap_or(0);
+        let content_type = host.response_header("content-type");
+        let encoded = host
+            .response_header("content-encoding")
+            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+        let created = host.now_ms() / 1000;
+        let plan = translator.response_headers(status, content_type.as_deref(), encoded, created);
+        self.mode = plan.mode;
+        if plan.mode == ResponseMode::Untouched {
+            return Flow::Continue;
+        }
+        host.remove_response_header("content-length");
+        if let Some(content_type) = plan.content_type {
+            host.set_response_header("content-type", content_type);
+        }
+        if let Some(new_status) = plan.status {
+            host.set_response_header(":status", &new_status.to_string());
+        }
+        match plan.mode {
+            ResponseMode::Buffer if end_of_stream => {
+                // No body will follow, yet the client must get a readable one.
+                let out = translator.response_body(b"");
+                let status = out.status.or(plan.status).unwrap_or(status);
+                self.replied = true;
+                host.send_response(status, &[("content-type", "application/json")], &out.body);
+                Flow::Pause
+            }
+            // Hold the headers: the status may still change once the body is read.
+            ResponseMode::Buffer => Flow::Pause,
+            ResponseMode::Stream | ResponseMode::Untouched => Flow::Continue,
+        }
+    }
+
+    fn on_response_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        if self.replied {
+            return Flow::Continue;
+        }
+        let Some(translator) = self.translator.as_mut() else {
+            return Flow::Continue;
+        };
+        match self.mode {
+            ResponseMode::Untouched => Flow::Continue,
+            ResponseMode::Buffer => {
+                if !end_of_stream {
+                    return Flow::Pause;
+                }
+                let body = host.response_body(size);
+                let out = translator.response_body(&body);
+                if let Some(status) = out.status {
+                    host.set_response_header(":status", &status.to_string());
+                }
+                host.set_response_header("content-length", &out.body.len().to_string());
+                host.set_response_body(size, &out.body);
+                Flow::Continue
+            }
+            ResponseMode::Stream => {
+                let chunk = if size == 0 {
+                    Vec::new()
+                } else {
+                    host.response_body(size)
+                };
+                if let Some(out) = translator.response_chunk(&chunk, end_of_stream) {
+                    host.set_response_body(size, &out);
+                }
+                Flow::Continue
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! OpenAI Chat Completions to an OpenAI-compatible provider: a passthrough.
+//!
+//! The body changes only where router chose another model name for this provider
+//! ([`crate::headers::UPSTREAM_MODEL`]); every other field is the client's, as sent
+//! (<https://platform.openai.com/docs/api-reference/chat/create>). Answers pass unchanged.
+//! Streams are watched, not re-encoded: translate remembers whether `data: [DONE]` arrived and
+//! the usage chunk (<https://platform.openai.com/docs/api-reference/chat-streaming>), and
+//! appends an error frame if the provider's stream ends early, so a client never mistakes a
+//! cut stream for a complete answer.
+
+use serde_json::{Map, Value};
+
+use super::{stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode, ResponsePlan};
+use super::{Translator, Usage};
+use crate::error::ApiError;
+use crate::schema::openai::UsageOnly;
+use crate::sse;
+
+/// The passthrough translator; one per try.
+#[derive(Debug)]
+pub struct OpenAiOpenAi {
+    base_path: String,
+    decoder: sse::Decoder,
+    /// `data: [DONE]` or an error frame arrived: the stream ended as the provider meant it to.
+    terminated: bool,
+    usage: Option<Usage>,
+}
+
+impl OpenAiOpenAi {
+    pub fn new(base_path: String) -> Self {
+        Self {
+            base_path,
+            decoder: sse::Decoder::new(),
+            terminated: false,
+            usage: None,
+        }
+    }
+
+    fn watch(&mut self, event: &sse::Event) {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            self.terminated = true;
+            return;
+        }
+        if data.starts_with("{\"error\"") {
+            // The provider reported a failure in-band; the client will raise on it.
+            self.terminated = true;
+            return;
+        }
+        // Only the final usage chunk is parsed; every other chunk is scanned, not parsed.
+        if has_usage_object(data) {
+            if let Ok(UsageOnly { usage: Some(usage) }) = serde_json::from_str(data) {
+                self.usage = Some(usage);
+            }
+        }
+    }
+}
+
+/// Does `data` hold `"usage": {` (and not `"usage": null`)?
+fn has_usage_object(data: &str) -> bool {
+    let mut rest = data;
+    while let Some(at) = rest.find("\"usage\"") {
+        rest = rest.get(at + "\"usage\"".len()..).unwrap_or_default();
+        let after = rest.trim_start();
+        if let Some(value) = after.strip_prefix(':') {
+            if value.trim_start().starts_with('{') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+impl Translator for OpenAiOpenAi {
+    fn chat_path(&self, query: Option<&str>) -> String {
+        match query {
+            Some(query) => format!("{}/chat/completions?{query}", self.base_path),
+            None => format!("{}/chat/completions", self.base_path),
+        }
+    }
+
+    fn needs_request_body(&self, upstream_model: Option<&str>) -> bool {
+        // Without another model name the body goes as sent: no need to read or parse it (the
+        // provider validates it anyway).
+        upstream_model.is_some()
+    }
+
+    fn request_body(
+        &mut self,
+        body: &[u8],
+        upstream_model: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        let Some(model) = upstream_model else {
+            return Ok(None);
+        };
+        let mut request: Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
+            ApiError::invalid_request(format!("the request body is not a JSON object: {err}"))
+        })?;
+        if request.get("model").and_then(Value::as_str) == Some(model) {
+            return Ok(None);
+        }
+        request.insert("model".to_string(), Value::String(model.to_string()));
+        serde_json::to_vec(&request)
+            .map(Some)
+            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+    }
+
+    fn response_headers(
+        &mut self,
+        status: u16,
+        content_type: Option<&str>,
+        encoded: bool,
+        _created: u64,
+    ) -> ResponsePlan {
+        let is_sse = content_type.is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        });
+        if (200..300).contains(&status) && is_sse && !encoded {
+            // The body may grow by an error frame: its length is no longer known.
+            ResponsePlan {
+                mode: ResponseMode::Stream,
+                status: None,
+                content_type: None,
+            }
+        } else {
+            // Errors and JSON answers are already OpenAI's: pass them unread.
+            ResponsePlan::UNTOUCHED
+        }
+    }
+
+    fn response_body(&mut self, body: &[u8]) -> ResponseBody {
+        // Not reached: this translator never buffers. Hand the body back as it came.
+        ResponseBody {
+            status: None,
+            body: body.to_vec(),
+        }
+    }
+
+    fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
+        if !self.terminated {
+            for event in self.decoder.feed(chunk) {
+                self.watch(&event);
+                if self.terminated {
+                    break;
+                }
+            }
+        }
+        if end_of_stream && !self.terminated {
+            self.terminated = true;
+            let mut out = Vec::with_capacity(chunk.len() + 160);
+            out.extend_from_slice(chunk);
+            // A partial last frame must be closed before the error frame can be read.
+            if self.decoder.has_pending() {
+                out.extend_from_slice(b"\n\n");
+            }
+            stream_error_frame(&mut out, &truncated_stream_error());
+            return Some(out);
+        }
+        None
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn usage_object_is_found_but_null_is_not() {
+        assert!(has_usage_object(
+            r#"{"choices":[],"usage": {"prompt_tokens":1}}"#
+        ));
+        assert!(!has_usage_object(r#"{"choices":[],"usage":null}"#));
+        assert!(!has_usage_object(
+            r#"{"choices":[{"delta":{"content":"\"usage\""}}]}"#
+        ));
+    }
+
+    #[test]
+    fn same_model_leaves_the_body_alone() {
+        let mut t = OpenAiOpenAi::new("/v1".into());
+        let body = br#"{"model":"gpt-4o","messages":[]}"#;
+        assert_eq!(t.request_body(body, Some("gpt-4o")).unwrap(), None);
+        assert!(!t.needs_request_body(None));
+    }
+
+    #[test]
+    fn non_object_body_is_refused() {
+        let mut t = OpenAiOpenAi::new("/v1".into());
+        let err = t.request_body(b"[1]", Some("m")).unwrap_err();
+        assert_eq!(err.status, 400);
+    }
+}

@@ -1,0 +1,78 @@
+"""Fixtures: one mock provider and one real Envoy with the four built .wasm filters."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import openai
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import harness  # noqa: E402
+
+# Client keys of the test consumers. The mock provider refuses any request carrying one of them,
+# so a client key that leaks to a provider fails the test that leaked it.
+KEYS = {
+    "alice": "sk-test-alice-0123456789",  # team ml, every model
+    "bob": "sk-test-bob-0123456789",  # only gpt-* models
+    "old": "sk-test-old-0123456789",  # expired
+    "carol": "sk-test-carol-0123456789",  # 3 requests per minute
+}
+CAROL_RPM = 3
+
+
+def sha(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+AUTH_CONFIG = {
+    "keys": [
+        {"sha256": sha(KEYS["alice"]), "consumer": "alice", "team": "ml"},
+        {"sha256": sha(KEYS["bob"]), "consumer": "bob", "models": ["gpt-*", "fast"]},
+        {"sha256": sha(KEYS["old"]), "consumer": "old", "expires_at": "2024-01-01T00:00:00Z"},
+        {"sha256": sha(KEYS["carol"]), "consumer": "carol", "team": "ml"},
+    ]
+}
+RATELIMIT_CONFIG = {
+    "default": {"requests_per_minute": 100000},
+    "teams": {"ml": {"requests_per_minute": 50000}},
+    "consumers": {"carol": {"requests_per_minute": CAROL_RPM}},
+}
+
+
+@pytest.fixture(scope="session")
+def mock():
+    provider = harness.MockProvider(forbid=list(KEYS.values()))
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(mock):
+    config = harness.gateway_config(
+        port=harness.free_port(),
+        admin_port=harness.free_port(),
+        mock_port=mock.port,
+        filter_configs={"llmgw.auth": AUTH_CONFIG, "llmgw.ratelimit": RATELIMIT_CONFIG},
+    )
+    envoy = harness.Envoy(config, harness.provider_env(set()))
+    yield envoy
+    envoy.stop()
+
+
+@pytest.fixture
+def client(gateway):
+    """The official OpenAI SDK pointed at the gateway, as alice. SDK retries off: we test ours."""
+    return openai.OpenAI(
+        base_url=f"{gateway.url}/v1", api_key=KEYS["alice"], max_retries=0, timeout=20
+    )
+
+
+@pytest.fixture
+def client_as(gateway):
+    def make(key: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, timeout=20)
+
+    return make

@@ -1,0 +1,221 @@
+"""Start the mock provider and a real Envoy with the llmgw filters: for `make run` and the tests.
+
+`envoy/gateway.yaml` is the one description of the gateway. This module starts it as is, with
+three adjustments for a local run: the listener port, the admin port, and every provider whose
+real key is absent from the environment pointed at the mock provider (plain HTTP, mock keys).
+Tests may also replace a filter's JSON configuration.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+GATEWAY_YAML = ROOT / "envoy" / "gateway.yaml"
+RUN_DIR = ROOT / "build" / "run"
+MOCK_BIN = ROOT / "target" / "release" / "llmgw-mock-provider"
+VENV_BIN = ROOT / ".venv" / "bin"
+
+# Provider name → (environment variable translate reads, key the mock provider accepts).
+PROVIDER_KEYS = {
+    "openai": ("OPENAI_API_KEY", "sk-mock-openai"),
+    "anthropic": ("ANTHROPIC_API_KEY", "sk-mock-anthropic"),
+}
+
+DEMO_KEY = "sk-llmgw-demo"
+
+
+def envoy_bin() -> str:
+    local = VENV_BIN / "envoy"
+    return str(local) if local.exists() else "envoy"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MockProvider:
+    """The mock model provider (tests/mock-provider), on a free port."""
+
+    def __init__(self, forbid: list[str] = ()):
+        args = [str(MOCK_BIN), "--port", "0"]
+        for secret in forbid:
+            args += ["--forbid", secret]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"mock provider did not start: {line!r}")
+        self.port = int(line.rsplit(":", 1)[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def requests(self) -> list[dict]:
+        with urllib.request.urlopen(f"{self.url}/_mock/requests") as resp:
+            return json.load(resp)
+
+    def clear(self) -> None:
+        req = urllib.request.Request(f"{self.url}/_mock/requests", method="DELETE")
+        urllib.request.urlopen(req).close()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def gateway_config(
+    *,
+    port: int,
+    admin_port: int,
+    mock_port: int,
+    real_providers: set[str] = frozenset(),
+    filter_configs: dict[str, dict] | None = None,
+) -> dict:
+    """gateway.yaml adjusted for a local run (see the module doc)."""
+    config = copy.deepcopy(yaml.safe_load(GATEWAY_YAML.read_text()))
+    listener = config["static_resources"]["listeners"][0]
+    listener["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": port}
+    config["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    for name, value in (filter_configs or {}).items():
+        for node in _walk(config):
+            if node.get("name") == name and "configuration" in node:
+                node["configuration"]["value"] = json.dumps(value)
+    for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] in real_providers or cluster["name"] not in PROVIDER_KEYS:
+            continue
+        cluster["type"] = "STATIC"
+        cluster.pop("dns_lookup_family", None)
+        cluster.pop("transport_socket", None)
+        for group in cluster["load_assignment"]["endpoints"]:
+            for endpoint in group["lb_endpoints"]:
+                endpoint["endpoint"]["address"]["socket_address"] = {
+                    "address": "127.0.0.1",
+                    "port_value": mock_port,
+                }
+    return config
+
+
+def provider_env(real_providers: set[str]) -> dict[str, str]:
+    """Envoy's environment: real keys where given, the mock's keys elsewhere."""
+    env = dict(os.environ)
+    for provider, (var, mock_key) in PROVIDER_KEYS.items():
+        if provider not in real_providers:
+            env[var] = mock_key
+    return env
+
+
+class Envoy:
+    """A real Envoy running a config dict; waits until its admin says it is ready."""
+
+    def __init__(self, config: dict, env: dict[str, str], concurrency: int = 2, log_level="info"):
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        port = config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
+        self.port = port
+        self.admin_port = config["admin"]["address"]["socket_address"]["port_value"]
+        self.config_path = RUN_DIR / f"envoy-{port}.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.log_path = RUN_DIR / f"envoy-{port}.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [envoy_bin(), "-c", str(self.config_path), "--use-dynamic-base-id",
+             "--concurrency", str(concurrency), "-l", log_level],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        self.admin = f"http://127.0.0.1:{self.admin_port}"
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"envoy exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.admin}/ready", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"envoy not ready after {timeout}s:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+def validate(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`envoy --mode validate`: loads every filter (on_configure runs) without serving."""
+    return subprocess.run(
+        [envoy_bin(), "--mode", "validate", "-c", str(path), "-l", "info"],
+        cwd=ROOT, env=env or provider_env(set()), capture_output=True, text=True, timeout=120,
+    )
+
+
+def main() -> None:
+    """`make run`: the mock provider and the gateway, until Ctrl-C."""
+    port = int(os.environ.get("PORT", "10000"))
+    admin_port = int(os.environ.get("ADMIN_PORT", "9901"))
+    real = {p for p, (var, _) in PROVIDER_KEYS.items() if os.environ.get(var)}
+    mock = MockProvider()
+    config = gateway_config(port=port, admin_port=admin_port, mock_port=mock.port, real_providers=real)
+    try:
+        envoy = Envoy(config, provider_env(real))
+    except Exception:
+        mock.stop()
+        raise
+    for provider in PROVIDER_KEYS:
+        where = "the real API" if provider in real else f"the mock provider at {mock.url}"
+        print(f"llmgw: provider {provider} → {where}")
+    print(f"""
+llmgw is serving an OpenAI-compatible API at {envoy.url}/v1 (Envoy admin: {envoy.admin})
+  demo key: {DEMO_KEY}
+  try:      curl {envoy.url}/v1/chat/completions -H 'authorization: Bearer {DEMO_KEY}' \\
+              -H 'content-type: application/json' \\
+              -d '{{"model":"fast","messages":[{{"role":"user","content":"Hello"}}]}}'
+  Envoy log: {envoy.log_path}
+Press Ctrl-C to stop.""", flush=True)
+    try:
+        while envoy.proc.poll() is None and mock.proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        envoy.stop()
+        mock.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,401 @@
+//! `POST /v1/messages`, strict like the real Anthropic Messages API.
+
+use bytes::Bytes;
+use hyper::header::HeaderMap;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::body::{spawn_stream, MockBody};
+use crate::text::{count_tokens, parse_controls, reply_text, shape_reply, Stop};
+use crate::{header_str, json_response, leak_check, set_header, sse_response, status_from, State};
+
+const ALLOWED: &[&str] = &[
+    "model",
+    "messages",
+    "max_tokens",
+    "system",
+    "metadata",
+    "stop_sequences",
+    "stream",
+    "temperature",
+    "top_p",
+    "top_k",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "service_tier",
+    "container",
+    "mcp_servers",
+];
+
+const BLOCK_TYPES: &[&str] = &[
+    "text",
+    "image",
+    "tool_use",
+    "tool_result",
+    "document",
+    "thinking",
+    "redacted_thinking",
+];
+
+pub fn error(status: StatusCode, typ: &str, message: &str) -> Response<MockBody> {
+    json_response(
+        status,
+        &json!({"type": "error", "error": {"type": typ, "message": message}}),
+    )
+}
+
+fn bad(message: &str) -> Response<MockBody> {
+    error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+}
+
+fn status_error(code: u16) -> Response<MockBody> {
+    let (typ, msg) = match code {
+        400 => ("invalid_request_error", "Mock invalid request."),
+        401 => ("authentication_error", "invalid x-api-key"),
+        403 => (
+            "permission_error",
+            "Your API key does not have permission to use the specified resource.",
+        ),
+        404 => ("not_found_error", "Not found (mock)."),
+        413 => (
+            "request_too_large",
+            "Request exceeds the maximum allowed number of bytes.",
+        ),
+        429 => (
+            "rate_limit_error",
+            "Number of request tokens has exceeded your per-minute rate limit (mock).",
+        ),
+        529 => ("overloaded_error", "Overloaded"),
+        500..=599 => ("api_error", "Internal server error"),
+        _ => ("invalid_request_error", "Mock error."),
+    };
+    let mut r = error(status_from(code), typ, msg);
+    if code == 429 {
+        set_header(&mut r, "retry-after", "7");
+    }
+    r
+}
+
+/// Text of a content value: a string, or the text blocks joined by spaces.
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(blocks)) => blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+fn validate_blocks(where_: &str, blocks: &[Value]) -> Result<(), Response<MockBody>> {
+    for (j, b) in blocks.iter().enumerate() {
+        let Some(typ) = b.get("type").and_then(Value::as_str) else {
+            return Err(bad(&format!("{where_}.{j}.type: Field required")));
+        };
+        if !BLOCK_TYPES.contains(&typ) {
+            return Err(bad(&format!(
+                "{where_}.{j}: Input tag '{typ}' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'document', 'thinking', 'redacted_thinking'"
+            )));
+        }
+        if typ == "text" {
+            match b.get("text") {
+                Some(Value::String(s)) if s.is_empty() => {
+                    return Err(bad("messages: text content blocks must be non-empty"))
+                }
+                Some(Value::String(_)) => {}
+                _ => return Err(bad(&format!("{where_}.{j}.text: Field required"))),
+            }
+        }
+        if typ == "tool_use"
+            && !(b.get("id").is_some_and(Value::is_string)
+                && b.get("name").is_some_and(Value::is_string)
+                && b.get("input").is_some_and(Value::is_object))
+        {
+            return Err(bad(&format!(
+                "{where_}.{j}: tool_use blocks need string id, string name and object input"
+            )));
+        }
+        if typ == "tool_result" && !b.get("tool_use_id").is_some_and(Value::is_string) {
+            return Err(bad(&format!("{where_}.{j}.tool_use_id: Field required")));
+        }
+    }
+    Ok(())
+}
+
+pub fn handle(state: &State, headers: &HeaderMap, body: &Bytes) -> Response<MockBody> {
+    match handle_inner(state, headers, body) {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+fn handle_inner(
+    state: &State,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response<MockBody>, Response<MockBody>> {
+    if let Some(msg) = leak_check(state, headers, body) {
+        return Err(bad(&msg));
+    }
+    if headers.contains_key("authorization") {
+        return Err(bad(
+            "authorization header must not be sent to the Anthropic API; use x-api-key",
+        ));
+    }
+    match header_str(headers, "x-api-key") {
+        Some(k) if k == state.anthropic_key => {}
+        _ => {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "invalid x-api-key",
+            ))
+        }
+    }
+    if header_str(headers, "anthropic-version").is_none_or(str::is_empty) {
+        return Err(bad("anthropic-version: header is required"));
+    }
+
+    let parsed: Value =
+        serde_json::from_slice(body).map_err(|e| bad(&format!("Invalid JSON body: {e}")))?;
+    let Some(obj) = parsed.as_object() else {
+        return Err(bad("Input should be a valid dictionary or object"));
+    };
+    for k in obj.keys() {
+        if !ALLOWED.contains(&k.as_str()) {
+            return Err(bad(&format!("{k}: Extra inputs are not permitted")));
+        }
+    }
+    let model = match obj.get("model") {
+        None => return Err(bad("model: Field required")),
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(_) => return Err(bad("model: Input should be a valid non-empty string")),
+    };
+    let max_tokens = match obj.get("max_tokens") {
+        None => return Err(bad("max_tokens: Field required")),
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => n,
+            Some(_) => {
+                return Err(bad(
+                    "max_tokens: Input should be greater than or equal to 1",
+                ))
+            }
+            None => return Err(bad("max_tokens: Input should be a valid integer")),
+        },
+    };
+    let messages = match obj.get("messages") {
+        None => return Err(bad("messages: Field required")),
+        Some(Value::Array(a)) if a.is_empty() => {
+            return Err(bad("messages: at least one message is required"))
+        }
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(bad("messages: Input should be a valid list")),
+    };
+    for (i, m) in messages.iter().enumerate() {
+        let Some(m) = m.as_object() else {
+            return Err(bad(&format!(
+                "messages.{i}: Input should be a valid dictionary or object"
+            )));
+        };
+        match m.get("role").and_then(Value::as_str) {
+            Some("user") | Some("assistant") => {}
+            Some("system") => {
+                return Err(bad(
+                    "messages: Unexpected role \"system\". The Messages API accepts a top-level `system` parameter, not \"system\" as an input message role.",
+                ))
+            }
+            Some(_) => {
+                return Err(bad(&format!(
+                    "messages.{i}.role: Input should be 'user' or 'assistant'"
+                )))
+            }
+            None => return Err(bad(&format!("messages.{i}.role: Field required"))),
+        }
+        for k in m.keys() {
+            if k != "role" && k != "content" {
+                return Err(bad(&format!(
+                    "messages.{i}.{k}: Extra inputs are not permitted"
+                )));
+            }
+        }
+        match m.get("content") {
+            Some(Value::String(_)) => {}
+            Some(Value::Array(blocks)) => {
+                validate_blocks(&format!("messages.{i}.content"), blocks)?
+            }
+            None => return Err(bad(&format!("messages.{i}.content: Field required"))),
+            Some(_) => {
+                return Err(bad(&format!(
+                    "messages.{i}.content: Input should be a valid string or list of content blocks"
+                )))
+            }
+        }
+    }
+    if messages
+        .first()
+        .and_then(|m| m.get("role"))
+        .and_then(Value::as_str)
+        != Some("user")
+    {
+        return Err(bad("messages: first message must use the \"user\" role"));
+    }
+    let system_text = match obj.get("system") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(blocks)) => {
+            for (j, b) in blocks.iter().enumerate() {
+                if b.get("type").and_then(Value::as_str) != Some("text")
+                    || !b.get("text").is_some_and(Value::is_string)
+                {
+                    return Err(bad(&format!(
+                        "system.{j}: system blocks must be text blocks with a string text"
+                    )));
+                }
+            }
+            Some(content_text(obj.get("system")))
+        }
+        Some(_) => {
+            return Err(bad(
+                "system: Input should be a valid string or list of text blocks",
+            ))
+        }
+    };
+    let stream = match obj.get("stream") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("stream: Input should be a valid boolean")),
+    };
+    if let Some(t) = obj.get("temperature") {
+        match t.as_f64() {
+            Some(t) if (0.0..=1.0).contains(&t) => {}
+            Some(_) => return Err(bad("temperature: Input should be less than or equal to 1")),
+            None => return Err(bad("temperature: Input should be a valid number")),
+        }
+    }
+    if let Some(p) = obj.get("top_p") {
+        if !p.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)) {
+            return Err(bad("top_p: Input should be a number between 0 and 1"));
+        }
+    }
+    if let Some(k) = obj.get("top_k") {
+        if k.as_u64().is_none() {
+            return Err(bad("top_k: Input should be a valid non-negative integer"));
+        }
+    }
+    let stops: Vec<String> = match obj.get("stop_sequences") {
+        None => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => {
+            return Err(bad(
+                "stop_sequences: Input should be a valid list of strings",
+            ))
+        }
+    };
+
+    // Usage and reply. The system prompt counts like a message, so that an OpenAI request and
+    // its translation into Anthropic's format get the same prompt token count.
+    let input_tokens: u64 = messages
+        .iter()
+        .map(|m| count_tokens(&content_text(m.get("content"))) + 3)
+        .sum::<u64>()
+        + system_text.map_or(0, |s| count_tokens(&s) + 3);
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .map(|m| content_text(m.get("content")))
+        .unwrap_or_default();
+    let (cleaned, controls) = parse_controls(&last_user);
+    if let Some(code) = controls.status {
+        return Err(status_error(code));
+    }
+    let reply = reply_text("anthropic", &cleaned, &controls);
+    let (pieces, stop) = shape_reply(&reply, &stops, Some(max_tokens));
+    let (stop_reason, stop_sequence) = match stop {
+        Stop::Natural => ("end_turn", Value::Null),
+        Stop::Length => ("max_tokens", Value::Null),
+        Stop::Sequence(s) => ("stop_sequence", Value::String(s)),
+    };
+    let output_tokens = pieces.len() as u64;
+    let id = format!("msg_mock{}", state.next_id());
+    let request_id = format!("req_mock{}", id.trim_start_matches("msg_mock"));
+
+    if !stream {
+        let mut r = json_response(
+            StatusCode::OK,
+            &json!({
+                "id": id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": pieces.concat()}],
+                "stop_reason": stop_reason,
+                "stop_sequence": stop_sequence,
+                "usage": {
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0
+                }
+            }),
+        );
+        set_header(&mut r, "request-id", &request_id);
+        return Ok(r);
+    }
+
+    let head = vec![
+        event(
+            "message_start",
+            &json!({"type": "message_start", "message": {
+                "id": id, "type": "message", "role": "assistant", "content": [],
+                "model": model, "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": input_tokens, "output_tokens": 1}
+            }}),
+        ),
+        event(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "text", "text": ""}}),
+        ),
+        event("ping", &json!({"type": "ping"})),
+    ];
+    let content: Vec<Bytes> = pieces
+        .iter()
+        .map(|p| {
+            event(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "text_delta", "text": p}}),
+            )
+        })
+        .collect();
+    let tail = vec![
+        event(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": 0}),
+        ),
+        event(
+            "message_delta",
+            &json!({"type": "message_delta",
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                    "usage": {"output_tokens": output_tokens}}),
+        ),
+        event("message_stop", &json!({"type": "message_stop"})),
+    ];
+    let mut r = sse_response(spawn_stream(head, content, tail, controls.plan));
+    set_header(&mut r, "request-id", &request_id);
+    Ok(r)
+}
+
+fn event(name: &str, data: &Value) -> Bytes {
+    let mut out = format!("event: {name}\ndata: ").into_bytes();
+    let _ = serde_json::to_writer(&mut out, data);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
