@@ -122,3 +122,24 @@ def test_latency_histograms_are_exported(gateway, dora):
     assert ttft >= 1 and duration >= 1, "histograms did not reach /stats/prometheus"
     # The whole stream took at least the mock's pacing; the first token came before the end.
     assert value(series, "llmgw_request_duration_ms_sum", **labels) >= 50
+
+
+def test_dashboard_queries_only_metrics_that_exist(gateway, dora, client_as):
+    """examples/grafana's dashboard must not chart a metric the filters do not export."""
+    import json
+    import re as regex
+
+    import harness
+
+    dora.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.APIStatusError):
+        dora.chat.completions.create(model="fast", messages=[{"role": "user", "content": "[mock:status=500] x"}])
+    with pytest.raises(openai.AuthenticationError):
+        client_as("sk-wrong").chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+    dashboard = json.loads((harness.ROOT / "examples/grafana/llmgw-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    wanted = {regex.sub(r"_(bucket|sum|count)$", "", m) for e in exprs for m in regex.findall(r"llmgw_\w+", e)}
+    exported = {regex.sub(r"_(bucket|sum|count)$", "", n) for n, _, _ in prometheus(gateway)}
+    # Histograms appear at the first stats flush after a sample; counters at once.
+    counters = {w for w in wanted if w.endswith("_total")}
+    assert counters and counters <= exported, counters - exported
