@@ -255,6 +255,7 @@ fn anthropic_stream_basic() {
             completion_tokens: 15,
             total_tokens: 40,
             prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: 0 }),
+            completion_tokens_details: None,
         })
     );
 }
