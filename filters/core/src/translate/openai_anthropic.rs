@@ -134,18 +134,15 @@ fn not_yet(name: &str) -> bool {
     matches!(name, "functions" | "function_call")
 }
 
-/// Tools, tool choice and the forced answer tool of `response_format`. Returns the tools, the
-/// tool choice and the answer tool's name.
-fn anthropic_tools(
-    features: request_fields::Features,
-) -> Result<
-    (
-        Vec<an::ToolDefinition>,
-        Option<an::ToolChoice>,
-        Option<String>,
-    ),
-    ApiError,
-> {
+/// The tools, the tool choice and the forced answer tool's name.
+type ToolsAndAnswer = (
+    Vec<an::ToolDefinition>,
+    Option<an::ToolChoice>,
+    Option<String>,
+);
+
+/// Tools, tool choice and the forced answer tool of `response_format`.
+fn anthropic_tools(features: request_fields::Features) -> Result<ToolsAndAnswer, ApiError> {
     let disable_parallel = features.parallel_tool_calls == Some(false);
     let mut tools: Vec<an::ToolDefinition> = features
         .tools
