@@ -407,9 +407,11 @@ fn handle_inner(
         }
         let parts = match content.get("parts") {
             Some(Value::Array(p)) if !p.is_empty() => p,
-            _ => return Err(bad(&format!(
+            _ => {
+                return Err(bad(&format!(
                 "* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty."
-            ))),
+            )))
+            }
         };
         let mut text = Vec::new();
         let mut results = Vec::new();

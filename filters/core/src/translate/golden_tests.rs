@@ -19,6 +19,10 @@ macro_rules! fixture {
     };
 }
 
+// After `fixture!`, which it uses.
+/// Gemini and Vertex, and the tool / vision / structured output fixtures.
+mod providers;
+
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"))
 }

@@ -28,6 +28,8 @@ pub mod request_fields;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
+mod provider_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;

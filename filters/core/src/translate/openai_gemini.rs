@@ -616,13 +616,14 @@ fn translate_error(body: &gm::ErrorBody<'_>, status: u16) -> ApiError {
 
 /// An error body: an object, or (from the non-SSE stream method) an array holding one.
 fn parse_error(body: &[u8]) -> Option<gm::ErrorResponse<'_>> {
-    serde_json::from_slice::<gm::ErrorResponse<'_>>(body)
-        .ok()
-        .or_else(|| {
-            serde_json::from_slice::<Vec<gm::ErrorResponse<'_>>>(body)
-                .ok()
-                .and_then(|v| v.into_iter().next())
-        })
+    // Tried by shape: serde would also read a struct from an array (as a sequence).
+    if body.trim_ascii_start().starts_with(b"[") {
+        serde_json::from_slice::<Vec<gm::ErrorResponse<'_>>>(body)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+    } else {
+        serde_json::from_slice::<gm::ErrorResponse<'_>>(body).ok()
+    }
 }
 
 fn unreadable(what: &str) -> ApiError {
