@@ -1030,6 +1030,30 @@ mod tests {
     }
 
     #[test]
+    fn finish_reasons_map_to_openai() {
+        use gm::FinishReason as F;
+        for reason in [
+            F::Safety,
+            F::Recitation,
+            F::Blocklist,
+            F::ProhibitedContent,
+            F::Spii,
+        ] {
+            assert_eq!(
+                finish_reason(reason, false),
+                oa::FinishReason::ContentFilter
+            );
+        }
+        assert_eq!(finish_reason(F::Stop, true), oa::FinishReason::ToolCalls);
+        assert_eq!(finish_reason(F::Stop, false), oa::FinishReason::Stop);
+        assert_eq!(finish_reason(F::MaxTokens, false), oa::FinishReason::Length);
+        assert_eq!(finish_reason(F::Unknown, false), oa::FinishReason::Stop);
+        let parsed: gm::FinishReason =
+            serde_json::from_str("\"FINISH_REASON_UNSPECIFIED\"").unwrap();
+        assert_eq!(parsed, F::Unknown);
+    }
+
+    #[test]
     fn model_names_cannot_change_the_path() {
         assert_eq!(
             model_segment("models/gemini-2.5-flash").unwrap(),
