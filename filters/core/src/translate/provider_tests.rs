@@ -14,7 +14,11 @@ const CONFIG: &str = r#"{"providers": [
   {"name": "azure", "schema": "azure", "key_env": "AZURE_KEY",
    "deployments": {"gpt-4o": "prod-4o"}},
   {"name": "ollama", "schema": "openai", "auth": "none", "refuse_fields": ["logprobs"],
-   "drop_fields": ["store"]}
+   "drop_fields": ["store"]},
+  {"name": "gemini-lenient", "schema": "gemini", "key_env": "GEMINI_API_KEY",
+   "drop_fields": ["logprobs", "temperature"]},
+  {"name": "claude-lenient", "schema": "anthropic", "key_env": "GEMINI_API_KEY",
+   "drop_fields": ["seed"]}
 ]}"#;
 
 fn env(name: &str) -> Option<String> {
@@ -215,4 +219,26 @@ fn gemini_refusals_are_local_400s() {
         r#"{"model":"g","messages":[{"role":"user","content":"x"}],"n":3}"#,
     );
     assert_eq!(host.local_response.unwrap().json()["error"]["param"], "n");
+}
+
+#[test]
+fn configured_drops_apply_to_translated_schemas_too() {
+    let body = r#"{"model":"g","messages":[{"role":"user","content":"x"}],"logprobs":true,
+        "temperature":0.3,"top_p":0.5}"#;
+    let host = send("gemini-lenient", None, body);
+    assert!(host.local_response.is_none());
+    let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
+    assert_eq!(sent["generationConfig"], serde_json::json!({"topP": 0.5}));
+    // Without the drop, the same field is refused by name.
+    let host = send("gemini", None, body);
+    assert_eq!(
+        host.local_response.unwrap().json()["error"]["param"],
+        "logprobs"
+    );
+
+    let body = r#"{"model":"c","messages":[{"role":"user","content":"x"}],"seed":7}"#;
+    let host = send("claude-lenient", None, body);
+    assert!(host.local_response.is_none());
+    let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
+    assert!(sent.get("seed").is_none());
 }

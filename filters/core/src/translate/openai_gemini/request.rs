@@ -303,6 +303,8 @@ pub fn to_gemini_request<'a>(
         }
     }
 
+    // `user` (an end-user id for abuse monitoring) has no Gemini field and changes nothing in
+    // the answer: it is not sent. Every other typed field is mapped below.
     let (tools, tool_config) = tools_and_config(&mut features)?;
     config.max_output_tokens = request.max_completion_tokens.or(request.max_tokens);
     config.temperature = request.temperature;
