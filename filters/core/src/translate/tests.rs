@@ -190,10 +190,10 @@ fn config_refuses_unknown_fields_and_schemas_with_paths() {
         r#"{"providers":[{"name":"o","schema":"openai","key_env":"OPENAI_API_KEY","kye":1}]}"#,
     );
     assert_eq!(err.path, "providers[0].kye");
-    let err = refusal(r#"{"providers":[{"name":"g","schema":"gemini","key_env":"K"}]}"#);
+    let err = refusal(r#"{"providers":[{"name":"g","schema":"palm","key_env":"K"}]}"#);
     assert_eq!(err.path, "providers[0].schema");
     assert!(
-        err.reason.contains("unknown variant `gemini`"),
+        err.reason.contains("unknown variant `palm`"),
         "{}",
         err.reason
     );
@@ -414,12 +414,9 @@ fn what_anthropic_cannot_honour_is_refused_by_name() {
         (r#""presence_penalty":0.5"#, "presence_penalty"),
         (r#""frequency_penalty":-1"#, "frequency_penalty"),
         (r#""seed":42"#, "seed"),
+        (r#""functions":[{"name":"f"}]"#, "functions"),
         (
-            r#""tools":[{"type":"function","function":{"name":"f"}}]"#,
-            "tools",
-        ),
-        (
-            r#""response_format":{"type":"json_object"}"#,
+            r#""tools":[{"type":"function","function":{"name":"f"}}],"response_format":{"type":"json_object"}"#,
             "response_format",
         ),
         (r#""brand_new_option":true"#, "brand_new_option"),
@@ -438,7 +435,7 @@ fn what_anthropic_cannot_honour_is_refused_by_name() {
     assert_eq!(view.param.as_deref(), Some("messages[1].tool_calls"));
     let view = refused(
         "anthropic",
-        r#"{"model":"m","messages":[{"role":"tool","content":"x","tool_call_id":"1"}]}"#,
+        r#"{"model":"m","messages":[{"role":"function","content":"x","name":"f"}]}"#,
     );
     assert_eq!(view.param.as_deref(), Some("messages[0].role"));
     let view = refused(
