@@ -456,9 +456,14 @@ impl HttpFilter for TranslateFilter {
             );
         };
         self.provider = Some(index);
-        self.upstream_model = host
-            .request_header(headers::UPSTREAM_MODEL)
-            .filter(|m| !m.trim().is_empty());
+        // A fallback chain names the model per provider; this try's provider picks its own.
+        let chain_model = host
+            .request_header(headers::TARGETS)
+            .and_then(|t| headers::model_for_provider(&t, &provider.name).map(str::to_string));
+        self.upstream_model = chain_model.or_else(|| {
+            host.request_header(headers::UPSTREAM_MODEL)
+                .filter(|m| !m.trim().is_empty())
+        });
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         for (name, _) in host.request_headers() {
