@@ -59,6 +59,9 @@ struct RawTarget {
     model: String,
     #[serde(default = "default_weight")]
     weight: u32,
+    /// The Envoy cluster of this deployment; default: `clusters[provider]`, else the provider.
+    #[serde(default)]
+    cluster: Option<String>,
     /// Input plus output tokens the model accepts; absent = no limit known.
     #[serde(default)]
     context_window: Option<u64>,
@@ -217,9 +220,12 @@ fn compile_target(
         Some(list) => Capabilities::of(&list),
         None => Capabilities::ALL,
     };
-    let cluster = clusters
-        .get(&raw.provider)
-        .cloned()
+    if let Some(cluster) = &raw.cluster {
+        check_name(&format!("{at}.cluster"), cluster)?;
+    }
+    let cluster = raw
+        .cluster
+        .or_else(|| clusters.get(&raw.provider).cloned())
         .unwrap_or_else(|| raw.provider.clone());
     Ok(Target {
         key: format!("{}/{}", raw.provider, raw.model),

@@ -31,6 +31,9 @@ const CONFIG: &str = r#"{
             {"provider": "openai", "model": "a"}, {"provider": "anthropic", "model": "b"}]},
         {"name": "first", "policy": "ordered", "targets": [
             {"provider": "openai", "model": "a"}, {"provider": "anthropic", "model": "b"}]},
+        {"name": "regions", "targets": [
+            {"provider": "openai", "model": "gpt-4o-mini", "cluster": "openai-eu"},
+            {"provider": "openai", "model": "gpt-4o-mini", "cluster": "openai-us"}]},
         {"name": "resilient", "fallback": {"cluster": "llm-fallback"}, "targets": [
             {"provider": "openai", "model": "gpt-4o-mini"},
             {"provider": "anthropic", "model": "claude-haiku-4-5"}]}
@@ -134,6 +137,20 @@ fn alias_resolves_and_cluster_mapping_applies() {
     assert_eq!(host.req(headers::STREAM), Some("false"));
     let (_, host) = route(r#"{"model":"claude-haiku"}"#, FakeHost::new());
     assert_eq!(host.req(headers::CLUSTER), Some("llm-anthropic"));
+}
+
+#[test]
+fn a_target_may_name_its_own_cluster() {
+    let (_, host) = route(r#"{"model":"regions"}"#, FakeHost::new().with_randoms(&[1]));
+    let first = host.req(headers::CLUSTER).unwrap().to_string();
+    assert!(first == "openai-eu" || first == "openai-us", "{first}");
+    let clusters: std::collections::BTreeSet<String> = draws(50)
+        .map(|d| {
+            let (_, host) = route(r#"{"model":"regions"}"#, FakeHost::new().with_randoms(&[d]));
+            host.req(headers::CLUSTER).unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(clusters.len(), 2, "{clusters:?}");
 }
 
 #[test]
@@ -247,7 +264,7 @@ fn models_list_holds_only_allowed_names_aliases_included() {
         ids
     };
     let all = list(None);
-    assert_eq!(all.len(), 11, "{all:?}");
+    assert_eq!(all.len(), 12, "{all:?}");
     assert_eq!(all[0], "gpt-4o-mini");
     assert!(all.contains(&"claude-sonnet".to_string()));
     assert_eq!(list(Some("gpt-*,fast")), ["gpt-4o-mini", "fast"]);
