@@ -26,6 +26,7 @@ CONSUMERS = [f"c{i:03d}" for i in range(200)]
 KEYS = {c: f"sk-routing-{c}-0123456789" for c in CONSUMERS}
 KEYS["alice"] = "sk-routing-alice-0123456789"  # every model
 KEYS["bob"] = "sk-routing-bob-0123456789"  # gpt-* and fast only
+KEYS["limited"] = "sk-routing-limited-0123456789"  # 1 request per minute
 
 CANARY_PERCENT = 25
 COOLDOWN_S = 2
@@ -50,6 +51,7 @@ ROUTER_CONFIG = {
             {"provider": "anthropic", "model": "claude-haiku-4-5", "context_window": 200000,
              "price": {"input": 1.0, "output": 5.0}}]},
         {"name": "flaky", "targets": [{"provider": "openai", "model": "flaky-model"}]},
+        {"name": "popular", "targets": [{"provider": "openai", "model": "popular-model"}]},
         {"name": "resilient-down", "fallback": {"cluster": "llm-fallback-down"}, "targets": [
             {"provider": "openai", "model": "gpt-4o-mini", "cluster": "openai-down"},
             {"provider": "anthropic", "model": "claude-haiku-4-5"}]},
@@ -78,7 +80,8 @@ AUTH_CONFIG = {"keys": [
      **({"models": ["gpt-*", "fast"]} if consumer == "bob" else {})}
     for consumer, key in KEYS.items()
 ]}
-RATELIMIT_CONFIG = {"default": {"requests_per_minute": 1000000}}
+RATELIMIT_CONFIG = {"default": {"requests_per_minute": 1000000},
+                    "consumers": {"limited": {"requests_per_minute": 1}}}
 
 
 def add_chain(config: dict, name: str, members: list[str]) -> None:
@@ -405,6 +408,18 @@ def test_failing_target_is_skipped_for_a_cooldown_with_503_and_retry_after(gatew
     resp = call("hello again")
     assert resp.status == 200, resp.body
     assert resp.json()["choices"][0]["message"]["content"].startswith("Hello from mock openai!")
+
+
+def test_rate_limited_requests_do_not_count_against_the_target(gateway):
+    """ratelimit's own 429s are local replies: router must not blame the provider for them."""
+    def call(key: str):
+        return rawhttp.post(f"{gateway.url}/v1/chat/completions",
+                            {"model": "popular", "messages": user("hi")},
+                            {"authorization": f"Bearer {key}"})
+
+    statuses = [call(KEYS["limited"]).status for _ in range(FAILURE_THRESHOLD + 2)]
+    assert statuses[0] == 200 and set(statuses[1:]) == {429}, statuses
+    assert call(KEYS["alice"]).status == 200
 
 
 # ---------------------------------------------------------------------------------------------

@@ -328,10 +328,11 @@ impl HttpFilter for RouterFilter {
         let details = host
             .property(&RESPONSE_CODE_DETAILS)
             .map(|d| String::from_utf8_lossy(&d).into_owned());
-        // A reply a filter made itself (ratelimit's 429, say) is not the provider's doing.
+        // A reply a filter made itself (ratelimit's 429, say: its details are empty) is not the
+        // provider's doing.
         let from_provider = details
             .as_deref()
-            .is_none_or(|d| d == "via_upstream" || d.starts_with("upstream_"));
+            .is_some_and(|d| d == "via_upstream" || d.starts_with("upstream_"));
         let Some(target) = self.served_by(host, &routed) else {
             return Flow::Continue;
         };

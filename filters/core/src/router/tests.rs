@@ -546,6 +546,10 @@ fn fastest_learns_latency_from_responses_in_shared_data() {
         let _ = started;
         host.now_ms = NOW + took;
         host.response_headers = vec![(":status".into(), "200".into())];
+        host.properties.insert(
+            vec!["response".into(), "code_details".into()],
+            b"via_upstream".to_vec(),
+        );
         filter.on_response_headers(&mut host, false);
         host.now_ms = NOW;
         host
@@ -656,10 +660,10 @@ fn failing_target_goes_unhealthy_then_503_with_retry_after_then_recovers() {
 fn local_replies_of_other_filters_do_not_count_against_a_target() {
     let root = root();
     let host = FakeHost::new();
-    // ratelimit's own 429s: a wasm local reply, not the provider.
-    let host = exchange(&root, host, "fast", 429, "wasm_local_reply");
-    let host = exchange(&root, host, "fast", 429, "wasm_local_reply");
-    let host = exchange(&root, host, "fast", 429, "wasm_local_reply");
+    // ratelimit's own 429s: a wasm local reply (empty details), not the provider.
+    let host = exchange(&root, host, "fast", 429, "");
+    let host = exchange(&root, host, "fast", 429, "");
+    let host = exchange(&root, host, "fast", 429, "");
     assert!(host.local_response.is_none());
     // Envoy giving up on the provider does count.
     let host = exchange(
