@@ -55,6 +55,12 @@ ROUTER_CONFIG = {
         {"name": "resilient-down", "fallback": {"cluster": "llm-fallback-down"}, "targets": [
             {"provider": "openai", "model": "gpt-4o-mini", "cluster": "openai-down"},
             {"provider": "anthropic", "model": "claude-haiku-4-5"}]},
+        {"name": "resilient-slow", "fallback": {"cluster": "llm-fallback-slow"}, "targets": [
+            {"provider": "openai", "model": "gpt-4o-mini"},
+            {"provider": "anthropic", "model": "claude-haiku-4-5"}]},
+        {"name": "quickest", "policy": "fastest", "targets": [
+            {"provider": "openai", "model": "quick-openai"},
+            {"provider": "anthropic", "model": "quick-anthropic"}]},
         # The other order, through a second aggregate cluster the fixture adds.
         {"name": "resilient-reverse", "fallback": {"cluster": "llm-fallback-reverse"}, "targets": [
             {"provider": "anthropic", "model": "claude-haiku-4-5"},
@@ -84,7 +90,8 @@ RATELIMIT_CONFIG = {"default": {"requests_per_minute": 1000000},
                     "consumers": {"limited": {"requests_per_minute": 1}}}
 
 
-def add_chain(config: dict, name: str, members: list[str]) -> None:
+def add_chain(config: dict, name: str, members: list[str], per_try_timeout: str | None = None
+              ) -> None:
     """A copy of gateway.yaml's `llm-fallback` cluster and route with other members."""
     clusters = config["static_resources"]["clusters"]
     aggregate = copy.deepcopy(next(c for c in clusters if c["name"] == "llm-fallback"))
@@ -96,6 +103,8 @@ def add_chain(config: dict, name: str, members: list[str]) -> None:
     route = copy.deepcopy(next(r for r in routes if r["route"].get("cluster") == "llm-fallback"))
     route["match"]["headers"][0]["string_match"] = {"exact": name}
     route["route"]["cluster"] = name
+    if per_try_timeout:
+        route["route"]["retry_policy"]["per_try_timeout"] = per_try_timeout
     routes.insert(0, route)
 
 
@@ -131,6 +140,7 @@ def gateway(mock):
     add_chain(config, "llm-fallback-reverse", ["anthropic", "openai"])
     add_unreachable_openai(config)
     add_chain(config, "llm-fallback-down", ["openai-down", "anthropic"])
+    add_chain(config, "llm-fallback-slow", ["openai", "anthropic"], per_try_timeout="1s")
     envoy = harness.Envoy(config, harness.provider_env(set()))
     yield envoy
     envoy.stop()
@@ -226,6 +236,16 @@ def test_unreachable_provider_falls_back_on_connection_failure(client, mock, str
         text = response.choices[0].message.content
     assert text.startswith("Hello from mock anthropic!")
     assert seen(mock) == [ANTHROPIC_TRY]
+
+
+def test_provider_silent_past_the_per_try_timeout_falls_back(client, mock):
+    mock.clear()
+    started = time.monotonic()
+    completion = client.chat.completions.create(
+        model="resilient-slow", messages=user("Hi [mock:openai_headers_delay_ms=4000]"))
+    assert completion.choices[0].message.content.startswith("Hello from mock anthropic!")
+    assert time.monotonic() - started < 3, "the slow provider was given up after 1 s"
+    assert seen(mock) == [OPENAI_TRY, ANTHROPIC_TRY]
 
 
 def test_healthy_first_target_answers_without_a_retry(client, mock):
@@ -384,6 +404,21 @@ def test_no_target_fits_is_400_saying_why(client):
     assert err.value.status_code == 400
     assert err.value.code == "no_deployment_can_serve"
     assert "context window of 200000 tokens" in err.value.message
+
+
+def test_fastest_sends_traffic_to_the_quicker_provider(client):
+    """Latency to response headers is measured per target (shared data) and drives the choice."""
+    def served() -> str:
+        raw = client.chat.completions.with_raw_response.create(
+            model="quickest", messages=user("hi [mock:openai_headers_delay_ms=300]"))
+        raw.parse()
+        return raw.headers["x-llmgw-provider"]
+
+    warm_up = [served() for _ in range(4)]  # each target is measured once it is tried
+    assert "openai" in warm_up, warm_up
+    later = [served() for _ in range(20)]
+    # One request in 20 explores by weight; the rest go to the faster target.
+    assert later.count("anthropic") >= 16, later
 
 
 # ---------------------------------------------------------------------------------------------

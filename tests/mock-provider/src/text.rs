@@ -8,6 +8,8 @@ pub struct Controls {
     pub status: Option<u16>,
     pub words: Option<usize>,
     pub plan: StreamPlan,
+    /// Sleep this long before answering at all (before the response headers).
+    pub headers_delay_ms: u64,
 }
 
 /// Removes every `[mock:key=value]` from `text`, returning the cleaned text and the controls.
@@ -52,6 +54,7 @@ pub fn parse_controls_for(text: &str, api: &str) -> (String, Controls) {
                 "cut_after" => c.plan.cut_after = v.parse().ok(),
                 "truncate_after" => c.plan.truncate_after = v.parse().ok(),
                 "words" => c.words = v.parse().ok(),
+                "headers_delay_ms" => c.headers_delay_ms = v.parse().unwrap_or(0),
                 _ => {}
             }
         }
@@ -60,6 +63,14 @@ pub fn parse_controls_for(text: &str, api: &str) -> (String, Controls) {
     out.push_str(rest);
     let cleaned = out.split_whitespace().collect::<Vec<_>>().join(" ");
     (cleaned, c)
+}
+
+/// `[mock:headers_delay_ms=N]` (or `[mock:<api>_headers_delay_ms=N]`) anywhere in a request body:
+/// how long to wait before answering, so tests can make one provider slow or time out.
+pub fn headers_delay_ms(api: &str, body: &[u8]) -> u64 {
+    parse_controls_for(&String::from_utf8_lossy(body), api)
+        .1
+        .headers_delay_ms
 }
 
 const WORDS: [&str; 16] = [
@@ -219,6 +230,14 @@ mod tests {
         let (t, c) = parse_controls_for(text, "anthropic");
         assert_eq!(t, "hi");
         assert_eq!((c.status, c.words), (None, Some(2)));
+    }
+
+    #[test]
+    fn headers_delay_is_read_from_the_whole_body() {
+        let body =
+            br#"{"messages":[{"role":"user","content":"x [mock:openai_headers_delay_ms=250]"}]}"#;
+        assert_eq!(headers_delay_ms("openai", body), 250);
+        assert_eq!(headers_delay_ms("anthropic", body), 0);
     }
 
     #[test]

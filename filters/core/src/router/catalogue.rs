@@ -153,6 +153,11 @@ pub fn sticky_hash(alias: &str, consumer: &str) -> u64 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    mix(h)
+}
+
+/// splitmix64's finalizer: a bijection that spreads every input bit over the output.
+pub fn mix(mut h: u64) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)

@@ -273,7 +273,7 @@ impl RouterFilter {
 /// The selection draw: the request's random number, spread again so the rollout bucket (which
 /// may use the same draw when there is no consumer) and the target choice are independent.
 fn host_draw(draw: u64) -> u64 {
-    sticky_hash("draw", &draw.to_string())
+    catalogue::mix(draw ^ 0x5851_f42d_4c95_7f2d)
 }
 
 impl HttpFilter for RouterFilter {
