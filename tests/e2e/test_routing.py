@@ -20,6 +20,7 @@ import yaml
 
 import harness
 import rawhttp
+from test_metrics import prometheus, value
 
 # Many consumers, so a rollout's split can be observed; each has its own key.
 CONSUMERS = [f"c{i:03d}" for i in range(200)]
@@ -189,6 +190,21 @@ def test_failing_openai_target_falls_back_to_anthropic(client, mock, status):
     # The response names the step of the chain that answered (expose: model, provider).
     assert raw.headers["x-llmgw-model"] == "claude-haiku-4-5"
     assert raw.headers["x-llmgw-provider"] == "anthropic"
+
+
+def test_tokens_of_the_fallback_try_are_counted_for_the_consumer(gateway, client):
+    """The retry's translate still knows the consumer (auth's header is gone by then)."""
+    labels = dict(provider="anthropic", model="claude-haiku-4-5", consumer="alice")
+    before = prometheus(gateway)
+    completion = client.chat.completions.create(
+        model="resilient", messages=user("Count me [mock:openai_status=429]"))
+    after = prometheus(gateway)
+    for token_type, tokens in (("input", completion.usage.prompt_tokens),
+                               ("output", completion.usage.completion_tokens)):
+        name = "llmgw_tokens_total"
+        grown = value(after, name, token_type=token_type, **labels) - value(
+            before, name, token_type=token_type, **labels)
+        assert grown == tokens, token_type
 
 
 @pytest.mark.parametrize("status", [429, 503])

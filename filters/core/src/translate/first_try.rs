@@ -21,6 +21,9 @@ pub struct FirstTry {
     pub provider: Option<String>,
     pub upstream_model: Option<String>,
     pub targets: Option<String>,
+    /// auth's consumer and team, for the try's metrics.
+    pub consumer: Option<String>,
+    pub team: Option<String>,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -34,6 +37,8 @@ impl FirstTry {
             provider: non_empty(host.request_header(headers::PROVIDER)),
             upstream_model: non_empty(host.request_header(headers::UPSTREAM_MODEL)),
             targets: non_empty(host.request_header(headers::TARGETS)),
+            consumer: non_empty(host.request_header(headers::CONSUMER)),
+            team: non_empty(host.request_header(headers::TEAM)),
         }
     }
 
@@ -41,11 +46,13 @@ impl FirstTry {
     fn encode(&self) -> Vec<u8> {
         let field = |v: &Option<String>| v.clone().unwrap_or_default();
         format!(
-            "{}\n{}\n{}\n{}",
+            "{}\n{}\n{}\n{}\n{}\n{}",
             self.path,
             field(&self.provider),
             field(&self.upstream_model),
-            field(&self.targets)
+            field(&self.targets),
+            field(&self.consumer),
+            field(&self.team)
         )
         .into_bytes()
     }
@@ -60,6 +67,8 @@ impl FirstTry {
             provider: next(),
             upstream_model: next(),
             targets: next(),
+            consumer: next(),
+            team: next(),
         })
     }
 
@@ -98,7 +107,8 @@ mod tests {
             .with_request_header(":path", "/v1/chat/completions")
             .with_request_header(headers::PROVIDER, "openai")
             .with_request_header(headers::UPSTREAM_MODEL, "gpt-4o-mini")
-            .with_request_header(headers::TARGETS, "openai=gpt-4o-mini,anthropic=claude");
+            .with_request_header(headers::TARGETS, "openai=gpt-4o-mini,anthropic=claude")
+            .with_request_header(headers::CONSUMER, "alice");
         let first = FirstTry::load_or_save(&mut host);
         assert_eq!(first.model_for("anthropic").as_deref(), Some("claude"));
         // The first try rewrites the shared header map…
@@ -109,6 +119,8 @@ mod tests {
         let retry = FirstTry::load_or_save(&mut host);
         assert_eq!(retry, first);
         assert_eq!(retry.path, "/v1/chat/completions");
+        assert_eq!(retry.consumer.as_deref(), Some("alice"));
+        assert_eq!(retry.team, None);
         assert_eq!(retry.model_for("openai").as_deref(), Some("gpt-4o-mini"));
         assert_eq!(retry.model_for("gemini").as_deref(), Some("gpt-4o-mini"));
     }

@@ -482,7 +482,7 @@ impl HttpFilter for TranslateFilter {
             );
         };
         self.provider = Some(index);
-        self.telemetry = TryTelemetry::start(host, self.metrics_config);
+        self.telemetry = TryTelemetry::start(host, self.metrics_config, &first);
         // A fallback chain names the model per provider; this try's provider picks its own.
         self.upstream_model = first.model_for(&provider.name);
 
