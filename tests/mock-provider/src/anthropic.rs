@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::body::{spawn_stream, MockBody};
 use crate::features;
-use crate::text::{count_tokens, parse_controls, reply_text, shape_reply, Stop};
+use crate::text::{count_tokens, parse_controls_for, reply_text, shape_reply, Stop};
 use crate::{header_str, json_response, leak_check, set_header, sse_response, status_from, State};
 
 const ALLOWED: &[&str] = &[
@@ -344,7 +344,7 @@ fn handle_inner(
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .map(|m| content_text(m.get("content")))
         .unwrap_or_default();
-    let (cleaned, controls) = parse_controls(&last_user);
+    let (cleaned, controls) = parse_controls_for(&last_user, "anthropic");
     if let Some(code) = controls.status {
         return Err(status_error(code));
     }

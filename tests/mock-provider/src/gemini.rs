@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::body::{spawn_stream, MockBody};
 use crate::features;
-use crate::text::{count_tokens, parse_controls, reply_text, shape_reply, Stop};
+use crate::text::{count_tokens, parse_controls_for, reply_text, shape_reply, Stop};
 use crate::{header_str, json_response, leak_check, set_header, sse_response, State};
 
 /// Which API a path belongs to, and its model and method.
@@ -495,7 +495,7 @@ fn handle_inner(
         check_schema(schema, "generation_config.response_schema")?;
     }
 
-    let (cleaned, controls) = parse_controls(&last_user_text);
+    let (cleaned, controls) = parse_controls_for(&last_user_text, "gemini");
     if let Some(code) = controls.status {
         let mut r = error(code, "Mock error (requested by the test).");
         if code == 429 {

@@ -210,6 +210,15 @@ async fn handle(
         }
         _ => {
             record(&state, &parts, &bytes);
+            let api = if path == "/v1/messages" {
+                "anthropic"
+            } else {
+                "openai"
+            };
+            let delay = text::headers_delay_ms(api, &bytes);
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            }
             match (&parts.method, path) {
                 (&Method::POST, "/v1/chat/completions") => {
                     openai::handle(&state, &parts.headers, &bytes)

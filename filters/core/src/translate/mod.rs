@@ -18,6 +18,7 @@
 //! Secrets: provider keys come from the VM's environment at configure time and never appear in
 //! logs or `Debug` output ([`Secret`]).
 
+mod first_try;
 pub mod openai_anthropic;
 pub mod openai_azure;
 pub mod openai_gemini;
@@ -45,6 +46,7 @@ use crate::headers;
 use crate::host::{self, Host};
 use crate::metrics::Metrics;
 pub use crate::schema::openai::Usage;
+use first_try::FirstTry;
 use telemetry::{MetricsConfig, TryTelemetry};
 
 /// Where a try learns its provider: the chosen endpoint's metadata.
@@ -546,7 +548,7 @@ impl TranslateFilter {
         Flow::Pause
     }
 
-    fn resolve_provider(&self, host: &dyn Host) -> Option<usize> {
+    fn resolve_provider(&self, host: &dyn Host, routed: Option<&str>) -> Option<usize> {
         let by_name = |name: &str| self.providers.iter().position(|p| p.name == name);
         if let Some(bytes) = host.property(&PROVIDER_METADATA) {
             let name = String::from_utf8_lossy(&bytes);
@@ -557,7 +559,7 @@ impl TranslateFilter {
                 return by_name(name);
             }
         }
-        if let Some(name) = host.request_header(headers::PROVIDER) {
+        if let Some(name) = routed {
             return by_name(name.trim());
         }
         match &*self.providers {
@@ -570,8 +572,10 @@ impl TranslateFilter {
 impl HttpFilter for TranslateFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
         let providers = Rc::clone(&self.providers);
+        // Router's facts as the first try saw them (a retry shares its rewritten headers).
+        let first = FirstTry::load_or_save(host);
         let Some((index, provider)) = self
-            .resolve_provider(host)
+            .resolve_provider(host, first.provider.as_deref())
             .and_then(|i| providers.get(i).map(|p| (i, p)))
         else {
             return self.reply(
@@ -584,10 +588,9 @@ impl HttpFilter for TranslateFilter {
             );
         };
         self.provider = Some(index);
-        self.telemetry = TryTelemetry::start(host, self.metrics_config);
-        self.upstream_model = host
-            .request_header(headers::UPSTREAM_MODEL)
-            .filter(|m| !m.trim().is_empty());
+        self.telemetry = TryTelemetry::start(host, self.metrics_config, &first);
+        // A fallback chain names the model per provider; this try's provider picks its own.
+        self.upstream_model = first.model_for(&provider.name);
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         for (name, _) in host.request_headers() {
@@ -626,7 +629,7 @@ impl HttpFilter for TranslateFilter {
             }
         }
 
-        let path = host.request_header(":path").unwrap_or_default();
+        let path = first.path;
         let (path_only, query) = match path.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (path.as_str(), None),

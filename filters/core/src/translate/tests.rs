@@ -640,3 +640,24 @@ fn provider_metadata_without_quotes_and_a_non_chat_method() {
     assert_eq!(filter.on_request_headers(&mut host, true), Flow::Pause);
     assert_eq!(host.local_response.unwrap().status, 404);
 }
+
+#[test]
+fn each_try_of_a_fallback_chain_gets_the_model_of_its_provider() {
+    // router's chain header: openai first, anthropic on the retry (Envoy's aggregate cluster).
+    let chain = "openai=gpt-4o-mini,anthropic=claude-3-5-haiku-20241022";
+    for (provider, path, model) in [
+        ("openai", "/v1/chat/completions", "gpt-4o-mini"),
+        ("anthropic", "/v1/messages", "claude-3-5-haiku-20241022"),
+    ] {
+        let mut filter = root().new_filter();
+        let mut host = chat_host("openai", SIMPLE)
+            .with_property(&PROVIDER_METADATA, provider.as_bytes())
+            .with_request_header(headers::UPSTREAM_MODEL, "gpt-4o-mini")
+            .with_request_header(headers::TARGETS, chain);
+        send_request(&mut filter, &mut host);
+        assert_eq!(filter.provider(), Some(provider));
+        assert_eq!(host.req(":path"), Some(path));
+        assert_eq!(body_json(&host)["model"], model, "{provider}");
+        assert!(no_reserved_headers(&host));
+    }
+}
