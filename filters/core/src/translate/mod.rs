@@ -18,9 +18,13 @@
 //! Secrets: provider keys come from the VM's environment at configure time and never appear in
 //! logs or `Debug` output ([`Secret`]).
 
+pub mod embeddings;
 pub mod openai_anthropic;
+pub mod openai_bedrock;
 pub mod openai_openai;
 
+#[cfg(test)]
+mod bedrock_tests;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
@@ -59,6 +63,7 @@ const CLIENT_CREDENTIALS: [&str; 5] = [
 ];
 
 const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
+const EMBEDDINGS: &str = "/v1/embeddings";
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -75,13 +80,26 @@ struct RawConfig {
 struct RawProvider {
     name: String,
     schema: Schema,
-    key_env: String,
+    /// Required by every schema but `bedrock`, which signs with AWS credentials instead.
+    #[serde(default)]
+    key_env: Option<String>,
     #[serde(default)]
     base_path: Option<String>,
     #[serde(default)]
     anthropic_version: Option<String>,
     #[serde(default)]
     default_max_tokens: Option<u32>,
+    // `bedrock` schema (see `openai_bedrock::compile_endpoint`).
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    access_key_env: Option<String>,
+    #[serde(default)]
+    secret_key_env: Option<String>,
+    #[serde(default)]
+    session_token_env: Option<String>,
 }
 
 /// The wire format a provider speaks.
@@ -91,6 +109,9 @@ pub enum Schema {
     OpenAi,
     #[serde(rename = "anthropic")]
     Anthropic,
+    /// Amazon Bedrock's Converse API, signed with AWS SigV4.
+    #[serde(rename = "bedrock")]
+    Bedrock,
 }
 
 impl Schema {
@@ -98,6 +119,7 @@ impl Schema {
         match self {
             Schema::OpenAi => "openai",
             Schema::Anthropic => "anthropic",
+            Schema::Bedrock => "bedrock",
         }
     }
 }
@@ -136,6 +158,8 @@ pub enum Backend {
         /// Anthropic requires `max_tokens`; OpenAI does not.
         default_max_tokens: u32,
     },
+    /// Amazon Bedrock runtime (Converse, and InvokeModel for embeddings).
+    Bedrock(Rc<openai_bedrock::BedrockEndpoint>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +178,22 @@ impl Provider {
             Backend::Anthropic {
                 default_max_tokens, ..
             } => Box::new(openai_anthropic::OpenAiAnthropic::new(*default_max_tokens)),
+            Backend::Bedrock(endpoint) => {
+                Box::new(openai_bedrock::OpenAiBedrock::new(Rc::clone(endpoint)))
+            }
+        }
+    }
+
+    /// The translator for `POST /v1/embeddings`, where the provider has an embeddings API.
+    fn embeddings_translator(&self) -> Option<Box<dyn Translator>> {
+        match &self.backend {
+            Backend::OpenAi { base_path } => Some(Box::new(embeddings::OpenAiEmbeddings::new(
+                base_path.clone(),
+            ))),
+            Backend::Anthropic { .. } => None,
+            Backend::Bedrock(endpoint) => Some(Box::new(embeddings::BedrockEmbeddings::new(
+                Rc::clone(endpoint),
+            ))),
         }
     }
 }
@@ -181,15 +221,34 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
                 ),
             ));
         }
-        if p.key_env.is_empty() {
-            return Err(ConfigError::new(at("key_env"), "must not be empty"));
-        }
-        let key = match env.var(&p.key_env) {
-            Some(key) if !key.trim().is_empty() => Secret::new(key.trim()),
-            _ => {
+        let key_env = match (p.schema, p.key_env.as_deref()) {
+            // Bedrock has no bearer key: it signs with AWS credentials (its own fields).
+            (Schema::Bedrock, None) => None,
+            (Schema::Bedrock, Some(_)) => {
                 return Err(ConfigError::new(
                     at("key_env"),
-                    format!("environment variable {} is not set or empty", p.key_env),
+                    "not used by schema `bedrock`, which signs with AWS credentials \
+                     (access_key_env, secret_key_env, session_token_env)",
+                ))
+            }
+            (_, Some(key_env)) => Some(key_env),
+            (schema, None) => {
+                return Err(ConfigError::new(
+                    at("key_env"),
+                    format!("required for schema `{}`", schema.name()),
+                ))
+            }
+        };
+        if key_env.is_some_and(str::is_empty) {
+            return Err(ConfigError::new(at("key_env"), "must not be empty"));
+        }
+        let key = match key_env.map(|var| (var, env.var(var))) {
+            None => Secret::new(""),
+            Some((_, Some(key))) if !key.trim().is_empty() => Secret::new(key.trim()),
+            Some((var, _)) => {
+                return Err(ConfigError::new(
+                    at("key_env"),
+                    format!("environment variable {var} is not set or empty"),
                 ))
             }
         };
@@ -203,6 +262,18 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
                 ),
             )
         };
+        if p.schema != Schema::Bedrock {
+            let aws_fields = [
+                ("region", p.region.is_some()),
+                ("host", p.host.is_some()),
+                ("access_key_env", p.access_key_env.is_some()),
+                ("secret_key_env", p.secret_key_env.is_some()),
+                ("session_token_env", p.session_token_env.is_some()),
+            ];
+            if let Some((field, _)) = aws_fields.iter().find(|(_, set)| *set) {
+                return Err(only_for(field, Schema::Bedrock));
+            }
+        }
         let backend = match p.schema {
             Schema::OpenAi => {
                 if p.anthropic_version.is_some() {
@@ -246,6 +317,18 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
                     version,
                     default_max_tokens,
                 }
+            }
+            Schema::Bedrock => {
+                if p.base_path.is_some() {
+                    return Err(only_for("base_path", Schema::OpenAi));
+                }
+                if p.anthropic_version.is_some() {
+                    return Err(only_for("anthropic_version", Schema::Anthropic));
+                }
+                if p.default_max_tokens.is_some() {
+                    return Err(only_for("default_max_tokens", Schema::Anthropic));
+                }
+                Backend::Bedrock(Rc::new(openai_bedrock::compile_endpoint(&p, env, &at)?))
             }
         };
         providers.push(Provider {
@@ -326,6 +409,18 @@ pub trait Translator {
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>>;
     /// Token usage, once the provider reported it.
     fn usage(&self) -> Option<Usage>;
+    /// Request headers to set once the rewritten body is final, called with that body (only
+    /// when [`Translator::request_body`] rewrote it): the real `:path` and a signature that
+    /// covers the body, for providers that sign requests (Bedrock, SigV4).
+    fn finish_request(&mut self, _body: &[u8], _now_ms: u64) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Response headers the translator reads (e.g. AWS's `x-amzn-errortype`); each present one
+    /// is handed to [`Translator::note_response_header`] before [`Translator::response_headers`].
+    fn response_headers_read(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn note_response_header(&mut self, _name: &str, _value: &str) {}
 }
 
 /// The SSE frame OpenAI clients raise on: `data: {"error":{…}}`. The OpenAI Python SDK turns a
@@ -479,6 +574,8 @@ impl HttpFilter for TranslateFilter {
                 host.set_request_header("x-api-key", provider.key.expose());
                 host.set_request_header("anthropic-version", version);
             }
+            // Signed in the body callback: the signature covers the final body.
+            Backend::Bedrock(_) => {}
         }
 
         let path = host.request_header(":path").unwrap_or_default();
@@ -489,14 +586,20 @@ impl HttpFilter for TranslateFilter {
         let is_post = host
             .request_header(":method")
             .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
-        if is_post && path_only == CHAT_COMPLETIONS {
+        let translator = match (is_post, path_only) {
+            (true, CHAT_COMPLETIONS) => Some(provider.translator()),
+            (true, EMBEDDINGS) => provider.embeddings_translator(),
+            _ => None,
+        };
+        if let Some(translator) = translator {
             if end_of_stream {
                 return self.reply(
                     host,
-                    &ApiError::invalid_request("a chat completions request needs a JSON body"),
+                    &ApiError::invalid_request(format!(
+                        "a `{path_only}` request needs a JSON body"
+                    )),
                 );
             }
-            let translator = provider.translator();
             host.set_request_header(":path", &translator.chat_path(query));
             // The body is rewritten; the length is set again once it is known.
             host.remove_request_header("content-length");
@@ -519,7 +622,7 @@ impl HttpFilter for TranslateFilter {
                 }
                 Flow::Continue
             }
-            Backend::Anthropic { .. } => {
+            Backend::Anthropic { .. } | Backend::Bedrock(_) => {
                 let error = ApiError::new(
                     404,
                     ErrorType::NotFoundError,
@@ -554,6 +657,9 @@ impl HttpFilter for TranslateFilter {
             Ok(Some(new_body)) => {
                 host.set_request_body(size, &new_body);
                 host.set_request_header("content-length", &new_body.len().to_string());
+                for (name, value) in translator.finish_request(&new_body, host.now_ms()) {
+                    host.set_request_header(&name, &value);
+                }
                 Flow::Continue
             }
             Ok(None) => {
@@ -579,6 +685,11 @@ impl HttpFilter for TranslateFilter {
         let encoded = host
             .response_header("content-encoding")
             .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+        for name in translator.response_headers_read() {
+            if let Some(value) = host.response_header(name) {
+                translator.note_response_header(name, &value);
+            }
+        }
         let created = host.now_ms() / 1000;
         let plan = translator.response_headers(status, content_type.as_deref(), encoded, created);
         self.mode = plan.mode;
