@@ -31,6 +31,14 @@ VENV_BIN = ROOT / ".venv" / "bin"
 PROVIDER_KEYS = {
     "openai": ("OPENAI_API_KEY", "sk-mock-openai"),
     "anthropic": ("ANTHROPIC_API_KEY", "sk-mock-anthropic"),
+    "bedrock": ("AWS_ACCESS_KEY_ID", "AKIDMOCKBEDROCK"),
+}
+
+# The rest of the mock provider's AWS credentials (tests/mock-provider/src/sigv4_check.rs);
+# set with the mock's access key id when Bedrock is not the real one.
+AWS_MOCK_ENV = {
+    "AWS_SECRET_ACCESS_KEY": "mock-aws-secret-access-key/EXAMPLE",
+    "AWS_SESSION_TOKEN": "mock-aws-session-token",
 }
 
 DEMO_KEY = "sk-llmgw-demo"
@@ -123,6 +131,8 @@ def provider_env(real_providers: set[str]) -> dict[str, str]:
     for provider, (var, mock_key) in PROVIDER_KEYS.items():
         if provider not in real_providers:
             env[var] = mock_key
+    if "bedrock" not in real_providers:
+        env.update(AWS_MOCK_ENV)
     return env
 
 

@@ -19,6 +19,7 @@ use crate::host::{send_error, Host};
 
 /// The paths router serves; anything else gets OpenAI's 404 for an unknown URL.
 const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
+const EMBEDDINGS: &str = "/v1/embeddings";
 
 /// Router configuration as written in the plugin's JSON.
 #[derive(Debug, Deserialize)]
@@ -305,7 +306,7 @@ impl HttpFilter for RouterFilter {
         let method = host.request_header(":method").unwrap_or_default();
         let path = host.request_header(":path").unwrap_or_default();
         let route_path = path.split('?').next().unwrap_or_default();
-        if method != "POST" || route_path != CHAT_COMPLETIONS {
+        if method != "POST" || (route_path != CHAT_COMPLETIONS && route_path != EMBEDDINGS) {
             send_error(host, &RouteError::UnknownUrl { method, path }.into());
             return Flow::Pause;
         }

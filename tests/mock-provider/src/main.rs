@@ -11,8 +11,11 @@
 #![allow(clippy::result_large_err)]
 
 mod anthropic;
+mod bedrock;
 mod body;
+mod embeddings;
 mod openai;
+mod sigv4_check;
 mod text;
 
 use std::collections::VecDeque;
@@ -198,6 +201,12 @@ async fn handle(
                 }
                 (&Method::POST, "/v1/messages") => {
                     anthropic::handle(&state, &parts.headers, &bytes)
+                }
+                (&Method::POST, "/v1/embeddings") => {
+                    embeddings::handle(&state, &parts.headers, &bytes)
+                }
+                (&Method::POST, p) if p.starts_with("/model/") => {
+                    bedrock::handle(&state, &parts, &bytes)
                 }
                 (_, "/v1/chat/completions") => openai::error(
                     StatusCode::METHOD_NOT_ALLOWED,
