@@ -120,6 +120,27 @@ def test_errors_keep_status_and_name_the_aws_error(client, status, exc, code):
     assert err.value.message
 
 
+def test_image_goes_as_bytes(client, mock):
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    completion = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": [
+            {"type": "text", "text": "What is in this image?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+        ]}],
+    )
+    assert "What is in this image?" in completion.choices[0].message.content
+    seen = bedrock_requests(mock, "/converse")[-1]
+    assert '{"image":{"format":"png","source":{"bytes":"' + png + '"}}}' in seen["body"]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}],
+        )
+    assert err.value.param == "messages[0].content[0].image_url.url"
+
+
 def test_client_errors_are_refused_before_bedrock(client, mock):
     mock.clear()
     with pytest.raises(openai.BadRequestError) as err:

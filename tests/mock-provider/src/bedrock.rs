@@ -200,6 +200,26 @@ fn check_blocks(at: &str, content: Option<&Value>) -> Result<Vec<Value>, Respons
                 "{at}.content.{j}: a content block has exactly one member of {BLOCK_KEYS:?}"
             )));
         }
+        if let Some(image) = b.get("image") {
+            let format_ok = image
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| ["png", "jpeg", "gif", "webp"].contains(&f));
+            let bytes_ok = image
+                .get("source")
+                .and_then(|s| s.get("bytes"))
+                .and_then(Value::as_str)
+                .is_some_and(|b| {
+                    !b.is_empty()
+                        && b.bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
+                });
+            if !format_ok || !bytes_ok || image.as_object().is_some_and(|o| o.len() != 2) {
+                return Err(invalid(&format!(
+                    "{at}.content.{j}.image: needs format (png, jpeg, gif, webp) and source.bytes (base64)"
+                )));
+            }
+        }
         if let Some(text) = b.get("text") {
             match text.as_str() {
                 Some(t) if !t.trim().is_empty() => {}

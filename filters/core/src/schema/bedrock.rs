@@ -41,10 +41,26 @@ pub struct Message<'a> {
     pub content: Vec<ContentBlock<'a>>,
 }
 
-/// A content block is an object with exactly one member; llmgw sends text.
+/// A content block is an object with exactly one member; llmgw sends text and images.
 #[derive(Debug, Serialize)]
-pub struct ContentBlock<'a> {
-    pub text: Cow<'a, str>,
+#[serde(rename_all = "camelCase")]
+pub enum ContentBlock<'a> {
+    Text(Cow<'a, str>),
+    Image(ImageBlock<'a>),
+}
+
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ImageBlock.html>
+#[derive(Debug, Serialize)]
+pub struct ImageBlock<'a> {
+    /// `png`, `jpeg`, `gif` or `webp`.
+    pub format: &'static str,
+    pub source: ImageSource<'a>,
+}
+
+/// The image itself, base64-encoded in the JSON API.
+#[derive(Debug, Serialize)]
+pub struct ImageSource<'a> {
+    pub bytes: Cow<'a, str>,
 }
 
 #[derive(Debug, Serialize)]

@@ -203,6 +203,21 @@ fn converse_request_refusals_name_the_field() {
         (
             r#"{"model":"m","messages":[{"role":"user","content":[
                 {"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#,
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[
+                {"type":"image_url","image_url":{"url":"data:image/tiff;base64,AAAA"}}]}]}"#,
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[
+                {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#,
+            "messages[1].content[0]",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[
+                {"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]}"#,
             "messages[0].content[0]",
         ),
         (
@@ -737,6 +752,10 @@ fn bedrock_chat_request_is_translated_and_signed() {
     assert_eq!(host.req("x-amz-date"), Some("20251125T120000Z"));
     assert_eq!(host.req("x-amz-security-token"), Some("session-token"));
     assert_eq!(host.req("accept-encoding"), None);
+    assert_eq!(
+        host.req("accept"),
+        Some("application/vnd.amazon.eventstream")
+    );
     assert!(!host
         .request_headers
         .iter()

@@ -4,7 +4,7 @@
 //! `POST /model/{modelId}/converse` or `/converse-stream`
 //! (<https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html>), signed
 //! with SigV4 ([`crate::aws::sigv4`]) once the body is final. What Converse cannot take through
-//! llmgw yet (tools, images, several choices, …) is refused with a 400 naming the field.
+//! llmgw yet (tools, documents, several choices, …) is refused with a 400 naming the field.
 //!
 //! Response: a Converse answer becomes a `chat.completion`; Bedrock errors (`{"message"}` with
 //! the error's name in `x-amzn-errortype`) become OpenAI errors with the same status; the
@@ -202,32 +202,62 @@ fn is_harmless(name: &str, value: &Value) -> bool {
     }
 }
 
-fn text_blocks<'a>(
+/// `data:image/<type>;base64,<data>` → a Converse image block. Converse takes image bytes
+/// (or S3 locations), never URLs to fetch.
+fn image_block(url: Cow<'_, str>) -> Option<br::ContentBlock<'_>> {
+    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
+    let format = match meta.strip_suffix(";base64")? {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpeg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        _ => return None,
+    };
+    if data.is_empty() {
+        return None;
+    }
+    Some(br::ContentBlock::Image(br::ImageBlock {
+        format,
+        source: br::ImageSource {
+            bytes: Cow::Owned(data.to_string()),
+        },
+    }))
+}
+
+fn content_blocks<'a>(
     content: oa::Content<'a>,
     at: &str,
+    images: bool,
 ) -> Result<Vec<br::ContentBlock<'a>>, ApiError> {
-    let texts: Vec<Cow<'a, str>> = match content {
-        oa::Content::Text(text) => vec![text],
-        oa::Content::Parts(parts) => {
-            let mut texts = Vec::with_capacity(parts.len());
-            for (j, part) in parts.into_iter().enumerate() {
-                match part {
-                    oa::ContentPart::Text { text } => texts.push(text),
-                    oa::ContentPart::Refusal { refusal } => texts.push(refusal),
-                    oa::ContentPart::ImageUrl { .. } | oa::ContentPart::Other => {
-                        return Err(unsupported(&format!("{at}[{j}]")))
-                    }
-                }
-            }
-            texts
-        }
+    let parts = match content {
+        oa::Content::Text(text) => vec![oa::ContentPart::Text { text }],
+        oa::Content::Parts(parts) => parts,
     };
-    // Converse refuses blank text blocks; an empty string carries nothing.
-    Ok(texts
-        .into_iter()
-        .filter(|t| !t.trim().is_empty())
-        .map(|text| br::ContentBlock { text })
-        .collect())
+    let mut blocks = Vec::with_capacity(parts.len());
+    for (j, part) in parts.into_iter().enumerate() {
+        let block = match part {
+            oa::ContentPart::Text { text } | oa::ContentPart::Refusal { refusal: text } => {
+                // Converse refuses blank text blocks; an empty string carries nothing.
+                if text.trim().is_empty() {
+                    continue;
+                }
+                br::ContentBlock::Text(text)
+            }
+            oa::ContentPart::ImageUrl { image_url } if images => image_block(image_url.url)
+                .ok_or_else(|| {
+                    ApiError::invalid_request(
+                        "Amazon Bedrock takes images as base64 `data:image/(png|jpeg|gif|webp);base64,…` \
+                         URLs, not links",
+                    )
+                    .with_param(format!("{at}[{j}].image_url.url"))
+                })?,
+            oa::ContentPart::ImageUrl { .. } | oa::ContentPart::Other => {
+                return Err(unsupported(&format!("{at}[{j}]")))
+            }
+        };
+        blocks.push(block);
+    }
+    Ok(blocks)
 }
 
 /// OpenAI request → Converse request.
@@ -244,37 +274,41 @@ pub fn to_converse_request(
     let mut messages: Vec<br::Message<'_>> = Vec::with_capacity(request.messages.len());
     for (i, message) in request.messages.into_iter().enumerate() {
         let at = format!("messages[{i}].content");
-        let (role, blocks) = match message {
-            oa::ChatMessage::System { content } | oa::ChatMessage::Developer { content } => {
-                system.extend(
-                    text_blocks(content, &at)?
-                        .into_iter()
-                        .map(|b| br::SystemBlock { text: b.text }),
-                );
-                continue;
-            }
-            oa::ChatMessage::User { content } => (br::Role::User, text_blocks(content, &at)?),
-            oa::ChatMessage::Assistant {
-                content,
-                tool_calls,
-                function_call,
-            } => {
-                if tool_calls.is_some_and(|c| !c.is_null()) {
-                    return Err(unsupported(&format!("messages[{i}].tool_calls")));
+        let (role, blocks) =
+            match message {
+                oa::ChatMessage::System { content } | oa::ChatMessage::Developer { content } => {
+                    system.extend(content_blocks(content, &at, false)?.into_iter().filter_map(
+                        |b| match b {
+                            br::ContentBlock::Text(text) => Some(br::SystemBlock { text }),
+                            br::ContentBlock::Image(_) => None,
+                        },
+                    ));
+                    continue;
                 }
-                if function_call.is_some_and(|c| !c.is_null()) {
-                    return Err(unsupported(&format!("messages[{i}].function_call")));
+                oa::ChatMessage::User { content } => {
+                    (br::Role::User, content_blocks(content, &at, true)?)
                 }
-                let blocks = match content {
-                    Some(content) => text_blocks(content, &at)?,
-                    None => Vec::new(),
-                };
-                (br::Role::Assistant, blocks)
-            }
-            oa::ChatMessage::Tool {} | oa::ChatMessage::Function {} => {
-                return Err(unsupported(&format!("messages[{i}].role")));
-            }
-        };
+                oa::ChatMessage::Assistant {
+                    content,
+                    tool_calls,
+                    function_call,
+                } => {
+                    if tool_calls.is_some_and(|c| !c.is_null()) {
+                        return Err(unsupported(&format!("messages[{i}].tool_calls")));
+                    }
+                    if function_call.is_some_and(|c| !c.is_null()) {
+                        return Err(unsupported(&format!("messages[{i}].function_call")));
+                    }
+                    let blocks = match content {
+                        Some(content) => content_blocks(content, &at, false)?,
+                        None => Vec::new(),
+                    };
+                    (br::Role::Assistant, blocks)
+                }
+                oa::ChatMessage::Tool {} | oa::ChatMessage::Function {} => {
+                    return Err(unsupported(&format!("messages[{i}].role")));
+                }
+            };
         if blocks.is_empty() {
             continue;
         }
@@ -691,7 +725,16 @@ impl Translator for OpenAiBedrock {
     }
 
     fn finish_request(&mut self, body: &[u8], now_ms: u64) -> Vec<(String, String)> {
-        self.endpoint.signed_headers(&self.path, body, now_ms)
+        let mut headers = self.endpoint.signed_headers(&self.path, body, now_ms);
+        // The client asked the gateway for JSON or SSE; Bedrock answers a stream as binary
+        // event-stream frames, which is what the AWS SDKs accept.
+        let accept = if self.path.ends_with("/converse-stream") {
+            "application/vnd.amazon.eventstream"
+        } else {
+            "application/json"
+        };
+        headers.push(("accept".to_string(), accept.to_string()));
+        headers
     }
 
     fn response_headers_read(&self) -> &'static [&'static str] {
