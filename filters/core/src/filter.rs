@@ -52,4 +52,7 @@ pub trait HttpFilter {
     fn on_response_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
         Flow::Continue
     }
+    /// The stream is done, however it ended (also after a reset): report what happened.
+    /// Envoy may signal this twice (access log, then context end); filters report once.
+    fn on_stream_done(&mut self, host: &mut dyn Host) {}
 }

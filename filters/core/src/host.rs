@@ -23,6 +23,14 @@ pub struct SharedValue {
     pub cas: Option<u32>,
 }
 
+/// Envoy's metric types (proxy-wasm `MetricType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
 pub trait Host {
     /// A request header (names are lower-case in Envoy).
     fn request_header(&self, name: &str) -> Option<String>;
@@ -64,6 +72,19 @@ pub trait Host {
     fn now_ms(&self) -> u64;
     /// A uniformly distributed random number (not for secrets).
     fn random_u64(&mut self) -> u64;
+
+    /// Define (or look up) a metric by its full stat name; `None` if Envoy refuses it.
+    /// Callers cache the id: see [`crate::metrics::Metrics`].
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
+        let _ = (kind, name);
+        None
+    }
+    fn increment_metric(&mut self, id: u32, delta: i64) {
+        let _ = (id, delta);
+    }
+    fn record_metric(&mut self, id: u32, value: u64) {
+        let _ = (id, value);
+    }
 }
 
 /// Answer with an OpenAI-format error body.

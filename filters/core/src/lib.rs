@@ -15,6 +15,7 @@ pub mod eventstream;
 pub mod filter;
 pub mod headers;
 pub mod host;
+pub mod metrics;
 pub mod ratelimit;
 pub mod router;
 pub mod schema;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::host::{Host, SharedDataError, SharedValue};
+use crate::host::{Host, MetricKind, SharedDataError, SharedValue};
 
 /// A reply sent with [`Host::send_response`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,10 @@ pub struct FakeHost {
     pub randoms: Vec<u64>,
     /// Make the next N compare-and-swap writes fail, as if another worker got there first.
     pub cas_conflicts: u32,
+    /// Metrics by stat name: kind, counter value, histogram samples.
+    pub metrics: Vec<(String, MetricKind, i64, Vec<u64>)>,
+    /// How many times `define_metric` was called.
+    pub metrics_defined: usize,
 }
 
 impl FakeHost {
@@ -89,6 +93,23 @@ impl FakeHost {
     pub fn with_randoms(mut self, randoms: &[u64]) -> Self {
         self.randoms = randoms.iter().rev().copied().collect();
         self
+    }
+
+    /// A counter's value, if it was defined.
+    pub fn counter(&self, stat: &str) -> Option<i64> {
+        self.metrics
+            .iter()
+            .find(|(name, kind, _, _)| name == stat && *kind == MetricKind::Counter)
+            .map(|(_, _, value, _)| *value)
+    }
+
+    /// A histogram's samples (empty if it was never defined).
+    pub fn histogram(&self, stat: &str) -> Vec<u64> {
+        self.metrics
+            .iter()
+            .find(|(name, kind, _, _)| name == stat && *kind == MetricKind::Histogram)
+            .map(|(_, _, _, samples)| samples.clone())
+            .unwrap_or_default()
     }
 
     /// The request header as the next filter would see it.
@@ -205,5 +226,26 @@ impl Host for FakeHost {
     }
     fn random_u64(&mut self) -> u64 {
         self.randoms.pop().unwrap_or(0)
+    }
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
+        self.metrics_defined += 1;
+        let found = self
+            .metrics
+            .iter()
+            .position(|(n, k, _, _)| n == name && *k == kind);
+        Some(found.unwrap_or_else(|| {
+            self.metrics.push((name.to_string(), kind, 0, Vec::new()));
+            self.metrics.len() - 1
+        }) as u32)
+    }
+    fn increment_metric(&mut self, id: u32, delta: i64) {
+        if let Some(metric) = self.metrics.get_mut(id as usize) {
+            metric.2 += delta;
+        }
+    }
+    fn record_metric(&mut self, id: u32, value: u64) {
+        if let Some(metric) = self.metrics.get_mut(id as usize) {
+            metric.3.push(value);
+        }
     }
 }

@@ -12,10 +12,10 @@ use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use llmgw_core::filter::{FilterRoot, Flow, HttpFilter};
-use llmgw_core::host::{Host, SharedDataError, SharedValue};
+use llmgw_core::host::{Host, MetricKind, SharedDataError, SharedValue};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType, Status};
 
 #[doc(hidden)]
 pub use proxy_wasm;
@@ -164,6 +164,20 @@ impl Host for ProxyWasmHost {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
     }
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
+        let kind = match kind {
+            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Histogram => MetricType::Histogram,
+        };
+        log_err("define metric", hostcalls::define_metric(kind, name))
+    }
+    fn increment_metric(&mut self, id: u32, delta: i64) {
+        log_err("increment metric", hostcalls::increment_metric(id, delta));
+    }
+    fn record_metric(&mut self, id: u32, value: u64) {
+        log_err("record metric", hostcalls::record_metric(id, value));
+    }
     fn random_u64(&mut self) -> u64 {
         // splitmix64: fast, well distributed, good enough for weighted splits (not secrets).
         self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -242,7 +256,13 @@ fn action(flow: Flow) -> Action {
     }
 }
 
-impl<R: FilterRoot> Context for Http<R> {}
+impl<R: FilterRoot> Context for Http<R> {
+    // Upstream filters get no access-log callback; the end of the context is their last word.
+    fn on_done(&mut self) -> bool {
+        self.filter.on_stream_done(&mut self.host);
+        true
+    }
+}
 
 impl<R: FilterRoot> HttpContext for Http<R> {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -268,5 +288,8 @@ impl<R: FilterRoot> HttpContext for Http<R> {
             self.filter
                 .on_response_body(&mut self.host, body_size, end_of_stream),
         )
+    }
+    fn on_log(&mut self) {
+        self.filter.on_stream_done(&mut self.host);
     }
 }

@@ -405,6 +405,16 @@ fn converse_streams() {
     for (name, make, input, want) in cases {
         let (out, usage) = run_stream(make, &event_stream(input));
         assert_sse_eq(&out, want, name);
+        let mut t = make();
+        t.response_headers(
+            200,
+            Some("application/vnd.amazon.eventstream"),
+            false,
+            CREATED,
+        );
+        t.response_chunk(&event_stream(input), true);
+        let ends_in_error = want.contains("\"error\"");
+        assert_eq!(t.stream_failed(), ends_in_error, "{name}");
         match name {
             "stream_basic" => assert_eq!(usage.map(|u| u.total_tokens), Some(21)),
             "stream_usage" => assert_eq!(

@@ -22,6 +22,7 @@ pub mod embeddings;
 pub mod openai_anthropic;
 pub mod openai_bedrock;
 pub mod openai_openai;
+pub mod telemetry;
 
 #[cfg(test)]
 mod bedrock_tests;
@@ -40,7 +41,9 @@ use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{self, Host};
+use crate::metrics::Metrics;
 pub use crate::schema::openai::Usage;
+use telemetry::{MetricsConfig, TryTelemetry};
 
 /// Where a try learns its provider: the chosen endpoint's metadata.
 pub const PROVIDER_METADATA: [&str; 5] = [
@@ -73,6 +76,8 @@ const EMBEDDINGS: &str = "/v1/embeddings";
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     providers: Vec<RawProvider>,
+    #[serde(default)]
+    metrics: MetricsConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -352,6 +357,8 @@ pub enum ResponseMode {
     Buffer,
     /// Translate (or watch) chunk by chunk as it arrives; never buffer the stream.
     Stream,
+    /// Pass the body unchanged (its length too) while the translator reads it, e.g. for usage.
+    Watch,
 }
 
 /// A translator's decision on the response headers.
@@ -421,6 +428,10 @@ pub trait Translator {
         &[]
     }
     fn note_response_header(&mut self, _name: &str, _value: &str) {}
+    /// A streamed answer ended with an error frame (the provider's, or a cut stream's).
+    fn stream_failed(&self) -> bool {
+        false
+    }
 }
 
 /// The SSE frame OpenAI clients raise on: `data: {"error":{…}}`. The OpenAI Python SDK turns a
@@ -446,6 +457,8 @@ pub fn truncated_stream_error() -> ApiError {
 #[derive(Debug)]
 pub struct TranslateRoot {
     providers: Rc<[Provider]>,
+    metrics_config: MetricsConfig,
+    metrics: Metrics,
 }
 
 impl TranslateRoot {
@@ -460,9 +473,12 @@ impl FilterRoot for TranslateRoot {
 
     fn configure(json: &[u8], env: &dyn Env) -> Result<Self, ConfigError> {
         let raw: RawConfig = config::parse(json)?;
+        let metrics_config = raw.metrics;
         let providers = compile(raw, env)?;
         Ok(Self {
             providers: providers.into(),
+            metrics_config,
+            metrics: Metrics::default(),
         })
     }
 
@@ -475,6 +491,9 @@ impl FilterRoot for TranslateRoot {
             chat: false,
             replied: false,
             mode: ResponseMode::Untouched,
+            metrics_config: self.metrics_config,
+            metrics: self.metrics.clone(),
+            telemetry: TryTelemetry::default(),
         }
     }
 }
@@ -490,6 +509,9 @@ pub struct TranslateFilter {
     /// A local reply was sent; the remaining callbacks do nothing.
     replied: bool,
     mode: ResponseMode,
+    metrics_config: MetricsConfig,
+    metrics: Metrics,
+    telemetry: TryTelemetry,
 }
 
 impl TranslateFilter {
@@ -551,6 +573,7 @@ impl HttpFilter for TranslateFilter {
             );
         };
         self.provider = Some(index);
+        self.telemetry = TryTelemetry::start(host, self.metrics_config);
         self.upstream_model = host
             .request_header(headers::UPSTREAM_MODEL)
             .filter(|m| !m.trim().is_empty());
@@ -671,16 +694,17 @@ impl HttpFilter for TranslateFilter {
     }
 
     fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
+        let status = host
+            .response_header(":status")
+            .and_then(|s| s.trim().parse::<u16>().ok())
+            .unwrap_or(0);
+        self.telemetry.status_changed(status);
         if self.replied {
             return Flow::Continue;
         }
         let Some(translator) = self.translator.as_mut() else {
             return Flow::Continue;
         };
-        let status = host
-            .response_header(":status")
-            .and_then(|s| s.trim().parse::<u16>().ok())
-            .unwrap_or(0);
         let content_type = host.response_header("content-type");
         let encoded = host
             .response_header("content-encoding")
@@ -693,7 +717,10 @@ impl HttpFilter for TranslateFilter {
         let created = host.now_ms() / 1000;
         let plan = translator.response_headers(status, content_type.as_deref(), encoded, created);
         self.mode = plan.mode;
-        if plan.mode == ResponseMode::Untouched {
+        if let Some(new_status) = plan.status {
+            self.telemetry.status_changed(new_status);
+        }
+        if matches!(plan.mode, ResponseMode::Untouched | ResponseMode::Watch) {
             return Flow::Continue;
         }
         host.remove_response_header("content-length");
@@ -708,13 +735,14 @@ impl HttpFilter for TranslateFilter {
                 // No body will follow, yet the client must get a readable one.
                 let out = translator.response_body(b"");
                 let status = out.status.or(plan.status).unwrap_or(status);
+                self.telemetry.status_changed(status);
                 self.replied = true;
                 host.send_response(status, &[("content-type", "application/json")], &out.body);
                 Flow::Pause
             }
             // Hold the headers: the status may still change once the body is read.
             ResponseMode::Buffer => Flow::Pause,
-            ResponseMode::Stream | ResponseMode::Untouched => Flow::Continue,
+            ResponseMode::Stream | ResponseMode::Untouched | ResponseMode::Watch => Flow::Continue,
         }
     }
 
@@ -725,8 +753,14 @@ impl HttpFilter for TranslateFilter {
         let Some(translator) = self.translator.as_mut() else {
             return Flow::Continue;
         };
+        self.telemetry.body_received(host);
         match self.mode {
             ResponseMode::Untouched => Flow::Continue,
+            ResponseMode::Watch => {
+                let chunk = host.response_body(size);
+                let _unchanged = translator.response_chunk(&chunk, end_of_stream);
+                Flow::Continue
+            }
             ResponseMode::Buffer => {
                 if !end_of_stream {
                     return Flow::Pause;
@@ -734,6 +768,7 @@ impl HttpFilter for TranslateFilter {
                 let body = host.response_body(size);
                 let out = translator.response_body(&body);
                 if let Some(status) = out.status {
+                    self.telemetry.status_changed(status);
                     host.set_response_header(":status", &status.to_string());
                 }
                 host.set_response_header("content-length", &out.body.len().to_string());
@@ -752,5 +787,21 @@ impl HttpFilter for TranslateFilter {
                 Flow::Continue
             }
         }
+    }
+
+    fn on_stream_done(&mut self, host: &mut dyn Host) {
+        let Some(provider) = self.provider.and_then(|i| self.providers.get(i)) else {
+            return;
+        };
+        let usage = self.translator.as_ref().and_then(|t| t.usage());
+        let stream_failed = self.translator.as_ref().is_some_and(|t| t.stream_failed());
+        self.telemetry.report(
+            host,
+            &self.metrics,
+            &provider.name,
+            self.upstream_model.as_deref(),
+            usage,
+            stream_failed,
+        );
     }
 }

@@ -533,6 +533,8 @@ pub struct OpenAiBedrock {
     stopped: bool,
     /// The stream ended as the provider meant it (metadata, an exception, or a broken frame).
     terminated: bool,
+    /// The stream ended with an error frame (an exception, a corrupt frame or a cut stream).
+    failed: bool,
     usage: Option<Usage>,
 }
 
@@ -550,6 +552,7 @@ impl OpenAiBedrock {
             decoder: eventstream::Decoder::new(),
             stopped: false,
             terminated: false,
+            failed: false,
             usage: None,
         }
     }
@@ -581,6 +584,7 @@ impl OpenAiBedrock {
 
     fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
         self.terminated = true;
+        self.failed = true;
         stream_error_frame(out, error);
     }
 
@@ -852,5 +856,9 @@ impl Translator for OpenAiBedrock {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn stream_failed(&self) -> bool {
+        self.failed
     }
 }
