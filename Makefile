@@ -12,6 +12,7 @@ PORT        ?= 10000
 WASM_OUT    := $(foreach f,$(FILTERS),build/wasm/$(f).wasm)
 
 .PHONY: all setup build run test lint test-rust test-wasm32 test-e2e key sizes clean
+.PHONY: fuzz
 
 all: build
 
@@ -57,6 +58,16 @@ test-wasm32: setup
 
 test-e2e: build
 	$(VENV)/bin/python -m pytest -q tests/e2e
+
+## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_SECONDS on nightly; not part of `make test`
+FUZZ_TARGETS := sse_decoder eventstream_decoder response_openai response_anthropic response_bedrock response_embeddings
+FUZZ_SECONDS ?= 30
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; \
+	done
 
 ## key: a new client API key and the SHA-256 that goes in auth's config
 key:

@@ -34,6 +34,14 @@ PROVIDER_KEYS = {
     "gemini": ("GEMINI_API_KEY", "mock-gemini-key"),
     "vertex": ("VERTEX_ACCESS_TOKEN", "mock-vertex-token"),
     "azure": ("AZURE_OPENAI_API_KEY", "mock-azure-key"),
+    "bedrock": ("AWS_ACCESS_KEY_ID", "AKIDMOCKBEDROCK"),
+}
+
+# The rest of the mock provider's AWS credentials (tests/mock-provider/src/sigv4_check.rs);
+# set with the mock's access key id when Bedrock is not the real one.
+AWS_MOCK_ENV = {
+    "AWS_SECRET_ACCESS_KEY": "mock-aws-secret-access-key/EXAMPLE",
+    "AWS_SESSION_TOKEN": "mock-aws-session-token",
 }
 
 # Keyless OpenAI-compatible providers (local servers) → the mock's path prefix that stands for
@@ -144,6 +152,8 @@ def provider_env(real_providers: set[str]) -> dict[str, str]:
     for provider, (var, mock_key) in PROVIDER_KEYS.items():
         if provider not in real_providers:
             env[var] = mock_key
+    if "bedrock" not in real_providers:
+        env.update(AWS_MOCK_ENV)
     return env
 
 

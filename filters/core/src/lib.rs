@@ -8,8 +8,10 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod aws;
 pub mod config;
 pub mod error;
+pub mod eventstream;
 pub mod filter;
 pub mod headers;
 pub mod host;

@@ -12,10 +12,13 @@
 
 mod anthropic;
 mod azure;
+mod bedrock;
 mod body;
+mod embeddings;
 mod features;
 mod gemini;
 mod openai;
+mod sigv4_check;
 mod text;
 
 use std::collections::VecDeque;
@@ -244,6 +247,12 @@ async fn handle(
                         deployment,
                         &bytes,
                     )
+                }
+                (&Method::POST, "/v1/embeddings") => {
+                    embeddings::handle(&state, &parts.headers, &bytes)
+                }
+                (&Method::POST, p) if p.starts_with("/model/") => {
+                    bedrock::handle(&state, &parts, &bytes)
                 }
                 (_, "/v1/chat/completions") => openai::error(
                     StatusCode::METHOD_NOT_ALLOWED,

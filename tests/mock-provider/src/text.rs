@@ -20,7 +20,7 @@ pub fn parse_controls(text: &str) -> (String, Controls) {
 
 /// The APIs a control can be addressed to: `[mock:openai_status=429]` applies only to requests
 /// the OpenAI endpoint serves (so a fallback chain can fail on one provider and not the next).
-const APIS: [&str; 3] = ["openai", "anthropic", "gemini"];
+const APIS: [&str; 4] = ["openai", "anthropic", "gemini", "bedrock"];
 
 /// [`parse_controls`] for a request served by `api` (`openai` or `anthropic`): controls
 /// addressed to another API (`<api>_<key>`) are removed from the text but ignored.

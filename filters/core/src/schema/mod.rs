@@ -7,5 +7,6 @@
 //! Strings are borrowed (`Cow`) from the body being translated where that saves a copy.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 pub mod openai;

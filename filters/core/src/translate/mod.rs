@@ -18,15 +18,19 @@
 //! Secrets: provider keys come from the VM's environment at configure time and never appear in
 //! logs or `Debug` output ([`Secret`]).
 
+pub mod embeddings;
 mod first_try;
 pub mod openai_anthropic;
 pub mod openai_azure;
+pub mod openai_bedrock;
 pub mod openai_gemini;
 pub mod openai_openai;
 pub mod options;
 pub mod request_fields;
 pub mod telemetry;
 
+#[cfg(test)]
+mod bedrock_tests;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
@@ -70,6 +74,7 @@ const CLIENT_CREDENTIALS: [&str; 5] = [
 ];
 
 const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
+const EMBEDDINGS: &str = "/v1/embeddings";
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -88,7 +93,8 @@ struct RawConfig {
 struct RawProvider {
     name: String,
     schema: Schema,
-    /// Optional only with `auth: "none"` (see [`options`]).
+    /// Required by every schema but `bedrock` (AWS credentials instead), and absent with
+    /// `auth: "none"` (see [`options`]).
     #[serde(default)]
     key_env: Option<String>,
     #[serde(default)]
@@ -112,6 +118,15 @@ struct RawProvider {
     project: Option<String>,
     #[serde(default)]
     region: Option<String>,
+    // `bedrock` schema (see `openai_bedrock::compile_endpoint`); `region` above is shared.
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    access_key_env: Option<String>,
+    #[serde(default)]
+    secret_key_env: Option<String>,
+    #[serde(default)]
+    session_token_env: Option<String>,
 }
 
 /// The wire format a provider speaks.
@@ -130,6 +145,9 @@ pub enum Schema {
     /// Gemini on Vertex AI: the same body, project paths and an OAuth bearer token.
     #[serde(rename = "vertex")]
     Vertex,
+    /// Amazon Bedrock's Converse API, signed with AWS SigV4.
+    #[serde(rename = "bedrock")]
+    Bedrock,
 }
 
 impl Schema {
@@ -140,6 +158,7 @@ impl Schema {
             Schema::Azure => "azure",
             Schema::Gemini => "gemini",
             Schema::Vertex => "vertex",
+            Schema::Bedrock => "bedrock",
         }
     }
 }
@@ -181,6 +200,8 @@ pub enum Backend {
     Azure(options::AzureBackend),
     Gemini,
     Vertex(options::VertexBackend),
+    /// Amazon Bedrock runtime (Converse, and InvokeModel for embeddings).
+    Bedrock(Rc<openai_bedrock::BedrockEndpoint>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +240,26 @@ impl Provider {
                 openai_gemini::Endpoint::Vertex(vertex.clone()),
                 drop,
             )),
+            Backend::Bedrock(endpoint) => {
+                Box::new(openai_bedrock::OpenAiBedrock::new(Rc::clone(endpoint)))
+            }
+        }
+    }
+
+    /// The translator for `POST /v1/embeddings`, where the provider has an embeddings API.
+    fn embeddings_translator(&self) -> Option<Box<dyn Translator>> {
+        match &self.backend {
+            Backend::OpenAi { base_path } => Some(Box::new(embeddings::OpenAiEmbeddings::new(
+                base_path.clone(),
+            ))),
+            Backend::Bedrock(endpoint) => Some(Box::new(embeddings::BedrockEmbeddings::new(
+                Rc::clone(endpoint),
+            ))),
+            // Not mapped yet (Gemini `embedContent`, Azure deployments): refused with a 404.
+            Backend::Anthropic { .. }
+            | Backend::Azure(_)
+            | Backend::Gemini
+            | Backend::Vertex(_) => None,
         }
     }
 }
@@ -257,6 +298,15 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
         };
         let provider_options = options::compile_options(&more, p.schema, &at)?;
         let key = match (&p.key_env, provider_options.auth) {
+            // Bedrock has no bearer key: it signs with AWS credentials (its own fields).
+            (None, _) if p.schema == Schema::Bedrock => Secret::new(""),
+            (Some(_), _) if p.schema == Schema::Bedrock => {
+                return Err(ConfigError::new(
+                    at("key_env"),
+                    "not used by schema `bedrock`, which signs with AWS credentials \
+                     (access_key_env, secret_key_env, session_token_env)",
+                ))
+            }
             (None, options::Auth::None) => Secret::new(""),
             (Some(_), options::Auth::None) => {
                 return Err(ConfigError::new(
@@ -295,6 +345,19 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
                 ),
             )
         };
+        if p.schema != Schema::Bedrock {
+            let aws_fields = [
+                // Vertex has a region of its own (see `options`).
+                ("region", p.region.is_some() && p.schema != Schema::Vertex),
+                ("host", p.host.is_some()),
+                ("access_key_env", p.access_key_env.is_some()),
+                ("secret_key_env", p.secret_key_env.is_some()),
+                ("session_token_env", p.session_token_env.is_some()),
+            ];
+            if let Some((field, _)) = aws_fields.iter().find(|(_, set)| *set) {
+                return Err(only_for(field, Schema::Bedrock));
+            }
+        }
         let backend = match p.schema {
             Schema::OpenAi => {
                 if p.anthropic_version.is_some() {
@@ -353,6 +416,18 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
                     }
                 }
                 options::compile_backend(&more, p.schema, &at)?
+            }
+            Schema::Bedrock => {
+                if p.base_path.is_some() {
+                    return Err(only_for("base_path", Schema::OpenAi));
+                }
+                if p.anthropic_version.is_some() {
+                    return Err(only_for("anthropic_version", Schema::Anthropic));
+                }
+                if p.default_max_tokens.is_some() {
+                    return Err(only_for("default_max_tokens", Schema::Anthropic));
+                }
+                Backend::Bedrock(Rc::new(openai_bedrock::compile_endpoint(&p, env, &at)?))
             }
         };
         providers.push(Provider {
@@ -436,6 +511,18 @@ pub trait Translator {
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>>;
     /// Token usage, once the provider reported it.
     fn usage(&self) -> Option<Usage>;
+    /// Request headers to set once the rewritten body is final, called with that body (only
+    /// when [`Translator::request_body`] rewrote it): the real `:path` and a signature that
+    /// covers the body, for providers that sign requests (Bedrock, SigV4).
+    fn finish_request(&mut self, _body: &[u8], _now_ms: u64) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Response headers the translator reads (e.g. AWS's `x-amzn-errortype`); each present one
+    /// is handed to [`Translator::note_response_header`] before [`Translator::response_headers`].
+    fn response_headers_read(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn note_response_header(&mut self, _name: &str, _value: &str) {}
     /// A streamed answer ended with an error frame (the provider's, or a cut stream's).
     fn stream_failed(&self) -> bool {
         false
@@ -627,6 +714,8 @@ impl HttpFilter for TranslateFilter {
                 host.set_request_header("x-api-key", provider.key.expose());
                 host.set_request_header("anthropic-version", version);
             }
+            // Signed in the body callback: the signature covers the final body.
+            Backend::Bedrock(_) => {}
         }
 
         let path = first.path;
@@ -637,14 +726,20 @@ impl HttpFilter for TranslateFilter {
         let is_post = host
             .request_header(":method")
             .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
-        if is_post && path_only == CHAT_COMPLETIONS {
+        let translator = match (is_post, path_only) {
+            (true, CHAT_COMPLETIONS) => Some(provider.translator(self.upstream_model.as_deref())),
+            (true, EMBEDDINGS) => provider.embeddings_translator(),
+            _ => None,
+        };
+        if let Some(translator) = translator {
             if end_of_stream {
                 return self.reply(
                     host,
-                    &ApiError::invalid_request("a chat completions request needs a JSON body"),
+                    &ApiError::invalid_request(format!(
+                        "a `{path_only}` request needs a JSON body"
+                    )),
                 );
             }
-            let translator = provider.translator(self.upstream_model.as_deref());
             host.set_request_header(":path", &translator.chat_path(query));
             // The body is rewritten; the length is set again once it is known.
             host.remove_request_header("content-length");
@@ -670,7 +765,8 @@ impl HttpFilter for TranslateFilter {
             Backend::Anthropic { .. }
             | Backend::Azure(_)
             | Backend::Gemini
-            | Backend::Vertex(_) => {
+            | Backend::Vertex(_)
+            | Backend::Bedrock(_) => {
                 let error = ApiError::new(
                     404,
                     ErrorType::NotFoundError,
@@ -710,6 +806,9 @@ impl HttpFilter for TranslateFilter {
             Ok(Some(new_body)) => {
                 host.set_request_body(size, &new_body);
                 host.set_request_header("content-length", &new_body.len().to_string());
+                for (name, value) in translator.finish_request(&new_body, host.now_ms()) {
+                    host.set_request_header(&name, &value);
+                }
                 Flow::Continue
             }
             Ok(None) => {
@@ -736,6 +835,11 @@ impl HttpFilter for TranslateFilter {
         let encoded = host
             .response_header("content-encoding")
             .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+        for name in translator.response_headers_read() {
+            if let Some(value) = host.response_header(name) {
+                translator.note_response_header(name, &value);
+            }
+        }
         let created = host.now_ms() / 1000;
         let plan = translator.response_headers(status, content_type.as_deref(), encoded, created);
         self.mode = plan.mode;

@@ -139,13 +139,11 @@ pub fn compile_options(
             return Err(only("deployments", "`azure`"));
         }
     }
-    if schema != Schema::Vertex {
-        if raw.project.is_some() {
-            return Err(only("project", "`vertex`"));
-        }
-        if raw.region.is_some() {
-            return Err(only("region", "`vertex`"));
-        }
+    if schema != Schema::Vertex && raw.project.is_some() {
+        return Err(only("project", "`vertex`"));
+    }
+    if !matches!(schema, Schema::Vertex | Schema::Bedrock) && raw.region.is_some() {
+        return Err(only("region", "`vertex` or `bedrock`"));
     }
     let refuse_fields = field_names(&raw.refuse_fields, "refuse_fields", at)?;
     let drop_fields = field_names(&raw.drop_fields, "drop_fields", at)?;
@@ -212,7 +210,7 @@ pub fn compile_backend(
             }))
         }
         Schema::Gemini => Ok(Backend::Gemini),
-        Schema::OpenAi | Schema::Anthropic => Err(ConfigError::new(
+        Schema::OpenAi | Schema::Anthropic | Schema::Bedrock => Err(ConfigError::new(
             at("schema"),
             "compiled elsewhere (internal error)",
         )),

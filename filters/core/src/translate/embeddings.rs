@@ -1,0 +1,459 @@
+//! `POST /v1/embeddings` (<https://platform.openai.com/docs/api-reference/embeddings/create>)
+//! for each backend that has an embeddings API.
+//!
+//! - OpenAI-compatible: the body goes as sent, with the upstream model name; the answer is
+//!   already OpenAI's and passes unread.
+//! - Bedrock: `POST /model/{modelId}/invoke` (SigV4-signed) with the model family's own body:
+//!   Titan Text Embeddings `{"inputText"}` → `{"embedding", "inputTextTokenCount"}`
+//!   (<https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html>)
+//!   or Cohere Embed `{"texts", "input_type"}` → `{"embeddings"}`
+//!   (<https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed.html>),
+//!   answered as OpenAI's `{"object":"list","data":[…],"model","usage"}`.
+//!
+//! Gemini embeddings belong with the Gemini backend, which this branch does not have yet.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::openai_bedrock::{model_path, translate_error, BedrockEndpoint};
+use super::openai_openai::OpenAiOpenAi;
+use super::{ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
+use crate::error::{ApiError, ErrorType};
+use crate::schema::bedrock as br;
+
+/// OpenAI and OpenAI-compatible embeddings: the model name is rewritten, nothing else.
+#[derive(Debug)]
+pub struct OpenAiEmbeddings {
+    base_path: String,
+    /// The chat translator already knows how to swap the model and keep every other field.
+    model_rewrite: OpenAiOpenAi,
+}
+
+impl OpenAiEmbeddings {
+    pub fn new(base_path: String) -> Self {
+        Self {
+            model_rewrite: OpenAiOpenAi::new(base_path.clone()),
+            base_path,
+        }
+    }
+}
+
+impl Translator for OpenAiEmbeddings {
+    fn chat_path(&self, query: Option<&str>) -> String {
+        match query {
+            Some(query) => format!("{}/embeddings?{query}", self.base_path),
+            None => format!("{}/embeddings", self.base_path),
+        }
+    }
+
+    fn needs_request_body(&self, upstream_model: Option<&str>) -> bool {
+        upstream_model.is_some()
+    }
+
+    fn request_body(
+        &mut self,
+        body: &[u8],
+        upstream_model: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        self.model_rewrite.request_body(body, upstream_model)
+    }
+
+    fn response_headers(&mut self, _: u16, _: Option<&str>, _: bool, _: u64) -> ResponsePlan {
+        ResponsePlan::UNTOUCHED
+    }
+
+    fn response_body(&mut self, body: &[u8]) -> ResponseBody {
+        ResponseBody {
+            status: None,
+            body: body.to_vec(),
+        }
+    }
+
+    fn response_chunk(&mut self, _: &[u8], _: bool) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bedrock
+
+/// The OpenAI embeddings request fields llmgw maps; anything else is refused by name.
+#[derive(Debug, Deserialize)]
+struct EmbeddingsRequest<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    input: Input<'a>,
+    #[serde(default)]
+    encoding_format: Option<Cow<'a, str>>,
+    #[serde(default)]
+    dimensions: Option<u32>,
+    /// Abuse-monitoring id; Bedrock has no counterpart and it changes no result.
+    #[serde(default, rename = "user")]
+    _user: Option<Value>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Input<'a> {
+    One(#[serde(borrow)] Cow<'a, str>),
+    Many(#[serde(borrow)] Vec<Cow<'a, str>>),
+    /// Token ids: OpenAI-only.
+    Tokens(serde::de::IgnoredAny),
+}
+
+/// Which request body the Bedrock model takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Titan,
+    Cohere,
+}
+
+/// Model ids may carry a cross-region prefix (`us.cohere.embed-v4:0`).
+fn family(model: &str) -> Option<Family> {
+    if model.contains("amazon.titan-embed") {
+        Some(Family::Titan)
+    } else if model.contains("cohere.embed") {
+        Some(Family::Cohere)
+    } else {
+        None
+    }
+}
+
+/// Bedrock embedding models; one per try.
+#[derive(Debug)]
+pub struct BedrockEmbeddings {
+    endpoint: Rc<BedrockEndpoint>,
+    path: String,
+    model: String,
+    family: Option<Family>,
+    base64: bool,
+    status: u16,
+    error_type: Option<String>,
+    /// `x-amzn-bedrock-input-token-count`: InvokeModel's token count, the only one Cohere gives.
+    input_tokens: Option<u64>,
+    usage: Option<Usage>,
+}
+
+impl BedrockEmbeddings {
+    pub fn new(endpoint: Rc<BedrockEndpoint>) -> Self {
+        Self {
+            endpoint,
+            path: model_path("", "invoke"),
+            model: String::new(),
+            family: None,
+            base64: false,
+            status: 0,
+            error_type: None,
+            input_tokens: None,
+            usage: None,
+        }
+    }
+}
+
+fn refuse(field: &str, why: &str) -> ApiError {
+    ApiError::invalid_request(format!("`{field}` {why}")).with_param(field)
+}
+
+/// OpenAI embeddings request → the body the Bedrock model family takes.
+fn bedrock_body(request: EmbeddingsRequest<'_>, family: Family) -> Result<Vec<u8>, ApiError> {
+    if let Some((name, _)) = request.other.iter().find(|(_, v)| !v.is_null()) {
+        return Err(refuse(
+            name,
+            "is not supported for Amazon Bedrock embeddings",
+        ));
+    }
+    let texts =
+        match request.input {
+            Input::One(text) => vec![text],
+            Input::Many(texts) if !texts.is_empty() => texts,
+            Input::Many(_) => return Err(refuse("input", "must not be empty")),
+            Input::Tokens(_) => return Err(refuse(
+                "input",
+                "must be a string or a list of strings for Amazon Bedrock (token ids are OpenAI's)",
+            )),
+        };
+    let body = match family {
+        Family::Titan => {
+            let [text] = <[Cow<'_, str>; 1]>::try_from(texts).map_err(|_| {
+                refuse(
+                    "input",
+                    "must be one text: Titan embedding models embed one input per request",
+                )
+            })?;
+            serde_json::to_vec(&br::TitanEmbedRequest {
+                input_text: text,
+                dimensions: request.dimensions,
+            })
+        }
+        Family::Cohere => {
+            if request.dimensions.is_some() {
+                return Err(refuse(
+                    "dimensions",
+                    "is not supported by Cohere embedding models on Bedrock",
+                ));
+            }
+            // OpenAI has no notion of query vs document; documents are the common case
+            // (indexing), and the embeddings stay comparable with each other.
+            serde_json::to_vec(&br::CohereEmbedRequest {
+                texts,
+                input_type: "search_document",
+            })
+        }
+    };
+    body.map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+}
+
+#[derive(Serialize)]
+struct EmbeddingsList<'a> {
+    object: &'static str,
+    data: Vec<Embedding>,
+    model: &'a str,
+    usage: EmbeddingsUsage,
+}
+
+#[derive(Serialize)]
+struct Embedding {
+    object: &'static str,
+    index: usize,
+    embedding: EmbeddingValue,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EmbeddingValue {
+    Floats(Vec<f64>),
+    Base64(String),
+}
+
+#[derive(Serialize)]
+struct EmbeddingsUsage {
+    prompt_tokens: u64,
+    total_tokens: u64,
+}
+
+/// OpenAI's `encoding_format: "base64"`: the vector as little-endian float32, base64-encoded.
+fn base64_f32(values: &[f64]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes: Vec<u8> = values
+        .iter()
+        .flat_map(|v| (*v as f32).to_le_bytes())
+        .collect();
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let b = [
+            group.first().copied().unwrap_or(0),
+            group.get(1).copied().unwrap_or(0),
+            group.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].iter().enumerate() {
+            if i <= group.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl BedrockEmbeddings {
+    fn translate(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let unreadable = || {
+            ApiError::new(
+                502,
+                ErrorType::ApiError,
+                "the provider answered something unreadable: not the model's embeddings answer",
+            )
+            .with_code("upstream_unreadable")
+        };
+        let (vectors, tokens) = match self.family {
+            Some(Family::Titan) => {
+                let parsed: br::TitanEmbedResponse =
+                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                (vec![parsed.embedding], Some(parsed.input_text_token_count))
+            }
+            Some(Family::Cohere) => {
+                let parsed: br::CohereEmbedResponse =
+                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                (parsed.embeddings, None)
+            }
+            None => return Err(unreadable()),
+        };
+        let tokens = self.input_tokens.or(tokens).unwrap_or(0);
+        let data = vectors
+            .into_iter()
+            .enumerate()
+            .map(|(index, values)| Embedding {
+                object: "embedding",
+                index,
+                embedding: if self.base64 {
+                    EmbeddingValue::Base64(base64_f32(&values))
+                } else {
+                    EmbeddingValue::Floats(values)
+                },
+            })
+            .collect();
+        let list = EmbeddingsList {
+            object: "list",
+            data,
+            model: &self.model,
+            usage: EmbeddingsUsage {
+                prompt_tokens: tokens,
+                total_tokens: tokens,
+            },
+        };
+        self.usage = Some(Usage {
+            prompt_tokens: tokens,
+            completion_tokens: 0,
+            total_tokens: tokens,
+            prompt_tokens_details: None,
+            completion_tokens_details: None,
+        });
+        serde_json::to_vec(&list).map_err(|_| unreadable())
+    }
+}
+
+impl Translator for BedrockEmbeddings {
+    fn chat_path(&self, _query: Option<&str>) -> String {
+        // Placeholder until the body names the model; `finish_request` sets the real path.
+        self.path.clone()
+    }
+
+    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
+        true
+    }
+
+    fn request_body(
+        &mut self,
+        body: &[u8],
+        upstream_model: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        let request: EmbeddingsRequest<'_> = serde_json::from_slice(body).map_err(|err| {
+            ApiError::invalid_request(format!(
+                "the request body is not a valid embeddings request: {err}"
+            ))
+        })?;
+        let model = match (upstream_model, request.model.as_deref()) {
+            (Some(model), _) | (None, Some(model)) => model.to_string(),
+            (None, None) => return Err(refuse("model", "is required")),
+        };
+        let Some(family) = family(&model) else {
+            return Err(refuse(
+                "model",
+                &format!(
+                    "`{model}` is not an embedding model llmgw can call on Amazon Bedrock \
+                     (amazon.titan-embed-*, cohere.embed-*)"
+                ),
+            ));
+        };
+        self.base64 = match request.encoding_format.as_deref() {
+            None | Some("float") => false,
+            Some("base64") => true,
+            Some(other) => {
+                return Err(refuse(
+                    "encoding_format",
+                    &format!("`{other}` is not one of `float`, `base64`"),
+                ))
+            }
+        };
+        let out = bedrock_body(request, family)?;
+        self.path = model_path(&model, "invoke");
+        self.model = model;
+        self.family = Some(family);
+        Ok(Some(out))
+    }
+
+    fn finish_request(&mut self, body: &[u8], now_ms: u64) -> Vec<(String, String)> {
+        self.endpoint.signed_headers(&self.path, body, now_ms)
+    }
+
+    fn response_headers_read(&self) -> &'static [&'static str] {
+        &["x-amzn-errortype", "x-amzn-bedrock-input-token-count"]
+    }
+
+    fn note_response_header(&mut self, name: &str, value: &str) {
+        match name {
+            "x-amzn-errortype" => self.error_type = Some(value.to_string()),
+            "x-amzn-bedrock-input-token-count" => self.input_tokens = value.trim().parse().ok(),
+            _ => {}
+        }
+    }
+
+    fn response_headers(
+        &mut self,
+        status: u16,
+        _content_type: Option<&str>,
+        _encoded: bool,
+        _created: u64,
+    ) -> ResponsePlan {
+        self.status = status;
+        if (200..300).contains(&status) || status >= 400 {
+            ResponsePlan {
+                mode: ResponseMode::Buffer,
+                status: None,
+                content_type: Some("application/json"),
+            }
+        } else {
+            ResponsePlan::UNTOUCHED
+        }
+    }
+
+    fn response_body(&mut self, body: &[u8]) -> ResponseBody {
+        if self.status >= 400 {
+            let error = translate_error(self.status, self.error_type.as_deref(), body);
+            let status = (error.status != self.status).then_some(error.status);
+            return ResponseBody {
+                status,
+                body: error.body(),
+            };
+        }
+        match self.translate(body) {
+            Ok(body) => ResponseBody { status: None, body },
+            Err(error) => ResponseBody {
+                status: Some(error.status),
+                body: error.body(),
+            },
+        }
+    }
+
+    fn response_chunk(&mut self, _: &[u8], _: bool) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn base64_of_float32_little_endian() {
+        // 1.0f32 = 00 00 80 3f; 1.0, 2.0 = 00 00 80 3f 00 00 00 40.
+        assert_eq!(base64_f32(&[1.0]), "AACAPw==");
+        assert_eq!(base64_f32(&[1.0, 2.0]), "AACAPwAAAEA=");
+        assert_eq!(base64_f32(&[]), "");
+    }
+
+    #[test]
+    fn families_by_model_id() {
+        assert_eq!(family("amazon.titan-embed-text-v2:0"), Some(Family::Titan));
+        assert_eq!(family("us.cohere.embed-v4:0"), Some(Family::Cohere));
+        assert_eq!(family("anthropic.claude-3-haiku-20240307-v1:0"), None);
+    }
+}

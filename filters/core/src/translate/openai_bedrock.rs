@@ -1,0 +1,867 @@
+//! OpenAI Chat Completions to the Amazon Bedrock Converse API, and back.
+//!
+//! Request: <https://platform.openai.com/docs/api-reference/chat/create> becomes
+//! `POST /model/{modelId}/converse` or `/converse-stream`
+//! (<https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html>), signed
+//! with SigV4 ([`crate::aws::sigv4`]) once the body is final. What Converse cannot take through
+//! llmgw yet (tools, documents, several choices, …) is refused with a 400 naming the field.
+//!
+//! Response: a Converse answer becomes a `chat.completion`; Bedrock errors (`{"message"}` with
+//! the error's name in `x-amzn-errortype`) become OpenAI errors with the same status; the
+//! ConverseStream event stream (binary `application/vnd.amazon.eventstream` frames,
+//! <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html>)
+//! becomes `chat.completion.chunk` SSE frame by frame as the bytes arrive.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use super::{stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode, ResponsePlan};
+use super::{RawProvider, Secret, Translator, Usage};
+use crate::aws::sigv4;
+use crate::config::ConfigError;
+use crate::error::{ApiError, ErrorType};
+use crate::eventstream;
+use crate::filter::Env;
+use crate::schema::bedrock as br;
+use crate::schema::openai as oa;
+use crate::sse;
+
+/// Where the Bedrock runtime is and how to sign for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BedrockEndpoint {
+    pub region: String,
+    /// The `host` signed and sent (`bedrock-runtime.<region>.amazonaws.com`).
+    pub host: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+/// The SigV4 service name of the Bedrock runtime.
+const SERVICE: &str = "bedrock";
+
+impl BedrockEndpoint {
+    /// Headers that make `POST <path>` with `body` a signed Bedrock request: `:path`,
+    /// `:authority`, `content-type`, `x-amz-date`, `x-amz-security-token` (temporary
+    /// credentials) and `authorization`.
+    pub fn signed_headers(&self, path: &str, body: &[u8], now_ms: u64) -> Vec<(String, String)> {
+        let amz_date = sigv4::amz_date(now_ms);
+        let mut signed: Vec<(&str, &str)> = vec![
+            ("content-type", "application/json"),
+            ("host", &self.host),
+            ("x-amz-date", &amz_date),
+        ];
+        if let Some(token) = &self.session_token {
+            signed.push(("x-amz-security-token", token.expose()));
+        }
+        let payload = sigv4::sha256_hex(body);
+        let scope = sigv4::Scope {
+            region: &self.region,
+            service: SERVICE,
+            amz_date: &amz_date,
+        };
+        let request = sigv4::Signable {
+            method: "POST",
+            path,
+            query: "",
+            headers: &signed,
+            payload_sha256: &payload,
+        };
+        let authorization = sigv4::authorization(
+            &self.access_key_id,
+            self.secret_access_key.expose(),
+            &scope,
+            &request,
+        );
+        let mut out = vec![
+            (":path".to_string(), path.to_string()),
+            (":authority".to_string(), self.host.clone()),
+        ];
+        out.extend(
+            signed
+                .iter()
+                .filter(|(name, _)| *name != "host")
+                .map(|(n, v)| (n.to_string(), v.to_string())),
+        );
+        out.push(("authorization".to_string(), authorization));
+        out
+    }
+}
+
+/// `/model/{modelId}/{action}`, the model id percent-encoded as the AWS SDKs do (`:` → `%3A`;
+/// inference-profile ARNs keep no raw `/`).
+pub fn model_path(model: &str, action: &str) -> String {
+    format!("/model/{}/{action}", sigv4::uri_encode(model, false))
+}
+
+fn env_secret(
+    env: &dyn Env,
+    path: String,
+    var: &str,
+    required: bool,
+) -> Result<Option<Secret>, ConfigError> {
+    if var.trim().is_empty() {
+        return Err(ConfigError::new(path, "must not be empty"));
+    }
+    match env.var(var) {
+        Some(value) if !value.trim().is_empty() => Ok(Some(Secret::new(value.trim()))),
+        _ if required => Err(ConfigError::new(
+            path,
+            format!("environment variable {var} is not set or empty"),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Compile a `bedrock` provider's fields (`at` makes the field path, `providers[i].<field>`).
+pub(super) fn compile_endpoint(
+    p: &RawProvider,
+    env: &dyn Env,
+    at: &dyn Fn(&str) -> String,
+) -> Result<BedrockEndpoint, ConfigError> {
+    let Some(region) = p.region.as_deref() else {
+        return Err(ConfigError::new(
+            at("region"),
+            "required for schema `bedrock` (e.g. `us-east-1`)",
+        ));
+    };
+    let valid_region = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid_region {
+        return Err(ConfigError::new(
+            at("region"),
+            format!("`{region}` is not an AWS region name (lower-case letters, digits, `-`)"),
+        ));
+    }
+    let host = p
+        .host
+        .clone()
+        .unwrap_or_else(|| format!("bedrock-runtime.{region}.amazonaws.com"));
+    if host.is_empty() || host.contains(['/', '?', '#', ' ', '@']) {
+        return Err(ConfigError::new(
+            at("host"),
+            format!(
+                "`{host}` must be a host name (optionally with `:port`), without scheme or path"
+            ),
+        ));
+    }
+    let access_env = p.access_key_env.as_deref().unwrap_or("AWS_ACCESS_KEY_ID");
+    let secret_env = p
+        .secret_key_env
+        .as_deref()
+        .unwrap_or("AWS_SECRET_ACCESS_KEY");
+    let access_key_id = env_secret(env, at("access_key_env"), access_env, true)?
+        .map(|s| s.expose().to_string())
+        .unwrap_or_default();
+    let secret_access_key =
+        env_secret(env, at("secret_key_env"), secret_env, true)?.unwrap_or(Secret::new(""));
+    // A token named in the config must be there; the default variable is used when set
+    // (temporary credentials) and skipped otherwise (long-term keys).
+    let session_token = match p.session_token_env.as_deref() {
+        Some(var) => env_secret(env, at("session_token_env"), var, true)?,
+        None => env_secret(env, at("session_token_env"), "AWS_SESSION_TOKEN", false)?,
+    };
+    Ok(BedrockEndpoint {
+        region: region.to_string(),
+        host,
+        access_key_id,
+        secret_access_key,
+        session_token,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request
+
+fn unsupported(field: &str) -> ApiError {
+    ApiError::invalid_request(format!(
+        "`{field}` is not supported for Amazon Bedrock (Converse) through llmgw yet"
+    ))
+    .with_param(field)
+}
+
+/// Fields without a Converse counterpart that are fine when they ask for nothing (their
+/// OpenAI default): SDKs often send them explicitly.
+fn is_harmless(name: &str, value: &Value) -> bool {
+    let zero = || value.as_f64() == Some(0.0);
+    match name {
+        "n" => value.as_u64() == Some(1),
+        "logprobs" | "store" => value == &Value::Bool(false),
+        "presence_penalty" | "frequency_penalty" => zero(),
+        "tools" | "functions" => value.as_array().is_some_and(Vec::is_empty),
+        "logit_bias" | "metadata" => value.as_object().is_some_and(|m| m.is_empty()),
+        "parallel_tool_calls" => value.is_boolean(),
+        "tool_choice" | "function_call" => matches!(value.as_str(), Some("none" | "auto")),
+        "service_tier" => matches!(value.as_str(), Some("auto" | "default")),
+        "response_format" => value.get("type").and_then(Value::as_str) == Some("text"),
+        _ => false,
+    }
+}
+
+/// `data:image/<type>;base64,<data>` → a Converse image block. Converse takes image bytes
+/// (or S3 locations), never URLs to fetch.
+fn image_block(url: Cow<'_, str>) -> Option<br::ContentBlock<'_>> {
+    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
+    let format = match meta.strip_suffix(";base64")? {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpeg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        _ => return None,
+    };
+    if data.is_empty() {
+        return None;
+    }
+    Some(br::ContentBlock::Image(br::ImageBlock {
+        format,
+        source: br::ImageSource {
+            bytes: Cow::Owned(data.to_string()),
+        },
+    }))
+}
+
+fn content_blocks<'a>(
+    content: oa::Content<'a>,
+    at: &str,
+    images: bool,
+) -> Result<Vec<br::ContentBlock<'a>>, ApiError> {
+    let parts = match content {
+        oa::Content::Text(text) => vec![oa::ContentPart::Text { text }],
+        oa::Content::Parts(parts) => parts,
+    };
+    let mut blocks = Vec::with_capacity(parts.len());
+    for (j, part) in parts.into_iter().enumerate() {
+        let block = match part {
+            oa::ContentPart::Text { text } | oa::ContentPart::Refusal { refusal: text } => {
+                // Converse refuses blank text blocks; an empty string carries nothing.
+                if text.trim().is_empty() {
+                    continue;
+                }
+                br::ContentBlock::Text(text)
+            }
+            oa::ContentPart::ImageUrl { image_url } if images => image_block(image_url.url)
+                .ok_or_else(|| {
+                    ApiError::invalid_request(
+                        "Amazon Bedrock takes images as base64 `data:image/(png|jpeg|gif|webp);base64,…` \
+                         URLs, not links",
+                    )
+                    .with_param(format!("{at}[{j}].image_url.url"))
+                })?,
+            oa::ContentPart::ImageUrl { .. } | oa::ContentPart::Other => {
+                return Err(unsupported(&format!("{at}[{j}]")))
+            }
+        };
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+/// OpenAI request → Converse request.
+pub fn to_converse_request(
+    request: oa::ChatCompletionRequest<'_>,
+) -> Result<br::ConverseRequest<'_>, ApiError> {
+    for (name, value) in &request.other {
+        if value.is_null() || is_harmless(name, value) {
+            continue;
+        }
+        return Err(unsupported(name));
+    }
+    let mut system = Vec::new();
+    let mut messages: Vec<br::Message<'_>> = Vec::with_capacity(request.messages.len());
+    for (i, message) in request.messages.into_iter().enumerate() {
+        let at = format!("messages[{i}].content");
+        let (role, blocks) =
+            match message {
+                oa::ChatMessage::System { content } | oa::ChatMessage::Developer { content } => {
+                    system.extend(content_blocks(content, &at, false)?.into_iter().filter_map(
+                        |b| match b {
+                            br::ContentBlock::Text(text) => Some(br::SystemBlock { text }),
+                            br::ContentBlock::Image(_) => None,
+                        },
+                    ));
+                    continue;
+                }
+                oa::ChatMessage::User { content } => {
+                    (br::Role::User, content_blocks(content, &at, true)?)
+                }
+                oa::ChatMessage::Assistant {
+                    content,
+                    tool_calls,
+                    function_call,
+                } => {
+                    if tool_calls.is_some_and(|c| !c.is_null()) {
+                        return Err(unsupported(&format!("messages[{i}].tool_calls")));
+                    }
+                    if function_call.is_some_and(|c| !c.is_null()) {
+                        return Err(unsupported(&format!("messages[{i}].function_call")));
+                    }
+                    let blocks = match content {
+                        Some(content) => content_blocks(content, &at, false)?,
+                        None => Vec::new(),
+                    };
+                    (br::Role::Assistant, blocks)
+                }
+                oa::ChatMessage::Tool { .. } | oa::ChatMessage::Function {} => {
+                    return Err(unsupported(&format!("messages[{i}].role")));
+                }
+            };
+        if blocks.is_empty() {
+            continue;
+        }
+        // Converse wants user and assistant turns to alternate: consecutive turns of one role
+        // become one turn with all their blocks, which is what the model would read anyway.
+        match messages.last_mut() {
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => messages.push(br::Message {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    match messages.first() {
+        None => {
+            return Err(ApiError::invalid_request(
+                "`messages` needs at least one non-empty user message for Amazon Bedrock",
+            )
+            .with_param("messages"))
+        }
+        Some(first) if first.role != br::Role::User => {
+            return Err(ApiError::invalid_request(
+                "Amazon Bedrock Converse needs the conversation to start with a user message",
+            )
+            .with_param("messages"))
+        }
+        Some(_) => {}
+    }
+    Ok(br::ConverseRequest {
+        messages,
+        system,
+        inference_config: br::InferenceConfig {
+            max_tokens: request.max_completion_tokens.or(request.max_tokens),
+            temperature: request.temperature,
+            top_p: request.top_p,
+            stop_sequences: request.stop.map(oa::Stop::into_vec),
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// A Bedrock error name (`x-amzn-errortype` without its `:…` suffix, or a stream exception's
+/// `:exception-type`) and the HTTP status → OpenAI error type and the status the client gets.
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html#API_runtime_Converse_Errors>
+fn classify(name: &str, status: u16) -> (ErrorType, u16) {
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "throttlingexception" | "servicequotaexceededexception" => {
+            (ErrorType::RateLimitError, or(status, 429))
+        }
+        "validationexception" => (ErrorType::InvalidRequestError, or(status, 400)),
+        "accessdeniedexception" => (ErrorType::PermissionError, or(status, 403)),
+        "unrecognizedclientexception"
+        | "invalidsignatureexception"
+        | "incompletesignatureexception"
+        | "missingauthenticationtokenexception"
+        | "expiredtokenexception" => (ErrorType::AuthenticationError, or(status, 403)),
+        "resourcenotfoundexception" => (ErrorType::NotFoundError, or(status, 404)),
+        // Bedrock answers 429 while a model warms up; clients should wait and retry, which
+        // 503 says to every HTTP client and OpenAI SDK.
+        "modelnotreadyexception" => (ErrorType::ServiceUnavailableError, 503),
+        "serviceunavailableexception" => (ErrorType::ServiceUnavailableError, or(status, 503)),
+        _ => (error_type_for_status(status), or(status, 500)),
+    }
+}
+
+/// `status` unless it is unknown (0, mid-stream) or not an error.
+fn or(status: u16, default: u16) -> u16 {
+    if status >= 400 {
+        status
+    } else {
+        default
+    }
+}
+
+fn error_type_for_status(status: u16) -> ErrorType {
+    match status {
+        400 | 413 | 422 => ErrorType::InvalidRequestError,
+        401 => ErrorType::AuthenticationError,
+        403 => ErrorType::PermissionError,
+        404 => ErrorType::NotFoundError,
+        429 => ErrorType::RateLimitError,
+        503 => ErrorType::ServiceUnavailableError,
+        _ => ErrorType::ApiError,
+    }
+}
+
+/// The error's short name: `ValidationException:http://internal.amazon.com/…` → `ValidationException`.
+fn error_name(header: &str) -> &str {
+    header.split(':').next().unwrap_or(header).trim()
+}
+
+/// A Bedrock error answer → OpenAI error.
+pub fn translate_error(status: u16, error_type: Option<&str>, body: &[u8]) -> ApiError {
+    let name = error_type.map(error_name).unwrap_or_default();
+    let (kind, client_status) = classify(name, status);
+    let message = serde_json::from_slice::<br::ErrorBody<'_>>(body)
+        .ok()
+        .and_then(|b| b.message.map(Cow::into_owned))
+        .unwrap_or_else(|| {
+            format!("the provider answered HTTP {status} with an unreadable error body")
+        });
+    let error = ApiError::new(client_status, kind, message);
+    if name.is_empty() {
+        error
+    } else {
+        error.with_code(name)
+    }
+}
+
+/// A 2xx answer llmgw cannot read is not passed on as if it were an answer.
+fn unreadable(what: &str) -> ApiError {
+    ApiError::new(
+        502,
+        ErrorType::ApiError,
+        format!("the provider answered something unreadable: {what}"),
+    )
+    .with_code("upstream_unreadable")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response
+
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html#API_runtime_Converse_ResponseSyntax>
+fn finish_reason(reason: br::StopReason) -> oa::FinishReason {
+    match reason {
+        br::StopReason::EndTurn | br::StopReason::StopSequence | br::StopReason::Other => {
+            oa::FinishReason::Stop
+        }
+        br::StopReason::MaxTokens => oa::FinishReason::Length,
+        br::StopReason::ToolUse => oa::FinishReason::ToolCalls,
+        br::StopReason::GuardrailIntervened | br::StopReason::ContentFiltered => {
+            oa::FinishReason::ContentFilter
+        }
+    }
+}
+
+/// Bedrock counts cache reads and writes apart from `inputTokens`; OpenAI's `prompt_tokens`
+/// includes cached tokens and reports cache hits in `prompt_tokens_details.cached_tokens`.
+pub fn openai_usage(usage: &br::TokenUsage) -> Usage {
+    let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
+    let prompt = usage.input_tokens + cache_read + usage.cache_write_input_tokens.unwrap_or(0);
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: usage.output_tokens,
+        total_tokens: prompt + usage.output_tokens,
+        prompt_tokens_details: Some(oa::PromptTokensDetails {
+            cached_tokens: cache_read,
+        }),
+        completion_tokens_details: None,
+    }
+}
+
+fn translate_response(
+    response: &br::ConverseResponse<'_>,
+    id: &str,
+    model: &str,
+    created: u64,
+) -> Result<(Vec<u8>, Usage), serde_json::Error> {
+    let mut text: Option<Cow<'_, str>> = None;
+    let mut tool_calls = Vec::new();
+    for block in &response.output.message.content {
+        if let Some(t) = &block.text {
+            match &mut text {
+                None => text = Some(Cow::Borrowed(t.as_ref())),
+                Some(all) => all.to_mut().push_str(t),
+            }
+        }
+        if let Some(tool) = &block.tool_use {
+            tool_calls.push(oa::ToolCall {
+                id: &tool.tool_use_id,
+                kind: "function",
+                function: oa::FunctionCall {
+                    name: &tool.name,
+                    arguments: serde_json::to_string(&tool.input)?,
+                },
+            });
+        }
+    }
+    if text.is_none() && tool_calls.is_empty() {
+        text = Some(Cow::Borrowed(""));
+    }
+    let usage = openai_usage(&response.usage.unwrap_or_default());
+    let completion = oa::ChatCompletion {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: vec![oa::Choice {
+            index: 0,
+            message: oa::ResponseMessage {
+                role: "assistant",
+                content: text,
+                refusal: None,
+                tool_calls,
+            },
+            logprobs: None,
+            finish_reason: response.stop_reason.map(finish_reason),
+        }],
+        usage,
+    };
+    Ok((serde_json::to_vec(&completion)?, usage))
+}
+
+/// The translator; one per try.
+#[derive(Debug)]
+pub struct OpenAiBedrock {
+    endpoint: Rc<BedrockEndpoint>,
+    /// The provider path, known once the body named the model and whether to stream.
+    path: String,
+    model: String,
+    include_usage: bool,
+    status: u16,
+    created: u64,
+    /// `x-amzn-errortype` of an error answer.
+    error_type: Option<String>,
+    /// `x-amzn-requestid`, the completion's id (Converse answers carry none of their own).
+    request_id: Option<String>,
+    decoder: eventstream::Decoder,
+    /// `messageStop` arrived: the answer is complete, only its usage (`metadata`) may follow.
+    stopped: bool,
+    /// The stream ended as the provider meant it (metadata, an exception, or a broken frame).
+    terminated: bool,
+    /// The stream ended with an error frame (an exception, a corrupt frame or a cut stream).
+    failed: bool,
+    usage: Option<Usage>,
+}
+
+impl OpenAiBedrock {
+    pub fn new(endpoint: Rc<BedrockEndpoint>) -> Self {
+        Self {
+            endpoint,
+            path: model_path("", "converse"),
+            model: String::new(),
+            include_usage: false,
+            status: 0,
+            created: 0,
+            error_type: None,
+            request_id: None,
+            decoder: eventstream::Decoder::new(),
+            stopped: false,
+            terminated: false,
+            failed: false,
+            usage: None,
+        }
+    }
+
+    fn id(&self) -> String {
+        match &self.request_id {
+            Some(id) => format!("chatcmpl-{id}"),
+            None => "chatcmpl-bedrock".to_string(),
+        }
+    }
+
+    fn chunk(&self, out: &mut Vec<u8>, delta: oa::Delta<'_>, finish: Option<oa::FinishReason>) {
+        let id = self.id();
+        let chunk = oa::ChatCompletionChunk {
+            id: &id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: vec![oa::ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            usage: self.include_usage.then_some(None),
+        };
+        sse::write_json(out, &chunk);
+    }
+
+    fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
+        self.terminated = true;
+        self.failed = true;
+        stream_error_frame(out, error);
+    }
+
+    fn done(&mut self, out: &mut Vec<u8>) {
+        self.terminated = true;
+        if self.include_usage {
+            if let Some(usage) = self.usage {
+                let id = self.id();
+                let chunk = oa::ChatCompletionChunk {
+                    id: &id,
+                    object: "chat.completion.chunk",
+                    created: self.created,
+                    model: &self.model,
+                    choices: Vec::new(),
+                    usage: Some(Some(usage)),
+                };
+                sse::write_json(out, &chunk);
+            }
+        }
+        out.extend_from_slice(sse::DONE);
+    }
+
+    /// One event-stream frame → zero or more OpenAI frames.
+    fn on_message(&mut self, message: &eventstream::Message, out: &mut Vec<u8>) {
+        match message.header(":message-type") {
+            Some("event") => {}
+            Some("exception") => {
+                let name = message.header(":exception-type").unwrap_or_default();
+                let error = translate_error(0, Some(name), &message.payload);
+                self.fail(out, &error);
+                return;
+            }
+            Some("error") => {
+                let code = message.header(":error-code").unwrap_or("error");
+                let text = message.header(":error-message").unwrap_or("stream error");
+                let (kind, status) = classify(code, 0);
+                self.fail(out, &ApiError::new(status, kind, text).with_code(code));
+                return;
+            }
+            _ => return, // unknown message types are skipped, like unknown events
+        }
+        let event = message.header(":event-type").unwrap_or_default();
+        let fail_unreadable = |this: &mut Self, out: &mut Vec<u8>| {
+            this.fail(
+                out,
+                &unreadable("a stream event that is not the documented JSON"),
+            );
+        };
+        match event {
+            "messageStart" => {
+                let delta = oa::Delta {
+                    role: Some("assistant"),
+                    content: Some(""),
+                    tool_calls: Vec::new(),
+                };
+                self.chunk(out, delta, None);
+            }
+            "contentBlockDelta" => {
+                match serde_json::from_slice::<br::ContentBlockDeltaEvent<'_>>(&message.payload) {
+                    Ok(parsed) => {
+                        if let Some(text) = parsed.delta.text.filter(|t| !t.is_empty()) {
+                            let delta = oa::Delta {
+                                role: None,
+                                content: Some(&text),
+                                tool_calls: Vec::new(),
+                            };
+                            self.chunk(out, delta, None);
+                        }
+                    }
+                    Err(_) => fail_unreadable(self, out),
+                }
+            }
+            "messageStop" => {
+                match serde_json::from_slice::<br::MessageStopEvent>(&message.payload) {
+                    Ok(parsed) => {
+                        self.stopped = true;
+                        let finish = parsed.stop_reason.map(finish_reason);
+                        self.chunk(out, oa::Delta::default(), finish);
+                    }
+                    Err(_) => fail_unreadable(self, out),
+                }
+            }
+            "metadata" => match serde_json::from_slice::<br::MetadataEvent>(&message.payload) {
+                Ok(parsed) => {
+                    if let Some(usage) = parsed.usage {
+                        self.usage = Some(openai_usage(&usage));
+                    }
+                    self.done(out);
+                }
+                Err(_) => fail_unreadable(self, out),
+            },
+            // contentBlockStart/Stop, tool and reasoning deltas, new event types.
+            _ => {}
+        }
+    }
+}
+
+impl Translator for OpenAiBedrock {
+    fn chat_path(&self, _query: Option<&str>) -> String {
+        // Placeholder until the body names the model; `finish_request` sets the real path.
+        self.path.clone()
+    }
+
+    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
+        true
+    }
+
+    fn request_body(
+        &mut self,
+        body: &[u8],
+        upstream_model: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        let request: oa::ChatCompletionRequest<'_> =
+            serde_json::from_slice(body).map_err(|err| {
+                ApiError::invalid_request(format!(
+                    "the request body is not a valid chat completions request: {err}"
+                ))
+            })?;
+        let model = match (upstream_model, request.model.as_deref()) {
+            (Some(model), _) => model.to_string(),
+            (None, Some(model)) => model.to_string(),
+            (None, None) => {
+                return Err(ApiError::invalid_request("`model` is required").with_param("model"))
+            }
+        };
+        let stream = request.stream.unwrap_or(false);
+        self.include_usage = stream
+            && request
+                .stream_options
+                .as_ref()
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false);
+        let action = if stream {
+            "converse-stream"
+        } else {
+            "converse"
+        };
+        self.path = model_path(&model, action);
+        self.model = model;
+        let translated = to_converse_request(request)?;
+        serde_json::to_vec(&translated)
+            .map(Some)
+            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+    }
+
+    fn finish_request(&mut self, body: &[u8], now_ms: u64) -> Vec<(String, String)> {
+        let mut headers = self.endpoint.signed_headers(&self.path, body, now_ms);
+        // The client asked the gateway for JSON or SSE; Bedrock answers a stream as binary
+        // event-stream frames, which is what the AWS SDKs accept.
+        let accept = if self.path.ends_with("/converse-stream") {
+            "application/vnd.amazon.eventstream"
+        } else {
+            "application/json"
+        };
+        headers.push(("accept".to_string(), accept.to_string()));
+        headers
+    }
+
+    fn response_headers_read(&self) -> &'static [&'static str] {
+        &["x-amzn-errortype", "x-amzn-requestid"]
+    }
+
+    fn note_response_header(&mut self, name: &str, value: &str) {
+        match name {
+            "x-amzn-errortype" => self.error_type = Some(value.to_string()),
+            "x-amzn-requestid" => self.request_id = Some(value.to_string()),
+            _ => {}
+        }
+    }
+
+    fn response_headers(
+        &mut self,
+        status: u16,
+        content_type: Option<&str>,
+        encoded: bool,
+        created: u64,
+    ) -> ResponsePlan {
+        self.created = created;
+        self.status = status;
+        let is_event_stream = content_type.is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/vnd.amazon.eventstream")
+        });
+        let ok = (200..300).contains(&status);
+        if ok && is_event_stream && !encoded {
+            ResponsePlan {
+                mode: ResponseMode::Stream,
+                status: None,
+                content_type: Some("text/event-stream"),
+            }
+        } else if ok || status >= 400 {
+            let new_status = if status >= 400 {
+                let name = self.error_type.as_deref().map(error_name).unwrap_or("");
+                Some(classify(name, status).1).filter(|s| *s != status)
+            } else {
+                None
+            };
+            ResponsePlan {
+                mode: ResponseMode::Buffer,
+                status: new_status,
+                content_type: Some("application/json"),
+            }
+        } else {
+            ResponsePlan::UNTOUCHED
+        }
+    }
+
+    fn response_body(&mut self, body: &[u8]) -> ResponseBody {
+        if self.status >= 400 {
+            let error = translate_error(self.status, self.error_type.as_deref(), body);
+            return ResponseBody {
+                status: None,
+                body: error.body(),
+            };
+        }
+        let id = self.id();
+        let translated = serde_json::from_slice::<br::ConverseResponse<'_>>(body)
+            .map_err(|err| {
+                log::warn!("llmgw.translate: unreadable Bedrock Converse answer: {err}");
+                unreadable("not a Bedrock Converse answer")
+            })
+            .and_then(|response| {
+                translate_response(&response, &id, &self.model, self.created)
+                    .map_err(|_| unreadable("an answer that cannot be re-encoded"))
+            });
+        match translated {
+            Ok((body, usage)) => {
+                self.usage = Some(usage);
+                ResponseBody { status: None, body }
+            }
+            Err(error) => ResponseBody {
+                status: Some(error.status),
+                body: error.body(),
+            },
+        }
+    }
+
+    fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        if !self.terminated {
+            for frame in self.decoder.feed(chunk) {
+                match frame {
+                    Ok(message) => self.on_message(&message, &mut out),
+                    Err(err) => {
+                        log::warn!("llmgw.translate: Bedrock event stream: {err}");
+                        let error = ApiError::new(
+                            502,
+                            ErrorType::ApiError,
+                            format!("the provider's event stream is corrupt: {err}"),
+                        )
+                        .with_code("upstream_stream_corrupt");
+                        self.fail(&mut out, &error);
+                    }
+                }
+                if self.terminated {
+                    break; // nothing after the terminal event is forwarded
+                }
+            }
+        }
+        if end_of_stream && !self.terminated {
+            if self.stopped && !self.decoder.has_pending() {
+                // The answer is complete; only the usage event is missing.
+                self.done(&mut out);
+            } else {
+                self.fail(&mut out, &truncated_stream_error());
+            }
+        }
+        Some(out)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn stream_failed(&self) -> bool {
+        self.failed
+    }
+}

@@ -1,0 +1,39 @@
+//! The Bedrock embeddings translator never panics on any Titan or Cohere answer.
+#![no_main]
+
+#[path = "common.rs"]
+mod common;
+
+use std::rc::Rc;
+
+use libfuzzer_sys::fuzz_target;
+use llmgw_core::translate::embeddings::BedrockEmbeddings;
+use llmgw_core::translate::openai_bedrock::BedrockEndpoint;
+use llmgw_core::translate::{Secret, Translator};
+
+fuzz_target!(|data: &[u8]| {
+    for (model, request) in [
+        (
+            "amazon.titan-embed-text-v2:0",
+            r#"{"input":"x","encoding_format":"base64"}"#,
+        ),
+        ("cohere.embed-english-v3", r#"{"input":["x","y"]}"#),
+    ] {
+        common::run(
+            &|| {
+                let endpoint = Rc::new(BedrockEndpoint {
+                    region: "us-east-1".into(),
+                    host: "h".into(),
+                    access_key_id: "AKID".into(),
+                    secret_access_key: Secret::new("secret"),
+                    session_token: None,
+                });
+                let mut t = BedrockEmbeddings::new(endpoint);
+                let _ = t.request_body(request.as_bytes(), Some(model));
+                Box::new(t)
+            },
+            "application/json",
+            data,
+        );
+    }
+});
