@@ -26,6 +26,16 @@ pub const CLUSTER: &str = "x-llmgw-cluster";
 /// Set by router: `true` when the client asked for a stream.
 pub const STREAM: &str = "x-llmgw-stream";
 
+/// Set by router: the prompt's size in tokens, estimated from the body (bytes / 4, rounded up);
+/// ratelimit admits token limits against it before the request goes upstream.
+pub const INPUT_TOKENS_ESTIMATE: &str = "x-llmgw-input-tokens-estimate";
+/// Set by router when the client capped the answer: `max_completion_tokens`, else `max_tokens`.
+pub const MAX_OUTPUT_TOKENS: &str = "x-llmgw-max-output-tokens";
+/// Set by router on streamed requests: `client` when the client asked for
+/// `stream_options.include_usage`, `forced` when it did not. translate then asks the provider for
+/// usage anyway, and ratelimit (which needs it to charge tokens) hides that usage chunk again.
+pub const INCLUDE_USAGE: &str = "x-llmgw-include-usage";
+
 /// Is this header name one of llmgw's? Header names reach filters lower-cased.
 pub fn is_reserved(name: &str) -> bool {
     name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)

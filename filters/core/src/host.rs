@@ -64,6 +64,33 @@ pub trait Host {
     fn now_ms(&self) -> u64;
     /// A uniformly distributed random number (not for secrets).
     fn random_u64(&mut self) -> u64;
+
+    /// Start a unary gRPC call to Envoy cluster `cluster`; its answer reaches
+    /// [`crate::filter::HttpFilter::on_grpc_response`] with the token returned here. `None`: the
+    /// call could not be started (unknown cluster, or a host without callouts).
+    fn grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u32> {
+        let _ = (cluster, service, method, message, timeout_ms);
+        None
+    }
+    /// The first `size` bytes of the gRPC answer being delivered (inside `on_grpc_response`).
+    fn grpc_response_body(&self, size: usize) -> Vec<u8> {
+        let _ = size;
+        Vec::new()
+    }
+    /// Let a request paused in a callback go on (after a callout answered).
+    fn resume_request(&mut self) {}
+    /// Add `by` to the counter metric `name` (`/stats`: `wasmcustom.<name>`). Names must come
+    /// from a bounded set, never from client input.
+    fn increment_counter(&mut self, name: &str, by: u64) {
+        let _ = (name, by);
+    }
 }
 
 /// Answer with an OpenAI-format error body.

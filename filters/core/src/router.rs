@@ -199,6 +199,14 @@ struct ChatRequestPeek<'a> {
     model: Option<Typed<std::borrow::Cow<'a, str>>>,
     #[serde(default)]
     stream: Option<Typed<bool>>,
+    /// The facts ratelimit's token estimate needs (`max_tokens`, …), read in the same pass.
+    #[serde(default)]
+    max_tokens: crate::ratelimit::estimate::Lenient<u64>,
+    #[serde(default)]
+    max_completion_tokens: crate::ratelimit::estimate::Lenient<u64>,
+    #[serde(default)]
+    stream_options:
+        crate::ratelimit::estimate::Lenient<crate::ratelimit::estimate::StreamOptionsPeek>,
 }
 
 /// A field of the expected type, or of another type (so the error can name the field).
@@ -296,6 +304,13 @@ impl RouterFilter {
         host.set_request_header(headers::UPSTREAM_MODEL, &target.model);
         host.set_request_header(headers::CLUSTER, &target.cluster);
         host.set_request_header(headers::STREAM, if stream { "true" } else { "false" });
+        let (max, max_completion, options) = (
+            peek.max_tokens,
+            peek.max_completion_tokens,
+            peek.stream_options,
+        );
+        let len = body.len();
+        crate::ratelimit::estimate::publish(host, len, stream, max, max_completion, options);
         Ok(())
     }
 }

@@ -7,15 +7,17 @@
 //!
 //! A filter crate is one line: `llmgw_wasm_host::export_filter!(llmgw_core::auth::AuthRoot);`
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use llmgw_core::filter::{FilterRoot, Flow, HttpFilter};
 use llmgw_core::host::{Host, SharedDataError, SharedValue};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType, Status};
 
 #[doc(hidden)]
 pub use proxy_wasm;
@@ -172,6 +174,57 @@ impl Host for ProxyWasmHost {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
+    fn grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u32> {
+        log_err(
+            "dispatch gRPC call",
+            hostcalls::dispatch_grpc_call(
+                cluster,
+                service,
+                method,
+                Vec::new(),
+                Some(message),
+                Duration::from_millis(timeout_ms),
+            ),
+        )
+    }
+    fn grpc_response_body(&self, size: usize) -> Vec<u8> {
+        body(BufferType::GrpcReceiveBuffer, size)
+    }
+    fn resume_request(&mut self) {
+        log_err("resume request", hostcalls::resume_http_request());
+    }
+    fn increment_counter(&mut self, name: &str, by: u64) {
+        if let Some(id) = metric_id(name) {
+            let by = i64::try_from(by).unwrap_or(i64::MAX);
+            log_err("increment metric", hostcalls::increment_metric(id, by));
+        }
+    }
+}
+
+thread_local! {
+    /// Counter metric ids by name: each metric is defined once per VM.
+    static METRICS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+}
+
+fn metric_id(name: &str) -> Option<u32> {
+    METRICS.with(|m| {
+        if let Some(id) = m.borrow().get(name) {
+            return Some(*id);
+        }
+        let id = log_err(
+            "define metric",
+            hostcalls::define_metric(MetricType::Counter, name),
+        )?;
+        m.borrow_mut().insert(name.to_string(), id);
+        Some(id)
+    })
 }
 
 /// The root context of filter `R`: holds its compiled config once `on_configure` accepted it.
@@ -242,7 +295,12 @@ fn action(flow: Flow) -> Action {
     }
 }
 
-impl<R: FilterRoot> Context for Http<R> {}
+impl<R: FilterRoot> Context for Http<R> {
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        self.filter
+            .on_grpc_response(&mut self.host, token_id, status_code, response_size);
+    }
+}
 
 impl<R: FilterRoot> HttpContext for Http<R> {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {

@@ -380,6 +380,7 @@ impl FilterRoot for TranslateRoot {
             chat: false,
             replied: false,
             mode: ResponseMode::Untouched,
+            force_usage: false,
         }
     }
 }
@@ -395,6 +396,9 @@ pub struct TranslateFilter {
     /// A local reply was sent; the remaining callbacks do nothing.
     replied: bool,
     mode: ResponseMode,
+    /// Router marked the stream's usage `forced` ([`headers::INCLUDE_USAGE`]): ask the
+    /// provider for it though the client did not (ratelimit charges it, then hides it).
+    force_usage: bool,
 }
 
 impl TranslateFilter {
@@ -459,6 +463,9 @@ impl HttpFilter for TranslateFilter {
         self.upstream_model = host
             .request_header(headers::UPSTREAM_MODEL)
             .filter(|m| !m.trim().is_empty());
+        self.force_usage = host
+            .request_header(headers::INCLUDE_USAGE)
+            .is_some_and(|v| v == "forced");
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         for (name, _) in host.request_headers() {
@@ -544,7 +551,18 @@ impl HttpFilter for TranslateFilter {
             return Flow::Continue;
         };
         let upstream_model = self.upstream_model.as_deref();
-        let result = if translator.needs_request_body(upstream_model) {
+        // The client's body with `stream_options.include_usage` set, when forced: every
+        // translator then reports usage as if the client had asked.
+        let forced = if self.force_usage {
+            crate::ratelimit::estimate::force_include_usage(&host.request_body(size))
+        } else {
+            None
+        };
+        let result = if let Some(body) = &forced {
+            translator
+                .request_body(body, upstream_model)
+                .map(|out| out.or_else(|| Some(body.clone())))
+        } else if translator.needs_request_body(upstream_model) {
             let body = host.request_body(size);
             translator.request_body(&body, upstream_model)
         } else {

@@ -1,0 +1,295 @@
+//! What a request is expected to cost before it goes upstream, and what it cost once it ended.
+//!
+//! Token limits are admitted against an [`Estimate`]: the prompt's size from the body (router
+//! counts bytes / 4, rounded up, a cheap upper-ish bound for English text and JSON: OpenAI's own
+//! rule of thumb is ~4 characters per token) plus the answer's cap (`max_completion_tokens`,
+//! else `max_tokens`, else ratelimit's `default_max_output_tokens`). When the response ends,
+//! the real `usage` replaces the estimate ([`Cost::delta`]).
+//!
+//! Router, the one filter that parses the body, calls [`publish`] to hand the facts on in
+//! `x-llmgw-*` headers; ratelimit reads them back with [`Estimate::from_headers`].
+
+use serde::Deserialize;
+
+use super::window::LimitKind;
+use crate::headers;
+use crate::host::Host;
+use crate::schema::openai::Usage;
+
+/// Tokens a request is charged per kind: by estimate at admission, by usage at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    pub input: u64,
+    pub output: u64,
+}
+
+impl Cost {
+    /// Units of `kind` this cost spends (a request always counts 1 request).
+    pub const fn of(&self, kind: LimitKind) -> u64 {
+        match kind {
+            LimitKind::Requests => 1,
+            LimitKind::InputTokens => self.input,
+            LimitKind::OutputTokens => self.output,
+            LimitKind::TotalTokens => self.input.saturating_add(self.output),
+        }
+    }
+
+    /// The real cost from the provider's usage (OpenAI terms, whatever the provider spoke).
+    pub fn from_usage(usage: &Usage) -> Self {
+        // Some providers report only a total; then it counts as input (it was spent).
+        let input = if usage.prompt_tokens == 0 && usage.completion_tokens == 0 {
+            usage.total_tokens
+        } else {
+            usage.prompt_tokens
+        };
+        Self {
+            input,
+            output: usage.completion_tokens,
+        }
+    }
+
+    /// What to add to a counter of `kind` charged `estimated` so it holds `self` instead:
+    /// positive = charge more, negative = give back.
+    pub fn delta(&self, estimated: &Cost, kind: LimitKind) -> i128 {
+        i128::from(self.of(kind)) - i128::from(estimated.of(kind))
+    }
+}
+
+/// Prompt tokens estimated from the request body's size: bytes / 4, rounded up.
+pub const fn input_tokens_from_body_len(len: usize) -> u64 {
+    (len as u64).div_ceil(4)
+}
+
+/// The estimate ratelimit admits against, from router's headers. Without router in front (no
+/// header), the prompt counts 0 and the answer `default_max_output`.
+pub fn estimate_from_headers(host: &dyn Host, default_max_output: u64) -> Cost {
+    let number = |name: &str| {
+        host.request_header(name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Cost {
+        input: number(headers::INPUT_TOKENS_ESTIMATE).unwrap_or(0),
+        output: number(headers::MAX_OUTPUT_TOKENS).unwrap_or(default_max_output),
+    }
+}
+
+/// A request field router reads for ratelimit: the value when it has the expected type, else
+/// nothing (validating it is the provider's job; a wrong type must not fail routing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lenient<T>(pub Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either<T> {
+            Valid(T),
+            Invalid(serde::de::IgnoredAny),
+        }
+        Ok(Lenient(match Either::<T>::deserialize(d)? {
+            Either::Valid(v) => Some(v),
+            Either::Invalid(_) => None,
+        }))
+    }
+}
+
+/// `stream_options` as router peeks at it.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct StreamOptionsPeek {
+    #[serde(default)]
+    pub include_usage: Lenient<bool>,
+}
+
+/// The request fields the estimate needs, as router's body peek reads them.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct BudgetPeek {
+    #[serde(default)]
+    pub max_tokens: Lenient<u64>,
+    #[serde(default)]
+    pub max_completion_tokens: Lenient<u64>,
+    #[serde(default)]
+    pub stream_options: Lenient<StreamOptionsPeek>,
+}
+
+/// Router's part: publish the estimate facts of a request whose body is `body_len` bytes.
+pub fn publish(
+    host: &mut dyn Host,
+    body_len: usize,
+    stream: bool,
+    max_tokens: Lenient<u64>,
+    max_completion_tokens: Lenient<u64>,
+    stream_options: Lenient<StreamOptionsPeek>,
+) {
+    let input = input_tokens_from_body_len(body_len);
+    host.set_request_header(headers::INPUT_TOKENS_ESTIMATE, &input.to_string());
+    // OpenAI: `max_completion_tokens` supersedes the deprecated `max_tokens`.
+    match max_completion_tokens.0.or(max_tokens.0) {
+        Some(max) => host.set_request_header(headers::MAX_OUTPUT_TOKENS, &max.to_string()),
+        None => host.remove_request_header(headers::MAX_OUTPUT_TOKENS),
+    }
+    if stream {
+        let asked = stream_options
+            .0
+            .and_then(|o| o.include_usage.0)
+            .unwrap_or(false);
+        let value = if asked { "client" } else { "forced" };
+        host.set_request_header(headers::INCLUDE_USAGE, value);
+    } else {
+        host.remove_request_header(headers::INCLUDE_USAGE);
+    }
+}
+
+/// translate's part: the client's body with `stream_options.include_usage: true`, for a stream
+/// router marked `forced`. `None` when the body is not a JSON object (left for the provider to
+/// refuse).
+pub fn force_include_usage(body: &[u8]) -> Option<Vec<u8>> {
+    let mut request: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).ok()?;
+    let options = request
+        .entry("stream_options")
+        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    if !options.is_object() {
+        *options = serde_json::Value::Object(Default::default());
+    }
+    if let Some(options) = options.as_object_mut() {
+        options.insert("include_usage".to_string(), serde_json::Value::Bool(true));
+    }
+    serde_json::to_vec(&request).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::testing::FakeHost;
+
+    #[test]
+    fn body_bytes_over_four_rounded_up() {
+        assert_eq!(input_tokens_from_body_len(0), 0);
+        assert_eq!(input_tokens_from_body_len(1), 1);
+        assert_eq!(input_tokens_from_body_len(4), 1);
+        assert_eq!(input_tokens_from_body_len(5), 2);
+        assert_eq!(input_tokens_from_body_len(4000), 1000);
+    }
+
+    #[test]
+    fn cost_per_kind() {
+        let c = Cost {
+            input: 300,
+            output: 100,
+        };
+        assert_eq!(c.of(LimitKind::Requests), 1);
+        assert_eq!(c.of(LimitKind::InputTokens), 300);
+        assert_eq!(c.of(LimitKind::OutputTokens), 100);
+        assert_eq!(c.of(LimitKind::TotalTokens), 400);
+    }
+
+    #[test]
+    fn reconciliation_deltas() {
+        let estimated = Cost {
+            input: 300,
+            output: 1000,
+        };
+        let actual = Cost::from_usage(&Usage {
+            prompt_tokens: 250,
+            completion_tokens: 40,
+            total_tokens: 290,
+            prompt_tokens_details: None,
+        });
+        assert_eq!(actual.delta(&estimated, LimitKind::InputTokens), -50);
+        assert_eq!(actual.delta(&estimated, LimitKind::OutputTokens), -960);
+        assert_eq!(actual.delta(&estimated, LimitKind::TotalTokens), -1010);
+        assert_eq!(actual.delta(&estimated, LimitKind::Requests), 0);
+        let more = Cost {
+            input: 400,
+            output: 10,
+        };
+        assert_eq!(more.delta(&estimated, LimitKind::InputTokens), 100);
+        // Only a total reported: it counts as input.
+        let total_only = Cost::from_usage(&Usage {
+            total_tokens: 77,
+            ..Usage::default()
+        });
+        assert_eq!(
+            total_only,
+            Cost {
+                input: 77,
+                output: 0
+            }
+        );
+    }
+
+    fn published(body: &str, stream: bool) -> FakeHost {
+        let peek: BudgetPeek = serde_json::from_str(body).unwrap();
+        let mut host = FakeHost::new().with_request_header(headers::MAX_OUTPUT_TOKENS, "9");
+        publish(
+            &mut host,
+            body.len(),
+            stream,
+            peek.max_tokens,
+            peek.max_completion_tokens,
+            peek.stream_options,
+        );
+        host
+    }
+
+    #[test]
+    fn router_publishes_the_facts() {
+        let host = published(r#"{"max_tokens":50,"max_completion_tokens":70}"#, false);
+        assert_eq!(host.req(headers::INPUT_TOKENS_ESTIMATE), Some("11"));
+        assert_eq!(host.req(headers::MAX_OUTPUT_TOKENS), Some("70"));
+        assert_eq!(host.req(headers::INCLUDE_USAGE), None);
+
+        // No cap: a stale header is removed; the stream did not ask for usage → forced.
+        let host = published(r#"{"max_tokens":"x"}"#, true);
+        assert_eq!(host.req(headers::MAX_OUTPUT_TOKENS), None);
+        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("forced"));
+
+        let host = published(r#"{"stream_options":{"include_usage":true}}"#, true);
+        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("client"));
+        let host = published(r#"{"stream_options":{"include_usage":false}}"#, true);
+        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("forced"));
+        let host = published(r#"{"stream_options":7}"#, true);
+        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("forced"));
+    }
+
+    #[test]
+    fn estimate_reads_router_headers_or_defaults() {
+        let host = FakeHost::new()
+            .with_request_header(headers::INPUT_TOKENS_ESTIMATE, "120")
+            .with_request_header(headers::MAX_OUTPUT_TOKENS, "30");
+        assert_eq!(
+            estimate_from_headers(&host, 500),
+            Cost {
+                input: 120,
+                output: 30
+            }
+        );
+        let host = FakeHost::new().with_request_header(headers::INPUT_TOKENS_ESTIMATE, "junk");
+        assert_eq!(
+            estimate_from_headers(&host, 500),
+            Cost {
+                input: 0,
+                output: 500
+            }
+        );
+    }
+
+    #[test]
+    fn include_usage_is_forced_into_the_body() {
+        let out = force_include_usage(br#"{"model":"m","stream":true}"#).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["model"], "m");
+        let out =
+            force_include_usage(br#"{"stream_options":{"include_usage":false,"x":1}}"#).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["stream_options"]["x"], 1);
+        assert!(force_include_usage(b"[1]").is_none());
+    }
+}
