@@ -31,9 +31,10 @@ pub const STREAM: &str = "x-llmgw-stream";
 pub const INPUT_TOKENS_ESTIMATE: &str = "x-llmgw-input-tokens-estimate";
 /// Set by router when the client capped the answer: `max_completion_tokens`, else `max_tokens`.
 pub const MAX_OUTPUT_TOKENS: &str = "x-llmgw-max-output-tokens";
-/// Set by router on streamed requests: `client` when the client asked for
-/// `stream_options.include_usage`, `forced` when it did not. translate then asks the provider for
-/// usage anyway, and ratelimit (which needs it to charge tokens) hides that usage chunk again.
+/// Set on streamed requests. Router: `client` when the client asked for
+/// `stream_options.include_usage`, `none` when it did not. ratelimit, when it must charge the
+/// stream's tokens, turns `none` into `forced`: translate then asks the provider for usage
+/// anyway, and ratelimit hides that usage chunk from the client again.
 pub const INCLUDE_USAGE: &str = "x-llmgw-include-usage";
 
 /// Is this header name one of llmgw's? Header names reach filters lower-cased.

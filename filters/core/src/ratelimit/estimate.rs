@@ -111,6 +111,13 @@ pub struct BudgetPeek {
     pub stream_options: Lenient<StreamOptionsPeek>,
 }
 
+/// [`headers::INCLUDE_USAGE`] values: the client asked for the stream's usage…
+pub const USAGE_CLIENT: &str = "client";
+/// … it did not …
+pub const USAGE_NONE: &str = "none";
+/// … it did not, and ratelimit needs it: translate asks the provider, ratelimit hides it.
+pub const USAGE_FORCED: &str = "forced";
+
 /// Router's part: publish the estimate facts of a request whose body is `body_len` bytes.
 pub fn publish(
     host: &mut dyn Host,
@@ -132,7 +139,7 @@ pub fn publish(
             .0
             .and_then(|o| o.include_usage.0)
             .unwrap_or(false);
-        let value = if asked { "client" } else { "forced" };
+        let value = if asked { USAGE_CLIENT } else { USAGE_NONE };
         host.set_request_header(headers::INCLUDE_USAGE, value);
     } else {
         host.remove_request_header(headers::INCLUDE_USAGE);
@@ -244,17 +251,17 @@ mod tests {
         assert_eq!(host.req(headers::MAX_OUTPUT_TOKENS), Some("70"));
         assert_eq!(host.req(headers::INCLUDE_USAGE), None);
 
-        // No cap: a stale header is removed; the stream did not ask for usage → forced.
+        // No cap: a stale header is removed; the stream did not ask for usage → none.
         let host = published(r#"{"max_tokens":"x"}"#, true);
         assert_eq!(host.req(headers::MAX_OUTPUT_TOKENS), None);
-        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("forced"));
+        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("none"));
 
         let host = published(r#"{"stream_options":{"include_usage":true}}"#, true);
         assert_eq!(host.req(headers::INCLUDE_USAGE), Some("client"));
         let host = published(r#"{"stream_options":{"include_usage":false}}"#, true);
-        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("forced"));
+        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("none"));
         let host = published(r#"{"stream_options":7}"#, true);
-        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("forced"));
+        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("none"));
     }
 
     #[test]

@@ -446,11 +446,17 @@ impl HttpFilter for RateLimitFilter {
         let who = identity(host);
         self.applied = self.policy.applicable(&who);
         self.consumer = who.consumer;
-        self.hide_usage = host
-            .request_header(headers::INCLUDE_USAGE)
-            .is_some_and(|v| v == "forced");
         if self.applied.is_empty() {
             return Flow::Continue;
+        }
+        // A stream whose client did not ask for usage: have translate ask for it when tokens
+        // are to be charged, and hide it again on the way back.
+        let marker = host.request_header(headers::INCLUDE_USAGE);
+        if marker.as_deref() == Some(estimate::USAGE_NONE)
+            && self.applied.iter().any(|a| a.limit.kind.is_tokens())
+        {
+            host.set_request_header(headers::INCLUDE_USAGE, estimate::USAGE_FORCED);
+            self.hide_usage = true;
         }
         self.estimate = estimate_from_headers(host, self.policy.default_max_output_tokens);
         match self.global.clone() {

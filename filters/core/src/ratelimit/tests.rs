@@ -477,8 +477,9 @@ const SSE: &str = concat!(
 fn forced_stream_usage_is_charged_and_hidden() {
     let root = configure(TOKENS).unwrap();
     let mut envoy = Envoy::default();
-    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "forced");
+    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
     let out = envoy.exchange(&root, host, "text/event-stream", SSE, 3);
+    assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("forced"));
     let body = String::from_utf8(out.host.response_body.clone()).unwrap();
     assert!(!body.contains("prompt_tokens"), "{body}");
     assert!(body.ends_with("data: [DONE]\n\n"));
@@ -486,6 +487,7 @@ fn forced_stream_usage_is_charged_and_hidden() {
 
     let host = chat("carl", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "client");
     let out = envoy.exchange(&root, host, "text/event-stream", SSE, 3);
+    assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("client"));
     assert_eq!(out.host.response_body, SSE.as_bytes());
     assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.carl"), 25);
 }
@@ -495,7 +497,7 @@ fn cut_stream_is_charged_its_estimate_and_counted() {
     let root = configure(TOKENS).unwrap();
     let mut envoy = Envoy::default();
     let cut = &SSE[..SSE.find("data: {\"choices\":[]").unwrap()];
-    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "forced");
+    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
     let out = envoy.exchange(&root, host, "text/event-stream", cut, 4);
     assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.bob"), 130);
     assert_eq!(out.host.counters.get(metrics::USAGE_MISSING), Some(&1));
@@ -758,4 +760,14 @@ fn global_reconciliation_sends_tokens_over_the_estimate() {
     // Its answer is ignored.
     filter.on_grpc_response(&mut host, 2, 0, 0);
     assert_eq!(host.resumed, 1);
+}
+
+#[test]
+fn usage_is_not_forced_without_token_limits() {
+    let root = root(); // requests only
+    let mut envoy = Envoy::default();
+    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
+    let out = envoy.exchange(&root, host, "text/event-stream", SSE, 3);
+    assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("none"));
+    assert_eq!(out.host.response_body, SSE.as_bytes());
 }

@@ -465,7 +465,7 @@ impl HttpFilter for TranslateFilter {
             .filter(|m| !m.trim().is_empty());
         self.force_usage = host
             .request_header(headers::INCLUDE_USAGE)
-            .is_some_and(|v| v == "forced");
+            .is_some_and(|v| v == crate::ratelimit::estimate::USAGE_FORCED);
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         for (name, _) in host.request_headers() {
