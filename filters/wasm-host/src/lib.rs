@@ -327,4 +327,7 @@ impl<R: FilterRoot> HttpContext for Http<R> {
                 .on_response_body(&mut self.host, body_size, end_of_stream),
         )
     }
+    fn on_log(&mut self) {
+        self.filter.on_done(&mut self.host);
+    }
 }

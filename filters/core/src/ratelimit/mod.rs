@@ -40,7 +40,7 @@ use self::config::RateLimitConfig;
 use self::estimate::{estimate_from_headers, Cost};
 use self::global::{FailureMode, GlobalConfig};
 use self::proto::{Code, RateLimitResponse};
-use self::store::{adjust, applied_key, try_acquire, Acquire};
+use self::store::{adjust, applied_key, try_acquire, Acquire, Counter};
 use self::watch::ResponseWatcher;
 use crate::auth::is_valid_id;
 use crate::config::ConfigError;
@@ -203,7 +203,7 @@ impl RateLimitFilter {
         let now = host.now_ms();
         let applied = std::mem::take(&mut self.applied);
         let mut taken: Vec<(String, u64, u64)> = Vec::new();
-        for a in &applied {
+        for (i, a) in applied.iter().enumerate() {
             let cost = self.estimate.of(a.limit.kind);
             let key = applied_key(a);
             let window_start = a.limit.window.start(now);
@@ -237,6 +237,16 @@ impl RateLimitFilter {
                         reset_ms,
                     };
                     self.usage.push(usage);
+                    // The 429 reports every counter, also those not reached.
+                    for rest in applied.iter().skip(i + 1) {
+                        let stored = host.shared_data(&applied_key(rest));
+                        let start = rest.limit.window.start(now);
+                        self.usage.push(Usage {
+                            limit: rest.limit,
+                            used: Counter::count_in(stored.data.as_deref(), start),
+                            reset_ms: rest.limit.window.reset_ms(now),
+                        });
+                    }
                     return self.refuse(host, &a.name, usage);
                 }
                 Acquire::Unavailable(err) => {
@@ -537,6 +547,13 @@ impl HttpFilter for RateLimitFilter {
             self.reconcile(host, true);
         }
         Flow::Continue
+    }
+
+    fn on_done(&mut self, host: &mut dyn Host) {
+        // A stream reset mid-answer never says end of stream: it stays charged its estimate.
+        if self.watcher.is_some() {
+            self.reconcile(host, true);
+        }
     }
 }
 

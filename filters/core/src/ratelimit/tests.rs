@@ -501,6 +501,25 @@ fn cut_stream_is_charged_its_estimate_and_counted() {
     let out = envoy.exchange(&root, host, "text/event-stream", cut, 4);
     assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.bob"), 130);
     assert_eq!(out.host.counters.get(metrics::USAGE_MISSING), Some(&1));
+
+    // Reset mid-stream: no end of stream, only the end of the request.
+    let mut host = chat("ann", 30, Some(100)).with_now_ms(NOW_MS);
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
+    let mut host = host
+        .with_response_header(":status", "200")
+        .with_response_header("content-type", "text/event-stream");
+    filter.on_response_headers(&mut host, false);
+    host.response_body = cut.as_bytes().to_vec();
+    filter.on_response_body(&mut host, cut.len(), false);
+    filter.on_done(&mut host);
+    filter.on_done(&mut host);
+    assert_eq!(host.counters.get(metrics::USAGE_MISSING), Some(&1));
+    let (bytes, _) = host
+        .shared
+        .get("llmgw.rl.v1.total_tokens.minute.ann")
+        .unwrap();
+    assert_eq!(Counter::decode(bytes).unwrap().count, 130);
 }
 
 #[test]
