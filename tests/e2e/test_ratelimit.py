@@ -28,6 +28,7 @@ RLS_BIN = ROOT / "target" / "debug" / "llmgw-rls-server"
 KEYS = {
     "tok": "sk-rl-tok-0123456789",
     "stream": "sk-rl-stream-0123456789",
+    "stream2": "sk-rl-stream2-0123456789",
     "cut": "sk-rl-cut-0123456789",
     "conc": "sk-rl-conc-0123456789",
     "glob": "sk-rl-glob-0123456789",
@@ -46,6 +47,7 @@ LOCAL_CONFIG = {
     "consumers": {
         "tok": {"requests_per_hour": 20, "input_tokens_per_hour": TOK_INPUT_PER_HOUR},
         "stream": {"total_tokens_per_hour": 100000},
+        "stream2": {"total_tokens_per_hour": 100000},
         "cut": {"total_tokens_per_hour": 100000},
         "conc": {"requests_per_hour": CONC_LIMIT},
     },
@@ -131,13 +133,14 @@ def test_token_limit_is_hit_by_a_few_large_requests_before_the_request_limit(loc
     assert small.headers["x-ratelimit-remaining-requests"] == str(20 - len(usages) - 1)
 
 
-def test_stream_usage_is_reconciled_and_the_forced_usage_chunk_hidden(local, mock):
-    client = openai.OpenAI(base_url=f"{local.url}/v1", api_key=KEYS["stream"], max_retries=0)
+@pytest.mark.parametrize("model,consumer", [("gpt-4o-mini", "stream"), ("claude-haiku-4-5", "stream2")])
+def test_stream_usage_is_reconciled_and_the_forced_usage_chunk_hidden(local, mock, model, consumer):
+    client = openai.OpenAI(base_url=f"{local.url}/v1", api_key=KEYS[consumer], max_retries=0)
     messages = [{"role": "user", "content": "Tell me a short story"}]
     max_tokens = 50
     # The client asks for usage: it sees it.
     chunks = list(client.chat.completions.create(
-        model="gpt-4o-mini", messages=messages, stream=True, max_tokens=max_tokens,
+        model=model, messages=messages, stream=True, max_tokens=max_tokens,
         stream_options={"include_usage": True}))
     usage = [c.usage for c in chunks if c.usage is not None]
     assert len(usage) == 1
@@ -146,15 +149,16 @@ def test_stream_usage_is_reconciled_and_the_forced_usage_chunk_hidden(local, moc
     # It does not: llmgw asks the provider anyway and hides the usage chunk.
     mock.clear()
     chunks = list(client.chat.completions.create(
-        model="gpt-4o-mini", messages=messages, stream=True, max_tokens=max_tokens))
+        model=model, messages=messages, stream=True, max_tokens=max_tokens))
     assert chunks and all(c.usage is None for c in chunks)
     assert all(c.choices for c in chunks), "a usage-only chunk reached the client"
-    sent = json.loads(mock.requests()[-1]["body"])
-    assert sent["stream_options"] == {"include_usage": True}
+    if model.startswith("gpt"):
+        sent = json.loads(mock.requests()[-1]["body"])
+        assert sent["stream_options"] == {"include_usage": True}
     # Both streams were charged their real usage: the next admission shows it.
     body = chat_body("next", max_tokens=7)
     est_in, est_out = estimate(body, 7)
-    resp = post(local, KEYS["stream"], body)
+    resp = post(local, KEYS[consumer], body)
     assert resp.status == 200
     assert int(resp.headers["x-ratelimit-remaining-tokens"]) == 100000 - 2 * total - est_in - est_out
     assert resp.headers["x-ratelimit-limit-tokens"] == "100000"

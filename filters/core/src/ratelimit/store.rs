@@ -253,7 +253,7 @@ mod tests {
         );
         // A missing counter and a refund: nothing written.
         assert!(adjust(&mut host, "new", 0, -3));
-        assert!(host.shared.get("new").is_none());
+        assert!(!host.shared.contains_key("new"));
         host.cas_conflicts = 2;
         assert!(adjust(&mut host, "k", 120_000, 1));
         assert_eq!(

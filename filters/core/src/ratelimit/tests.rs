@@ -790,3 +790,54 @@ fn usage_is_not_forced_without_token_limits() {
     assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("none"));
     assert_eq!(out.host.response_body, SSE.as_bytes());
 }
+
+// ---- the chain: router publishes, ratelimit forces, translate asks the provider ----
+
+#[test]
+fn forced_usage_reaches_the_provider_body_for_every_schema() {
+    use crate::translate::TranslateRoot;
+    let config = r#"{"providers": [
+        {"name": "openai", "schema": "openai", "key_env": "K"},
+        {"name": "anthropic", "schema": "anthropic", "key_env": "K"}]}"#;
+    let env = |name: &str| (name == "K").then(|| "secret".to_string());
+    let translate = TranslateRoot::configure(config.as_bytes(), &env).unwrap();
+    let body =
+        r#"{"model":"m","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    for (provider, marker, expect_usage) in [
+        ("openai", "forced", true),
+        ("openai", "none", false),
+        ("openai", "client", false),
+        ("anthropic", "forced", true),
+    ] {
+        let mut host = FakeHost::new()
+            .with_request_header(":method", "POST")
+            .with_request_header(":path", "/v1/chat/completions")
+            .with_request_header(headers::PROVIDER, provider)
+            .with_request_header(headers::UPSTREAM_MODEL, "m")
+            .with_request_header(headers::INCLUDE_USAGE, marker)
+            .with_request_body(body.as_bytes().to_vec());
+        let mut filter = translate.new_filter();
+        assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+        let size = host.request_body.len();
+        assert_eq!(
+            filter.on_request_body(&mut host, size, true),
+            Flow::Continue
+        );
+        let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
+        assert!(
+            host.req(headers::INCLUDE_USAGE).is_none(),
+            "contract header leaked"
+        );
+        if provider == "openai" {
+            let asked = sent["stream_options"]["include_usage"] == true;
+            assert_eq!(asked, expect_usage, "{provider} {marker}: {sent}");
+        } else {
+            // Anthropic always reports usage; the body is Anthropic's, without stream_options.
+            assert!(sent.get("stream_options").is_none());
+        }
+        assert_eq!(
+            host.req("content-length"),
+            Some(host.request_body.len().to_string().as_str())
+        );
+    }
+}
