@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import openai
 import pytest
 
 import harness
 import rawhttp
+import rls
 from conftest import AUTH_CONFIG, sha
-
-ROOT = Path(__file__).resolve().parents[2]
-RLS_BIN = ROOT / "target" / "debug" / "llmgw-rls-server"
 
 KEYS = {
     "tok": "sk-rl-tok-0123456789",
@@ -226,86 +222,27 @@ def test_concurrent_clients_admit_no_more_than_the_limit(local):
 # ---- global mode ----
 
 
-class Redis:
-    def __init__(self):
-        self.port = harness.free_port()
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                import socket
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
-class Rls:
-    def __init__(self, redis_port: int):
-        self.proc = subprocess.Popen(
-            [str(RLS_BIN), "--port", "0", "--redis", f"redis://127.0.0.1:{redis_port}"],
-            stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline().strip()
-        assert line.startswith("listening on "), line
-        self.port = int(line.rsplit(":", 1)[1])
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
-def rls_cluster(port: int) -> dict:
-    return {
-        "name": "llmgw-rls",
-        "type": "STATIC",
-        "connect_timeout": "0.5s",
-        "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
-            }
-        },
-        "load_assignment": {
-            "cluster_name": "llmgw-rls",
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
-                "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}],
-        },
-    }
-
-
 def global_config(failure_mode: str) -> dict:
     return {
         "consumers": {"glob": {"requests_per_hour": 5, "total_tokens_per_hour": 100000}},
         "default": {"requests_per_hour": 100000},
-        "global": {"cluster": "llmgw-rls", "domain": "llmgw-test", "timeout_ms": 500,
+        "global": {"cluster": rls.CLUSTER, "domain": "llmgw-test", "timeout_ms": 500,
                    "failure_mode": failure_mode},
     }
 
 
 @pytest.fixture(scope="module")
 def redis():
-    server = Redis()
+    server = rls.Redis()
     yield server
     server.stop()
 
 
 def test_two_envoys_share_one_global_limit(mock, redis):
-    rls = Rls(redis.port)
-    a = start_gateway(mock, global_config("closed"), [rls_cluster(rls.port)])
+    service = rls.Rls(redis.url)
+    a = start_gateway(mock, global_config("closed"), [rls.cluster(service.port)])
     try:
-        b = start_gateway(mock, global_config("closed"), [rls_cluster(rls.port)])
+        b = start_gateway(mock, global_config("closed"), [rls.cluster(service.port)])
         try:
             body = chat_body("hi", max_tokens=4)
             remaining, tokens_left = [], []
@@ -327,22 +264,22 @@ def test_two_envoys_share_one_global_limit(mock, redis):
             b.stop()
     finally:
         a.stop()
-        rls.stop()
+        service.stop()
 
 
 def test_rls_down_fails_open_or_closed_as_configured(mock, redis):
-    rls = Rls(redis.port)
-    open_gw = start_gateway(mock, global_config("open"), [rls_cluster(rls.port)])
-    closed_gw = start_gateway(mock, global_config("closed"), [rls_cluster(rls.port)])
+    service = rls.Rls(redis.url)
+    open_gw = start_gateway(mock, global_config("open"), [rls.cluster(service.port)])
+    closed_gw = start_gateway(mock, global_config("closed"), [rls.cluster(service.port)])
     try:
         body = chat_body("hi", max_tokens=4)
         # Another consumer than the sharing test's, so the counts do not meet.
-        key = AUTH_CONFIG and "sk-test-alice-0123456789"
+        key = "sk-test-alice-0123456789"
         for gw in (open_gw, closed_gw):
             resp = post(gw, key, body)
             assert resp.status == 200
             assert resp.headers["x-ratelimit-limit-requests"] == "100000"
-        rls.stop()
+        service.stop()
         resp = post(open_gw, key, body)
         assert resp.status == 200, resp.body
         assert "x-ratelimit-limit-requests" not in resp.headers  # nothing was counted
@@ -355,4 +292,4 @@ def test_rls_down_fails_open_or_closed_as_configured(mock, redis):
     finally:
         open_gw.stop()
         closed_gw.stop()
-        rls.stop()
+        service.stop()

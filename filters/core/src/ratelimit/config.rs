@@ -267,17 +267,6 @@ impl Policy {
         }
         out
     }
-
-    /// Does any limit count tokens? (Otherwise responses need not be read.)
-    pub fn counts_tokens(&self) -> bool {
-        let all = self
-            .default
-            .iter()
-            .chain(self.teams.values().flatten())
-            .chain(self.consumers.values().flatten())
-            .chain(self.rules.iter().flat_map(|r| r.limits.iter()));
-        all.into_iter().any(|l| l.kind.is_tokens())
-    }
 }
 
 impl RateLimitConfig {

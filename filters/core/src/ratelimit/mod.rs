@@ -109,7 +109,6 @@ pub fn response_headers(usage: &[Usage]) -> Vec<(&'static str, String)> {
 pub struct RateLimitRoot {
     policy: Rc<Policy>,
     global: Option<Rc<GlobalConfig>>,
-    counts_tokens: bool,
 }
 
 impl RateLimitRoot {
@@ -129,7 +128,6 @@ impl FilterRoot for RateLimitRoot {
             global.validate()?;
         }
         Ok(Self {
-            counts_tokens: policy.counts_tokens(),
             policy: Rc::new(policy),
             global: raw.global.map(Rc::new),
         })
@@ -139,7 +137,6 @@ impl FilterRoot for RateLimitRoot {
         RateLimitFilter {
             policy: self.policy.clone(),
             global: self.global.clone(),
-            counts_tokens: self.counts_tokens,
             consumer: String::new(),
             applied: Vec::new(),
             estimate: Cost::default(),
@@ -166,7 +163,6 @@ struct Charge {
 pub struct RateLimitFilter {
     policy: Rc<Policy>,
     global: Option<Rc<GlobalConfig>>,
-    counts_tokens: bool,
     consumer: String,
     applied: Vec<Applied>,
     estimate: Cost,
@@ -416,10 +412,11 @@ impl RateLimitFilter {
         }
     }
 
+    /// Must the response be watched: tokens to reconcile, or a forced usage chunk to hide?
     fn needs_usage(&self) -> bool {
-        self.counts_tokens
-            && !self.done
-            && (!self.charged.is_empty()
+        !self.done
+            && (self.hide_usage
+                || !self.charged.is_empty()
                 || (self.global.is_some() && self.applied.iter().any(|a| a.limit.kind.is_tokens())))
     }
 }

@@ -841,3 +841,30 @@ fn forced_usage_reaches_the_provider_body_for_every_schema() {
         );
     }
 }
+
+#[test]
+fn forced_usage_is_hidden_even_when_shared_data_fails() {
+    let root = configure(TOKENS).unwrap();
+    let mut host = chat("bob", 30, Some(100))
+        .with_now_ms(NOW_MS)
+        .with_request_header(headers::INCLUDE_USAGE, "none");
+    host.cas_conflicts = u32::MAX;
+    // First writes of new keys are not CAS'd: make the keys exist first.
+    for key in [
+        "llmgw.rl.v1.requests.minute.bob",
+        "llmgw.rl.v1.total_tokens.minute.bob",
+    ] {
+        host.shared.insert(key.to_string(), (Vec::new(), 1));
+    }
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(host.req(headers::INCLUDE_USAGE), Some("forced"));
+    let mut host = host
+        .with_response_header(":status", "200")
+        .with_response_header("content-type", "text/event-stream");
+    filter.on_response_headers(&mut host, false);
+    host.response_body = SSE.as_bytes().to_vec();
+    filter.on_response_body(&mut host, SSE.len(), true);
+    let body = String::from_utf8(host.response_body.clone()).unwrap();
+    assert!(!body.contains("prompt_tokens"), "{body}");
+}
