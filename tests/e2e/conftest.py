@@ -19,6 +19,7 @@ KEYS = {
     "bob": "sk-test-bob-0123456789",  # only gpt-* models
     "old": "sk-test-old-0123456789",  # expired
     "carol": "sk-test-carol-0123456789",  # 3 requests per minute
+    "dora": "sk-test-dora-0123456789",  # only used by the metrics tests
 }
 CAROL_RPM = 3
 
@@ -33,6 +34,7 @@ AUTH_CONFIG = {
         {"sha256": sha(KEYS["bob"]), "consumer": "bob", "models": ["gpt-*", "fast"]},
         {"sha256": sha(KEYS["old"]), "consumer": "old", "expires_at": "2024-01-01T00:00:00Z"},
         {"sha256": sha(KEYS["carol"]), "consumer": "carol", "team": "ml"},
+        {"sha256": sha(KEYS["dora"]), "consumer": "dora", "team": "obs"},
     ]
 }
 RATELIMIT_CONFIG = {

@@ -56,7 +56,7 @@ pub trait HttpFilter {
     /// (`size` bytes) is read with [`Host::grpc_response_body`]. A filter that paused for the
     /// call resumes with [`Host::resume_request`] or answers with a local reply.
     fn on_grpc_response(&mut self, host: &mut dyn Host, token: u32, status: u32, size: usize) {}
-    /// The stream is over, however it ended (also after a reset, when no body callback said
-    /// end of stream).
-    fn on_done(&mut self, host: &mut dyn Host) {}
+    /// The stream is done, however it ended (also after a reset): report what happened.
+    /// Envoy may signal this twice (access log, then context end); filters report once.
+    fn on_stream_done(&mut self, host: &mut dyn Host) {}
 }

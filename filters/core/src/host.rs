@@ -23,6 +23,14 @@ pub struct SharedValue {
     pub cas: Option<u32>,
 }
 
+/// Envoy's metric types (proxy-wasm `MetricType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
 pub trait Host {
     /// A request header (names are lower-case in Envoy).
     fn request_header(&self, name: &str) -> Option<String>;
@@ -86,10 +94,17 @@ pub trait Host {
     }
     /// Let a request paused in a callback go on (after a callout answered).
     fn resume_request(&mut self) {}
-    /// Add `by` to the counter metric `name` (`/stats`: `wasmcustom.<name>`). Names must come
-    /// from a bounded set, never from client input.
-    fn increment_counter(&mut self, name: &str, by: u64) {
-        let _ = (name, by);
+    /// Define (or look up) a metric by its full stat name; `None` if Envoy refuses it.
+    /// Callers cache the id: see [`crate::metrics::Metrics`].
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
+        let _ = (kind, name);
+        None
+    }
+    fn increment_metric(&mut self, id: u32, delta: i64) {
+        let _ = (id, delta);
+    }
+    fn record_metric(&mut self, id: u32, value: u64) {
+        let _ = (id, value);
     }
 }
 

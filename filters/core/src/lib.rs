@@ -13,6 +13,7 @@ pub mod error;
 pub mod filter;
 pub mod headers;
 pub mod host;
+pub mod metrics;
 pub mod ratelimit;
 pub mod router;
 pub mod schema;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::host::{Host, SharedDataError, SharedValue};
+use crate::host::{Host, MetricKind, SharedDataError, SharedValue};
 
 /// A reply sent with [`Host::send_response`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +54,10 @@ pub struct FakeHost {
     pub grpc_response: Vec<u8>,
     /// How often `resume_request` was called.
     pub resumed: u32,
-    /// Counter metrics.
-    pub counters: HashMap<String, u64>,
+    /// Metrics by stat name: kind, counter value, histogram samples.
+    pub metrics: Vec<(String, MetricKind, i64, Vec<u64>)>,
+    /// How many times `define_metric` was called.
+    pub metrics_defined: usize,
 }
 
 impl FakeHost {
@@ -99,6 +101,23 @@ impl FakeHost {
     pub fn with_randoms(mut self, randoms: &[u64]) -> Self {
         self.randoms = randoms.iter().rev().copied().collect();
         self
+    }
+
+    /// A counter's value, if it was defined.
+    pub fn counter(&self, stat: &str) -> Option<i64> {
+        self.metrics
+            .iter()
+            .find(|(name, kind, _, _)| name == stat && *kind == MetricKind::Counter)
+            .map(|(_, _, value, _)| *value)
+    }
+
+    /// A histogram's samples (empty if it was never defined).
+    pub fn histogram(&self, stat: &str) -> Vec<u64> {
+        self.metrics
+            .iter()
+            .find(|(name, kind, _, _)| name == stat && *kind == MetricKind::Histogram)
+            .map(|(_, _, _, samples)| samples.clone())
+            .unwrap_or_default()
     }
 
     /// The request header as the next filter would see it.
@@ -241,7 +260,25 @@ impl Host for FakeHost {
     fn resume_request(&mut self) {
         self.resumed += 1;
     }
-    fn increment_counter(&mut self, name: &str, by: u64) {
-        *self.counters.entry(name.to_string()).or_default() += by;
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
+        self.metrics_defined += 1;
+        let found = self
+            .metrics
+            .iter()
+            .position(|(n, k, _, _)| n == name && *k == kind);
+        Some(found.unwrap_or_else(|| {
+            self.metrics.push((name.to_string(), kind, 0, Vec::new()));
+            self.metrics.len() - 1
+        }) as u32)
+    }
+    fn increment_metric(&mut self, id: u32, delta: i64) {
+        if let Some(metric) = self.metrics.get_mut(id as usize) {
+            metric.2 += delta;
+        }
+    }
+    fn record_metric(&mut self, id: u32, value: u64) {
+        if let Some(metric) = self.metrics.get_mut(id as usize) {
+            metric.3.push(value);
+        }
     }
 }

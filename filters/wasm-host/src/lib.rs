@@ -7,14 +7,12 @@
 //!
 //! A filter crate is one line: `llmgw_wasm_host::export_filter!(llmgw_core::auth::AuthRoot);`
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use llmgw_core::filter::{FilterRoot, Flow, HttpFilter};
-use llmgw_core::host::{Host, SharedDataError, SharedValue};
+use llmgw_core::host::{Host, MetricKind, SharedDataError, SharedValue};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType, Status};
@@ -166,6 +164,20 @@ impl Host for ProxyWasmHost {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
     }
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
+        let kind = match kind {
+            MetricKind::Counter => MetricType::Counter,
+            MetricKind::Gauge => MetricType::Gauge,
+            MetricKind::Histogram => MetricType::Histogram,
+        };
+        log_err("define metric", hostcalls::define_metric(kind, name))
+    }
+    fn increment_metric(&mut self, id: u32, delta: i64) {
+        log_err("increment metric", hostcalls::increment_metric(id, delta));
+    }
+    fn record_metric(&mut self, id: u32, value: u64) {
+        log_err("record metric", hostcalls::record_metric(id, value));
+    }
     fn random_u64(&mut self) -> u64 {
         // splitmix64: fast, well distributed, good enough for weighted splits (not secrets).
         self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -200,31 +212,6 @@ impl Host for ProxyWasmHost {
     fn resume_request(&mut self) {
         log_err("resume request", hostcalls::resume_http_request());
     }
-    fn increment_counter(&mut self, name: &str, by: u64) {
-        if let Some(id) = metric_id(name) {
-            let by = i64::try_from(by).unwrap_or(i64::MAX);
-            log_err("increment metric", hostcalls::increment_metric(id, by));
-        }
-    }
-}
-
-thread_local! {
-    /// Counter metric ids by name: each metric is defined once per VM.
-    static METRICS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
-}
-
-fn metric_id(name: &str) -> Option<u32> {
-    METRICS.with(|m| {
-        if let Some(id) = m.borrow().get(name) {
-            return Some(*id);
-        }
-        let id = log_err(
-            "define metric",
-            hostcalls::define_metric(MetricType::Counter, name),
-        )?;
-        m.borrow_mut().insert(name.to_string(), id);
-        Some(id)
-    })
 }
 
 /// The root context of filter `R`: holds its compiled config once `on_configure` accepted it.
@@ -300,6 +287,11 @@ impl<R: FilterRoot> Context for Http<R> {
         self.filter
             .on_grpc_response(&mut self.host, token_id, status_code, response_size);
     }
+    // Upstream filters get no access-log callback; the end of the context is their last word.
+    fn on_done(&mut self) -> bool {
+        self.filter.on_stream_done(&mut self.host);
+        true
+    }
 }
 
 impl<R: FilterRoot> HttpContext for Http<R> {
@@ -328,6 +320,6 @@ impl<R: FilterRoot> HttpContext for Http<R> {
         )
     }
     fn on_log(&mut self) {
-        self.filter.on_done(&mut self.host);
+        self.filter.on_stream_done(&mut self.host);
     }
 }

@@ -100,6 +100,7 @@ impl From<&AuthError> for ApiError {
 #[derive(Debug, Clone)]
 pub struct AuthRoot {
     keys: std::rc::Rc<[Key]>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl FilterRoot for AuthRoot {
@@ -108,12 +109,16 @@ impl FilterRoot for AuthRoot {
 
     fn configure(json: &[u8], _env: &dyn Env) -> Result<Self, ConfigError> {
         let keys = crate::config::parse::<AuthConfig>(json)?.compile()?;
-        Ok(Self { keys: keys.into() })
+        Ok(Self {
+            keys: keys.into(),
+            metrics: crate::metrics::Metrics::default(),
+        })
     }
 
     fn new_filter(&self) -> AuthFilter {
         AuthFilter {
             keys: self.keys.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -122,6 +127,7 @@ impl FilterRoot for AuthRoot {
 #[derive(Debug)]
 pub struct AuthFilter {
     keys: std::rc::Rc<[Key]>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl AuthFilter {
@@ -172,6 +178,13 @@ impl HttpFilter for AuthFilter {
             }
             Err(err) => {
                 log::debug!("llmgw.auth: refused: {err}");
+                let reason = match err {
+                    AuthError::Missing => "missing_key",
+                    AuthError::Unknown => "invalid_key",
+                    AuthError::Expired { .. } => "expired_key",
+                };
+                self.metrics
+                    .count(host, "llmgw_auth_failures_total", &[("reason", reason)], 1);
                 host::send_error(host, &ApiError::from(&err));
                 Flow::Pause
             }

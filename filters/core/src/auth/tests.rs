@@ -367,3 +367,21 @@ fn unknown_fields_and_empty_key_lists_are_refused() {
     let err = refusal(serde_json::json!({"keys": [{"consumer": "a"}]}));
     assert!(err.reason.contains("sha256"), "{}", err.reason);
 }
+
+#[test]
+fn refusals_are_counted_by_reason() {
+    let root = root();
+    let mut host = FakeHost::new();
+    let mut filter = root.new_filter();
+    filter.on_request_headers(&mut host, false);
+    let mut host2 = FakeHost::new().with_request_header("authorization", "Bearer nope");
+    filter.on_request_headers(&mut host2, false);
+    assert_eq!(
+        host.counter("reason=.=missing_key;.;llmgw_auth_failures_total"),
+        Some(1)
+    );
+    assert_eq!(
+        host2.counter("reason=.=invalid_key;.;llmgw_auth_failures_total"),
+        Some(1)
+    );
+}

@@ -48,12 +48,13 @@ use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{self, Host};
+use crate::metrics::Metrics;
 
 /// The consumer of requests that carry no consumer header (no auth in front, or auth let an
 /// unauthenticated route through). Subject to `default` and to `consumers.anonymous`.
 pub const ANONYMOUS: &str = "anonymous";
 
-/// Metrics (`/stats`: `wasmcustom.<name>`).
+/// Counters (`/stats`: `wasmcustom.<name>`; unlabelled).
 pub mod metrics {
     /// A successful answer ended without usage (a cut stream): charged by its estimate.
     pub const USAGE_MISSING: &str = "llmgw_ratelimit_usage_missing_total";
@@ -109,6 +110,7 @@ pub fn response_headers(usage: &[Usage]) -> Vec<(&'static str, String)> {
 pub struct RateLimitRoot {
     policy: Rc<Policy>,
     global: Option<Rc<GlobalConfig>>,
+    metrics: Metrics,
 }
 
 impl RateLimitRoot {
@@ -130,6 +132,7 @@ impl FilterRoot for RateLimitRoot {
         Ok(Self {
             policy: Rc::new(policy),
             global: raw.global.map(Rc::new),
+            metrics: Metrics::default(),
         })
     }
 
@@ -137,6 +140,7 @@ impl FilterRoot for RateLimitRoot {
         RateLimitFilter {
             policy: self.policy.clone(),
             global: self.global.clone(),
+            metrics: self.metrics.clone(),
             consumer: String::new(),
             applied: Vec::new(),
             estimate: Cost::default(),
@@ -163,6 +167,7 @@ struct Charge {
 pub struct RateLimitFilter {
     policy: Rc<Policy>,
     global: Option<Rc<GlobalConfig>>,
+    metrics: Metrics,
     consumer: String,
     applied: Vec<Applied>,
     estimate: Cost,
@@ -188,7 +193,7 @@ impl RateLimitFilter {
     fn refuse(&mut self, host: &mut dyn Host, name: &str, usage: Usage) -> Flow {
         self.done = true;
         log::debug!("llmgw.ratelimit: {} over {name}", self.consumer);
-        host.increment_counter(metrics::REFUSED, 1);
+        self.metrics.count(host, metrics::REFUSED, &[], 1);
         let err = rate_limited(&self.consumer, name, &usage, &self.usage);
         host::send_error(host, &err);
         Flow::Pause
@@ -247,7 +252,7 @@ impl RateLimitFilter {
                 }
                 Acquire::Unavailable(err) => {
                     // Fail open: a shared-data hiccup must not take the gateway down.
-                    host.increment_counter(metrics::STORE_FAILURES, 1);
+                    self.metrics.count(host, metrics::STORE_FAILURES, &[], 1);
                     log::warn!(
                         "llmgw.ratelimit: counter {key} not updated ({err}); request let through"
                     );
@@ -284,7 +289,7 @@ impl RateLimitFilter {
         why: &str,
         paused: bool,
     ) -> Flow {
-        host.increment_counter(metrics::RLS_FAILURES, 1);
+        self.metrics.count(host, metrics::RLS_FAILURES, &[], 1);
         match global.failure_mode {
             FailureMode::Open => {
                 log::warn!(
@@ -377,7 +382,7 @@ impl RateLimitFilter {
             None if !status_ok => Cost::default(), // the provider refused: no tokens spent
             None => {
                 if watcher.as_ref().is_some_and(ResponseWatcher::expects_usage) {
-                    host.increment_counter(metrics::USAGE_MISSING, 1);
+                    self.metrics.count(host, metrics::USAGE_MISSING, &[], 1);
                     log::info!(
                         "llmgw.ratelimit: answer for {} ended without usage; charged by its estimate",
                         self.consumer
@@ -391,7 +396,7 @@ impl RateLimitFilter {
                 for charge in std::mem::take(&mut self.charged) {
                     let delta = actual.delta(&self.estimate, charge.kind);
                     if !adjust(host, &charge.key, charge.window_start, delta) {
-                        host.increment_counter(metrics::STORE_FAILURES, 1);
+                        self.metrics.count(host, metrics::STORE_FAILURES, &[], 1);
                     }
                 }
             }
@@ -546,7 +551,7 @@ impl HttpFilter for RateLimitFilter {
         Flow::Continue
     }
 
-    fn on_done(&mut self, host: &mut dyn Host) {
+    fn on_stream_done(&mut self, host: &mut dyn Host) {
         // A stream reset mid-answer never says end of stream: it stays charged its estimate.
         if self.watcher.is_some() {
             self.reconcile(host, true);

@@ -500,9 +500,11 @@ fn cut_stream_is_charged_its_estimate_and_counted() {
     let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
     let out = envoy.exchange(&root, host, "text/event-stream", cut, 4);
     assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.bob"), 130);
-    assert_eq!(out.host.counters.get(metrics::USAGE_MISSING), Some(&1));
+    assert_eq!(out.host.counter(metrics::USAGE_MISSING), Some(1));
 
-    // Reset mid-stream: no end of stream, only the end of the request.
+    // Reset mid-stream: no end of stream, only the end of the request. (A new root: metric
+    // ids are cached per root, as per Envoy worker, and this is a new fake host.)
+    let root = configure(TOKENS).unwrap();
     let mut host = chat("ann", 30, Some(100)).with_now_ms(NOW_MS);
     let mut filter = root.new_filter();
     assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
@@ -512,9 +514,9 @@ fn cut_stream_is_charged_its_estimate_and_counted() {
     filter.on_response_headers(&mut host, false);
     host.response_body = cut.as_bytes().to_vec();
     filter.on_response_body(&mut host, cut.len(), false);
-    filter.on_done(&mut host);
-    filter.on_done(&mut host);
-    assert_eq!(host.counters.get(metrics::USAGE_MISSING), Some(&1));
+    filter.on_stream_done(&mut host);
+    filter.on_stream_done(&mut host);
+    assert_eq!(host.counter(metrics::USAGE_MISSING), Some(1));
     let (bytes, _) = host
         .shared
         .get("llmgw.rl.v1.total_tokens.minute.ann")
@@ -719,6 +721,7 @@ fn global_failure_modes() {
         assert_eq!(flow == Flow::Continue, status.is_none());
         // The call fails (timeout: gRPC status 4) or answers garbage.
         for (grpc_status, answer) in [(4u32, vec![]), (0, vec![0x0b])] {
+            let root = global_root(mode); // a fresh metric id cache for this fake host
             let mut host = chat("bob", 3, Some(1)).with_now_ms(NOW_MS);
             let mut filter = root.new_filter();
             assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
@@ -736,7 +739,7 @@ fn global_failure_modes() {
                     );
                 }
             }
-            assert_eq!(host.counters.get(metrics::RLS_FAILURES), Some(&1));
+            assert_eq!(host.counter(metrics::RLS_FAILURES), Some(1));
         }
     }
 }

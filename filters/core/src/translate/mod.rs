@@ -20,6 +20,7 @@
 
 pub mod openai_anthropic;
 pub mod openai_openai;
+pub mod telemetry;
 
 #[cfg(test)]
 mod golden_tests;
@@ -36,7 +37,9 @@ use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{self, Host};
+use crate::metrics::Metrics;
 pub use crate::schema::openai::Usage;
+use telemetry::{MetricsConfig, TryTelemetry};
 
 /// Where a try learns its provider: the chosen endpoint's metadata.
 pub const PROVIDER_METADATA: [&str; 5] = [
@@ -68,6 +71,8 @@ const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     providers: Vec<RawProvider>,
+    #[serde(default)]
+    metrics: MetricsConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +274,8 @@ pub enum ResponseMode {
     Buffer,
     /// Translate (or watch) chunk by chunk as it arrives; never buffer the stream.
     Stream,
+    /// Pass the body unchanged (its length too) while the translator reads it, e.g. for usage.
+    Watch,
 }
 
 /// A translator's decision on the response headers.
@@ -326,6 +333,10 @@ pub trait Translator {
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>>;
     /// Token usage, once the provider reported it.
     fn usage(&self) -> Option<Usage>;
+    /// A streamed answer ended with an error frame (the provider's, or a cut stream's).
+    fn stream_failed(&self) -> bool {
+        false
+    }
 }
 
 /// The SSE frame OpenAI clients raise on: `data: {"error":{…}}`. The OpenAI Python SDK turns a
@@ -351,6 +362,8 @@ pub fn truncated_stream_error() -> ApiError {
 #[derive(Debug)]
 pub struct TranslateRoot {
     providers: Rc<[Provider]>,
+    metrics_config: MetricsConfig,
+    metrics: Metrics,
 }
 
 impl TranslateRoot {
@@ -365,9 +378,12 @@ impl FilterRoot for TranslateRoot {
 
     fn configure(json: &[u8], env: &dyn Env) -> Result<Self, ConfigError> {
         let raw: RawConfig = config::parse(json)?;
+        let metrics_config = raw.metrics;
         let providers = compile(raw, env)?;
         Ok(Self {
             providers: providers.into(),
+            metrics_config,
+            metrics: Metrics::default(),
         })
     }
 
@@ -381,6 +397,9 @@ impl FilterRoot for TranslateRoot {
             replied: false,
             mode: ResponseMode::Untouched,
             force_usage: false,
+            metrics_config: self.metrics_config,
+            metrics: self.metrics.clone(),
+            telemetry: TryTelemetry::default(),
         }
     }
 }
@@ -399,6 +418,9 @@ pub struct TranslateFilter {
     /// Router marked the stream's usage `forced` ([`headers::INCLUDE_USAGE`]): ask the
     /// provider for it though the client did not (ratelimit charges it, then hides it).
     force_usage: bool,
+    metrics_config: MetricsConfig,
+    metrics: Metrics,
+    telemetry: TryTelemetry,
 }
 
 impl TranslateFilter {
@@ -460,6 +482,7 @@ impl HttpFilter for TranslateFilter {
             );
         };
         self.provider = Some(index);
+        self.telemetry = TryTelemetry::start(host, self.metrics_config);
         self.upstream_model = host
             .request_header(headers::UPSTREAM_MODEL)
             .filter(|m| !m.trim().is_empty());
@@ -583,16 +606,17 @@ impl HttpFilter for TranslateFilter {
     }
 
     fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
+        let status = host
+            .response_header(":status")
+            .and_then(|s| s.trim().parse::<u16>().ok())
+            .unwrap_or(0);
+        self.telemetry.status_changed(status);
         if self.replied {
             return Flow::Continue;
         }
         let Some(translator) = self.translator.as_mut() else {
             return Flow::Continue;
         };
-        let status = host
-            .response_header(":status")
-            .and_then(|s| s.trim().parse::<u16>().ok())
-            .unwrap_or(0);
         let content_type = host.response_header("content-type");
         let encoded = host
             .response_header("content-encoding")
@@ -600,7 +624,10 @@ impl HttpFilter for TranslateFilter {
         let created = host.now_ms() / 1000;
         let plan = translator.response_headers(status, content_type.as_deref(), encoded, created);
         self.mode = plan.mode;
-        if plan.mode == ResponseMode::Untouched {
+        if let Some(new_status) = plan.status {
+            self.telemetry.status_changed(new_status);
+        }
+        if matches!(plan.mode, ResponseMode::Untouched | ResponseMode::Watch) {
             return Flow::Continue;
         }
         host.remove_response_header("content-length");
@@ -615,13 +642,14 @@ impl HttpFilter for TranslateFilter {
                 // No body will follow, yet the client must get a readable one.
                 let out = translator.response_body(b"");
                 let status = out.status.or(plan.status).unwrap_or(status);
+                self.telemetry.status_changed(status);
                 self.replied = true;
                 host.send_response(status, &[("content-type", "application/json")], &out.body);
                 Flow::Pause
             }
             // Hold the headers: the status may still change once the body is read.
             ResponseMode::Buffer => Flow::Pause,
-            ResponseMode::Stream | ResponseMode::Untouched => Flow::Continue,
+            ResponseMode::Stream | ResponseMode::Untouched | ResponseMode::Watch => Flow::Continue,
         }
     }
 
@@ -632,8 +660,14 @@ impl HttpFilter for TranslateFilter {
         let Some(translator) = self.translator.as_mut() else {
             return Flow::Continue;
         };
+        self.telemetry.body_received(host);
         match self.mode {
             ResponseMode::Untouched => Flow::Continue,
+            ResponseMode::Watch => {
+                let chunk = host.response_body(size);
+                let _unchanged = translator.response_chunk(&chunk, end_of_stream);
+                Flow::Continue
+            }
             ResponseMode::Buffer => {
                 if !end_of_stream {
                     return Flow::Pause;
@@ -641,6 +675,7 @@ impl HttpFilter for TranslateFilter {
                 let body = host.response_body(size);
                 let out = translator.response_body(&body);
                 if let Some(status) = out.status {
+                    self.telemetry.status_changed(status);
                     host.set_response_header(":status", &status.to_string());
                 }
                 host.set_response_header("content-length", &out.body.len().to_string());
@@ -659,5 +694,21 @@ impl HttpFilter for TranslateFilter {
                 Flow::Continue
             }
         }
+    }
+
+    fn on_stream_done(&mut self, host: &mut dyn Host) {
+        let Some(provider) = self.provider.and_then(|i| self.providers.get(i)) else {
+            return;
+        };
+        let usage = self.translator.as_ref().and_then(|t| t.usage());
+        let stream_failed = self.translator.as_ref().is_some_and(|t| t.stream_failed());
+        self.telemetry.report(
+            host,
+            &self.metrics,
+            &provider.name,
+            self.upstream_model.as_deref(),
+            usage,
+            stream_failed,
+        );
     }
 }

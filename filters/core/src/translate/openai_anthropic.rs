@@ -40,6 +40,8 @@ pub struct OpenAiAnthropic {
     decoder: sse::Decoder,
     /// `message_stop` or an `error` event arrived: the stream ended as the provider meant it.
     terminated: bool,
+    /// The stream ended with an error frame (the provider's, or ours for a cut stream).
+    failed: bool,
     /// Usage as Anthropic reports it, accumulated over `message_start` and `message_delta`.
     stream_usage: an::Usage,
     usage: Option<Usage>,
@@ -56,6 +58,7 @@ impl OpenAiAnthropic {
             model: String::new(),
             decoder: sse::Decoder::new(),
             terminated: false,
+            failed: false,
             stream_usage: an::Usage::default(),
             usage: None,
         }
@@ -453,6 +456,7 @@ impl OpenAiAnthropic {
 
     fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
         self.terminated = true;
+        self.failed = true;
         stream_error_frame(out, error);
     }
 
@@ -669,5 +673,9 @@ impl Translator for OpenAiAnthropic {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn stream_failed(&self) -> bool {
+        self.failed
     }
 }

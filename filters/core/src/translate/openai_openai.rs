@@ -24,7 +24,14 @@ pub struct OpenAiOpenAi {
     /// `data: [DONE]` or an error frame arrived: the stream ended as the provider meant it to.
     terminated: bool,
     usage: Option<Usage>,
+    /// The stream carried an error frame, the provider's or ours for a cut stream.
+    failed: bool,
+    /// A non-streamed JSON answer, collected as it passes unchanged, to read its `usage`.
+    json_body: Option<Vec<u8>>,
 }
+
+/// Answers larger than this are not collected for their usage (OpenAI's are a few KiB).
+const MAX_WATCHED_JSON: usize = 4 << 20;
 
 impl OpenAiOpenAi {
     pub fn new(base_path: String) -> Self {
@@ -33,6 +40,8 @@ impl OpenAiOpenAi {
             decoder: sse::Decoder::new(),
             terminated: false,
             usage: None,
+            json_body: None,
+            failed: false,
         }
     }
 
@@ -45,6 +54,7 @@ impl OpenAiOpenAi {
         if data.starts_with("{\"error\"") {
             // The provider reported a failure in-band; the client will raise on it.
             self.terminated = true;
+            self.failed = true;
             return;
         }
         // Only the final usage chunk is parsed; every other chunk is scanned, not parsed.
@@ -117,15 +127,29 @@ impl Translator for OpenAiOpenAi {
                 .to_ascii_lowercase()
                 .starts_with("text/event-stream")
         });
-        if (200..300).contains(&status) && is_sse && !encoded {
+        let is_json = content_type.is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+        let ok = (200..300).contains(&status) && !encoded;
+        if ok && is_sse {
             // The body may grow by an error frame: its length is no longer known.
             ResponsePlan {
                 mode: ResponseMode::Stream,
                 status: None,
                 content_type: None,
             }
+        } else if ok && is_json {
+            // Already OpenAI's: passed on unchanged, read once at its end for `usage`.
+            self.json_body = Some(Vec::new());
+            ResponsePlan {
+                mode: ResponseMode::Watch,
+                status: None,
+                content_type: None,
+            }
         } else {
-            // Errors and JSON answers are already OpenAI's: pass them unread.
+            // Errors are already OpenAI's: pass them unread.
             ResponsePlan::UNTOUCHED
         }
     }
@@ -139,6 +163,20 @@ impl Translator for OpenAiOpenAi {
     }
 
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
+        if let Some(body) = self.json_body.as_mut() {
+            if body.len() + chunk.len() > MAX_WATCHED_JSON {
+                self.json_body = None;
+            } else {
+                body.extend_from_slice(chunk);
+                if end_of_stream {
+                    if let Ok(UsageOnly { usage }) = serde_json::from_slice(body) {
+                        self.usage = usage;
+                    }
+                    self.json_body = None;
+                }
+            }
+            return None;
+        }
         if !self.terminated {
             for event in self.decoder.feed(chunk) {
                 self.watch(&event);
@@ -149,6 +187,7 @@ impl Translator for OpenAiOpenAi {
         }
         if end_of_stream && !self.terminated {
             self.terminated = true;
+            self.failed = true;
             let mut out = Vec::with_capacity(chunk.len() + 160);
             out.extend_from_slice(chunk);
             // A partial last frame must be closed before the error frame can be read.
@@ -163,6 +202,10 @@ impl Translator for OpenAiOpenAi {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn stream_failed(&self) -> bool {
+        self.failed
     }
 }
 
@@ -190,6 +233,24 @@ mod tests {
         let body = br#"{"model":"gpt-4o","messages":[]}"#;
         assert_eq!(t.request_body(body, Some("gpt-4o")).unwrap(), None);
         assert!(!t.needs_request_body(None));
+    }
+
+    #[test]
+    fn json_answers_pass_unchanged_and_their_usage_is_read() {
+        let mut t = OpenAiOpenAi::new("/v1".into());
+        let plan = t.response_headers(200, Some("application/json"), false, 0);
+        assert_eq!(plan.mode, ResponseMode::Watch);
+        let body = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":5,"total_tokens":12}}"#;
+        let (a, b) = body.split_at(20);
+        assert_eq!(t.response_chunk(a, false), None);
+        assert_eq!(t.usage(), None);
+        assert_eq!(t.response_chunk(b, true), None);
+        let usage = t.usage().unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (7, 5));
+        // Errors are not read.
+        let mut t = OpenAiOpenAi::new("/v1".into());
+        let plan = t.response_headers(429, Some("application/json"), false, 0);
+        assert_eq!(plan.mode, ResponseMode::Untouched);
     }
 
     #[test]

@@ -1,0 +1,145 @@
+"""Usage, errors and auth failures show up in Envoy's /stats/prometheus with labels."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import openai
+import pytest
+
+from conftest import KEYS
+
+LINE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?P<labels>.*)\})? (?P<value>\S+)$")
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def prometheus(gateway) -> list[tuple[str, dict[str, str], float]]:
+    with urllib.request.urlopen(f"{gateway.admin}/stats/prometheus") as resp:
+        text = resp.read().decode()
+    series = []
+    for line in text.splitlines():
+        match = LINE.match(line)
+        if match and not line.startswith("#"):
+            labels = dict(LABEL.findall(match["labels"] or ""))
+            series.append((match["name"], labels, float(match["value"])))
+    return series
+
+
+def value(series, name: str, **labels) -> float:
+    found = [v for n, l, v in series if n == name and all(l.get(k) == w for k, w in labels.items())]
+    return sum(found)
+
+
+@pytest.fixture
+def dora(client_as):
+    return client_as(KEYS["dora"])
+
+
+@pytest.mark.parametrize(
+    "model,provider,upstream_model",
+    [("gpt-4o-mini", "openai", "gpt-4o-mini"), ("smart", "anthropic", "claude-sonnet-4-5")],
+)
+def test_token_usage_is_counted_per_model_provider_and_consumer(gateway, dora, model, provider, upstream_model):
+    labels = dict(provider=provider, model=upstream_model, consumer="dora", team="obs")
+    before = prometheus(gateway)
+    prompt = completion = 0
+    for i in range(3):
+        reply = dora.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": f"count my tokens {i} " * (i + 1)}]
+        )
+        prompt += reply.usage.prompt_tokens
+        completion += reply.usage.completion_tokens
+    stream = dora.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "and a stream"}], stream=True,
+        stream_options={"include_usage": True},
+    )
+    usage = [c.usage for c in stream if c.usage][0]
+    prompt += usage.prompt_tokens
+    completion += usage.completion_tokens
+
+    after = prometheus(gateway)
+    name = "llmgw_tokens_total"
+    assert value(after, name, token_type="input", **labels) - value(before, name, token_type="input", **labels) == prompt
+    assert value(after, name, token_type="output", **labels) - value(before, name, token_type="output", **labels) == completion
+    requests = "llmgw_upstream_requests_total"
+    ok = dict(provider=provider, model=upstream_model, status="200")
+    assert value(after, requests, **ok) - value(before, requests, **ok) == 4
+
+
+def test_provider_errors_are_counted_by_class(gateway, dora):
+    labels = dict(provider="anthropic", model="claude-haiku-4-5")
+    before = prometheus(gateway)
+    for status in (500, 529, 429):
+        with pytest.raises(openai.APIStatusError):
+            dora.chat.completions.create(
+                model="claude-haiku-4-5", messages=[{"role": "user", "content": f"[mock:status={status}] x"}]
+            )
+    after = prometheus(gateway)
+    name = "llmgw_upstream_errors_total"
+    for error, count in (("server_error", 2), ("rate_limited", 1)):
+        delta = value(after, name, error=error, **labels) - value(before, name, error=error, **labels)
+        assert delta == count, error
+    status = "llmgw_upstream_requests_total"
+    assert value(after, status, status="503", **labels) - value(before, status, status="503", **labels) == 1
+
+
+def test_auth_failures_are_counted(gateway, client_as):
+    before = prometheus(gateway)
+    with pytest.raises(openai.AuthenticationError):
+        client_as("sk-wrong").chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
+    after = prometheus(gateway)
+    name = "llmgw_auth_failures_total"
+    assert value(after, name, reason="invalid_key") - value(before, name, reason="invalid_key") == 1
+
+
+def test_label_values_never_carry_the_tag_syntax(gateway):
+    for name, labels, _ in prometheus(gateway):
+        if name.startswith("llmgw_"):
+            assert "=.=" not in name and ";.;" not in name, name
+            assert all("=.=" not in v for v in labels.values())
+
+
+def test_latency_histograms_are_exported(gateway, dora):
+    """Durations and time to first token are histograms; Envoy merges them at each stats flush."""
+    import time
+
+    labels = dict(provider="anthropic", model="claude-haiku-4-5")
+    stream = dora.chat.completions.create(
+        model="claude-haiku-4-5", messages=[{"role": "user", "content": "[mock:delay_ms=50] hi"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    deadline = time.monotonic() + 15  # the default stats flush interval is 5 s
+    while time.monotonic() < deadline:
+        series = prometheus(gateway)
+        ttft = value(series, "llmgw_time_to_first_token_ms_count", **labels)
+        duration = value(series, "llmgw_request_duration_ms_count", **labels)
+        if ttft >= 1 and duration >= 1:
+            break
+        time.sleep(0.5)
+    assert ttft >= 1 and duration >= 1, "histograms did not reach /stats/prometheus"
+    # The whole stream took at least the mock's pacing; the first token came before the end.
+    assert value(series, "llmgw_request_duration_ms_sum", **labels) >= 50
+
+
+def test_dashboard_queries_only_metrics_that_exist(gateway, dora, client_as):
+    """examples/grafana's dashboard must not chart a metric the filters do not export."""
+    import json
+    import re as regex
+
+    import harness
+
+    dora.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.APIStatusError):
+        dora.chat.completions.create(model="fast", messages=[{"role": "user", "content": "[mock:status=500] x"}])
+    with pytest.raises(openai.AuthenticationError):
+        client_as("sk-wrong").chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+    dashboard = json.loads((harness.ROOT / "examples/grafana/llmgw-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    wanted = {regex.sub(r"_(bucket|sum|count)$", "", m) for e in exprs for m in regex.findall(r"llmgw_\w+", e)}
+    exported = {regex.sub(r"_(bucket|sum|count)$", "", n) for n, _, _ in prometheus(gateway)}
+    # Histograms appear at the first stats flush after a sample; counters at once.
+    counters = {w for w in wanted if w.endswith("_total")}
+    assert counters and counters <= exported, counters - exported
