@@ -23,7 +23,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::window::{Limit, LimitKind, Window};
 use crate::auth::check_id;
@@ -50,7 +49,7 @@ pub(super) struct RateLimitConfig {
 }
 
 /// `<kind>_per_<window>` → max, checked at compile time (so a typo names the field).
-type Rates = BTreeMap<String, Value>;
+type Rates = BTreeMap<String, u64>;
 
 #[derive(Debug, Deserialize)]
 struct RuleConfig {
@@ -145,9 +144,7 @@ fn parse_rates(path: &str, rates: &Rates) -> Result<Vec<Limit>, ConfigError> {
                  output_tokens or total_tokens and window second, minute, hour or day",
             ));
         };
-        let Some(max) = value.as_u64() else {
-            return Err(ConfigError::new(at, "must be a whole number"));
-        };
+        let max = *value;
         if max == 0 {
             return Err(ConfigError::new(
                 at,
