@@ -18,7 +18,8 @@
 //! specific entry that sets it wins: consumer, then team, then default. A team entry is thus the
 //! limit of each member. `limits` adds limits on any other key: the counter is shared by all
 //! requests with the same values of the `by` dimensions (`[]` = one counter for everybody);
-//! `models` restricts a limit to some resolved models. Every limit that applies is checked.
+//! `models` restricts a limit to some resolved models; `consumers` gives some consumers other
+//! rates for the same limit. Every limit that applies is checked.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -58,6 +59,9 @@ struct RuleConfig {
     by: Vec<String>,
     #[serde(default)]
     models: Option<Vec<String>>,
+    /// Per-consumer overrides: these rates replace the rule's for that consumer's requests.
+    #[serde(default)]
+    consumers: BTreeMap<String, Rates>,
     #[serde(flatten)]
     rates: Rates,
 }
@@ -169,6 +173,7 @@ struct Rule {
     by: Vec<Dimension>,
     models: Option<Vec<String>>,
     limits: Vec<Limit>,
+    overrides: HashMap<String, Vec<Limit>>,
 }
 
 /// The compiled configuration: who gets which limits.
@@ -248,7 +253,8 @@ impl Policy {
                 };
                 key.push((dim.as_str(), value.to_string()));
             }
-            for limit in &rule.limits {
+            let limits = rule.overrides.get(&who.consumer).unwrap_or(&rule.limits);
+            for limit in limits {
                 out.push(Applied {
                     name: format!(
                         "limits.{}.{}_per_{}",
@@ -318,11 +324,18 @@ impl RateLimitConfig {
                     "an empty list matches no request; leave it out to match every model",
                 ));
             }
+            let mut overrides = HashMap::new();
+            for (consumer, rates) in &raw.consumers {
+                let at = format!("{path}.consumers.{consumer}");
+                check_id(consumer).map_err(|reason| ConfigError::new(at.clone(), reason))?;
+                overrides.insert(consumer.clone(), parse_rates(&at, rates)?);
+            }
             rules.push(Rule {
                 name: raw.name.clone(),
                 by,
                 models: raw.models.clone(),
                 limits: parse_rates(&path, &raw.rates)?,
+                overrides,
             });
         }
         let default_max_output_tokens = match self.default_max_output_tokens {

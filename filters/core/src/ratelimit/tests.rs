@@ -871,3 +871,28 @@ fn forced_usage_is_hidden_even_when_shared_data_fails() {
     let body = String::from_utf8(host.response_body.clone()).unwrap();
     assert!(!body.contains("prompt_tokens"), "{body}");
 }
+
+#[test]
+fn keyed_limits_take_per_consumer_overrides() {
+    let root = configure(
+        r#"{"limits": [{"name": "per-model", "by": ["consumer", "model"],
+                        "requests_per_minute": 1,
+                        "consumers": {"vip": {"requests_per_minute": 3}}}]}"#,
+    )
+    .unwrap();
+    let allowed = |name: &str| {
+        let mut envoy = Envoy::default();
+        (0..10)
+            .take_while(|_| {
+                envoy.request(&root, chat(name, 1, Some(1)), NOW_MS).flow == Flow::Continue
+            })
+            .count()
+    };
+    assert_eq!(allowed("vip"), 3);
+    assert_eq!(allowed("joe"), 1);
+    let err = configure(
+        r#"{"limits": [{"name": "x", "requests_per_minute": 1, "consumers": {"vip": {}}}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.path, "limits[0].consumers.vip");
+}
