@@ -31,7 +31,14 @@ VENV_BIN = ROOT / ".venv" / "bin"
 PROVIDER_KEYS = {
     "openai": ("OPENAI_API_KEY", "sk-mock-openai"),
     "anthropic": ("ANTHROPIC_API_KEY", "sk-mock-anthropic"),
+    "gemini": ("GEMINI_API_KEY", "mock-gemini-key"),
+    "vertex": ("VERTEX_ACCESS_TOKEN", "mock-vertex-token"),
+    "azure": ("AZURE_OPENAI_API_KEY", "mock-azure-key"),
 }
+
+# Keyless OpenAI-compatible providers (local servers) → the mock's path prefix that stands for
+# them. They are always pointed at the mock provider in local runs and tests.
+KEYLESS_PROVIDERS = {"local": "/local/v1"}
 
 DEMO_KEY = "sk-llmgw-demo"
 
@@ -102,8 +109,10 @@ def gateway_config(
         for node in _walk(config):
             if node.get("name") == name and "configuration" in node:
                 node["configuration"]["value"] = json.dumps(value)
+    _point_keyless_providers_at_mock(config)
     for cluster in config["static_resources"]["clusters"]:
-        if cluster["name"] in real_providers or cluster["name"] not in PROVIDER_KEYS:
+        mocked = cluster["name"] in PROVIDER_KEYS or cluster["name"] in KEYLESS_PROVIDERS
+        if cluster["name"] in real_providers or not mocked:
             continue
         cluster["type"] = "STATIC"
         cluster.pop("dns_lookup_family", None)
@@ -115,6 +124,18 @@ def gateway_config(
                     "port_value": mock_port,
                 }
     return config
+
+
+def _point_keyless_providers_at_mock(config: dict) -> None:
+    """The mock serves keyless providers under their own prefix: rewrite their base_path."""
+    for node in _walk(config):
+        if node.get("name") != "llmgw.translate" or "configuration" not in node:
+            continue
+        translate = json.loads(node["configuration"]["value"])
+        for provider in translate.get("providers", []):
+            if provider.get("name") in KEYLESS_PROVIDERS:
+                provider["base_path"] = KEYLESS_PROVIDERS[provider["name"]]
+        node["configuration"]["value"] = json.dumps(translate)
 
 
 def provider_env(real_providers: set[str]) -> dict[str, str]:

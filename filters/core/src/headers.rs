@@ -26,6 +26,38 @@ pub const CLUSTER: &str = "x-llmgw-cluster";
 /// Set by router: `true` when the client asked for a stream.
 pub const STREAM: &str = "x-llmgw-stream";
 
+/// Set by router for a fallback chain: every `provider=model` pair in fallback order,
+/// comma-separated (`openai=gpt-4o-mini,anthropic=claude-haiku-4-5`). Envoy's aggregate cluster
+/// moves each retry to the next provider; translate runs once per try and takes the model of the
+/// provider it is talking to from here ([`model_for_provider`]), else [`UPSTREAM_MODEL`] (which
+/// router sets to the chain's first model). Names are `[A-Za-z0-9._:/@-]`, so `=` and `,` are
+/// safe separators.
+pub const TARGETS: &str = "x-llmgw-targets";
+
+/// The [`TARGETS`] value for `(provider, model)` pairs, in order.
+pub fn format_targets(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (provider, model)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(provider);
+        out.push('=');
+        out.push_str(model);
+    }
+    out
+}
+
+/// The model a [`TARGETS`] value names for `provider` (the first, if listed twice).
+pub fn model_for_provider<'a>(targets: &'a str, provider: &str) -> Option<&'a str> {
+    targets
+        .split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(p, _)| p.trim() == provider)
+        .map(|(_, model)| model.trim())
+        .filter(|model| !model.is_empty())
+}
+
 /// Set by router: the prompt's size in tokens, estimated from the body (bytes / 4, rounded up);
 /// ratelimit admits token limits against it before the request goes upstream.
 pub const INPUT_TOKENS_ESTIMATE: &str = "x-llmgw-input-tokens-estimate";
@@ -55,5 +87,19 @@ mod tests {
         assert!(is_reserved("X-LLMGW-Consumer"));
         assert!(!is_reserved("x-llm"));
         assert!(!is_reserved("authorization"));
+    }
+
+    #[test]
+    fn targets_round_trip_and_pick_the_model_of_the_try_provider() {
+        let value = format_targets(&[("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku")]);
+        assert_eq!(value, "openai=gpt-4o-mini,anthropic=claude-haiku");
+        assert_eq!(
+            model_for_provider(&value, "anthropic"),
+            Some("claude-haiku")
+        );
+        assert_eq!(model_for_provider(&value, "openai"), Some("gpt-4o-mini"));
+        assert_eq!(model_for_provider(&value, "gemini"), None);
+        assert_eq!(model_for_provider("", "openai"), None);
+        assert_eq!(model_for_provider("openai=", "openai"), None);
     }
 }

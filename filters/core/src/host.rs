@@ -54,6 +54,9 @@ pub trait Host {
 
     /// A stream property, e.g. `["xds", "upstream_host_metadata", "filter_metadata", "llmgw", "provider"]`.
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    /// Set a stream property (Envoy filter state `wasm.<name>`), readable with [`Host::property`]
+    /// by every filter of the stream, upstream filters and later tries included.
+    fn set_property(&mut self, path: &[&str], value: &[u8]);
 
     /// Envoy shared data, common to every worker thread of the VM (same `vm_id`).
     fn shared_data(&self, key: &str) -> SharedValue;

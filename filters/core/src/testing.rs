@@ -190,6 +190,10 @@ impl Host for FakeHost {
         let key: Vec<String> = path.iter().map(|s| s.to_string()).collect();
         self.properties.get(&key).cloned()
     }
+    fn set_property(&mut self, path: &[&str], value: &[u8]) {
+        self.properties
+            .insert(path.iter().map(|s| s.to_string()).collect(), value.to_vec());
+    }
     fn shared_data(&self, key: &str) -> SharedValue {
         match self.shared.get(key) {
             Some((data, cas)) => SharedValue {

@@ -128,6 +128,12 @@ impl Host for ProxyWasmHost {
         // Absent properties are normal (e.g. no endpoint metadata): no warning.
         hostcalls::get_property(path.to_vec()).ok().flatten()
     }
+    fn set_property(&mut self, path: &[&str], value: &[u8]) {
+        log_err(
+            "set property",
+            hostcalls::set_property(path.to_vec(), Some(value)),
+        );
+    }
     fn shared_data(&self, key: &str) -> SharedValue {
         match hostcalls::get_shared_data(key) {
             Ok((data, cas)) => SharedValue { data, cas },

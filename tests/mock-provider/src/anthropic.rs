@@ -6,7 +6,8 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::body::{spawn_stream, MockBody};
-use crate::text::{count_tokens, parse_controls, reply_text, shape_reply, Stop};
+use crate::features;
+use crate::text::{count_tokens, parse_controls_for, reply_text, shape_reply, Stop};
 use crate::{header_str, json_response, leak_check, set_header, sse_response, status_from, State};
 
 const ALLOWED: &[&str] = &[
@@ -121,6 +122,38 @@ fn validate_blocks(where_: &str, blocks: &[Value]) -> Result<(), Response<MockBo
         }
         if typ == "tool_result" && !b.get("tool_use_id").is_some_and(Value::is_string) {
             return Err(bad(&format!("{where_}.{j}.tool_use_id: Field required")));
+        }
+        if typ == "image" {
+            let source = b.get("source");
+            match source.and_then(|s| s.get("type")).and_then(Value::as_str) {
+                Some("base64") => {
+                    let media = source
+                        .and_then(|s| s.get("media_type"))
+                        .and_then(Value::as_str);
+                    if !matches!(
+                        media,
+                        Some("image/jpeg" | "image/png" | "image/gif" | "image/webp")
+                    ) {
+                        return Err(bad(&format!(
+                            "{where_}.{j}.source.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
+                        )));
+                    }
+                    let data = source
+                        .and_then(|s| s.get("data"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    if !features::is_base64(data) {
+                        return Err(bad(&format!(
+                            "{where_}.{j}.source.data: invalid base64 data"
+                        )));
+                    }
+                }
+                Some("url")
+                    if source
+                        .and_then(|s| s.get("url"))
+                        .is_some_and(Value::is_string) => {}
+                _ => return Err(bad(&format!("{where_}.{j}.source: Field required"))),
+            }
         }
     }
     Ok(())
@@ -311,11 +344,85 @@ fn handle_inner(
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .map(|m| content_text(m.get("content")))
         .unwrap_or_default();
-    let (cleaned, controls) = parse_controls(&last_user);
+    let (cleaned, controls) = parse_controls_for(&last_user, "anthropic");
     if let Some(code) = controls.status {
         return Err(status_error(code));
     }
-    let reply = reply_text("anthropic", &cleaned, &controls);
+    let tools = validate_tools(obj)?;
+    // A user turn of tool results answers the previous tool calls.
+    let results: Vec<String> = messages
+        .last()
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_array)
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+                .map(|b| match b.get("content") {
+                    Some(Value::String(s)) => s.clone(),
+                    other => content_text(other),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !results.is_empty() {
+        // Each result must answer a tool_use of the assistant turn before it.
+        let previous = messages.len().checked_sub(2).and_then(|i| messages.get(i));
+        let ids: Vec<&str> = previous
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_array)
+            .map(|b| {
+                b.iter()
+                    .filter_map(|b| b.get("id").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for block in messages
+            .last()
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = block.get("tool_use_id").and_then(Value::as_str) {
+                if !ids.contains(&id) {
+                    return Err(bad(&format!(
+                        "messages: tool_result block(s) provided when previous message does not contain matching tool_use ({id})"
+                    )));
+                }
+            }
+        }
+    }
+    let forced = obj
+        .get("tool_choice")
+        .filter(|c| c.get("type").and_then(Value::as_str) == Some("tool"))
+        .and_then(|c| c.get("name"))
+        .and_then(Value::as_str);
+    let calls: Vec<(String, String, Value)> = if !results.is_empty() {
+        Vec::new()
+    } else {
+        let names: Vec<String> = match forced {
+            Some(name) => vec![name.to_string()],
+            None => features::requested_tools(&last_user),
+        };
+        names
+            .into_iter()
+            .filter_map(|name| tools.iter().find(|(n, _)| *n == name).cloned())
+            .enumerate()
+            .map(|(i, (name, schema))| {
+                let input = features::value_for_schema(&schema, &name);
+                (format!("toolu_mock{}_{i}", state.next_id()), name, input)
+            })
+            .collect()
+    };
+    if !calls.is_empty() {
+        return Ok(tool_use_answer(state, &model, &calls, input_tokens, stream));
+    }
+    let reply = if results.is_empty() {
+        reply_text("anthropic", &cleaned, &controls)
+    } else {
+        format!("The tool said: {}", results.join(" "))
+    };
     let (pieces, stop) = shape_reply(&reply, &stops, Some(max_tokens));
     let (stop_reason, stop_sequence) = match stop {
         Stop::Natural => ("end_turn", Value::Null),
@@ -398,4 +505,138 @@ fn event(name: &str, data: &Value) -> Bytes {
     let _ = serde_json::to_writer(&mut out, data);
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
+}
+
+/// `tools` (each `{name, input_schema: {type: object}}`) and `tool_choice`; returns each tool's
+/// name and input schema.
+fn validate_tools(
+    obj: &serde_json::Map<String, Value>,
+) -> Result<Vec<(String, Value)>, Response<MockBody>> {
+    let mut out = Vec::new();
+    if let Some(tools) = obj.get("tools") {
+        let Some(tools) = tools.as_array() else {
+            return Err(bad("tools: Input should be a valid list"));
+        };
+        for (i, tool) in tools.iter().enumerate() {
+            let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
+            if name.is_empty() {
+                return Err(bad(&format!("tools.{i}.name: Field required")));
+            }
+            let schema = tool.get("input_schema");
+            if schema.and_then(|s| s.get("type")).and_then(Value::as_str) != Some("object") {
+                return Err(bad(&format!(
+                    "tools.{i}.input_schema.type: Input should be 'object'"
+                )));
+            }
+            for k in tool.as_object().into_iter().flatten().map(|(k, _)| k) {
+                if ![
+                    "name",
+                    "description",
+                    "input_schema",
+                    "cache_control",
+                    "type",
+                ]
+                .contains(&k.as_str())
+                {
+                    return Err(bad(&format!(
+                        "tools.{i}.{k}: Extra inputs are not permitted"
+                    )));
+                }
+            }
+            out.push((name.to_string(), schema.cloned().unwrap_or(Value::Null)));
+        }
+    }
+    if let Some(choice) = obj.get("tool_choice") {
+        match choice.get("type").and_then(Value::as_str) {
+            Some("auto" | "any" | "none") => {}
+            Some("tool") => {
+                let name = choice.get("name").and_then(Value::as_str);
+                if !name.is_some_and(|n| out.iter().any(|(t, _)| t == n)) {
+                    return Err(bad("tool_choice.name: must name one of `tools`"));
+                }
+            }
+            _ => {
+                return Err(bad(
+                    "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'",
+                ))
+            }
+        }
+        if out.is_empty() {
+            return Err(bad(
+                "tool_choice may only be specified while providing tools.",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// An answer of `tool_use` blocks (`stop_reason: tool_use`); streamed as
+/// `content_block_start` + `input_json_delta` fragments per block.
+fn tool_use_answer(
+    state: &State,
+    model: &str,
+    calls: &[(String, String, Value)],
+    input_tokens: u64,
+    stream: bool,
+) -> Response<MockBody> {
+    let id = format!("msg_mock{}", state.next_id());
+    let output_tokens: u64 = calls
+        .iter()
+        .map(|(_, _, v)| count_tokens(&v.to_string()) + 3)
+        .sum();
+    if !stream {
+        let content: Vec<Value> = calls
+            .iter()
+            .map(|(id, name, input)| json!({"type": "tool_use", "id": id, "name": name, "input": input}))
+            .collect();
+        return json_response(
+            StatusCode::OK,
+            &json!({"id": id, "type": "message", "role": "assistant", "model": model,
+                    "content": content, "stop_reason": "tool_use", "stop_sequence": null,
+                    "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}}),
+        );
+    }
+    let mut frames = vec![event(
+        "message_start",
+        &json!({"type": "message_start", "message": {
+            "id": id, "type": "message", "role": "assistant", "content": [], "model": model,
+            "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+    )];
+    for (index, (call_id, name, input)) in calls.iter().enumerate() {
+        frames.push(event(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "tool_use", "id": call_id, "name": name, "input": {}}}),
+        ));
+        let json = input.to_string();
+        let mid = json
+            .char_indices()
+            .map(|(i, _)| i)
+            .find(|&i| i >= json.len() / 2)
+            .unwrap_or(0);
+        for piece in [&json[..mid], &json[mid..]] {
+            frames.push(event(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": piece}}),
+            ));
+        }
+        frames.push(event(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        ));
+    }
+    frames.push(event(
+        "message_delta",
+        &json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+                "usage": {"output_tokens": output_tokens}}),
+    ));
+    frames.push(event("message_stop", &json!({"type": "message_stop"})));
+    sse_response(spawn_stream(
+        frames,
+        Vec::new(),
+        Vec::new(),
+        Default::default(),
+    ))
 }

@@ -11,7 +11,10 @@
 #![allow(clippy::result_large_err)]
 
 mod anthropic;
+mod azure;
 mod body;
+mod features;
+mod gemini;
 mod openai;
 mod text;
 
@@ -40,6 +43,9 @@ const LOG_CAPACITY: usize = 100;
 pub struct State {
     pub openai_key: String,
     pub anthropic_key: String,
+    pub gemini_key: String,
+    pub vertex_token: String,
+    pub azure_key: String,
     pub forbid: Vec<String>,
     pub verbose: bool,
     counter: AtomicU64,
@@ -56,17 +62,23 @@ struct Args {
     port: u16,
     openai_key: String,
     anthropic_key: String,
+    gemini_key: String,
+    vertex_token: String,
+    azure_key: String,
     forbid: Vec<String>,
     verbose: bool,
 }
 
-const USAGE: &str = "usage: llmgw-mock-provider --port N [--openai-key K] [--anthropic-key K] [--forbid SECRET]... [--verbose]";
+const USAGE: &str = "usage: llmgw-mock-provider --port N [--openai-key K] [--anthropic-key K] [--gemini-key K] [--vertex-token T] [--azure-key K] [--forbid SECRET]... [--verbose]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         port: 0,
         openai_key: "sk-mock-openai".into(),
         anthropic_key: "sk-mock-anthropic".into(),
+        gemini_key: "mock-gemini-key".into(),
+        vertex_token: "mock-vertex-token".into(),
+        azure_key: "mock-azure-key".into(),
         forbid: Vec::new(),
         verbose: false,
     };
@@ -90,6 +102,9 @@ fn parse_args() -> Result<Args, String> {
             }
             "--openai-key" => a.openai_key = value("--openai-key")?,
             "--anthropic-key" => a.anthropic_key = value("--anthropic-key")?,
+            "--gemini-key" => a.gemini_key = value("--gemini-key")?,
+            "--vertex-token" => a.vertex_token = value("--vertex-token")?,
+            "--azure-key" => a.azure_key = value("--azure-key")?,
             "--forbid" => {
                 let s = value("--forbid")?;
                 if !s.is_empty() {
@@ -127,6 +142,9 @@ async fn main() {
     let state = Arc::new(State {
         openai_key: args.openai_key,
         anthropic_key: args.anthropic_key,
+        gemini_key: args.gemini_key,
+        vertex_token: args.vertex_token,
+        azure_key: args.azure_key,
         forbid: args.forbid,
         verbose: args.verbose,
         counter: AtomicU64::new(0),
@@ -192,12 +210,40 @@ async fn handle(
         }
         _ => {
             record(&state, &parts, &bytes);
+            let api = if path == "/v1/messages" {
+                "anthropic"
+            } else {
+                "openai"
+            };
+            let delay = text::headers_delay_ms(api, &bytes);
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            }
             match (&parts.method, path) {
                 (&Method::POST, "/v1/chat/completions") => {
                     openai::handle(&state, &parts.headers, &bytes)
                 }
                 (&Method::POST, "/v1/messages") => {
                     anthropic::handle(&state, &parts.headers, &bytes)
+                }
+                (&Method::POST, "/local/v1/chat/completions") => {
+                    openai::handle_local(&state, &parts.headers, &bytes)
+                }
+                (&Method::POST, p) if gemini::target(p).is_some() => match gemini::target(p) {
+                    Some(t) => {
+                        gemini::handle(&state, &parts.headers, parts.uri.query(), &t, &bytes)
+                    }
+                    None => gemini::error(404, "not found"),
+                },
+                (&Method::POST, p) if azure::deployment(p).is_some() => {
+                    let deployment = azure::deployment(p).unwrap_or_default();
+                    azure::handle(
+                        &state,
+                        &parts.headers,
+                        parts.uri.query(),
+                        deployment,
+                        &bytes,
+                    )
                 }
                 (_, "/v1/chat/completions") => openai::error(
                     StatusCode::METHOD_NOT_ALLOWED,

@@ -6,7 +6,8 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use crate::body::{spawn_stream, MockBody};
-use crate::text::{count_tokens, parse_controls, reply_text, shape_reply, Stop};
+use crate::features;
+use crate::text::{count_tokens, parse_controls_for, reply_text, shape_reply, Stop};
 use crate::{
     header_str, json_response, leak_check, mask_key, set_header, sse_response, status_from,
     unix_now, State,
@@ -184,7 +185,22 @@ fn validate_message(i: usize, m: &Value) -> Result<(), Response<MockBody>> {
                 let ok = match typ {
                     Some("text") => p.get("text").is_some_and(Value::is_string),
                     Some("refusal") => p.get("refusal").is_some_and(Value::is_string),
-                    Some("image_url") | Some("input_audio") | Some("file") => true,
+                    Some("image_url") => {
+                        let url = p
+                            .get("image_url")
+                            .and_then(|u| u.get("url"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        if let Err(msg) = features::check_openai_image_url(url) {
+                            return Err(bad(
+                                &msg,
+                                Some(&format!("messages[{i}].content[{j}].image_url.url")),
+                                Some("invalid_image_url"),
+                            ));
+                        }
+                        true
+                    }
+                    Some("input_audio") | Some("file") => true,
                     _ => false,
                 };
                 if !ok {
@@ -272,7 +288,49 @@ fn handle_inner(
         ));
     }
 
-    // Body.
+    chat(state, body, "openai", None)
+}
+
+/// `/local/v1/chat/completions`: an OpenAI-compatible server without keys and with a
+/// narrower field set (like a local Ollama or vLLM): any credential is refused, and so are
+/// `store`, `service_tier`, `logprobs` and `metadata`, which such servers do not know.
+pub fn handle_local(state: &State, headers: &HeaderMap, body: &Bytes) -> Response<MockBody> {
+    if let Some(msg) = leak_check(state, headers, body) {
+        return bad(&msg, None, None);
+    }
+    for name in ["authorization", "api-key", "x-api-key"] {
+        if headers.contains_key(name) {
+            return bad(
+                &format!("this server takes no credentials, got `{name}`"),
+                None,
+                None,
+            );
+        }
+    }
+    if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) {
+        for field in ["store", "service_tier", "logprobs", "metadata"] {
+            if obj.contains_key(field) {
+                return bad(
+                    &format!("Unrecognized request argument supplied: {field}"),
+                    Some(field),
+                    None,
+                );
+            }
+        }
+    }
+    match chat(state, body, "local", None) {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// The Chat Completions body and answer, after authentication: shared with the Azure mock,
+/// which takes the model from the deployment in its path.
+pub fn chat(
+    state: &State,
+    body: &Bytes,
+    provider: &str,
+    deployment: Option<&str>,
+) -> Result<Response<MockBody>, Response<MockBody>> {
     let parsed: Value = serde_json::from_slice(body).map_err(|_| {
         bad("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)", None, None)
     })?;
@@ -295,8 +353,9 @@ fn handle_inner(
             ));
         }
     }
-    let model = match obj.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+    let model = match (deployment, obj.get("model")) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(Value::String(m))) if !m.is_empty() => m.clone(),
         _ => {
             return Err(bad(
                 "you must provide a model parameter",
@@ -411,6 +470,9 @@ fn handle_inner(
         }
     };
 
+    let tools = validate_tools(obj)?;
+    let json_format = validate_response_format(obj)?;
+
     // Usage and reply.
     let prompt_tokens: u64 = messages
         .iter()
@@ -422,11 +484,48 @@ fn handle_inner(
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .map(|m| content_text(m.get("content")))
         .unwrap_or_default();
-    let (cleaned, controls) = parse_controls(&last_user);
+    let (cleaned, controls) = parse_controls_for(&last_user, "openai");
     if let Some(code) = controls.status {
         return Err(status_error(code));
     }
-    let reply = reply_text("openai", &cleaned, &controls);
+    let last_is_tool = messages
+        .last()
+        .and_then(|m| m.get("role"))
+        .and_then(Value::as_str)
+        == Some("tool");
+    let calls: Vec<(String, String, String)> = if last_is_tool {
+        Vec::new()
+    } else {
+        features::requested_tools(&last_user)
+            .into_iter()
+            .filter_map(|name| tools.iter().find(|(n, _)| *n == name).cloned())
+            .enumerate()
+            .map(|(i, (name, params))| {
+                let args = features::value_for_schema(&params, &name).to_string();
+                (format!("call_mock{}_{i}", state.next_id()), name, args)
+            })
+            .collect()
+    };
+    if !calls.is_empty() {
+        return Ok(tool_call_answer(
+            &calls,
+            &model,
+            stream,
+            include_usage,
+            prompt_tokens,
+        ));
+    }
+    let reply = if last_is_tool {
+        let result = messages
+            .last()
+            .map(|m| content_text(m.get("content")))
+            .unwrap_or_default();
+        format!("The tool said: {result}")
+    } else if let Some(schema) = json_format {
+        features::value_for_schema(&schema, "answer").to_string()
+    } else {
+        reply_text(provider, &cleaned, &controls)
+    };
     let (pieces, stop) = shape_reply(&reply, &stops, max);
     let finish = match stop {
         Stop::Length => "length",
@@ -512,4 +611,193 @@ fn sse_data(v: &Value) -> Bytes {
     let _ = serde_json::to_writer(&mut out, v);
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
+}
+
+/// `tools` (each `{type: function, function: {name, parameters?}}`) and `tool_choice`; returns
+/// each tool's name and parameter schema.
+fn validate_tools(obj: &Map<String, Value>) -> Result<Vec<(String, Value)>, Response<MockBody>> {
+    let mut out = Vec::new();
+    match obj.get("tools") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(tools)) => {
+            for (i, tool) in tools.iter().enumerate() {
+                let name = tool
+                    .get("function")
+                    .and_then(|f| f.get("name"))
+                    .and_then(Value::as_str);
+                match (tool.get("type").and_then(Value::as_str), name) {
+                    (Some("function"), Some(name)) if !name.is_empty() => {
+                        let params = tool
+                            .get("function")
+                            .and_then(|f| f.get("parameters"))
+                            .cloned()
+                            .unwrap_or(json!({"type": "object", "properties": {}}));
+                        out.push((name.to_string(), params));
+                    }
+                    _ => {
+                        return Err(bad(
+                            &format!("Missing required parameter: 'tools[{i}].function.name'."),
+                            Some(&format!("tools[{i}].function.name")),
+                            Some("missing_required_parameter"),
+                        ))
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            return Err(bad(
+                "Invalid type for 'tools'.",
+                Some("tools"),
+                Some("invalid_type"),
+            ))
+        }
+    }
+    if let Some(choice) = obj.get("tool_choice").filter(|c| !c.is_null()) {
+        if out.is_empty() {
+            return Err(bad(
+                "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+                Some("tool_choice"),
+                None,
+            ));
+        }
+        let ok = match choice {
+            Value::String(s) => matches!(s.as_str(), "none" | "auto" | "required"),
+            Value::Object(o) => o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+                .is_some_and(|n| out.iter().any(|(name, _)| name == n)),
+            _ => false,
+        };
+        if !ok {
+            return Err(bad(
+                "Invalid value for 'tool_choice'.",
+                Some("tool_choice"),
+                Some("invalid_value"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// `response_format`: the schema of the JSON answer it asks for, if any.
+fn validate_response_format(obj: &Map<String, Value>) -> Result<Option<Value>, Response<MockBody>> {
+    let Some(format) = obj.get("response_format").filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(
+            json!({"type": "object", "properties": {"answer": {"type": "string"}}}),
+        )),
+        Some("json_schema") => {
+            let spec = format.get("json_schema");
+            let name_ok = spec
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            if !name_ok {
+                return Err(bad(
+                    "Missing required parameter: 'response_format.json_schema.name'.",
+                    Some("response_format.json_schema.name"),
+                    Some("missing_required_parameter"),
+                ));
+            }
+            Ok(Some(
+                spec.and_then(|s| s.get("schema"))
+                    .cloned()
+                    .unwrap_or(json!({"type": "object"})),
+            ))
+        }
+        _ => Err(bad(
+            "Invalid value for 'response_format.type'.",
+            Some("response_format.type"),
+            Some("invalid_value"),
+        )),
+    }
+}
+
+/// An answer that calls tools: `finish_reason: tool_calls`, `content: null`; streamed, each
+/// call's name first and its arguments in two fragments, as OpenAI streams them.
+fn tool_call_answer(
+    calls: &[(String, String, String)],
+    model: &str,
+    stream: bool,
+    include_usage: bool,
+    prompt_tokens: u64,
+) -> Response<MockBody> {
+    let completion_tokens: u64 = calls.iter().map(|(_, _, a)| count_tokens(a) + 3).sum();
+    let usage = json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    });
+    let id = format!("chatcmpl-mock-tools-{}", calls.len());
+    let created = unix_now();
+    if !stream {
+        let tool_calls: Vec<Value> = calls
+            .iter()
+            .map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}))
+            .collect();
+        return json_response(
+            StatusCode::OK,
+            &json!({
+                "id": id, "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+                    "refusal": null, "tool_calls": tool_calls}, "logprobs": null,
+                    "finish_reason": "tool_calls"}],
+                "usage": usage, "system_fingerprint": FINGERPRINT
+            }),
+        );
+    }
+    let chunk = |delta: Value, finish: Option<&str>, usage: Option<&Value>| {
+        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": created,
+            "model": model, "system_fingerprint": FINGERPRINT,
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+        if include_usage {
+            c["usage"] = usage.cloned().unwrap_or(Value::Null);
+        }
+        sse_data(&c)
+    };
+    let mut frames = vec![chunk(
+        json!({"role": "assistant", "content": null}),
+        None,
+        None,
+    )];
+    for (index, (call_id, name, args)) in calls.iter().enumerate() {
+        frames.push(chunk(
+            json!({"tool_calls": [{"index": index, "id": call_id, "type": "function",
+                   "function": {"name": name, "arguments": ""}}]}),
+            None,
+            None,
+        ));
+        let mid = args.len() / 2;
+        let (a, b) = args.split_at(
+            args.char_indices()
+                .map(|(i, _)| i)
+                .find(|&i| i >= mid)
+                .unwrap_or(0),
+        );
+        for piece in [a, b] {
+            frames.push(chunk(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
+                None,
+                None,
+            ));
+        }
+    }
+    frames.push(chunk(json!({}), Some("tool_calls"), None));
+    if include_usage {
+        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": created,
+            "model": model, "choices": [], "usage": usage});
+        c["system_fingerprint"] = json!(FINGERPRINT);
+        frames.push(sse_data(&c));
+    }
+    frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    sse_response(spawn_stream(
+        frames,
+        Vec::new(),
+        Vec::new(),
+        Default::default(),
+    ))
 }

@@ -8,10 +8,23 @@ pub struct Controls {
     pub status: Option<u16>,
     pub words: Option<usize>,
     pub plan: StreamPlan,
+    /// Sleep this long before answering at all (before the response headers).
+    pub headers_delay_ms: u64,
 }
 
 /// Removes every `[mock:key=value]` from `text`, returning the cleaned text and the controls.
+#[cfg(test)]
 pub fn parse_controls(text: &str) -> (String, Controls) {
+    parse_controls_for(text, "")
+}
+
+/// The APIs a control can be addressed to: `[mock:openai_status=429]` applies only to requests
+/// the OpenAI endpoint serves (so a fallback chain can fail on one provider and not the next).
+const APIS: [&str; 3] = ["openai", "anthropic", "gemini"];
+
+/// [`parse_controls`] for a request served by `api` (`openai` or `anthropic`): controls
+/// addressed to another API (`<api>_<key>`) are removed from the text but ignored.
+pub fn parse_controls_for(text: &str, api: &str) -> (String, Controls) {
     let mut c = Controls::default();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -24,12 +37,24 @@ pub fn parse_controls(text: &str) -> (String, Controls) {
         let inner = &after[..end];
         if let Some((k, v)) = inner.split_once('=') {
             let v = v.trim();
-            match k.trim() {
+            let k = k.trim();
+            let addressed = APIS.iter().find_map(|a| {
+                k.strip_prefix(a)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .map(|r| (*a, r))
+            });
+            let k = match addressed {
+                Some((a, rest)) if a == api => rest,
+                Some(_) => "",
+                None => k,
+            };
+            match k {
                 "status" => c.status = v.parse().ok(),
                 "delay_ms" => c.plan.delay_ms = v.parse().unwrap_or(0),
                 "cut_after" => c.plan.cut_after = v.parse().ok(),
                 "truncate_after" => c.plan.truncate_after = v.parse().ok(),
                 "words" => c.words = v.parse().ok(),
+                "headers_delay_ms" => c.headers_delay_ms = v.parse().unwrap_or(0),
                 _ => {}
             }
         }
@@ -38,6 +63,14 @@ pub fn parse_controls(text: &str) -> (String, Controls) {
     out.push_str(rest);
     let cleaned = out.split_whitespace().collect::<Vec<_>>().join(" ");
     (cleaned, c)
+}
+
+/// `[mock:headers_delay_ms=N]` (or `[mock:<api>_headers_delay_ms=N]`) anywhere in a request body:
+/// how long to wait before answering, so tests can make one provider slow or time out.
+pub fn headers_delay_ms(api: &str, body: &[u8]) -> u64 {
+    parse_controls_for(&String::from_utf8_lossy(body), api)
+        .1
+        .headers_delay_ms
 }
 
 const WORDS: [&str; 16] = [
@@ -186,6 +219,25 @@ mod tests {
         assert_eq!(c.plan.delay_ms, 5);
         assert_eq!(c.words, Some(3));
         assert_eq!(reply_text("x", &t, &c), "lorem ipsum dolor");
+    }
+
+    #[test]
+    fn controls_addressed_to_one_api() {
+        let text = "hi [mock:openai_status=429] [mock:anthropic_words=2]";
+        let (t, c) = parse_controls_for(text, "openai");
+        assert_eq!(t, "hi");
+        assert_eq!((c.status, c.words), (Some(429), None));
+        let (t, c) = parse_controls_for(text, "anthropic");
+        assert_eq!(t, "hi");
+        assert_eq!((c.status, c.words), (None, Some(2)));
+    }
+
+    #[test]
+    fn headers_delay_is_read_from_the_whole_body() {
+        let body =
+            br#"{"messages":[{"role":"user","content":"x [mock:openai_headers_delay_ms=250]"}]}"#;
+        assert_eq!(headers_delay_ms("openai", body), 250);
+        assert_eq!(headers_delay_ms("anthropic", body), 0);
     }
 
     #[test]

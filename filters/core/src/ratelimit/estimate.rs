@@ -7,7 +7,7 @@
 //! the real `usage` replaces the estimate ([`Cost::delta`]).
 //!
 //! Router, the one filter that parses the body, calls [`publish`] to hand the facts on in
-//! `x-llmgw-*` headers; ratelimit reads them back with [`Estimate::from_headers`].
+//! `x-llmgw-*` headers; ratelimit reads them back with [`estimate_from_headers`].
 
 use serde::Deserialize;
 
@@ -100,17 +100,6 @@ pub struct StreamOptionsPeek {
     pub include_usage: Lenient<bool>,
 }
 
-/// The request fields the estimate needs, as router's body peek reads them.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct BudgetPeek {
-    #[serde(default)]
-    pub max_tokens: Lenient<u64>,
-    #[serde(default)]
-    pub max_completion_tokens: Lenient<u64>,
-    #[serde(default)]
-    pub stream_options: Lenient<StreamOptionsPeek>,
-}
-
 /// [`headers::INCLUDE_USAGE`] values: the client asked for the stream's usage…
 pub const USAGE_CLIENT: &str = "client";
 /// … it did not …
@@ -119,31 +108,37 @@ pub const USAGE_NONE: &str = "none";
 pub const USAGE_FORCED: &str = "forced";
 
 /// Router's part: publish the estimate facts of a request whose body is `body_len` bytes.
+/// `max_output` is the client's `max_completion_tokens`, else `max_tokens`; `include_usage`
+/// its `stream_options.include_usage`.
 pub fn publish(
     host: &mut dyn Host,
     body_len: usize,
     stream: bool,
-    max_tokens: Lenient<u64>,
-    max_completion_tokens: Lenient<u64>,
-    stream_options: Lenient<StreamOptionsPeek>,
+    max_output: Option<u64>,
+    include_usage: bool,
 ) {
     let input = input_tokens_from_body_len(body_len);
     host.set_request_header(headers::INPUT_TOKENS_ESTIMATE, &input.to_string());
-    // OpenAI: `max_completion_tokens` supersedes the deprecated `max_tokens`.
-    match max_completion_tokens.0.or(max_tokens.0) {
+    match max_output {
         Some(max) => host.set_request_header(headers::MAX_OUTPUT_TOKENS, &max.to_string()),
         None => host.remove_request_header(headers::MAX_OUTPUT_TOKENS),
     }
     if stream {
-        let asked = stream_options
-            .0
-            .and_then(|o| o.include_usage.0)
-            .unwrap_or(false);
-        let value = if asked { USAGE_CLIENT } else { USAGE_NONE };
+        let value = if include_usage {
+            USAGE_CLIENT
+        } else {
+            USAGE_NONE
+        };
         host.set_request_header(headers::INCLUDE_USAGE, value);
     } else {
         host.remove_request_header(headers::INCLUDE_USAGE);
     }
+}
+
+/// `stream_options.include_usage` as router's body peek reads it (a wrong type counts as not
+/// asked: validating it is the provider's job).
+pub fn include_usage(options: &Lenient<StreamOptionsPeek>) -> bool {
+    options.0.and_then(|o| o.include_usage.0).unwrap_or(false)
 }
 
 /// translate's part: the client's body with `stream_options.include_usage: true`, for a stream
@@ -205,7 +200,7 @@ mod tests {
             prompt_tokens: 250,
             completion_tokens: 40,
             total_tokens: 290,
-            prompt_tokens_details: None,
+            ..Usage::default()
         });
         assert_eq!(actual.delta(&estimated, LimitKind::InputTokens), -50);
         assert_eq!(actual.delta(&estimated, LimitKind::OutputTokens), -960);
@@ -230,38 +225,37 @@ mod tests {
         );
     }
 
-    fn published(body: &str, stream: bool) -> FakeHost {
-        let peek: BudgetPeek = serde_json::from_str(body).unwrap();
+    fn published(max_output: Option<u64>, stream: bool, include: bool) -> FakeHost {
         let mut host = FakeHost::new().with_request_header(headers::MAX_OUTPUT_TOKENS, "9");
-        publish(
-            &mut host,
-            body.len(),
-            stream,
-            peek.max_tokens,
-            peek.max_completion_tokens,
-            peek.stream_options,
-        );
+        publish(&mut host, 42, stream, max_output, include);
         host
     }
 
     #[test]
     fn router_publishes_the_facts() {
-        let host = published(r#"{"max_tokens":50,"max_completion_tokens":70}"#, false);
+        let host = published(Some(70), false, false);
         assert_eq!(host.req(headers::INPUT_TOKENS_ESTIMATE), Some("11"));
         assert_eq!(host.req(headers::MAX_OUTPUT_TOKENS), Some("70"));
         assert_eq!(host.req(headers::INCLUDE_USAGE), None);
-
         // No cap: a stale header is removed; the stream did not ask for usage → none.
-        let host = published(r#"{"max_tokens":"x"}"#, true);
+        let host = published(None, true, false);
         assert_eq!(host.req(headers::MAX_OUTPUT_TOKENS), None);
         assert_eq!(host.req(headers::INCLUDE_USAGE), Some("none"));
-
-        let host = published(r#"{"stream_options":{"include_usage":true}}"#, true);
+        let host = published(None, true, true);
         assert_eq!(host.req(headers::INCLUDE_USAGE), Some("client"));
-        let host = published(r#"{"stream_options":{"include_usage":false}}"#, true);
-        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("none"));
-        let host = published(r#"{"stream_options":7}"#, true);
-        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("none"));
+    }
+
+    #[test]
+    fn stream_options_are_read_leniently() {
+        let read = |json: &str| {
+            let options: Lenient<StreamOptionsPeek> = serde_json::from_str(json).unwrap();
+            include_usage(&options)
+        };
+        assert!(read(r#"{"include_usage":true}"#));
+        assert!(!read(r#"{"include_usage":false}"#));
+        assert!(!read(r#"{"include_usage":"yes"}"#));
+        assert!(!read("7"));
+        assert!(!read("{}"));
     }
 
     #[test]

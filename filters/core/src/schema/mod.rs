@@ -7,4 +7,5 @@
 //! Strings are borrowed (`Cow`) from the body being translated where that saves a copy.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;

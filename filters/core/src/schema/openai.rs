@@ -88,7 +88,13 @@ pub enum ChatMessage<'a> {
         #[serde(default)]
         function_call: Option<Value>,
     },
-    Tool {},
+    /// A tool's result, answering the assistant's tool call `tool_call_id`.
+    Tool {
+        #[serde(borrow, default)]
+        tool_call_id: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        content: Option<Content<'a>>,
+    },
     Function {},
 }
 
@@ -138,6 +144,9 @@ pub struct Usage {
     pub total_tokens: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// Reasoning ("thinking") tokens, counted in `completion_tokens` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
 }
 
 impl Usage {
@@ -153,6 +162,12 @@ impl Usage {
 pub struct PromptTokensDetails {
     #[serde(default)]
     pub cached_tokens: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default)]
+    pub reasoning_tokens: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -234,6 +249,28 @@ pub struct Delta<'a> {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallDelta<'a>>,
+}
+
+/// A piece of a streamed tool call: the first piece of each call carries `id`, `type` and
+/// `function.name`; later pieces only argument fragments. `index` is stable per call.
+#[derive(Debug, Serialize)]
+pub struct ToolCallDelta<'a> {
+    pub index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub function: FunctionDelta<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<&'a str>,
 }
 
 /// Just the `usage` of a response or chunk, for reading it without the rest.
@@ -241,4 +278,90 @@ pub struct Delta<'a> {
 pub struct UsageOnly {
     #[serde(default)]
     pub usage: Option<Usage>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools, tool choice and response format, as clients send them. They stay in
+// `ChatCompletionRequest::other` (so a translator that does not map them refuses them by name)
+// and are read from there by the translators that do.
+
+/// `tools[]`: <https://platform.openai.com/docs/api-reference/chat/create#chat-create-tools>
+#[derive(Debug, Deserialize)]
+pub struct ToolParam {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: FunctionParam,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionParam {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<Value>,
+}
+
+/// `tool_choice`: `"none"`, `"auto"`, `"required"` or `{"type":"function","function":{"name"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    None,
+    Auto,
+    Required,
+    Named(String),
+}
+
+impl ToolChoice {
+    /// `None` when the value is none of OpenAI's forms.
+    pub fn parse(value: &Value) -> Option<Self> {
+        match value {
+            Value::String(s) => match s.as_str() {
+                "none" => Some(Self::None),
+                "auto" => Some(Self::Auto),
+                "required" => Some(Self::Required),
+                _ => None,
+            },
+            Value::Object(o) => o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+                .map(|n| Self::Named(n.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// An assistant message's `tool_calls[]` entry.
+#[derive(Debug, Deserialize)]
+pub struct ToolCallParam {
+    pub id: String,
+    pub function: FunctionCallParam,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionCallParam {
+    pub name: String,
+    /// JSON text, as the model produced it.
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// `response_format`: <https://platform.openai.com/docs/guides/structured-outputs>
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JsonSchemaFormat {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub schema: Option<Value>,
+    #[serde(default)]
+    pub strict: Option<bool>,
 }

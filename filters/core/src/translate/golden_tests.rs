@@ -19,6 +19,10 @@ macro_rules! fixture {
     };
 }
 
+// After `fixture!`, which it uses.
+/// Gemini and Vertex, and the tool / vision / structured output fixtures.
+mod providers;
+
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"))
 }
@@ -255,6 +259,7 @@ fn anthropic_stream_basic() {
             completion_tokens: 15,
             total_tokens: 40,
             prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: 0 }),
+            completion_tokens_details: None,
         })
     );
 }

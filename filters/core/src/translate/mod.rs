@@ -18,12 +18,19 @@
 //! Secrets: provider keys come from the VM's environment at configure time and never appear in
 //! logs or `Debug` output ([`Secret`]).
 
+mod first_try;
 pub mod openai_anthropic;
+pub mod openai_azure;
+pub mod openai_gemini;
 pub mod openai_openai;
+pub mod options;
+pub mod request_fields;
 pub mod telemetry;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod provider_tests;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +46,7 @@ use crate::headers;
 use crate::host::{self, Host};
 use crate::metrics::Metrics;
 pub use crate::schema::openai::Usage;
+use first_try::FirstTry;
 use telemetry::{MetricsConfig, TryTelemetry};
 
 /// Where a try learns its provider: the chosen endpoint's metadata.
@@ -80,13 +88,30 @@ struct RawConfig {
 struct RawProvider {
     name: String,
     schema: Schema,
-    key_env: String,
+    /// Optional only with `auth: "none"` (see [`options`]).
+    #[serde(default)]
+    key_env: Option<String>,
     #[serde(default)]
     base_path: Option<String>,
     #[serde(default)]
     anthropic_version: Option<String>,
     #[serde(default)]
     default_max_tokens: Option<u32>,
+    // Options (see [`options`]), kept as written until compiled.
+    #[serde(default)]
+    auth: Option<options::RawAuth>,
+    #[serde(default)]
+    refuse_fields: Option<Vec<String>>,
+    #[serde(default)]
+    drop_fields: Option<Vec<String>>,
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    deployments: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
 }
 
 /// The wire format a provider speaks.
@@ -96,6 +121,15 @@ pub enum Schema {
     OpenAi,
     #[serde(rename = "anthropic")]
     Anthropic,
+    /// Azure OpenAI: OpenAI's body, deployment paths and the `api-key` header.
+    #[serde(rename = "azure")]
+    Azure,
+    /// Google Gemini API (AI Studio), `x-goog-api-key`.
+    #[serde(rename = "gemini")]
+    Gemini,
+    /// Gemini on Vertex AI: the same body, project paths and an OAuth bearer token.
+    #[serde(rename = "vertex")]
+    Vertex,
 }
 
 impl Schema {
@@ -103,6 +137,9 @@ impl Schema {
         match self {
             Schema::OpenAi => "openai",
             Schema::Anthropic => "anthropic",
+            Schema::Azure => "azure",
+            Schema::Gemini => "gemini",
+            Schema::Vertex => "vertex",
         }
     }
 }
@@ -141,24 +178,47 @@ pub enum Backend {
         /// Anthropic requires `max_tokens`; OpenAI does not.
         default_max_tokens: u32,
     },
+    Azure(options::AzureBackend),
+    Gemini,
+    Vertex(options::VertexBackend),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
     pub name: String,
+    /// Empty when the provider takes no key (`auth: "none"`).
     pub key: Secret,
     pub backend: Backend,
+    /// Auth style and request fields to refuse or drop.
+    pub options: options::ProviderOptions,
 }
 
 impl Provider {
-    fn translator(&self) -> Box<dyn Translator> {
+    fn translator(&self, upstream_model: Option<&str>) -> Box<dyn Translator> {
+        let drop = self.options.drop_fields.clone();
         match &self.backend {
-            Backend::OpenAi { base_path } => {
-                Box::new(openai_openai::OpenAiOpenAi::new(base_path.clone()))
-            }
+            Backend::OpenAi { base_path } => Box::new(
+                openai_openai::OpenAiOpenAi::new(base_path.clone())
+                    .with_fields(self.options.refuse_fields.clone(), drop),
+            ),
             Backend::Anthropic {
                 default_max_tokens, ..
-            } => Box::new(openai_anthropic::OpenAiAnthropic::new(*default_max_tokens)),
+            } => Box::new(
+                openai_anthropic::OpenAiAnthropic::new(*default_max_tokens).with_drop_fields(drop),
+            ),
+            Backend::Azure(azure) => Box::new(openai_azure::OpenAiAzure::new(
+                azure.clone(),
+                upstream_model,
+                drop,
+            )),
+            Backend::Gemini => Box::new(openai_gemini::OpenAiGemini::new(
+                openai_gemini::Endpoint::AiStudio,
+                drop,
+            )),
+            Backend::Vertex(vertex) => Box::new(openai_gemini::OpenAiGemini::new(
+                openai_gemini::Endpoint::Vertex(vertex.clone()),
+                drop,
+            )),
         }
     }
 }
@@ -186,16 +246,43 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
                 ),
             ));
         }
-        if p.key_env.is_empty() {
-            return Err(ConfigError::new(at("key_env"), "must not be empty"));
-        }
-        let key = match env.var(&p.key_env) {
-            Some(key) if !key.trim().is_empty() => Secret::new(key.trim()),
-            _ => {
+        let more = options::RawOptions {
+            auth: p.auth,
+            refuse_fields: p.refuse_fields.clone(),
+            drop_fields: p.drop_fields.clone(),
+            api_version: p.api_version.clone(),
+            deployments: p.deployments.clone(),
+            project: p.project.clone(),
+            region: p.region.clone(),
+        };
+        let provider_options = options::compile_options(&more, p.schema, &at)?;
+        let key = match (&p.key_env, provider_options.auth) {
+            (None, options::Auth::None) => Secret::new(""),
+            (Some(_), options::Auth::None) => {
                 return Err(ConfigError::new(
                     at("key_env"),
-                    format!("environment variable {} is not set or empty", p.key_env),
+                    "must be absent with `auth: \"none\"` (no key is sent)",
                 ))
+            }
+            (None, options::Auth::Key) => {
+                return Err(ConfigError::new(
+                    at("key_env"),
+                    "required (or `auth: \"none\"` for a server without keys)",
+                ))
+            }
+            (Some(key_env), options::Auth::Key) => {
+                if key_env.is_empty() {
+                    return Err(ConfigError::new(at("key_env"), "must not be empty"));
+                }
+                match env.var(key_env) {
+                    Some(key) if !key.trim().is_empty() => Secret::new(key.trim()),
+                    _ => {
+                        return Err(ConfigError::new(
+                            at("key_env"),
+                            format!("environment variable {key_env} is not set or empty"),
+                        ))
+                    }
+                }
             }
         };
         let only_for = |field: &str, schema: Schema| {
@@ -252,11 +339,27 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
                     default_max_tokens,
                 }
             }
+            Schema::Azure | Schema::Gemini | Schema::Vertex => {
+                for (field, set) in [
+                    ("base_path", p.base_path.is_some()),
+                    ("anthropic_version", p.anthropic_version.is_some()),
+                    ("default_max_tokens", p.default_max_tokens.is_some()),
+                ] {
+                    if set {
+                        return Err(ConfigError::new(
+                            at(field),
+                            format!("not valid for schema `{}`", p.schema.name()),
+                        ));
+                    }
+                }
+                options::compile_backend(&more, p.schema, &at)?
+            }
         };
         providers.push(Provider {
             name: p.name,
             key,
             backend,
+            options: provider_options,
         });
     }
     Ok(providers)
@@ -336,6 +439,11 @@ pub trait Translator {
     /// A streamed answer ended with an error frame (the provider's, or a cut stream's).
     fn stream_failed(&self) -> bool {
         false
+    }
+    /// The provider path once the body was read, when it depends on the body (Gemini's model
+    /// and stream method, Azure's deployment); `None` keeps [`Translator::chat_path`]'s.
+    fn request_path(&self) -> Option<String> {
+        None
     }
 }
 
@@ -444,7 +552,7 @@ impl TranslateFilter {
         Flow::Pause
     }
 
-    fn resolve_provider(&self, host: &dyn Host) -> Option<usize> {
+    fn resolve_provider(&self, host: &dyn Host, routed: Option<&str>) -> Option<usize> {
         let by_name = |name: &str| self.providers.iter().position(|p| p.name == name);
         if let Some(bytes) = host.property(&PROVIDER_METADATA) {
             let name = String::from_utf8_lossy(&bytes);
@@ -455,7 +563,7 @@ impl TranslateFilter {
                 return by_name(name);
             }
         }
-        if let Some(name) = host.request_header(headers::PROVIDER) {
+        if let Some(name) = routed {
             return by_name(name.trim());
         }
         match &*self.providers {
@@ -468,8 +576,10 @@ impl TranslateFilter {
 impl HttpFilter for TranslateFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
         let providers = Rc::clone(&self.providers);
+        // Router's facts as the first try saw them (a retry shares its rewritten headers).
+        let first = FirstTry::load_or_save(host);
         let Some((index, provider)) = self
-            .resolve_provider(host)
+            .resolve_provider(host, first.provider.as_deref())
             .and_then(|i| providers.get(i).map(|p| (i, p)))
         else {
             return self.reply(
@@ -482,13 +592,11 @@ impl HttpFilter for TranslateFilter {
             );
         };
         self.provider = Some(index);
-        self.telemetry = TryTelemetry::start(host, self.metrics_config);
-        self.upstream_model = host
-            .request_header(headers::UPSTREAM_MODEL)
-            .filter(|m| !m.trim().is_empty());
-        self.force_usage = host
-            .request_header(headers::INCLUDE_USAGE)
-            .is_some_and(|v| v == crate::ratelimit::estimate::USAGE_FORCED);
+        self.telemetry = TryTelemetry::start(host, self.metrics_config, &first);
+        // A fallback chain names the model per provider; this try's provider picks its own.
+        self.upstream_model = first.model_for(&provider.name);
+        self.force_usage =
+            first.include_usage.as_deref() == Some(crate::ratelimit::estimate::USAGE_FORCED);
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         for (name, _) in host.request_headers() {
@@ -501,6 +609,22 @@ impl HttpFilter for TranslateFilter {
         }
         match &provider.backend {
             Backend::OpenAi { .. } => {
+                if provider.options.auth == options::Auth::Key {
+                    let bearer = format!("Bearer {}", provider.key.expose());
+                    host.set_request_header("authorization", &bearer);
+                }
+            }
+            Backend::Azure(_) => {
+                // <https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference#authentication>
+                host.set_request_header("api-key", provider.key.expose());
+            }
+            Backend::Gemini => {
+                // <https://ai.google.dev/gemini-api/docs/api-key>
+                host.set_request_header("x-goog-api-key", provider.key.expose());
+            }
+            Backend::Vertex(_) => {
+                // An OAuth 2 access token (`gcloud auth print-access-token`, or a workload
+                // identity refresher writing the env var), <https://cloud.google.com/vertex-ai/docs/authentication>.
                 let bearer = format!("Bearer {}", provider.key.expose());
                 host.set_request_header("authorization", &bearer);
             }
@@ -511,7 +635,7 @@ impl HttpFilter for TranslateFilter {
             }
         }
 
-        let path = host.request_header(":path").unwrap_or_default();
+        let path = first.path;
         let (path_only, query) = match path.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (path.as_str(), None),
@@ -526,7 +650,7 @@ impl HttpFilter for TranslateFilter {
                     &ApiError::invalid_request("a chat completions request needs a JSON body"),
                 );
             }
-            let translator = provider.translator();
+            let translator = provider.translator(self.upstream_model.as_deref());
             host.set_request_header(":path", &translator.chat_path(query));
             // The body is rewritten; the length is set again once it is known.
             host.remove_request_header("content-length");
@@ -549,7 +673,10 @@ impl HttpFilter for TranslateFilter {
                 }
                 Flow::Continue
             }
-            Backend::Anthropic { .. } => {
+            Backend::Anthropic { .. }
+            | Backend::Azure(_)
+            | Backend::Gemini
+            | Backend::Vertex(_) => {
                 let error = ApiError::new(
                     404,
                     ErrorType::NotFoundError,
@@ -591,6 +718,11 @@ impl HttpFilter for TranslateFilter {
         } else {
             Ok(None)
         };
+        if result.is_ok() {
+            if let Some(path) = translator.request_path() {
+                host.set_request_header(":path", &path);
+            }
+        }
         match result {
             Ok(Some(new_body)) => {
                 host.set_request_body(size, &new_body);

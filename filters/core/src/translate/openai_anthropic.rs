@@ -2,8 +2,13 @@
 //!
 //! Request: <https://platform.openai.com/docs/api-reference/chat/create> becomes
 //! <https://docs.anthropic.com/en/api/messages>. What Anthropic cannot honour (several choices,
-//! log probabilities, penalties, tools for now, …) is refused with a 400 naming the field,
-//! never dropped: a client that asked for `n: 3` must not silently get one answer.
+//! log probabilities, penalties, seed, …) is refused with a 400 naming the field, never dropped
+//! (unless the provider's config says to): a client that asked for `n: 3` must not silently get
+//! one answer. Tools map to Anthropic tools
+//! (<https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use>);
+//! structured output (`response_format`) becomes a forced tool whose input is the answer,
+//! mapped back to message content, as Anthropic recommends for JSON output
+//! (<https://docs.anthropic.com/en/docs/test-and-evaluate/strengthen-guardrails/increase-consistency#example-standardizing-customer-feedback>).
 //!
 //! Response: an Anthropic message becomes a `chat.completion`
 //! (<https://platform.openai.com/docs/api-reference/chat/object>), Anthropic errors
@@ -16,6 +21,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use super::request_fields;
 use super::{stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode, ResponsePlan};
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -45,7 +51,26 @@ pub struct OpenAiAnthropic {
     /// Usage as Anthropic reports it, accumulated over `message_start` and `message_delta`.
     stream_usage: an::Usage,
     usage: Option<Usage>,
+    drop_fields: Vec<String>,
+    /// The forced tool standing for `response_format`: its input is the answer.
+    answer_tool: Option<String>,
+    /// Stream: what each Anthropic content block index is, for its deltas.
+    blocks: Vec<(u32, StreamBlock)>,
+    /// Stream: tool calls announced so far (their OpenAI `index`).
+    tool_calls: u32,
 }
+
+/// A streamed content block that is not plain text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamBlock {
+    /// The forced answer tool: its input JSON is the message content.
+    Answer,
+    /// A tool call with this OpenAI `index`.
+    Tool(u32),
+}
+
+/// The forced tool's name for `response_format: json_object` (a `json_schema` uses its name).
+pub const JSON_ANSWER_TOOL: &str = "json_answer";
 
 impl OpenAiAnthropic {
     pub fn new(default_max_tokens: u32) -> Self {
@@ -61,7 +86,17 @@ impl OpenAiAnthropic {
             failed: false,
             stream_usage: an::Usage::default(),
             usage: None,
+            drop_fields: Vec::new(),
+            answer_tool: None,
+            blocks: Vec::new(),
+            tool_calls: 0,
         }
+    }
+
+    /// Request fields the provider's config says to drop.
+    pub fn with_drop_fields(mut self, drop_fields: Vec<String>) -> Self {
+        self.drop_fields = drop_fields;
+        self
     }
 
     /// Did the client ask for `stream_options.include_usage`?
@@ -89,24 +124,99 @@ fn is_harmless(name: &str, value: &Value) -> bool {
         "logprobs" => value == &Value::Bool(false),
         "presence_penalty" | "frequency_penalty" => zero(),
         "store" => value == &Value::Bool(false),
-        "tools" | "functions" => value.as_array().is_some_and(Vec::is_empty),
+        "functions" => value.as_array().is_some_and(Vec::is_empty),
         "logit_bias" | "metadata" => value.as_object().is_some_and(|m| m.is_empty()),
-        // Without tools these change nothing.
-        "parallel_tool_calls" => value.is_boolean(),
-        "tool_choice" => matches!(value.as_str(), Some("none" | "auto")),
         "function_call" => matches!(value.as_str(), Some("none" | "auto")),
         "service_tier" => matches!(value.as_str(), Some("auto" | "default")),
-        "response_format" => value.get("type").and_then(Value::as_str) == Some("text"),
         _ => false,
     }
 }
 
-/// A field refused because support is planned rather than impossible.
+/// A field refused because llmgw maps its successor instead (`tools` for `functions`).
 fn not_yet(name: &str) -> bool {
-    matches!(
-        name,
-        "tools" | "tool_choice" | "functions" | "function_call" | "response_format"
-    )
+    matches!(name, "functions" | "function_call")
+}
+
+/// The tools, the tool choice and the forced answer tool's name.
+type ToolsAndAnswer = (
+    Vec<an::ToolDefinition>,
+    Option<an::ToolChoice>,
+    Option<String>,
+);
+
+/// Tools, tool choice and the forced answer tool of `response_format`.
+fn anthropic_tools(features: request_fields::Features) -> Result<ToolsAndAnswer, ApiError> {
+    let disable_parallel = features.parallel_tool_calls == Some(false);
+    let mut tools: Vec<an::ToolDefinition> = features
+        .tools
+        .into_iter()
+        .map(|t| an::ToolDefinition {
+            name: t.function.name,
+            description: t.function.description,
+            // Anthropic requires a schema; no parameters is an object without properties.
+            input_schema: t
+                .function
+                .parameters
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        })
+        .collect();
+    let answer = match features.response_format {
+        None | Some(oa::ResponseFormat::Text) => None,
+        Some(format) => {
+            if !tools.is_empty() {
+                return Err(ApiError::invalid_request(
+                    "`response_format` cannot be combined with `tools` for Anthropic:                      structured output is a forced tool there",
+                )
+                .with_param("response_format"));
+            }
+            let (name, description, schema) = match format {
+                oa::ResponseFormat::JsonSchema { json_schema } => (
+                    json_schema.name,
+                    json_schema.description,
+                    json_schema
+                        .schema
+                        .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+                ),
+                _ => (
+                    JSON_ANSWER_TOOL.to_string(),
+                    None,
+                    serde_json::json!({"type": "object"}),
+                ),
+            };
+            tools.push(an::ToolDefinition {
+                name: name.clone(),
+                description: Some(description.unwrap_or_else(|| {
+                    "Give the answer as this tool's input, in JSON.".to_string()
+                })),
+                input_schema: schema,
+            });
+            Some(name)
+        }
+    };
+    let choice = match (&answer, features.tool_choice) {
+        (Some(name), _) => Some(an::ToolChoice::Tool {
+            name: name.clone(),
+            disable_parallel_tool_use: true,
+        }),
+        (None, None) if disable_parallel && !tools.is_empty() => Some(an::ToolChoice::Auto {
+            disable_parallel_tool_use: true,
+        }),
+        (None, None) => None,
+        (None, Some(oa::ToolChoice::Auto)) => Some(an::ToolChoice::Auto {
+            disable_parallel_tool_use: disable_parallel,
+        }),
+        (None, Some(oa::ToolChoice::None)) => Some(an::ToolChoice::None),
+        (None, Some(oa::ToolChoice::Required)) => Some(an::ToolChoice::Any {
+            disable_parallel_tool_use: disable_parallel,
+        }),
+        (None, Some(oa::ToolChoice::Named(name))) => Some(an::ToolChoice::Tool {
+            name,
+            disable_parallel_tool_use: disable_parallel,
+        }),
+    };
+    // Tool choice `none` without tools asks for nothing; Anthropic wants tools with a choice.
+    let choice = if tools.is_empty() { None } else { choice };
+    Ok((tools, choice, answer))
 }
 
 /// `data:<media type>;base64,<data>` → Anthropic's base64 image source.
@@ -181,6 +291,23 @@ pub fn to_messages_request<'a>(
     upstream_model: Option<&'a str>,
     default_max_tokens: u32,
 ) -> Result<an::MessagesRequest<'a>, ApiError> {
+    to_messages_request_with(request, upstream_model, default_max_tokens, &[]).map(|(r, _)| r)
+}
+
+/// [`to_messages_request`] with the configured field drops; also returns the name of the
+/// forced answer tool standing for `response_format`, if any.
+pub fn to_messages_request_with<'a>(
+    mut request: oa::ChatCompletionRequest<'a>,
+    upstream_model: Option<&'a str>,
+    default_max_tokens: u32,
+    drop_fields: &[String],
+) -> Result<(an::MessagesRequest<'a>, Option<String>), ApiError> {
+    request_fields::drop_fields(&mut request, drop_fields);
+    let features = request_fields::take_features(&mut request.other)?;
+    if features.seed.is_some() {
+        return Err(unsupported("seed", ""));
+    }
+    let (tools, tool_choice, answer_tool) = anthropic_tools(features)?;
     for (name, value) in &request.other {
         if value.is_null() || is_harmless(name, value) {
             continue;
@@ -243,28 +370,80 @@ pub fn to_messages_request<'a>(
                 tool_calls,
                 function_call,
             } => {
-                if tool_calls.is_some_and(|c| !c.is_null()) {
-                    return Err(unsupported(
-                        &format!("messages[{i}].tool_calls"),
-                        " through llmgw yet",
-                    ));
-                }
                 if function_call.is_some_and(|c| !c.is_null()) {
                     return Err(unsupported(
                         &format!("messages[{i}].function_call"),
-                        " through llmgw yet",
+                        "; use `tool_calls`",
                     ));
                 }
+                let calls_at = format!("messages[{i}].tool_calls");
+                let calls = request_fields::tool_calls(tool_calls, &calls_at)?;
                 let content = content.unwrap_or(oa::Content::Text(Cow::Borrowed("")));
+                let content = if calls.is_empty() {
+                    blocks(content, &at)?
+                } else {
+                    let mut list = match blocks(content, &at)? {
+                        an::MessageContent::Text(text) if text.is_empty() => Vec::new(),
+                        an::MessageContent::Text(text) => {
+                            vec![an::ContentBlockParam::Text { text }]
+                        }
+                        an::MessageContent::Blocks(list) => list,
+                    };
+                    for (j, call) in calls.into_iter().enumerate() {
+                        let input = request_fields::arguments_object(
+                            &call.function.arguments,
+                            &format!("{calls_at}[{j}].function.arguments"),
+                        )?;
+                        list.push(an::ContentBlockParam::ToolUse {
+                            id: call.id,
+                            name: call.function.name,
+                            input,
+                        });
+                    }
+                    an::MessageContent::Blocks(list)
+                };
                 messages.push(an::Message {
                     role: an::Role::Assistant,
-                    content: blocks(content, &at)?,
+                    content,
                 });
             }
-            oa::ChatMessage::Tool {} | oa::ChatMessage::Function {} => {
+            oa::ChatMessage::Tool {
+                tool_call_id,
+                content,
+            } => {
+                let tool_use_id = tool_call_id
+                    .map(Cow::into_owned)
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::invalid_request("a tool message needs `tool_call_id`")
+                            .with_param(format!("messages[{i}].tool_call_id"))
+                    })?;
+                let content = request_fields::tool_result_text(content, &at)?;
+                let block = an::ContentBlockParam::ToolResult {
+                    tool_use_id,
+                    content,
+                };
+                // Results of parallel calls go back together, in one user turn.
+                match messages.last_mut() {
+                    Some(an::Message {
+                        role: an::Role::User,
+                        content: an::MessageContent::Blocks(list),
+                    }) if list
+                        .iter()
+                        .all(|b| matches!(b, an::ContentBlockParam::ToolResult { .. })) =>
+                    {
+                        list.push(block)
+                    }
+                    _ => messages.push(an::Message {
+                        role: an::Role::User,
+                        content: an::MessageContent::Blocks(vec![block]),
+                    }),
+                }
+            }
+            oa::ChatMessage::Function {} => {
                 return Err(unsupported(
                     &format!("messages[{i}].role"),
-                    " through llmgw yet (tool results)",
+                    "; use `tool` messages",
                 ));
             }
         }
@@ -276,7 +455,7 @@ pub fn to_messages_request<'a>(
         .with_param("messages"));
     }
 
-    Ok(an::MessagesRequest {
+    let translated = an::MessagesRequest {
         model,
         messages,
         system,
@@ -286,7 +465,10 @@ pub fn to_messages_request<'a>(
         stop_sequences: request.stop.map(oa::Stop::into_vec),
         stream: request.stream.unwrap_or(false),
         metadata: request.user.map(|user_id| an::Metadata { user_id }),
-    })
+        tools,
+        tool_choice,
+    };
+    Ok((translated, answer_tool))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,6 +500,7 @@ fn openai_usage(usage: &an::Usage) -> Usage {
         prompt_tokens_details: Some(oa::PromptTokensDetails {
             cached_tokens: cache_read,
         }),
+        completion_tokens_details: None,
     }
 }
 
@@ -380,6 +563,7 @@ fn unreadable(what: &str) -> ApiError {
 fn translate_message(
     message: &an::MessageResponse<'_>,
     created: u64,
+    answer_tool: Option<&str>,
 ) -> Result<(Vec<u8>, Usage), serde_json::Error> {
     let id = format!("chatcmpl-{}", message.id);
     let mut text: Option<Cow<'_, str>> = None;
@@ -390,6 +574,13 @@ fn translate_message(
                 None => text = Some(Cow::Borrowed(t.as_ref())),
                 Some(all) => all.to_mut().push_str(t),
             },
+            an::ContentBlock::ToolUse { name, input, .. } if Some(name.as_ref()) == answer_tool => {
+                let json = serde_json::to_string(input)?;
+                match &mut text {
+                    None => text = Some(Cow::Owned(json)),
+                    Some(all) => all.to_mut().push_str(&json),
+                }
+            }
             an::ContentBlock::ToolUse { id, name, input } => tool_calls.push(oa::ToolCall {
                 id,
                 kind: "function",
@@ -406,6 +597,7 @@ fn translate_message(
         text = Some(Cow::Borrowed(""));
     }
     let usage = openai_usage(&message.usage);
+    let answered = answer_tool.is_some() && tool_calls.is_empty();
     let completion = oa::ChatCompletion {
         id: &id,
         object: "chat.completion",
@@ -420,7 +612,14 @@ fn translate_message(
                 tool_calls,
             },
             logprobs: None,
-            finish_reason: message.stop_reason.map(finish_reason),
+            finish_reason: message.stop_reason.map(|reason| {
+                // The forced answer tool is the answer, not a call for the client to make.
+                if reason == an::StopReason::ToolUse && answered {
+                    oa::FinishReason::Stop
+                } else {
+                    finish_reason(reason)
+                }
+            }),
         }],
         usage,
     };
@@ -479,6 +678,7 @@ impl OpenAiAnthropic {
                 let delta = oa::Delta {
                     role: Some("assistant"),
                     content: Some(""),
+                    tool_calls: Vec::new(),
                 };
                 self.chunk(out, delta, None);
             }
@@ -489,8 +689,69 @@ impl OpenAiAnthropic {
                 let delta = oa::Delta {
                     role: None,
                     content: Some(&text),
+                    tool_calls: Vec::new(),
                 };
                 self.chunk(out, delta, None);
+            }
+            an::StreamEvent::ContentBlockStart {
+                index,
+                content_block: an::ContentBlock::ToolUse { id, name, .. },
+            } => {
+                if self.answer_tool.as_deref() == Some(name.as_ref()) {
+                    self.blocks.push((index, StreamBlock::Answer));
+                    return;
+                }
+                let call = self.tool_calls;
+                self.tool_calls += 1;
+                self.blocks.push((index, StreamBlock::Tool(call)));
+                let delta = oa::Delta {
+                    role: None,
+                    content: None,
+                    tool_calls: vec![oa::ToolCallDelta {
+                        index: call,
+                        id: Some(&id),
+                        kind: Some("function"),
+                        function: oa::FunctionDelta {
+                            name: Some(&name),
+                            arguments: Some(""),
+                        },
+                    }],
+                };
+                self.chunk(out, delta, None);
+            }
+            an::StreamEvent::ContentBlockDelta {
+                index,
+                delta: an::BlockDelta::InputJsonDelta { partial_json },
+            } => {
+                let block = self
+                    .blocks
+                    .iter()
+                    .find(|(i, _)| *i == index)
+                    .map(|(_, b)| *b);
+                let delta = match block {
+                    Some(StreamBlock::Answer) => oa::Delta {
+                        role: None,
+                        content: Some(&partial_json),
+                        tool_calls: Vec::new(),
+                    },
+                    Some(StreamBlock::Tool(call)) => oa::Delta {
+                        role: None,
+                        content: None,
+                        tool_calls: vec![oa::ToolCallDelta {
+                            index: call,
+                            id: None,
+                            kind: None,
+                            function: oa::FunctionDelta {
+                                name: None,
+                                arguments: Some(&partial_json),
+                            },
+                        }],
+                    },
+                    None => return,
+                };
+                if !partial_json.is_empty() {
+                    self.chunk(out, delta, None);
+                }
             }
             an::StreamEvent::ContentBlockDelta {
                 delta: an::BlockDelta::TextDelta { text },
@@ -499,6 +760,7 @@ impl OpenAiAnthropic {
                 let delta = oa::Delta {
                     role: None,
                     content: Some(&text),
+                    tool_calls: Vec::new(),
                 };
                 self.chunk(out, delta, None);
             }
@@ -516,7 +778,11 @@ impl OpenAiAnthropic {
                     }
                     self.record_usage();
                 }
-                let finish = delta.stop_reason.map(finish_reason);
+                let answered = self.answer_tool.is_some() && self.tool_calls == 0;
+                let finish = delta.stop_reason.map(|reason| match reason {
+                    an::StopReason::ToolUse if answered => oa::FinishReason::Stop,
+                    other => finish_reason(other),
+                });
                 self.chunk(out, oa::Delta::default(), finish);
             }
             an::StreamEvent::MessageStop => {
@@ -574,7 +840,13 @@ impl Translator for OpenAiAnthropic {
                 .as_ref()
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false);
-        let translated = to_messages_request(request, upstream_model, self.default_max_tokens)?;
+        let (translated, answer_tool) = to_messages_request_with(
+            request,
+            upstream_model,
+            self.default_max_tokens,
+            &self.drop_fields,
+        )?;
+        self.answer_tool = answer_tool;
         serde_json::to_vec(&translated)
             .map(Some)
             .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
@@ -639,7 +911,7 @@ impl Translator for OpenAiAnthropic {
                 unreadable("not an Anthropic message")
             })
             .and_then(|message| {
-                translate_message(&message, self.created)
+                translate_message(&message, self.created, self.answer_tool.as_deref())
                     .map_err(|_| unreadable("a message that cannot be re-encoded"))
             });
         match translated {

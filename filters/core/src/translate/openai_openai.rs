@@ -28,6 +28,10 @@ pub struct OpenAiOpenAi {
     failed: bool,
     /// A non-streamed JSON answer, collected as it passes unchanged, to read its `usage`.
     json_body: Option<Vec<u8>>,
+    /// Request fields this server rejects: answered with a 400 naming them.
+    refuse_fields: Vec<String>,
+    /// Request fields removed before the request leaves (only when configured).
+    drop_fields: Vec<String>,
 }
 
 /// Answers larger than this are not collected for their usage (OpenAI's are a few KiB).
@@ -42,7 +46,48 @@ impl OpenAiOpenAi {
             usage: None,
             json_body: None,
             failed: false,
+            refuse_fields: Vec::new(),
+            drop_fields: Vec::new(),
         }
+    }
+
+    /// The provider's configured field policy (see [`super::options`]).
+    pub fn with_fields(mut self, refuse_fields: Vec<String>, drop_fields: Vec<String>) -> Self {
+        self.refuse_fields = refuse_fields;
+        self.drop_fields = drop_fields;
+        self
+    }
+
+    fn has_field_policy(&self) -> bool {
+        !self.refuse_fields.is_empty() || !self.drop_fields.is_empty()
+    }
+
+    /// Applies the field policy and the model rewrite to a parsed body; `true` when it
+    /// changed. A refused field present with a value (not `null`) is a 400 naming it.
+    pub fn apply(
+        &self,
+        request: &mut Map<String, Value>,
+        upstream_model: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        for name in &self.refuse_fields {
+            if request.get(name).is_some_and(|v| !v.is_null()) {
+                return Err(ApiError::invalid_request(format!(
+                    "`{name}` is not supported by this provider"
+                ))
+                .with_param(name.as_str()));
+            }
+        }
+        let mut changed = false;
+        for name in &self.drop_fields {
+            changed |= request.remove(name).is_some();
+        }
+        if let Some(model) = upstream_model {
+            if request.get("model").and_then(Value::as_str) != Some(model) {
+                request.insert("model".to_string(), Value::String(model.to_string()));
+                changed = true;
+            }
+        }
+        Ok(changed)
     }
 
     fn watch(&mut self, event: &sse::Event) {
@@ -90,9 +135,9 @@ impl Translator for OpenAiOpenAi {
     }
 
     fn needs_request_body(&self, upstream_model: Option<&str>) -> bool {
-        // Without another model name the body goes as sent: no need to read or parse it (the
-        // provider validates it anyway).
-        upstream_model.is_some()
+        // Without another model name or a field policy the body goes as sent: no need to read
+        // or parse it (the provider validates it anyway).
+        upstream_model.is_some() || self.has_field_policy()
     }
 
     fn request_body(
@@ -100,16 +145,15 @@ impl Translator for OpenAiOpenAi {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let Some(model) = upstream_model else {
+        if upstream_model.is_none() && !self.has_field_policy() {
             return Ok(None);
-        };
+        }
         let mut request: Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
             ApiError::invalid_request(format!("the request body is not a JSON object: {err}"))
         })?;
-        if request.get("model").and_then(Value::as_str) == Some(model) {
+        if !self.apply(&mut request, upstream_model)? {
             return Ok(None);
         }
-        request.insert("model".to_string(), Value::String(model.to_string()));
         serde_json::to_vec(&request)
             .map(Some)
             .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
@@ -258,5 +302,42 @@ mod tests {
         let mut t = OpenAiOpenAi::new("/v1".into());
         let err = t.request_body(b"[1]", Some("m")).unwrap_err();
         assert_eq!(err.status, 400);
+    }
+}
+
+#[cfg(test)]
+mod field_policy_tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn refused_fields_are_named_and_dropped_fields_removed() {
+        let mut t = OpenAiOpenAi::new("/v1".into())
+            .with_fields(vec!["logprobs".into()], vec!["store".into()]);
+        assert!(t.needs_request_body(None));
+        let err = t
+            .request_body(br#"{"model":"m","messages":[],"logprobs":true}"#, None)
+            .unwrap_err();
+        assert_eq!((err.status, err.param.as_deref()), (400, Some("logprobs")));
+        // `null` asks for nothing: not refused.
+        let out = t
+            .request_body(
+                br#"{"model":"m","messages":[],"logprobs":null,"store":true}"#,
+                None,
+            )
+            .unwrap()
+            .unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({"model":"m","messages":[],"logprobs":null})
+        );
+        assert_eq!(
+            t.request_body(br#"{"model":"m","messages":[]}"#, None)
+                .unwrap(),
+            None
+        );
     }
 }

@@ -12,10 +12,10 @@
 //! | `llmgw_request_duration_ms` | histogram | provider, model | `gen_ai.server.request.duration` |
 //! | `llmgw_time_to_first_token_ms` | histogram | provider, model | `gen_ai.server.time_to_first_token` |
 
-use crate::headers;
 use crate::host::Host;
 use crate::metrics::Metrics;
 
+use super::first_try::FirstTry;
 use super::Usage;
 
 /// Label value when a fact is unknown (no team, no model header).
@@ -68,12 +68,10 @@ pub struct TryTelemetry {
 
 impl TryTelemetry {
     /// Start timing; read auth's consumer and team before translate strips the headers.
-    pub fn start(host: &dyn Host, config: MetricsConfig) -> Self {
+    /// `first` holds them for every try: a retry sees the headers as the first try left them.
+    pub fn start(host: &dyn Host, config: MetricsConfig, first: &FirstTry) -> Self {
         let (consumer, team) = if config.consumer_labels {
-            (
-                host.request_header(headers::CONSUMER),
-                host.request_header(headers::TEAM),
-            )
+            (first.consumer.clone(), first.team.clone())
         } else {
             (None, None)
         };

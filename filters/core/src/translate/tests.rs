@@ -190,10 +190,10 @@ fn config_refuses_unknown_fields_and_schemas_with_paths() {
         r#"{"providers":[{"name":"o","schema":"openai","key_env":"OPENAI_API_KEY","kye":1}]}"#,
     );
     assert_eq!(err.path, "providers[0].kye");
-    let err = refusal(r#"{"providers":[{"name":"g","schema":"gemini","key_env":"K"}]}"#);
+    let err = refusal(r#"{"providers":[{"name":"g","schema":"palm","key_env":"K"}]}"#);
     assert_eq!(err.path, "providers[0].schema");
     assert!(
-        err.reason.contains("unknown variant `gemini`"),
+        err.reason.contains("unknown variant `palm`"),
         "{}",
         err.reason
     );
@@ -414,12 +414,9 @@ fn what_anthropic_cannot_honour_is_refused_by_name() {
         (r#""presence_penalty":0.5"#, "presence_penalty"),
         (r#""frequency_penalty":-1"#, "frequency_penalty"),
         (r#""seed":42"#, "seed"),
+        (r#""functions":[{"name":"f"}]"#, "functions"),
         (
-            r#""tools":[{"type":"function","function":{"name":"f"}}]"#,
-            "tools",
-        ),
-        (
-            r#""response_format":{"type":"json_object"}"#,
+            r#""tools":[{"type":"function","function":{"name":"f"}}],"response_format":{"type":"json_object"}"#,
             "response_format",
         ),
         (r#""brand_new_option":true"#, "brand_new_option"),
@@ -438,7 +435,7 @@ fn what_anthropic_cannot_honour_is_refused_by_name() {
     assert_eq!(view.param.as_deref(), Some("messages[1].tool_calls"));
     let view = refused(
         "anthropic",
-        r#"{"model":"m","messages":[{"role":"tool","content":"x","tool_call_id":"1"}]}"#,
+        r#"{"model":"m","messages":[{"role":"function","content":"x","name":"f"}]}"#,
     );
     assert_eq!(view.param.as_deref(), Some("messages[0].role"));
     let view = refused(
@@ -642,4 +639,25 @@ fn provider_metadata_without_quotes_and_a_non_chat_method() {
         .with_property(&PROVIDER_METADATA, b"anthropic");
     assert_eq!(filter.on_request_headers(&mut host, true), Flow::Pause);
     assert_eq!(host.local_response.unwrap().status, 404);
+}
+
+#[test]
+fn each_try_of_a_fallback_chain_gets_the_model_of_its_provider() {
+    // router's chain header: openai first, anthropic on the retry (Envoy's aggregate cluster).
+    let chain = "openai=gpt-4o-mini,anthropic=claude-3-5-haiku-20241022";
+    for (provider, path, model) in [
+        ("openai", "/v1/chat/completions", "gpt-4o-mini"),
+        ("anthropic", "/v1/messages", "claude-3-5-haiku-20241022"),
+    ] {
+        let mut filter = root().new_filter();
+        let mut host = chat_host("openai", SIMPLE)
+            .with_property(&PROVIDER_METADATA, provider.as_bytes())
+            .with_request_header(headers::UPSTREAM_MODEL, "gpt-4o-mini")
+            .with_request_header(headers::TARGETS, chain);
+        send_request(&mut filter, &mut host);
+        assert_eq!(filter.provider(), Some(provider));
+        assert_eq!(host.req(":path"), Some(path));
+        assert_eq!(body_json(&host)["model"], model, "{provider}");
+        assert!(no_reserved_headers(&host));
+    }
 }

@@ -1,0 +1,270 @@
+//! The one parse of the request body: the fields router routes on, read without copying the
+//! messages. Everything router does not need is skipped (`IgnoredAny`-style visitors), and
+//! fields of an unexpected shape are left for the provider to refuse, except `model` and
+//! `stream`, which router itself depends on.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::catalogue::Capabilities;
+use super::config::Capability;
+use super::policy::Needs;
+
+/// The fields of a Chat Completions (or Embeddings) request router needs.
+#[derive(Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    model: Option<Typed<Cow<'a, str>>>,
+    #[serde(default)]
+    stream: Option<Typed<bool>>,
+    #[serde(default)]
+    max_tokens: Option<Typed<u64>>,
+    #[serde(default)]
+    max_completion_tokens: Option<Typed<u64>>,
+    #[serde(default)]
+    tools: Option<NonEmpty>,
+    #[serde(default)]
+    functions: Option<NonEmpty>,
+    #[serde(default)]
+    response_format: Option<Typed<ResponseFormat<'a>>>,
+    #[serde(default)]
+    messages: Option<HasImage>,
+    /// For ratelimit: whether a stream's client asked for usage.
+    #[serde(default)]
+    stream_options:
+        crate::ratelimit::estimate::Lenient<crate::ratelimit::estimate::StreamOptionsPeek>,
+}
+
+#[derive(Deserialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+}
+
+/// A field of the expected type, or of another type (so the error can name the field).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Typed<T> {
+    Valid(T),
+    Invalid(IgnoredAny),
+}
+
+impl<T> Typed<T> {
+    fn valid(self) -> Option<T> {
+        match self {
+            Typed::Valid(v) => Some(v),
+            Typed::Invalid(_) => None,
+        }
+    }
+}
+
+/// Why the body cannot be routed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeekError {
+    Malformed(String),
+    MissingModel,
+    ModelNotString,
+    StreamNotBool,
+}
+
+/// What router learnt from the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestFacts {
+    pub model: String,
+    pub stream: bool,
+    /// `max_tokens` / `max_completion_tokens` when the client set one.
+    pub max_output_tokens: Option<u64>,
+    pub capabilities: Capabilities,
+    /// `stream_options.include_usage` (ratelimit hides usage it forced, not usage asked for).
+    pub include_usage: bool,
+}
+
+impl RequestFacts {
+    pub fn parse(body: &[u8]) -> Result<Self, PeekError> {
+        let peek: Peek =
+            serde_json::from_slice(body).map_err(|err| PeekError::Malformed(err.to_string()))?;
+        let model = match peek.model {
+            None => return Err(PeekError::MissingModel),
+            Some(Typed::Invalid(_)) => return Err(PeekError::ModelNotString),
+            Some(Typed::Valid(name)) if name.is_empty() => return Err(PeekError::MissingModel),
+            Some(Typed::Valid(name)) => name.into_owned(),
+        };
+        let stream = match peek.stream {
+            None => false,
+            Some(Typed::Valid(stream)) => stream,
+            Some(Typed::Invalid(_)) => return Err(PeekError::StreamNotBool),
+        };
+        let mut capabilities = Capabilities::NONE;
+        if stream {
+            capabilities = capabilities.with(Capability::Streaming);
+        }
+        if peek.tools.is_some_and(|t| t.0) || peek.functions.is_some_and(|f| f.0) {
+            capabilities = capabilities.with(Capability::Tools);
+        }
+        if peek.messages.is_some_and(|m| m.0) {
+            capabilities = capabilities.with(Capability::Vision);
+        }
+        let json_schema = peek
+            .response_format
+            .and_then(Typed::valid)
+            .and_then(|f| f.kind)
+            .is_some_and(|k| k == "json_schema");
+        if json_schema {
+            capabilities = capabilities.with(Capability::JsonSchema);
+        }
+        let max_output_tokens = peek
+            .max_completion_tokens
+            .and_then(Typed::valid)
+            .or_else(|| peek.max_tokens.and_then(Typed::valid));
+        Ok(RequestFacts {
+            model,
+            stream,
+            max_output_tokens,
+            capabilities,
+            include_usage: crate::ratelimit::estimate::include_usage(&peek.stream_options),
+        })
+    }
+
+    /// What a target must offer. Input tokens are estimated as bytes / 4, the usual rule of
+    /// thumb for English text in BPE tokenizers; cheap, and good enough to compare windows.
+    pub fn needs(&self, body_len: usize, default_output_tokens: u64) -> Needs {
+        Needs {
+            input_tokens: (body_len as u64).div_ceil(4),
+            output_tokens: self.max_output_tokens.unwrap_or(default_output_tokens),
+            capabilities: self.capabilities,
+        }
+    }
+}
+
+/// Visits any JSON value, skipping it; `seq`/`map` hooks decide what a container means.
+macro_rules! skip_scalars {
+    ($out:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+    };
+}
+
+/// Is the value a non-empty array (`tools`)?
+struct NonEmpty(bool);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NonEmpty;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            skip_scalars!(NonEmpty(false));
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NonEmpty, A::Error> {
+                let mut any = false;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    any = true;
+                }
+                Ok(NonEmpty(any))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NonEmpty, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(NonEmpty(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Does the value contain, at any depth, an object with `"type": "image_url"` (an image part
+/// of a message)? Strings are skipped without being copied.
+struct HasImage(bool);
+
+impl<'de> Deserialize<'de> for HasImage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HasImage;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            skip_scalars!(HasImage(false));
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<HasImage, A::Error> {
+                let mut any = false;
+                while let Some(item) = seq.next_element::<HasImage>()? {
+                    any |= item.0;
+                }
+                Ok(HasImage(any))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HasImage, A::Error> {
+                let mut any = false;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "type" {
+                        any |= map.next_value::<IsImageType>()?.0;
+                    } else {
+                        any |= map.next_value::<HasImage>()?.0;
+                    }
+                }
+                Ok(HasImage(any))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Is the value the string `image_url`?
+struct IsImageType(bool);
+
+impl<'de> Deserialize<'de> for IsImageType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IsImageType;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<IsImageType, E> {
+                Ok(IsImageType(false))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<IsImageType, E> {
+                Ok(IsImageType(false))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<IsImageType, E> {
+                Ok(IsImageType(false))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<IsImageType, E> {
+                Ok(IsImageType(false))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<IsImageType, E> {
+                Ok(IsImageType(false))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IsImageType, E> {
+                Ok(IsImageType(v == "image_url"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IsImageType, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(IsImageType(false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IsImageType, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(IsImageType(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,883 @@
+//! Router tests with the fake host: resolution, selection, policies, health, config refusals.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::testing::FakeHost;
+
+const CONFIG: &str = r#"{
+    "models": [
+        {"name": "gpt-4o-mini", "targets": [{"provider": "openai", "model": "gpt-4o-mini"}]},
+        {"name": "claude-haiku", "targets": [
+            {"provider": "anthropic", "model": "claude-3-5-haiku-20241022"}]},
+        {"name": "split", "targets": [
+            {"provider": "openai", "model": "gpt-4o-mini", "weight": 3},
+            {"provider": "anthropic", "model": "claude-3-5-haiku-20241022", "weight": 1}]},
+        {"name": "claude-sonnet-4-5-20250929", "targets": [
+            {"provider": "anthropic", "model": "claude-sonnet-4-5-20250929"}]},
+        {"name": "claude-sonnet-4-6", "targets": [
+            {"provider": "anthropic", "model": "claude-sonnet-4-6"}]},
+        {"name": "cheap", "policy": "cheapest", "targets": [
+            {"provider": "openai", "model": "small", "context_window": 1000,
+             "price": {"input": 0.1, "output": 0.4}, "capabilities": ["streaming"]},
+            {"provider": "openai", "model": "medium", "context_window": 100000,
+             "price": {"input": 1.0, "output": 4.0}, "capabilities": ["streaming", "tools"]},
+            {"provider": "anthropic", "model": "large", "context_window": 200000,
+             "price": {"input": 3.0, "output": 15.0}}]},
+        {"name": "quick", "policy": "fastest", "targets": [
+            {"provider": "openai", "model": "a"}, {"provider": "anthropic", "model": "b"}]},
+        {"name": "first", "policy": "ordered", "targets": [
+            {"provider": "openai", "model": "a"}, {"provider": "anthropic", "model": "b"}]},
+        {"name": "regions", "targets": [
+            {"provider": "openai", "model": "gpt-4o-mini", "cluster": "openai-eu"},
+            {"provider": "openai", "model": "gpt-4o-mini", "cluster": "openai-us"}]},
+        {"name": "resilient", "fallback": {"cluster": "llm-fallback"}, "targets": [
+            {"provider": "openai", "model": "gpt-4o-mini"},
+            {"provider": "anthropic", "model": "claude-haiku-4-5"}]}
+    ],
+    "aliases": {
+        "fast": "gpt-4o-mini",
+        "claude-sonnet": {"version": "claude-sonnet-4-5-20250929",
+                          "rollout": {"version": "claude-sonnet-4-6", "percent": 20}}
+    },
+    "clusters": {"anthropic": "llm-anthropic"},
+    "health": {"failure_threshold": 2, "cooldown_seconds": 10},
+    "expose": {"model": true},
+    "default_output_tokens": 100
+}"#;
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn root() -> RouterRoot {
+    RouterRoot::configure(CONFIG.as_bytes(), &|_: &str| None).unwrap()
+}
+
+fn refusal(json: &str) -> ConfigError {
+    RouterRoot::configure(json.as_bytes(), &|_: &str| None).unwrap_err()
+}
+
+fn post(path: &str, body: &str, host: FakeHost) -> FakeHost {
+    host.with_now_ms(NOW)
+        .with_request_header(":method", "POST")
+        .with_request_header(":path", path)
+        .with_request_body(body)
+}
+
+/// Runs a request through a fresh router filter; returns the flow, the filter and the host.
+fn run(root: &RouterRoot, mut host: FakeHost) -> (Flow, RouterFilter, FakeHost) {
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+    let size = host.request_body.len();
+    assert_eq!(filter.on_request_body(&mut host, 3, false), Flow::Pause);
+    let flow = filter.on_request_body(&mut host, size, true);
+    (flow, filter, host)
+}
+
+/// Runs a chat completion request through router; returns the host afterwards.
+fn route(body: &str, host: FakeHost) -> (Flow, FakeHost) {
+    let (flow, _, host) = run(&root(), post("/v1/chat/completions", body, host));
+    (flow, host)
+}
+
+/// A small xorshift generator: deterministic draws for convergence tests.
+fn draws(n: usize) -> impl Iterator<Item = u64> {
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    (0..n).map(move |_| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    })
+}
+
+/// Target state from plain maps.
+#[derive(Default)]
+struct State {
+    down: HashMap<String, u64>,
+    latency: HashMap<String, f64>,
+}
+
+impl TargetState for State {
+    fn unhealthy_for_ms(&self, t: &Target) -> Option<u64> {
+        self.down.get(&t.model).copied()
+    }
+    fn latency_ms(&self, t: &Target) -> Option<f64> {
+        self.latency.get(&t.model).copied()
+    }
+}
+
+fn model(root: &RouterRoot, name: &str) -> std::rc::Rc<Model> {
+    root.resolve(name, None, 0).unwrap().clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contract headers, aliases, errors
+
+#[test]
+fn exact_model_sets_the_contract_headers() {
+    let (flow, host) = route(r#"{"model":"gpt-4o-mini","stream":true}"#, FakeHost::new());
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(host.req(headers::REQUESTED_MODEL), Some("gpt-4o-mini"));
+    assert_eq!(host.req(headers::PROVIDER), Some("openai"));
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("gpt-4o-mini"));
+    assert_eq!(host.req(headers::CLUSTER), Some("openai"));
+    assert_eq!(host.req(headers::STREAM), Some("true"));
+    assert_eq!(host.req(headers::TARGETS), None);
+    assert!(host.local_response.is_none());
+}
+
+#[test]
+fn alias_resolves_and_cluster_mapping_applies() {
+    let (_, host) = route(r#"{"model":"fast"}"#, FakeHost::new());
+    assert_eq!(host.req(headers::REQUESTED_MODEL), Some("fast"));
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("gpt-4o-mini"));
+    assert_eq!(host.req(headers::STREAM), Some("false"));
+    let (_, host) = route(r#"{"model":"claude-haiku"}"#, FakeHost::new());
+    assert_eq!(host.req(headers::CLUSTER), Some("llm-anthropic"));
+}
+
+#[test]
+fn a_target_may_name_its_own_cluster() {
+    let (_, host) = route(r#"{"model":"regions"}"#, FakeHost::new().with_randoms(&[1]));
+    let first = host.req(headers::CLUSTER).unwrap().to_string();
+    assert!(first == "openai-eu" || first == "openai-us", "{first}");
+    let clusters: std::collections::BTreeSet<String> = draws(50)
+        .map(|d| {
+            let (_, host) = route(r#"{"model":"regions"}"#, FakeHost::new().with_randoms(&[d]));
+            host.req(headers::CLUSTER).unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(clusters.len(), 2, "{clusters:?}");
+}
+
+#[test]
+fn embeddings_resolve_like_chat() {
+    let (flow, _, host) = run(
+        &root(),
+        post(
+            "/v1/embeddings",
+            r#"{"model":"fast","input":"hello"}"#,
+            FakeHost::new(),
+        ),
+    );
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("gpt-4o-mini"));
+    assert_eq!(host.req(headers::CLUSTER), Some("openai"));
+}
+
+#[test]
+fn unknown_model_is_404_model_not_found() {
+    let (flow, host) = route(r#"{"model":"gpt-9"}"#, FakeHost::new());
+    assert_eq!(flow, Flow::Pause);
+    assert!(host.req(headers::CLUSTER).is_none());
+    let reply = host.local_response.unwrap();
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.json()["error"]["code"], "model_not_found");
+}
+
+#[test]
+fn bad_bodies_are_400() {
+    for (body, code) in [
+        (r#"{"model": 4}"#, Some("invalid_type")),
+        (r#"{"messages": []}"#, Some("missing_required_parameter")),
+        (r#"{"model": ""}"#, Some("missing_required_parameter")),
+        (r#"{"model": "fast""#, None),
+        ("not json", None),
+        (r#"{"model":"fast","stream":"yes"}"#, Some("invalid_type")),
+    ] {
+        let (flow, host) = route(body, FakeHost::new());
+        assert_eq!(flow, Flow::Pause, "{body}");
+        let reply = host.local_response.unwrap();
+        assert_eq!(reply.status, 400, "{body}");
+        let json = reply.json();
+        assert_eq!(json["error"]["type"], "invalid_request_error");
+        assert_eq!(json["error"]["code"].as_str(), code, "{body}");
+    }
+}
+
+#[test]
+fn odd_shapes_of_fields_router_only_peeks_at_are_left_to_the_provider() {
+    let body = r#"{"model":"fast","messages":"x","tools":{},"max_tokens":"9",
+                   "response_format":"json","functions":null}"#;
+    let (flow, host) = route(body, FakeHost::new());
+    assert_eq!(flow, Flow::Continue);
+    assert!(host.local_response.is_none());
+}
+
+#[test]
+fn allow_list_from_auth_is_enforced_on_the_requested_name() {
+    let allowed = FakeHost::new().with_request_header(headers::ALLOWED_MODELS, "gpt-*,fast");
+    let (flow, _) = route(r#"{"model":"fast"}"#, allowed.clone());
+    assert_eq!(flow, Flow::Continue);
+    let (flow, host) = route(r#"{"model":"claude-haiku"}"#, allowed);
+    assert_eq!(flow, Flow::Pause);
+    let reply = host.local_response.unwrap();
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.json()["error"]["param"], "model");
+}
+
+#[test]
+fn other_urls_are_404_and_empty_bodies_400() {
+    let mut host = FakeHost::new()
+        .with_request_header(":method", "GET")
+        .with_request_header(":path", "/v1/engines");
+    let mut filter = root().new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, true), Flow::Pause);
+    assert_eq!(host.local_response.unwrap().status, 404);
+
+    let mut host = FakeHost::new()
+        .with_request_header(":method", "POST")
+        .with_request_header(":path", "/v1/chat/completions?x=1");
+    assert_eq!(filter.on_request_headers(&mut host, true), Flow::Pause);
+    assert_eq!(host.local_response.unwrap().status, 400);
+}
+
+#[test]
+fn models_list_holds_only_allowed_names_aliases_included() {
+    let list = |allowed: Option<&str>| {
+        let mut host = FakeHost::new()
+            .with_request_header(":method", "GET")
+            .with_request_header(":path", "/v1/models");
+        if let Some(a) = allowed {
+            host = host.with_request_header(headers::ALLOWED_MODELS, a);
+        }
+        let mut filter = root().new_filter();
+        assert_eq!(filter.on_request_headers(&mut host, true), Flow::Pause);
+        let reply = host.local_response.unwrap();
+        assert_eq!(reply.status, 200);
+        let json = reply.json();
+        assert_eq!(json["object"], "list");
+        let ids: Vec<String> = json["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_eq!(m["object"], "model");
+                assert_eq!(m["owned_by"], "llmgw");
+                assert!(m["created"].is_u64());
+                m["id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        ids
+    };
+    let all = list(None);
+    assert_eq!(all.len(), 12, "{all:?}");
+    assert_eq!(all[0], "gpt-4o-mini");
+    assert!(all.contains(&"claude-sonnet".to_string()));
+    assert_eq!(list(Some("gpt-*,fast")), ["gpt-4o-mini", "fast"]);
+    assert!(list(Some("nothing-*")).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weighted selection
+
+#[test]
+fn weighted_split_follows_the_draw() {
+    let root = root();
+    let split = model(&root, "split");
+    let state = State::default();
+    // Weights 3:1 → draws 0,1,2 go to openai, 3 to anthropic, 4 wraps to openai.
+    let providers: Vec<&str> = (0..5)
+        .map(|draw| {
+            policy::select(&split, &Needs::default(), &state, draw)
+                .unwrap()
+                .provider
+                .as_str()
+        })
+        .collect();
+    assert_eq!(
+        providers,
+        ["openai", "openai", "openai", "anthropic", "openai"]
+    );
+}
+
+#[test]
+fn selection_through_the_filter_is_deterministic_for_a_draw() {
+    let pick = |draw: u64| {
+        let (_, host) = route(
+            r#"{"model":"split"}"#,
+            FakeHost::new().with_randoms(&[draw]),
+        );
+        host.req(headers::PROVIDER).unwrap().to_string()
+    };
+    for draw in [0, 1, 7, 12345, u64::MAX] {
+        assert_eq!(pick(draw), pick(draw), "draw {draw}");
+    }
+}
+
+#[test]
+fn weighted_split_converges_within_two_percent() {
+    let root = root();
+    let split = model(&root, "split");
+    let state = State::default();
+    let openai = draws(10_000)
+        .filter(|&d| {
+            policy::select(&split, &Needs::default(), &state, d)
+                .unwrap()
+                .provider
+                == "openai"
+        })
+        .count();
+    assert!(
+        (7300..=7700).contains(&openai),
+        "openai got {openai} of 10000"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versions and rollouts
+
+#[test]
+fn rollout_is_sticky_per_consumer_and_splits_consumers_within_tolerance() {
+    let root = root();
+    let mut canaries = 0;
+    for i in 0..10_000 {
+        let consumer = format!("consumer-{i}");
+        let first = root.resolve("claude-sonnet", Some(&consumer), 1).unwrap();
+        // Whatever the request's own draw, one consumer stays on one version.
+        for draw in [2, 99, u64::MAX] {
+            let again = root
+                .resolve("claude-sonnet", Some(&consumer), draw)
+                .unwrap();
+            assert_eq!(first.name, again.name, "{consumer} flipped");
+        }
+        if first.name == "claude-sonnet-4-6" {
+            canaries += 1;
+        } else {
+            assert_eq!(first.name, "claude-sonnet-4-5-20250929");
+        }
+    }
+    // 20 % of 10 000 consumers, ± 2 points.
+    assert!((1800..=2200).contains(&canaries), "{canaries} canaries");
+}
+
+#[test]
+fn rollout_without_consumer_uses_the_draw_and_exact_versions_stay_reachable() {
+    let root = root();
+    assert_eq!(
+        root.resolve("claude-sonnet", None, 1999).unwrap().name,
+        "claude-sonnet-4-6"
+    );
+    assert_eq!(
+        root.resolve("claude-sonnet", None, 2000).unwrap().name,
+        "claude-sonnet-4-5-20250929"
+    );
+    let (_, host) = route(
+        r#"{"model":"claude-sonnet-4-6"}"#,
+        FakeHost::new().with_request_header(headers::CONSUMER, "anyone"),
+    );
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("claude-sonnet-4-6"));
+    let (_, host) = route(
+        r#"{"model":"claude-sonnet"}"#,
+        FakeHost::new().with_request_header(headers::CONSUMER, "consumer-1"),
+    );
+    let expected = root
+        .resolve("claude-sonnet", Some("consumer-1"), 0)
+        .unwrap()
+        .name
+        .clone();
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some(expected.as_str()));
+    assert_eq!(host.req(headers::REQUESTED_MODEL), Some("claude-sonnet"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+fn needs(input_tokens: u64, caps: &[Capability]) -> Needs {
+    Needs {
+        input_tokens,
+        output_tokens: 100,
+        capabilities: Capabilities::of(caps),
+    }
+}
+
+#[test]
+fn cheapest_picks_the_cheapest_target_whose_window_fits() {
+    let root = root();
+    let cheap = model(&root, "cheap");
+    let state = State::default();
+    let pick = |n: Needs| policy::select(&cheap, &n, &state, 0).map(|t| t.model.clone());
+    assert_eq!(pick(needs(10, &[])).unwrap(), "small");
+    assert_eq!(pick(needs(900, &[])).unwrap(), "small"); // 900 + 100 = 1000 fits exactly
+    assert_eq!(pick(needs(901, &[])).unwrap(), "medium");
+    assert_eq!(pick(needs(150_000, &[])).unwrap(), "large");
+    let Err(SelectError::CannotServe(reasons)) = pick(needs(300_000, &[])) else {
+        panic!("a request larger than every window must be refused");
+    };
+    assert_eq!(reasons.len(), 3);
+    assert!(
+        reasons[2].contains("context window of 200000"),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn cheapest_respects_capabilities() {
+    let root = root();
+    let cheap = model(&root, "cheap");
+    let state = State::default();
+    let pick = |n: Needs| policy::select(&cheap, &n, &state, 0).map(|t| t.model.clone());
+    assert_eq!(pick(needs(10, &[Capability::Streaming])).unwrap(), "small");
+    assert_eq!(pick(needs(10, &[Capability::Tools])).unwrap(), "medium");
+    // `large` declares no list: it can do everything.
+    assert_eq!(pick(needs(10, &[Capability::Vision])).unwrap(), "large");
+    assert_eq!(pick(needs(150_000, &[Capability::Tools])).unwrap(), "large");
+    let Err(SelectError::CannotServe(reasons)) = pick(needs(250_000, &[Capability::Tools])) else {
+        panic!("nothing fits");
+    };
+    assert_eq!(reasons[0], "small does not support tools");
+    assert!(reasons[1].starts_with("medium has a context window of 100000 tokens"));
+}
+
+#[test]
+fn cheapest_skips_an_unhealthy_target() {
+    let root = root();
+    let cheap = model(&root, "cheap");
+    let mut state = State::default();
+    state.down.insert("small".into(), 5_000);
+    let t = policy::select(&cheap, &needs(10, &[]), &state, 0).unwrap();
+    assert_eq!(t.model, "medium");
+}
+
+#[test]
+fn request_facts_read_what_the_request_needs() {
+    let facts = RequestFacts::parse(
+        br#"{"model":"m","stream":true,"max_completion_tokens":50,"max_tokens":9,
+             "tools":[{"type":"function","function":{"name":"f"}}],
+             "response_format":{"type":"json_schema","json_schema":{"name":"x"}},
+             "messages":[{"role":"user","content":[{"type":"text","text":"image_url"},
+                         {"type":"image_url","image_url":{"url":"data:..."}}]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(facts.max_output_tokens, Some(50));
+    assert_eq!(
+        facts.capabilities,
+        Capabilities::of(&[
+            Capability::Streaming,
+            Capability::Tools,
+            Capability::JsonSchema,
+            Capability::Vision
+        ])
+    );
+    let plain = RequestFacts::parse(
+        br#"{"model":"m","max_tokens":9,"tools":[],"response_format":{"type":"json_object"},
+             "messages":[{"role":"user","content":"type image_url"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(plain.max_output_tokens, Some(9));
+    assert_eq!(plain.capabilities, Capabilities::NONE);
+    assert_eq!(plain.needs(400, 7).input_tokens, 100);
+    assert_eq!(plain.needs(400, 7).output_tokens, 9);
+}
+
+#[test]
+fn cheapest_through_the_filter_says_why_nothing_fits() {
+    let big = "x".repeat(900_000);
+    let body = format!(r#"{{"model":"cheap","messages":[{{"role":"user","content":"{big}"}}]}}"#);
+    let (flow, host) = route(&body, FakeHost::new());
+    assert_eq!(flow, Flow::Pause);
+    let reply = host.local_response.unwrap();
+    assert_eq!(reply.status, 400);
+    let json = reply.json();
+    assert_eq!(json["error"]["code"], "no_deployment_can_serve");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("context window of 200000"), "{message}");
+
+    let body = r#"{"model":"cheap","messages":[{"role":"user","content":"hi"}]}"#;
+    let (flow, host) = route(body, FakeHost::new());
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("small"));
+}
+
+#[test]
+fn ordered_takes_the_first_healthy_target() {
+    let root = root();
+    let first = model(&root, "first");
+    let mut state = State::default();
+    assert_eq!(
+        policy::select(&first, &Needs::default(), &state, 3)
+            .unwrap()
+            .model,
+        "a"
+    );
+    state.down.insert("a".into(), 1);
+    assert_eq!(
+        policy::select(&first, &Needs::default(), &state, 3)
+            .unwrap()
+            .model,
+        "b"
+    );
+}
+
+#[test]
+fn fastest_measures_unknown_targets_then_prefers_the_lowest_latency() {
+    let root = root();
+    let quick = model(&root, "quick");
+    let mut state = State::default();
+    let pick = |s: &State, draw: u64| policy::select(&quick, &Needs::default(), s, draw).unwrap();
+    state.latency.insert("a".into(), 300.0);
+    assert_eq!(pick(&state, 1).model, "b", "unmeasured b gets tried");
+    state.latency.insert("b".into(), 120.0);
+    assert_eq!(pick(&state, 1).model, "b");
+    state.latency.insert("b".into(), 500.0);
+    assert_eq!(pick(&state, 1).model, "a");
+    // One draw in 20 explores by weight, so a slow target is measured again.
+    let explored = draws(2000)
+        .filter(|&d| pick(&state, d).model == "b")
+        .count();
+    assert!((20..=80).contains(&explored), "{explored}");
+}
+
+#[test]
+fn fastest_learns_latency_from_responses_in_shared_data() {
+    let root = root();
+    // A draw that does not explore: the choice is by latency alone.
+    let exploit = (1..).find(|&d| host_draw(d) % 20 != 0).unwrap();
+    let respond = |host: FakeHost, started: u64, took: u64| -> FakeHost {
+        let (_, mut filter, mut host) = run(
+            &root,
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"quick"}"#,
+                host.with_randoms(&[exploit]),
+            ),
+        );
+        let _ = started;
+        host.now_ms = NOW + took;
+        host.response_headers = vec![(":status".into(), "200".into())];
+        host.properties.insert(
+            vec!["response".into(), "code_details".into()],
+            b"via_upstream".to_vec(),
+        );
+        filter.on_response_headers(&mut host, false);
+        host.now_ms = NOW;
+        host
+    };
+    // a is tried first (both unmeasured), answers in 400 ms; b is then unmeasured → tried.
+    let host = respond(FakeHost::new(), NOW, 400);
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("a"));
+    let host = respond(host, NOW, 100);
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("b"));
+    let host = respond(host, NOW, 100);
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("b"));
+    let state = health::SharedState {
+        host: &host,
+        now_ms: NOW,
+    };
+    let quick = model(&root, "quick");
+    assert_eq!(state.latency_ms(&quick.targets[0]), Some(400.0));
+    assert_eq!(state.latency_ms(&quick.targets[1]), Some(100.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health
+
+#[test]
+fn health_trips_after_the_threshold_cools_down_and_recovers() {
+    let policy = HealthPolicy {
+        failure_threshold: 3,
+        cooldown_ms: 10_000,
+    };
+    let h = Health::default();
+    let h = h.after(Outcome::Failure, &policy, 0);
+    let h = h.after(Outcome::Failure, &policy, 1);
+    assert_eq!(h.unhealthy_for_ms(2), None, "below the threshold");
+    let h = h.after(Outcome::Neutral, &policy, 2);
+    assert_eq!(h.consecutive_failures, 2, "a client error changes nothing");
+    let tripped = h.after(Outcome::Failure, &policy, 3);
+    assert_eq!(tripped.unhealthy_for_ms(3), Some(10_000));
+    assert_eq!(tripped.unhealthy_for_ms(10_002), Some(1));
+    // Failures during the cool-down do not extend it.
+    let same = tripped.after(Outcome::Failure, &policy, 5_000);
+    assert_eq!(same, tripped);
+    // After the cool-down: half-open. One failure trips it again at once…
+    assert_eq!(tripped.unhealthy_for_ms(10_003), None);
+    let again = tripped.after(Outcome::Failure, &policy, 10_003);
+    assert_eq!(again.unhealthy_for_ms(10_003), Some(10_000));
+    // …one success resets it.
+    let recovered = tripped.after(Outcome::Success, &policy, 10_003);
+    assert_eq!(recovered, Health::default());
+    let h = recovered.after(Outcome::Failure, &policy, 10_004);
+    assert_eq!(h.unhealthy_for_ms(10_004), None);
+}
+
+#[test]
+fn outcomes_by_status() {
+    assert_eq!(Outcome::of_status(200), Outcome::Success);
+    assert_eq!(Outcome::of_status(429), Outcome::Failure);
+    assert_eq!(Outcome::of_status(503), Outcome::Failure);
+    assert_eq!(Outcome::of_status(400), Outcome::Neutral);
+    assert_eq!(Outcome::of_status(404), Outcome::Neutral);
+}
+
+/// Sends `model` through router and answers with `status`; returns the host (shared data kept).
+fn exchange(
+    root: &RouterRoot,
+    host: FakeHost,
+    model: &str,
+    status: u16,
+    details: &str,
+) -> FakeHost {
+    let body = format!(r#"{{"model":"{model}"}}"#);
+    let (flow, mut filter, mut host) = run(root, post("/v1/chat/completions", &body, host));
+    if flow == Flow::Continue {
+        host.response_headers = vec![(":status".into(), status.to_string())];
+        host.properties.insert(
+            vec!["response".into(), "code_details".into()],
+            details.as_bytes().to_vec(),
+        );
+        filter.on_response_headers(&mut host, false);
+    }
+    host
+}
+
+#[test]
+fn failing_target_goes_unhealthy_then_503_with_retry_after_then_recovers() {
+    let root = root();
+    let host = FakeHost::new();
+    // threshold 2: two 5xx from the provider trip gpt-4o-mini.
+    let host = exchange(&root, host, "fast", 500, "via_upstream");
+    let host = exchange(&root, host, "fast", 503, "via_upstream");
+    let mut host = exchange(&root, host, "fast", 200, "via_upstream");
+    let reply = host.local_response.take().unwrap();
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("retry-after"), Some("10"));
+    assert_eq!(reply.json()["error"]["code"], "all_deployments_unhealthy");
+    // Another model on another target is not affected.
+    let mut host = exchange(&root, host, "claude-haiku", 200, "via_upstream");
+    assert!(host.local_response.take().is_none());
+    // After the cool-down the target serves again.
+    host.now_ms = NOW + 10_001;
+    let (flow, _, _) = run(
+        &root,
+        post("/v1/chat/completions", r#"{"model":"fast"}"#, host).with_now_ms(NOW + 10_001),
+    );
+    assert_eq!(flow, Flow::Continue);
+}
+
+#[test]
+fn local_replies_of_other_filters_do_not_count_against_a_target() {
+    let root = root();
+    let host = FakeHost::new();
+    // ratelimit's own 429s: a wasm local reply (empty details), not the provider.
+    let host = exchange(&root, host, "fast", 429, "");
+    let host = exchange(&root, host, "fast", 429, "");
+    let host = exchange(&root, host, "fast", 429, "");
+    assert!(host.local_response.is_none());
+    // Envoy giving up on the provider does count.
+    let host = exchange(
+        &root,
+        host,
+        "fast",
+        503,
+        "upstream_reset_before_response_started",
+    );
+    let host = exchange(
+        &root,
+        host,
+        "fast",
+        503,
+        "upstream_reset_before_response_started",
+    );
+    let host = exchange(&root, host, "fast", 200, "via_upstream");
+    assert_eq!(host.local_response.unwrap().status, 503);
+}
+
+#[test]
+fn weighted_model_skips_the_unhealthy_target() {
+    let root = root();
+    let mut host = FakeHost::new();
+    // Trip the anthropic target of `split` through the model `claude-haiku` (same target key).
+    for _ in 0..2 {
+        host = exchange(&root, host, "claude-haiku", 529, "via_upstream");
+    }
+    for draw in [3, 7, 11] {
+        let (_, _, h) = run(
+            &root,
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"split"}"#,
+                host.clone().with_randoms(&[draw]),
+            ),
+        );
+        assert_eq!(h.req(headers::PROVIDER), Some("openai"), "draw {draw}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fallback chains and response headers
+
+#[test]
+fn fallback_chain_selects_the_aggregate_cluster_and_lists_the_targets_in_order() {
+    let (flow, host) = route(r#"{"model":"resilient","stream":true}"#, FakeHost::new());
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(host.req(headers::CLUSTER), Some("llm-fallback"));
+    assert_eq!(
+        host.req(headers::TARGETS),
+        Some("openai=gpt-4o-mini,anthropic=claude-haiku-4-5")
+    );
+    assert_eq!(host.req(headers::PROVIDER), Some("openai"));
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("gpt-4o-mini"));
+}
+
+#[test]
+fn exposed_model_names_the_step_of_the_chain_that_answered() {
+    let root = root();
+    let (_, mut filter, mut host) = run(
+        &root,
+        post(
+            "/v1/chat/completions",
+            r#"{"model":"resilient"}"#,
+            FakeHost::new(),
+        ),
+    );
+    host.response_headers = vec![(":status".into(), "200".into())];
+    host = host.with_property(&UPSTREAM_PROVIDER, b"anthropic");
+    filter.on_response_headers(&mut host, false);
+    assert_eq!(host.resp(EXPOSED_MODEL), Some("claude-haiku-4-5"));
+    assert_eq!(host.resp(EXPOSED_PROVIDER), None, "not asked for");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config refusals
+
+#[test]
+fn config_refusals_name_the_field() {
+    let t = r#"[{"provider":"p","model":"m"}]"#;
+    for (json, path, reason) in [
+        (
+            r#"{"models":[{"name":"a","targets":[{"provider":"p","model":"m","weight":0}]}]}"#
+                .to_string(),
+            "models[0].targets",
+            "weight 0",
+        ),
+        (
+            format!(r#"{{"models":[{{"name":"a","targets":{t}}}],"aliases":{{"b":"c"}}}}"#),
+            "aliases.b",
+            "not in `models`",
+        ),
+        (
+            r#"{"models":[{"name":"a","targets":[{"provider":"p","model":"m","wieght":1}]}]}"#
+                .to_string(),
+            "models[0].targets[0].wieght",
+            "unknown field",
+        ),
+        (
+            r#"{"models":[{"name":"a","targets":[]}]}"#.to_string(),
+            "models[0].targets",
+            "at least one",
+        ),
+        (r#"{"models":[]}"#.to_string(), "models", "at least one"),
+        (
+            format!(r#"{{"models":[{{"name":"a","targets":{t}}},{{"name":"a","targets":{t}}}]}}"#),
+            "models[1].name",
+            "twice",
+        ),
+        (
+            format!(r#"{{"models":[{{"name":"a b","targets":{t}}}]}}"#),
+            "models[0].name",
+            "letters",
+        ),
+        (
+            format!(
+                r#"{{"models":[{{"name":"a","targets":{t}}}],
+                    "aliases":{{"x":{{"version":"a","rollout":{{"version":"zz","percent":5}}}}}}}}"#
+            ),
+            "aliases.x.rollout.version",
+            "not in `models`",
+        ),
+        (
+            format!(
+                r#"{{"models":[{{"name":"a","targets":{t}}},{{"name":"b","targets":{t}}}],
+                    "aliases":{{"x":{{"version":"a","rollout":{{"version":"b","percent":0}}}}}}}}"#
+            ),
+            "aliases.x.rollout.percent",
+            "more than 0",
+        ),
+        (
+            format!(
+                r#"{{"models":[{{"name":"a","targets":{t}}}],
+                    "aliases":{{"x":{{"version":"nope"}}}}}}"#
+            ),
+            "aliases.x.version",
+            "not in `models`",
+        ),
+        (
+            r#"{"models":[{"name":"a","policy":"cheapest","targets":[
+                {"provider":"p","model":"m","price":{"input":1,"output":2}},
+                {"provider":"q","model":"m"}]}]}"#
+                .to_string(),
+            "models[0].targets[1].price",
+            "cheapest",
+        ),
+        (
+            r#"{"models":[{"name":"a","targets":[
+                {"provider":"p","model":"m","price":{"input":-1,"output":2}}]}]}"#
+                .to_string(),
+            "models[0].targets[0].price.input",
+            "0 or more",
+        ),
+        (
+            r#"{"models":[{"name":"a","targets":[
+                {"provider":"p","model":"m","capabilities":["telepathy"]}]}]}"#
+                .to_string(),
+            "models[0].targets[0].capabilities[0]",
+            "unknown variant",
+        ),
+        (
+            r#"{"models":[{"name":"a","policy":"random","targets":[
+                {"provider":"p","model":"m"}]}]}"#
+                .to_string(),
+            "models[0].policy",
+            "unknown variant",
+        ),
+        (
+            r#"{"models":[{"name":"a","fallback":{"cluster":"agg"},"targets":[
+                {"provider":"p","model":"m"},{"provider":"p","model":"n"}]}]}"#
+                .to_string(),
+            "models[0].targets[1].provider",
+            "each provider once",
+        ),
+        (
+            r#"{"models":[{"name":"a","fallback":{"cluster":"agg"},"policy":"cheapest","targets":[
+                {"provider":"p","model":"m","price":{"input":1,"output":1}}]}]}"#
+                .to_string(),
+            "models[0].policy",
+            "ordered",
+        ),
+        (
+            r#"{"models":[{"name":"a","fallback":{"cluster":"agg"},"targets":[
+                {"provider":"p","model":"m"},{"provider":"q","model":"m"}]}],
+                "clusters":{"p":"c","q":"c"}}"#
+                .to_string(),
+            "models[0].targets[1].provider",
+            "own member cluster",
+        ),
+        (
+            r#"{"models":[{"name":"a","fallback":{"cluster":"p"},"targets":[
+                {"provider":"p","model":"m"},{"provider":"q","model":"m"}]}]}"#
+                .to_string(),
+            "models[0].fallback.cluster",
+            "aggregate cluster",
+        ),
+        (
+            format!(
+                r#"{{"models":[{{"name":"a","targets":{t}}}],"health":{{"failure_threshold":0}}}}"#
+            ),
+            "health.failure_threshold",
+            "at least 1",
+        ),
+        (
+            format!(r#"{{"models":[{{"name":"a","targets":{t}}}],"expose":{{"modle":true}}}}"#),
+            "expose.modle",
+            "unknown field",
+        ),
+    ] {
+        let err = refusal(&json);
+        assert_eq!(err.path, path, "{json}");
+        assert!(err.reason.contains(reason), "{path}: {}", err.reason);
+    }
+}

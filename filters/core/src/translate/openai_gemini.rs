@@ -1,0 +1,634 @@
+//! OpenAI Chat Completions to Google Gemini `generateContent` (AI Studio and Vertex AI), and
+//! back.
+//!
+//! Request: <https://platform.openai.com/docs/api-reference/chat/create> becomes
+//! <https://ai.google.dev/api/generate-content#request-body>: system and developer messages
+//! → `systemInstruction`; `user`/`assistant` → `user`/`model` turns of `parts`; images
+//! (`data:` URLs only: Gemini takes inline data, and llmgw fetches nothing) → `inlineData`;
+//! assistant `tool_calls` → `functionCall` parts; `tool` results → `functionResponse` parts;
+//! sampling fields → `generationConfig`; `tools`/`tool_choice` → `tools.functionDeclarations`
+//! and `toolConfig` (<https://ai.google.dev/gemini-api/docs/function-calling>);
+//! `response_format` → `responseMimeType` + `responseSchema`
+//! (<https://ai.google.dev/gemini-api/docs/structured-output>). What Gemini cannot honour is
+//! refused with a 400 naming the field.
+//!
+//! Paths: AI Studio `/v1beta/models/{model}:generateContent` and
+//! `:streamGenerateContent?alt=sse`; Vertex AI
+//! `/v1/projects/{project}/locations/{region}/publishers/google/models/{model}:…`
+//! (<https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent>).
+//!
+//! Response: a `GenerateContentResponse` becomes a `chat.completion`; with `alt=sse` each
+//! event is one `GenerateContentResponse` chunk, translated as it arrives. Gemini has no
+//! terminal event: a chunk with a `finishReason` ends the answer, and a stream that ends
+//! without one ends with an error frame. Function calls carry no ids: llmgw numbers them
+//! `call_<n>` in answer order.
+
+use std::borrow::Cow;
+
+use super::options::VertexBackend;
+use super::{stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode, ResponsePlan};
+use super::{Translator, Usage};
+use crate::error::{ApiError, ErrorType};
+use crate::schema::gemini as gm;
+use crate::schema::openai as oa;
+use crate::sse;
+
+mod request;
+
+pub use request::{gemini_schema, to_gemini_request};
+use request::{invalid, model_segment};
+
+/// Where the request goes: the two APIs differ only in path and auth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    AiStudio,
+    Vertex(VertexBackend),
+}
+
+impl Endpoint {
+    fn model_path(&self, model: &str) -> String {
+        match self {
+            Endpoint::AiStudio => format!("/v1beta/models/{model}"),
+            Endpoint::Vertex(v) => format!(
+                "/v1/projects/{}/locations/{}/publishers/google/models/{model}",
+                v.project, v.region
+            ),
+        }
+    }
+}
+
+/// The translator; one per try.
+#[derive(Debug)]
+pub struct OpenAiGemini {
+    endpoint: Endpoint,
+    drop_fields: Vec<String>,
+    /// Set once the body was read.
+    path: Option<String>,
+    model: String,
+    include_usage: bool,
+    status: u16,
+    created: u64,
+    id: String,
+    decoder: sse::Decoder,
+    /// The first chunk was seen (the role chunk was sent).
+    started: bool,
+    /// A candidate reported its finish reason: the answer is complete.
+    finished: bool,
+    /// An error ended the stream.
+    failed: bool,
+    /// Function calls seen so far in the stream (their `index` and `call_<n>` id).
+    tool_calls: u32,
+    usage: Option<Usage>,
+}
+
+impl OpenAiGemini {
+    pub fn new(endpoint: Endpoint, drop_fields: Vec<String>) -> Self {
+        Self {
+            endpoint,
+            drop_fields,
+            path: None,
+            model: String::new(),
+            include_usage: false,
+            status: 0,
+            created: 0,
+            id: String::new(),
+            decoder: sse::Decoder::new(),
+            started: false,
+            finished: false,
+            failed: false,
+            tool_calls: 0,
+            usage: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response
+
+/// <https://ai.google.dev/api/generate-content#FinishReason>
+fn finish_reason(reason: gm::FinishReason, has_tool_calls: bool) -> oa::FinishReason {
+    use gm::FinishReason as F;
+    match reason {
+        F::Stop if has_tool_calls => oa::FinishReason::ToolCalls,
+        F::MaxTokens => oa::FinishReason::Length,
+        F::Safety
+        | F::Recitation
+        | F::Language
+        | F::Blocklist
+        | F::ProhibitedContent
+        | F::Spii
+        | F::ImageSafety => oa::FinishReason::ContentFilter,
+        F::Stop
+        | F::MalformedFunctionCall
+        | F::UnexpectedToolCall
+        | F::TooManyToolCalls
+        | F::Other
+        | F::Unknown => oa::FinishReason::Stop,
+    }
+}
+
+/// Gemini reports thinking tokens apart from `candidatesTokenCount`; OpenAI counts them in
+/// `completion_tokens` and details them in `completion_tokens_details.reasoning_tokens`.
+/// `promptTokenCount` already includes cached tokens, as OpenAI's `prompt_tokens` does.
+fn openai_usage(usage: &gm::UsageMetadata) -> Usage {
+    let completion = usage.candidates_token_count + usage.thoughts_token_count;
+    Usage {
+        prompt_tokens: usage.prompt_token_count,
+        completion_tokens: completion,
+        total_tokens: usage.prompt_token_count + completion,
+        prompt_tokens_details: Some(oa::PromptTokensDetails {
+            cached_tokens: usage.cached_content_token_count,
+        }),
+        completion_tokens_details: Some(oa::CompletionTokensDetails {
+            reasoning_tokens: usage.thoughts_token_count,
+        }),
+    }
+}
+
+pub(crate) fn error_type_for_status(status: u16) -> ErrorType {
+    match status {
+        400 | 413 | 422 => ErrorType::InvalidRequestError,
+        401 => ErrorType::AuthenticationError,
+        403 => ErrorType::PermissionError,
+        404 => ErrorType::NotFoundError,
+        429 => ErrorType::RateLimitError,
+        503 => ErrorType::ServiceUnavailableError,
+        _ => ErrorType::ApiError,
+    }
+}
+
+/// Google's canonical error codes (<https://cloud.google.com/apis/design/errors>).
+fn error_type(status_name: &str, status: u16) -> ErrorType {
+    match status_name {
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => {
+            ErrorType::InvalidRequestError
+        }
+        "UNAUTHENTICATED" => ErrorType::AuthenticationError,
+        "PERMISSION_DENIED" => ErrorType::PermissionError,
+        "NOT_FOUND" => ErrorType::NotFoundError,
+        "RESOURCE_EXHAUSTED" => ErrorType::RateLimitError,
+        "UNAVAILABLE" => ErrorType::ServiceUnavailableError,
+        "INTERNAL" | "DEADLINE_EXCEEDED" | "UNKNOWN" => ErrorType::ApiError,
+        _ => error_type_for_status(status),
+    }
+}
+
+fn translate_error(body: &gm::ErrorBody<'_>, status: u16) -> ApiError {
+    let error = ApiError::new(
+        status,
+        error_type(&body.status, status),
+        body.message.as_ref(),
+    );
+    if body.status.is_empty() {
+        error
+    } else {
+        error.with_code(body.status.to_ascii_lowercase())
+    }
+}
+
+/// An error body: an object, or (from the non-SSE stream method) an array holding one.
+fn parse_error(body: &[u8]) -> Option<gm::ErrorResponse<'_>> {
+    // Tried by shape: serde would also read a struct from an array (as a sequence).
+    if body.trim_ascii_start().starts_with(b"[") {
+        serde_json::from_slice::<Vec<gm::ErrorResponse<'_>>>(body)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+    } else {
+        serde_json::from_slice::<gm::ErrorResponse<'_>>(body).ok()
+    }
+}
+
+fn unreadable(what: &str) -> ApiError {
+    ApiError::new(
+        502,
+        ErrorType::ApiError,
+        format!("the provider answered something unreadable: {what}"),
+    )
+    .with_code("upstream_unreadable")
+}
+
+/// `call_<n>` unless the model numbered the call itself.
+fn call_id(given: Option<&Cow<'_, str>>, n: u32) -> String {
+    match given {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => format!("call_{n}"),
+    }
+}
+
+fn translate_response(
+    response: &gm::GenerateContentResponse<'_>,
+    created: u64,
+    fallback_model: &str,
+) -> Result<(Vec<u8>, Usage), serde_json::Error> {
+    let id = format!(
+        "chatcmpl-{}",
+        response.response_id.as_deref().unwrap_or("gemini")
+    );
+    let model = response.model_version.as_deref().unwrap_or(fallback_model);
+    let candidate = response.candidates.iter().find(|c| c.index == 0);
+    let mut text: Option<String> = None;
+    let mut ids = Vec::new();
+    let mut calls = Vec::new();
+    if let Some(content) = candidate.and_then(|c| c.content.as_ref()) {
+        for part in &content.parts {
+            if let Some(call) = &part.function_call {
+                ids.push(call_id(call.id.as_ref(), calls.len() as u32));
+                calls.push((call.name.as_ref(), serde_json::to_string(&call.args)?));
+            } else if let (Some(t), false) = (&part.text, part.thought) {
+                text.get_or_insert_with(String::new).push_str(t);
+            }
+        }
+    }
+    let finish = match candidate.and_then(|c| c.finish_reason) {
+        Some(reason) => Some(finish_reason(reason, !calls.is_empty())),
+        // A blocked prompt has no candidates, only `promptFeedback.blockReason`.
+        None if response
+            .prompt_feedback
+            .as_ref()
+            .is_some_and(|f| f.block_reason.is_some()) =>
+        {
+            Some(oa::FinishReason::ContentFilter)
+        }
+        None => None,
+    };
+    if text.is_none() && calls.is_empty() {
+        text = Some(String::new());
+    }
+    let tool_calls = calls
+        .into_iter()
+        .zip(&ids)
+        .map(|((name, arguments), id)| oa::ToolCall {
+            id,
+            kind: "function",
+            function: oa::FunctionCall { name, arguments },
+        })
+        .collect();
+    let usage = openai_usage(&response.usage_metadata.unwrap_or_default());
+    let completion = oa::ChatCompletion {
+        id: &id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: vec![oa::Choice {
+            index: 0,
+            message: oa::ResponseMessage {
+                role: "assistant",
+                content: text.map(Cow::Owned),
+                refusal: None,
+                tool_calls,
+            },
+            logprobs: None,
+            finish_reason: finish,
+        }],
+        usage,
+    };
+    Ok((serde_json::to_vec(&completion)?, usage))
+}
+
+impl OpenAiGemini {
+    fn chunk(&self, out: &mut Vec<u8>, delta: oa::Delta<'_>, finish: Option<oa::FinishReason>) {
+        let chunk = oa::ChatCompletionChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: vec![oa::ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            usage: self.include_usage.then_some(None),
+        };
+        sse::write_json(out, &chunk);
+    }
+
+    fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
+        self.failed = true;
+        stream_error_frame(out, error);
+    }
+
+    /// One `GenerateContentResponse` chunk → zero or more OpenAI frames.
+    fn on_event(&mut self, event: &sse::Event, out: &mut Vec<u8>) {
+        let data = event.data.trim();
+        if data.starts_with("{\"error\"") || data.starts_with("[{\"error\"") {
+            let error = match parse_error(data.as_bytes()) {
+                Some(e) => {
+                    let status = if e.error.code >= 400 {
+                        e.error.code
+                    } else {
+                        500
+                    };
+                    translate_error(&e.error, status)
+                }
+                None => unreadable("an error event that is not Gemini's error shape"),
+            };
+            self.fail(out, &error);
+            return;
+        }
+        let chunk: gm::GenerateContentResponse<'_> = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                log::warn!("llmgw.translate: unreadable Gemini stream chunk: {err}");
+                self.fail(out, &unreadable("a stream chunk that is not JSON"));
+                return;
+            }
+        };
+        if !self.started {
+            self.started = true;
+            if let Some(id) = &chunk.response_id {
+                self.id = format!("chatcmpl-{id}");
+            }
+            if let Some(model) = &chunk.model_version {
+                self.model = model.to_string();
+            }
+            let delta = oa::Delta {
+                role: Some("assistant"),
+                content: Some(""),
+                tool_calls: Vec::new(),
+            };
+            self.chunk(out, delta, None);
+        }
+        if let Some(usage) = &chunk.usage_metadata {
+            // Each chunk's counts are totals so far: they replace, not add.
+            self.usage = Some(openai_usage(usage));
+        }
+        let Some(candidate) = chunk.candidates.iter().find(|c| c.index == 0) else {
+            if chunk
+                .prompt_feedback
+                .as_ref()
+                .is_some_and(|f| f.block_reason.is_some())
+            {
+                self.finished = true;
+                let finish = Some(oa::FinishReason::ContentFilter);
+                self.chunk(out, oa::Delta::default(), finish);
+            }
+            return;
+        };
+        if let Some(content) = &candidate.content {
+            for part in &content.parts {
+                if let Some(call) = &part.function_call {
+                    let index = self.tool_calls;
+                    self.tool_calls += 1;
+                    let id = call_id(call.id.as_ref(), index);
+                    let arguments = serde_json::to_string(&call.args).unwrap_or_default();
+                    let delta = oa::Delta {
+                        role: None,
+                        content: None,
+                        tool_calls: vec![oa::ToolCallDelta {
+                            index,
+                            id: Some(&id),
+                            kind: Some("function"),
+                            function: oa::FunctionDelta {
+                                name: Some(&call.name),
+                                arguments: Some(&arguments),
+                            },
+                        }],
+                    };
+                    self.chunk(out, delta, None);
+                } else if let (Some(text), false) = (&part.text, part.thought) {
+                    if !text.is_empty() {
+                        let delta = oa::Delta {
+                            role: None,
+                            content: Some(text),
+                            tool_calls: Vec::new(),
+                        };
+                        self.chunk(out, delta, None);
+                    }
+                }
+            }
+        }
+        if let Some(reason) = candidate.finish_reason {
+            self.finished = true;
+            let finish = finish_reason(reason, self.tool_calls > 0);
+            self.chunk(out, oa::Delta::default(), Some(finish));
+        }
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if self.failed {
+            return;
+        }
+        if !self.finished {
+            self.fail(out, &truncated_stream_error());
+            return;
+        }
+        if self.include_usage {
+            let chunk = oa::ChatCompletionChunk {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices: Vec::new(),
+                usage: Some(Some(self.usage.unwrap_or_default())),
+            };
+            sse::write_json(out, &chunk);
+        }
+        out.extend_from_slice(sse::DONE);
+    }
+}
+
+impl Translator for OpenAiGemini {
+    fn chat_path(&self, _query: Option<&str>) -> String {
+        // The model and the method are in the body: the real path is set once it was read
+        // (`request_path`). Until then, a path the provider would refuse.
+        self.endpoint.model_path("-")
+    }
+
+    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
+        true
+    }
+
+    fn request_body(
+        &mut self,
+        body: &[u8],
+        upstream_model: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        let request: oa::ChatCompletionRequest<'_> =
+            serde_json::from_slice(body).map_err(|err| {
+                ApiError::invalid_request(format!(
+                    "the request body is not a valid chat completions request: {err}"
+                ))
+            })?;
+        let model = match (upstream_model, request.model.as_deref()) {
+            (Some(model), _) => model.to_string(),
+            (None, Some(model)) => model.to_string(),
+            (None, None) => return Err(invalid("`model` is required", "model")),
+        };
+        let model = model_segment(&model)?.to_string();
+        let stream = request.stream == Some(true);
+        self.include_usage = stream
+            && request
+                .stream_options
+                .as_ref()
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false);
+        let translated = to_gemini_request(request, &self.drop_fields)?;
+        let out = serde_json::to_vec(&translated)
+            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))?;
+        let base = self.endpoint.model_path(&model);
+        self.path = Some(if stream {
+            format!("{base}:streamGenerateContent?alt=sse")
+        } else {
+            format!("{base}:generateContent")
+        });
+        self.id = "chatcmpl-gemini".to_string();
+        self.model = model;
+        Ok(Some(out))
+    }
+
+    fn request_path(&self) -> Option<String> {
+        self.path.clone()
+    }
+
+    fn response_headers(
+        &mut self,
+        status: u16,
+        content_type: Option<&str>,
+        encoded: bool,
+        created: u64,
+    ) -> ResponsePlan {
+        self.created = created;
+        self.status = status;
+        let is_sse = content_type.is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        });
+        let ok = (200..300).contains(&status);
+        if ok && is_sse && !encoded {
+            ResponsePlan {
+                mode: ResponseMode::Stream,
+                status: None,
+                content_type: Some("text/event-stream"),
+            }
+        } else if ok || status >= 400 {
+            ResponsePlan {
+                mode: ResponseMode::Buffer,
+                status: None,
+                content_type: Some("application/json"),
+            }
+        } else {
+            ResponsePlan::UNTOUCHED
+        }
+    }
+
+    fn response_body(&mut self, body: &[u8]) -> ResponseBody {
+        if self.status >= 400 {
+            let error = match parse_error(body) {
+                Some(parsed) => translate_error(&parsed.error, self.status),
+                None => ApiError::new(
+                    self.status,
+                    error_type_for_status(self.status),
+                    format!(
+                        "the provider answered HTTP {} with an unreadable error body",
+                        self.status
+                    ),
+                ),
+            };
+            return ResponseBody {
+                status: None,
+                body: error.body(),
+            };
+        }
+        let translated = serde_json::from_slice::<gm::GenerateContentResponse<'_>>(body)
+            .map_err(|err| {
+                log::warn!("llmgw.translate: unreadable Gemini answer: {err}");
+                unreadable("not a Gemini GenerateContentResponse")
+            })
+            .and_then(|response| {
+                translate_response(&response, self.created, &self.model)
+                    .map_err(|_| unreadable("an answer that cannot be re-encoded"))
+            });
+        match translated {
+            Ok((body, usage)) => {
+                self.usage = Some(usage);
+                ResponseBody { status: None, body }
+            }
+            Err(error) => ResponseBody {
+                status: Some(error.status),
+                body: error.body(),
+            },
+        }
+    }
+
+    fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        if !self.failed {
+            for event in self.decoder.feed(chunk) {
+                self.on_event(&event, &mut out);
+                if self.failed {
+                    break;
+                }
+            }
+        }
+        if end_of_stream {
+            self.end(&mut out);
+        }
+        Some(out)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn finish_reasons_map_to_openai() {
+        use gm::FinishReason as F;
+        for reason in [
+            F::Safety,
+            F::Recitation,
+            F::Blocklist,
+            F::ProhibitedContent,
+            F::Spii,
+        ] {
+            assert_eq!(
+                finish_reason(reason, false),
+                oa::FinishReason::ContentFilter
+            );
+        }
+        assert_eq!(finish_reason(F::Stop, true), oa::FinishReason::ToolCalls);
+        assert_eq!(finish_reason(F::Stop, false), oa::FinishReason::Stop);
+        assert_eq!(finish_reason(F::MaxTokens, false), oa::FinishReason::Length);
+        assert_eq!(finish_reason(F::Unknown, false), oa::FinishReason::Stop);
+        let parsed: gm::FinishReason =
+            serde_json::from_str("\"FINISH_REASON_UNSPECIFIED\"").unwrap();
+        assert_eq!(parsed, F::Unknown);
+    }
+
+    #[test]
+    fn paths_follow_the_endpoint_and_stream_flag() {
+        let mut t = OpenAiGemini::new(Endpoint::AiStudio, Vec::new());
+        t.request_body(
+            br#"{"model":"g","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            t.request_path().as_deref(),
+            Some("/v1beta/models/g:streamGenerateContent?alt=sse")
+        );
+        let vertex = Endpoint::Vertex(VertexBackend {
+            project: "p".into(),
+            region: "europe-west4".into(),
+        });
+        let mut t = OpenAiGemini::new(vertex, Vec::new());
+        t.request_body(
+            br#"{"model":"g","messages":[{"role":"user","content":"hi"}]}"#,
+            Some("gemini-2.5-pro"),
+        )
+        .unwrap();
+        assert_eq!(
+            t.request_path().as_deref(),
+            Some("/v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent")
+        );
+    }
+}

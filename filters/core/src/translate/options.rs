@@ -1,0 +1,220 @@
+//! Per-provider options beyond the schema: how the key is sent, which request fields a server
+//! rejects, and the settings of the Azure OpenAI and Vertex AI backends.
+//!
+//! OpenAI-compatible servers (Mistral, Groq, DeepSeek, Together, vLLM, Ollama, LM Studio) take
+//! OpenAI's body but differ in details: local servers want no key at all, and some reject
+//! fields OpenAI accepts (e.g. Groq refuses `logprobs` and `n` > 1, DeepSeek's reasoner refuses
+//! `logprobs`). `refuse_fields` answers such a field with a 400 naming it before the request
+//! leaves; `drop_fields` removes it instead. Dropping only ever happens when configured.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{Backend, Schema};
+use crate::config::ConfigError;
+
+/// The options as written (fields of a provider's JSON object).
+#[derive(Debug, Default)]
+pub struct RawOptions {
+    /// `"key"` (default: the schema's key header) or `"none"` (openai schema only).
+    pub auth: Option<RawAuth>,
+    /// Request fields answered with a 400 naming them (openai schema).
+    pub refuse_fields: Option<Vec<String>>,
+    /// Request fields removed before the request is translated (every schema).
+    pub drop_fields: Option<Vec<String>>,
+    /// Azure: the `api-version` query parameter.
+    pub api_version: Option<String>,
+    /// Azure: model name → deployment name.
+    pub deployments: Option<BTreeMap<String, String>>,
+    /// Vertex: Google Cloud project id.
+    pub project: Option<String>,
+    /// Vertex: region (`us-central1`, `europe-west4`, `global`).
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawAuth {
+    Key,
+    None,
+}
+
+/// Whether a key is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Auth {
+    /// The schema's key header (`Authorization: Bearer`, `api-key`, `x-goog-api-key`, …).
+    #[default]
+    Key,
+    /// No credential at all (local Ollama, vLLM, LM Studio).
+    None,
+}
+
+/// Compiled options every provider has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderOptions {
+    pub auth: Auth,
+    pub refuse_fields: Vec<String>,
+    pub drop_fields: Vec<String>,
+}
+
+/// Azure OpenAI: <https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference>.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureBackend {
+    pub api_version: String,
+    /// Model → deployment; a model without an entry is used as the deployment name.
+    pub deployments: BTreeMap<String, String>,
+}
+
+impl AzureBackend {
+    pub fn deployment<'a>(&'a self, model: &'a str) -> &'a str {
+        self.deployments
+            .get(model)
+            .map(String::as_str)
+            .unwrap_or(model)
+    }
+}
+
+/// Vertex AI: <https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent>.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VertexBackend {
+    pub project: String,
+    pub region: String,
+}
+
+/// The newest GA `api-version` of the Azure OpenAI data plane when this was written.
+pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
+
+/// Characters allowed in a path segment llmgw builds from config (project, region, deployment).
+fn is_path_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn field_names(
+    list: &Option<Vec<String>>,
+    field: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Vec<String>, ConfigError> {
+    let names = list.clone().unwrap_or_default();
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() || name == "model" || name == "messages" {
+            return Err(ConfigError::new(
+                format!("{}[{i}]", at(field)),
+                format!("`{name}` cannot be refused or dropped"),
+            ));
+        }
+    }
+    Ok(names)
+}
+
+/// The options every schema shares; refuses the ones that do not belong to `schema`.
+pub fn compile_options(
+    raw: &RawOptions,
+    schema: Schema,
+    at: &dyn Fn(&str) -> String,
+) -> Result<ProviderOptions, ConfigError> {
+    let only = |field: &str, allowed: &str| {
+        ConfigError::new(
+            at(field),
+            format!(
+                "only valid for schema {allowed}, this provider's schema is `{}`",
+                schema.name()
+            ),
+        )
+    };
+    if raw.auth == Some(RawAuth::None) && schema != Schema::OpenAi {
+        return Err(only("auth", "`openai` (\"none\")"));
+    }
+    if raw.refuse_fields.is_some() && schema != Schema::OpenAi {
+        // Other schemas refuse what they cannot map anyway.
+        return Err(only("refuse_fields", "`openai`"));
+    }
+    if schema != Schema::Azure {
+        if raw.api_version.is_some() {
+            return Err(only("api_version", "`azure`"));
+        }
+        if raw.deployments.is_some() {
+            return Err(only("deployments", "`azure`"));
+        }
+    }
+    if schema != Schema::Vertex {
+        if raw.project.is_some() {
+            return Err(only("project", "`vertex`"));
+        }
+        if raw.region.is_some() {
+            return Err(only("region", "`vertex`"));
+        }
+    }
+    let refuse_fields = field_names(&raw.refuse_fields, "refuse_fields", at)?;
+    let drop_fields = field_names(&raw.drop_fields, "drop_fields", at)?;
+    if let Some(name) = refuse_fields.iter().find(|n| drop_fields.contains(n)) {
+        return Err(ConfigError::new(
+            at("drop_fields"),
+            format!("`{name}` is also in refuse_fields"),
+        ));
+    }
+    Ok(ProviderOptions {
+        auth: match raw.auth {
+            Some(RawAuth::None) => Auth::None,
+            Some(RawAuth::Key) | None => Auth::Key,
+        },
+        refuse_fields,
+        drop_fields,
+    })
+}
+
+/// The backend of the schemas whose settings live in [`RawOptions`].
+pub fn compile_backend(
+    raw: &RawOptions,
+    schema: Schema,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Backend, ConfigError> {
+    match schema {
+        Schema::Azure => {
+            let api_version = raw
+                .api_version
+                .clone()
+                .unwrap_or_else(|| AZURE_DEFAULT_API_VERSION.to_string());
+            if !is_path_segment(&api_version) {
+                return Err(ConfigError::new(
+                    at("api_version"),
+                    format!("`{api_version}` is not an API version like `2024-10-21`"),
+                ));
+            }
+            let deployments = raw.deployments.clone().unwrap_or_default();
+            for (model, deployment) in &deployments {
+                if !is_path_segment(deployment) {
+                    return Err(ConfigError::new(
+                        format!("{}.{model}", at("deployments")),
+                        format!("`{deployment}` is not a deployment name (letters, digits, `-_.`)"),
+                    ));
+                }
+            }
+            Ok(Backend::Azure(AzureBackend {
+                api_version,
+                deployments,
+            }))
+        }
+        Schema::Vertex => {
+            let segment = |field: &str, value: &Option<String>| match value {
+                Some(v) if is_path_segment(v) => Ok(v.clone()),
+                Some(v) => Err(ConfigError::new(
+                    at(field),
+                    format!("`{v}` is not a valid {field} (letters, digits, `-_.`)"),
+                )),
+                None => Err(ConfigError::new(at(field), "required for schema `vertex`")),
+            };
+            Ok(Backend::Vertex(VertexBackend {
+                project: segment("project", &raw.project)?,
+                region: segment("region", &raw.region)?,
+            }))
+        }
+        Schema::Gemini => Ok(Backend::Gemini),
+        Schema::OpenAi | Schema::Anthropic => Err(ConfigError::new(
+            at("schema"),
+            "compiled elsewhere (internal error)",
+        )),
+    }
+}
