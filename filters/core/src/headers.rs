@@ -58,6 +58,17 @@ pub fn model_for_provider<'a>(targets: &'a str, provider: &str) -> Option<&'a st
         .filter(|model| !model.is_empty())
 }
 
+/// Set by router: the prompt's size in tokens, estimated from the body (bytes / 4, rounded up);
+/// ratelimit admits token limits against it before the request goes upstream.
+pub const INPUT_TOKENS_ESTIMATE: &str = "x-llmgw-input-tokens-estimate";
+/// Set by router when the client capped the answer: `max_completion_tokens`, else `max_tokens`.
+pub const MAX_OUTPUT_TOKENS: &str = "x-llmgw-max-output-tokens";
+/// Set on streamed requests. Router: `client` when the client asked for
+/// `stream_options.include_usage`, `none` when it did not. ratelimit, when it must charge the
+/// stream's tokens, turns `none` into `forced`: translate then asks the provider for usage
+/// anyway, and ratelimit hides that usage chunk from the client again.
+pub const INCLUDE_USAGE: &str = "x-llmgw-include-usage";
+
 /// Is this header name one of llmgw's? Header names reach filters lower-cased.
 pub fn is_reserved(name: &str) -> bool {
     name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)

@@ -76,6 +76,27 @@ pub trait Host {
     /// A uniformly distributed random number (not for secrets).
     fn random_u64(&mut self) -> u64;
 
+    /// Start a unary gRPC call to Envoy cluster `cluster`; its answer reaches
+    /// [`crate::filter::HttpFilter::on_grpc_response`] with the token returned here. `None`: the
+    /// call could not be started (unknown cluster, or a host without callouts).
+    fn grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u32> {
+        let _ = (cluster, service, method, message, timeout_ms);
+        None
+    }
+    /// The first `size` bytes of the gRPC answer being delivered (inside `on_grpc_response`).
+    fn grpc_response_body(&self, size: usize) -> Vec<u8> {
+        let _ = size;
+        Vec::new()
+    }
+    /// Let a request paused in a callback go on (after a callout answered).
+    fn resume_request(&mut self) {}
     /// Define (or look up) a metric by its full stat name; `None` if Envoy refuses it.
     /// Callers cache the id: see [`crate::metrics::Metrics`].
     fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {

@@ -46,6 +46,14 @@ pub struct FakeHost {
     pub randoms: Vec<u64>,
     /// Make the next N compare-and-swap writes fail, as if another worker got there first.
     pub cas_conflicts: u32,
+    /// gRPC calls started: (cluster, service, method, message).
+    pub grpc_calls: Vec<(String, String, String, Vec<u8>)>,
+    /// `grpc_call` fails to start (no such cluster).
+    pub grpc_unavailable: bool,
+    /// What `grpc_response_body` returns.
+    pub grpc_response: Vec<u8>,
+    /// How often `resume_request` was called.
+    pub resumed: u32,
     /// Metrics by stat name: kind, counter value, histogram samples.
     pub metrics: Vec<(String, MetricKind, i64, Vec<u64>)>,
     /// How many times `define_metric` was called.
@@ -230,6 +238,31 @@ impl Host for FakeHost {
     }
     fn random_u64(&mut self) -> u64 {
         self.randoms.pop().unwrap_or(0)
+    }
+    fn grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        _timeout_ms: u64,
+    ) -> Option<u32> {
+        if self.grpc_unavailable {
+            return None;
+        }
+        self.grpc_calls.push((
+            cluster.to_string(),
+            service.to_string(),
+            method.to_string(),
+            message.to_vec(),
+        ));
+        Some(self.grpc_calls.len() as u32)
+    }
+    fn grpc_response_body(&self, size: usize) -> Vec<u8> {
+        self.grpc_response[..size.min(self.grpc_response.len())].to_vec()
+    }
+    fn resume_request(&mut self) {
+        self.resumed += 1;
     }
     fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
         self.metrics_defined += 1;

@@ -9,7 +9,7 @@
 
 use std::marker::PhantomData;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use llmgw_core::filter::{FilterRoot, Flow, HttpFilter};
 use llmgw_core::host::{Host, MetricKind, SharedDataError, SharedValue};
@@ -192,6 +192,32 @@ impl Host for ProxyWasmHost {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
+    fn grpc_call(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        method: &str,
+        message: &[u8],
+        timeout_ms: u64,
+    ) -> Option<u32> {
+        log_err(
+            "dispatch gRPC call",
+            hostcalls::dispatch_grpc_call(
+                cluster,
+                service,
+                method,
+                Vec::new(),
+                Some(message),
+                Duration::from_millis(timeout_ms),
+            ),
+        )
+    }
+    fn grpc_response_body(&self, size: usize) -> Vec<u8> {
+        body(BufferType::GrpcReceiveBuffer, size)
+    }
+    fn resume_request(&mut self) {
+        log_err("resume request", hostcalls::resume_http_request());
+    }
 }
 
 /// The root context of filter `R`: holds its compiled config once `on_configure` accepted it.
@@ -263,6 +289,10 @@ fn action(flow: Flow) -> Action {
 }
 
 impl<R: FilterRoot> Context for Http<R> {
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        self.filter
+            .on_grpc_response(&mut self.host, token_id, status_code, response_size);
+    }
     // Upstream filters get no access-log callback; the end of the context is their last word.
     fn on_done(&mut self) -> bool {
         self.filter.on_stream_done(&mut self.host);

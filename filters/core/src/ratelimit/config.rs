@@ -1,13 +1,25 @@
 //! ratelimit's configuration: the serde form (stage one) and the compiled [`Policy`].
 //!
 //! ```json
-//! {"default":   {"requests_per_minute": 60},
-//!  "teams":     {"ml":    {"requests_per_minute": 600}},
-//!  "consumers": {"alice": {"requests_per_minute": 1000}}}
+//! {"default":   {"requests_per_minute": 600, "total_tokens_per_minute": 200000},
+//!  "teams":     {"ml":    {"requests_per_minute": 6000}},
+//!  "consumers": {"alice": {"input_tokens_per_hour": 1000000}},
+//!  "limits": [
+//!    {"name": "team-tokens", "by": ["team"], "total_tokens_per_day": 50000000},
+//!    {"name": "gpt41", "by": ["consumer", "model"], "models": ["gpt-4.1"],
+//!     "output_tokens_per_minute": 20000}],
+//!  "default_max_output_tokens": 1024}
 //! ```
-//! Every section is optional. Each consumer has its own counter; a team entry is the limit of
-//! each member of the team (not a budget the team shares). For each kind of limit the most
-//! specific entry wins: consumer, then team, then default; none at all means unlimited.
+//! A rate is a field `<kind>_per_<window>`: kind `requests`, `input_tokens`, `output_tokens` or
+//! `total_tokens`; window `second`, `minute`, `hour` or `day`.
+//!
+//! `default`, `teams` and `consumers` are per-consumer limits (the shape of llmgw's first
+//! version, kept): each consumer has its own counters; for each rate (kind and window) the most
+//! specific entry that sets it wins: consumer, then team, then default. A team entry is thus the
+//! limit of each member. `limits` adds limits on any other key: the counter is shared by all
+//! requests with the same values of the `by` dimensions (`[]` = one counter for everybody);
+//! `models` restricts a limit to some resolved models; `consumers` gives some consumers other
+//! rates for the same limit. Every limit that applies is checked.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,88 +29,243 @@ use super::window::{Limit, LimitKind, Window};
 use crate::auth::check_id;
 use crate::config::ConfigError;
 
+/// `default_max_output_tokens` when the config sets none.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 1024;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RateLimitConfig {
     #[serde(default)]
-    default: Option<LimitsConfig>,
+    default: Option<Rates>,
     #[serde(default)]
-    teams: BTreeMap<String, LimitsConfig>,
+    teams: BTreeMap<String, Rates>,
     #[serde(default)]
-    consumers: BTreeMap<String, LimitsConfig>,
+    consumers: BTreeMap<String, Rates>,
+    #[serde(default)]
+    limits: Vec<RuleConfig>,
+    #[serde(default)]
+    default_max_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub(super) global: Option<super::global::GlobalConfig>,
 }
 
-/// One entry's limits. Token limits will sit beside `requests_per_minute`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsConfig {
+/// `<kind>_per_<window>` → max, checked at compile time (so a typo names the field).
+type Rates = BTreeMap<String, u64>;
+
+#[derive(Debug, Deserialize)]
+struct RuleConfig {
+    name: String,
     #[serde(default)]
-    requests_per_minute: Option<u64>,
+    by: Vec<String>,
+    #[serde(default)]
+    models: Option<Vec<String>>,
+    /// Per-consumer overrides: these rates replace the rule's for that consumer's requests.
+    #[serde(default)]
+    consumers: BTreeMap<String, Rates>,
+    #[serde(flatten)]
+    rates: Rates,
 }
 
-impl LimitsConfig {
-    fn compile(&self, path: &str) -> Result<LimitSet, ConfigError> {
-        let mut limits = Vec::new();
-        if let Some(max) = self.requests_per_minute {
-            if max == 0 {
-                return Err(ConfigError::new(
-                    format!("{path}.requests_per_minute"),
-                    "must be at least 1 (leave the limit out for no limit)",
-                ));
-            }
-            limits.push(Limit {
-                kind: LimitKind::Requests,
-                window: Window::Minute,
-                max,
-            });
+/// A request dimension a limit can be keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    Consumer,
+    Team,
+    /// The resolved model: router's `x-llmgw-upstream-model`, so an alias and the model it
+    /// points at share a budget.
+    Model,
+    /// The name the client wrote (`x-llmgw-requested-model`).
+    RequestedModel,
+    Provider,
+}
+
+impl Dimension {
+    const ALL: [Dimension; 5] = [
+        Dimension::Consumer,
+        Dimension::Team,
+        Dimension::Model,
+        Dimension::RequestedModel,
+        Dimension::Provider,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Consumer => "consumer",
+            Dimension::Team => "team",
+            Dimension::Model => "model",
+            Dimension::RequestedModel => "requested_model",
+            Dimension::Provider => "provider",
         }
-        if limits.is_empty() {
+    }
+}
+
+/// What ratelimit knows of a request when it admits it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub consumer: String,
+    pub team: Option<String>,
+    pub model: Option<String>,
+    pub requested_model: Option<String>,
+    pub provider: Option<String>,
+}
+
+impl Identity {
+    fn get(&self, dim: Dimension) -> Option<&str> {
+        match dim {
+            Dimension::Consumer => Some(&self.consumer),
+            Dimension::Team => self.team.as_deref(),
+            Dimension::Model => self.model.as_deref(),
+            Dimension::RequestedModel => self.requested_model.as_deref(),
+            Dimension::Provider => self.provider.as_deref(),
+        }
+    }
+}
+
+/// One limit that applies to a request, with the counter it spends from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The config path of the limit, named in the 429 (`consumers.alice.requests_per_minute`,
+    /// `limits.team-tokens.total_tokens_per_day`).
+    pub name: String,
+    pub limit: Limit,
+    /// The rule the counter belongs to (`consumer` for the per-consumer sections).
+    pub rule: String,
+    /// The key's dimensions and their values, in the order configured.
+    pub key: Vec<(&'static str, String)>,
+}
+
+fn parse_rates(path: &str, rates: &Rates) -> Result<Vec<Limit>, ConfigError> {
+    let mut out = Vec::new();
+    for (field, value) in rates {
+        let at = format!("{path}.{field}");
+        let parsed = field
+            .split_once("_per_")
+            .and_then(|(k, w)| Some((LimitKind::parse(k)?, Window::parse(w)?)));
+        let Some((kind, window)) = parsed else {
             return Err(ConfigError::new(
-                path,
-                "sets no limit; add requests_per_minute",
+                at,
+                "unknown field; a rate is <kind>_per_<window> with kind requests, input_tokens, \
+                 output_tokens or total_tokens and window second, minute, hour or day",
+            ));
+        };
+        let max = *value;
+        if max == 0 {
+            return Err(ConfigError::new(
+                at,
+                "must be at least 1 (leave the limit out for no limit)",
             ));
         }
-        Ok(LimitSet { limits })
+        out.push(Limit { kind, window, max });
     }
+    if out.is_empty() {
+        return Err(ConfigError::new(
+            path,
+            "sets no limit; add a rate such as requests_per_minute or total_tokens_per_hour",
+        ));
+    }
+    Ok(out)
 }
 
-/// The limits one config entry sets.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LimitSet {
+/// A `limits[]` entry, compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rule {
+    name: String,
+    by: Vec<Dimension>,
+    models: Option<Vec<String>>,
     limits: Vec<Limit>,
-}
-
-impl LimitSet {
-    fn of_kind(&self, kind: LimitKind) -> impl Iterator<Item = &Limit> {
-        self.limits.iter().filter(move |l| l.kind == kind)
-    }
+    overrides: HashMap<String, Vec<Limit>>,
 }
 
 /// The compiled configuration: who gets which limits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
-    default: LimitSet,
-    teams: HashMap<String, LimitSet>,
-    consumers: HashMap<String, LimitSet>,
+    default: Vec<Limit>,
+    teams: HashMap<String, Vec<Limit>>,
+    consumers: HashMap<String, Vec<Limit>>,
+    rules: Vec<Rule>,
+    pub default_max_output_tokens: u64,
 }
 
+/// The rule name of the per-consumer sections.
+pub const CONSUMER_RULE: &str = "consumer";
+
 impl Policy {
-    /// The limits that apply to `consumer` (of `team`): per kind, the consumer's own entry, else
-    /// the team's, else the default. Empty = unlimited.
+    /// The per-consumer limits of `consumer` (of `team`): for each kind and window, the
+    /// consumer's own entry, else the team's, else the default. Empty = unlimited.
     pub fn limits_for(&self, consumer: &str, team: Option<&str>) -> Vec<Limit> {
+        self.consumer_limits(consumer, team)
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect()
+    }
+
+    fn consumer_limits(&self, consumer: &str, team: Option<&str>) -> Vec<(String, Limit)> {
         let chain = [
-            self.consumers.get(consumer),
-            team.and_then(|t| self.teams.get(t)),
-            Some(&self.default),
+            self.consumers
+                .get(consumer)
+                .map(|l| (format!("consumers.{consumer}"), l)),
+            team.and_then(|t| self.teams.get(t).map(|l| (format!("teams.{t}"), l))),
+            Some(("default".to_string(), &self.default)),
         ];
-        let mut out = Vec::new();
-        for kind in LimitKind::ALL {
-            if let Some(set) = chain
-                .iter()
-                .flatten()
-                .find(|set| set.of_kind(kind).next().is_some())
-            {
-                out.extend(set.of_kind(kind).copied());
+        let mut out: Vec<(String, Limit)> = Vec::new();
+        for (path, limits) in chain.iter().flatten() {
+            for limit in limits.iter() {
+                let taken = out
+                    .iter()
+                    .any(|(_, l)| l.kind == limit.kind && l.window == limit.window);
+                if !taken {
+                    let name = format!(
+                        "{path}.{}_per_{}",
+                        limit.kind.as_str(),
+                        limit.window.as_str()
+                    );
+                    out.push((name, *limit));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every limit that applies to the request of `who`.
+    pub fn applicable(&self, who: &Identity) -> Vec<Applied> {
+        let mut out: Vec<Applied> = self
+            .consumer_limits(&who.consumer, who.team.as_deref())
+            .into_iter()
+            .map(|(name, limit)| Applied {
+                name,
+                limit,
+                rule: CONSUMER_RULE.to_string(),
+                key: vec![("consumer", who.consumer.clone())],
+            })
+            .collect();
+        'rules: for rule in &self.rules {
+            if let Some(models) = &rule.models {
+                match who.model.as_deref() {
+                    Some(m) if models.iter().any(|x| x == m) => {}
+                    _ => continue,
+                }
+            }
+            let mut key = Vec::with_capacity(rule.by.len());
+            for dim in &rule.by {
+                // A limit keyed by a dimension the request lacks (no team) does not apply.
+                let Some(value) = who.get(*dim) else {
+                    continue 'rules;
+                };
+                key.push((dim.as_str(), value.to_string()));
+            }
+            let limits = rule.overrides.get(&who.consumer).unwrap_or(&rule.limits);
+            for limit in limits {
+                out.push(Applied {
+                    name: format!(
+                        "limits.{}.{}_per_{}",
+                        rule.name,
+                        limit.kind.as_str(),
+                        limit.window.as_str()
+                    ),
+                    limit: *limit,
+                    rule: rule.name.clone(),
+                    key: key.clone(),
+                });
             }
         }
         out
@@ -106,25 +273,87 @@ impl Policy {
 }
 
 impl RateLimitConfig {
-    pub(super) fn compile(self) -> Result<Policy, ConfigError> {
+    pub(super) fn compile(&self) -> Result<Policy, ConfigError> {
         let default = match &self.default {
-            Some(limits) => limits.compile("default")?,
-            None => LimitSet::default(),
+            Some(rates) => parse_rates("default", rates)?,
+            None => Vec::new(),
         };
-        let section = |name: &str, entries: &BTreeMap<String, LimitsConfig>| {
+        let section = |name: &str, entries: &BTreeMap<String, Rates>| {
             entries
                 .iter()
-                .map(|(id, limits)| {
+                .map(|(id, rates)| {
                     let path = format!("{name}.{id}");
                     check_id(id).map_err(|reason| ConfigError::new(path.clone(), reason))?;
-                    Ok((id.clone(), limits.compile(&path)?))
+                    Ok((id.clone(), parse_rates(&path, rates)?))
                 })
                 .collect::<Result<HashMap<_, _>, ConfigError>>()
+        };
+        let mut rules: Vec<Rule> = Vec::new();
+        for (i, raw) in self.limits.iter().enumerate() {
+            let path = format!("limits[{i}]");
+            check_id(&raw.name)
+                .map_err(|reason| ConfigError::new(format!("{path}.name"), reason))?;
+            if raw.name == CONSUMER_RULE || rules.iter().any(|r| r.name == raw.name) {
+                return Err(ConfigError::new(
+                    format!("{path}.name"),
+                    format!("`{}` is used by another limit", raw.name),
+                ));
+            }
+            let mut by = Vec::new();
+            for (j, dim) in raw.by.iter().enumerate() {
+                let Some(d) = Dimension::ALL.into_iter().find(|d| d.as_str() == dim) else {
+                    return Err(ConfigError::new(
+                        format!("{path}.by[{j}]"),
+                        format!(
+                            "unknown dimension `{dim}`; use consumer, team, model, \
+                             requested_model or provider"
+                        ),
+                    ));
+                };
+                if by.contains(&d) {
+                    return Err(ConfigError::new(
+                        format!("{path}.by[{j}]"),
+                        format!("`{dim}` is listed twice"),
+                    ));
+                }
+                by.push(d);
+            }
+            if raw.models.as_ref().is_some_and(|m| m.is_empty()) {
+                return Err(ConfigError::new(
+                    format!("{path}.models"),
+                    "an empty list matches no request; leave it out to match every model",
+                ));
+            }
+            let mut overrides = HashMap::new();
+            for (consumer, rates) in &raw.consumers {
+                let at = format!("{path}.consumers.{consumer}");
+                check_id(consumer).map_err(|reason| ConfigError::new(at.clone(), reason))?;
+                overrides.insert(consumer.clone(), parse_rates(&at, rates)?);
+            }
+            rules.push(Rule {
+                name: raw.name.clone(),
+                by,
+                models: raw.models.clone(),
+                limits: parse_rates(&path, &raw.rates)?,
+                overrides,
+            });
+        }
+        let default_max_output_tokens = match self.default_max_output_tokens {
+            Some(0) => {
+                return Err(ConfigError::new(
+                    "default_max_output_tokens",
+                    "must be at least 1",
+                ))
+            }
+            Some(n) => n,
+            None => DEFAULT_MAX_OUTPUT_TOKENS,
         };
         Ok(Policy {
             default,
             teams: section("teams", &self.teams)?,
             consumers: section("consumers", &self.consumers)?,
+            rules,
+            default_max_output_tokens,
         })
     }
 }

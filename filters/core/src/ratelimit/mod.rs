@@ -1,23 +1,35 @@
-//! The rate limit filter: how much each consumer may spend.
+//! The rate limit filter: how much each consumer may spend, in requests and tokens.
 //!
-//! Three layers, so token limits and global (rate limit service) limits can join later without
-//! touching the others:
+//! Layers, each in its own module:
 //! - [`window`]: the limit model ([`Limit`], [`LimitKind`], [`Window`]) and its arithmetic
 //!   (window bounds, remaining, OpenAI's header formats);
-//! - [`store`]: counters in Envoy shared data, updated with compare-and-swap;
-//! - this module: the filter, which resolves the limits for the consumer auth identified
-//!   ([`crate::headers::CONSUMER`], [`crate::headers::TEAM`]), counts the request, answers 429
-//!   when over, and reports OpenAI's `x-ratelimit-*` headers on every response.
+//! - `config`: which limits apply to a request ([`Policy`], [`Identity`], [`Applied`]);
+//! - [`estimate`]: what a request should cost before it goes upstream, from router's headers,
+//!   and the real cost from the response's `usage`;
+//! - [`watch`]: reading that usage off the response as it streams past (and hiding the usage
+//!   chunk llmgw asked for on the client's behalf);
+//! - [`store`]: local mode, counters in Envoy shared data updated with compare-and-swap;
+//! - [`global`] and [`proto`]: global mode, Envoy's rate limit service protocol over gRPC;
+//! - this module: the filter. It admits the request against every applicable limit at its
+//!   estimated cost (all or nothing: a request refused by one limit gives back what the others
+//!   took), answers 429 when over, writes OpenAI's `x-ratelimit-*` headers on every response,
+//!   and charges the real usage when the response ends.
 //!
-//! Why not Envoy's native local rate limit filter: its buckets are per route or per descriptor
-//! set in Envoy config, not per consumer from one JSON shared with auth, and it has no token
-//! counting; OpenAI clients also expect the `x-ratelimit-*` headers this filter writes.
+//! Why not Envoy's native rate limit filters: their buckets come from route or descriptor
+//! config, not per consumer from one JSON shared with auth; they count requests, not tokens
+//! estimated from the body and reconciled from the answer (Envoy 1.40's `hits_addend` from
+//! metadata needs other filters to compute it, and older Envoys and Istio proxies lack it); and
+//! OpenAI clients expect the `x-ratelimit-*` headers this filter writes.
 
 mod config;
+pub mod estimate;
+pub mod global;
+pub mod proto;
 pub mod store;
+pub mod watch;
 pub mod window;
 
-pub use self::config::Policy;
+pub use self::config::{Applied, Dimension, Identity, Policy, DEFAULT_MAX_OUTPUT_TOKENS};
 pub use self::window::{
     format_duration_ms, remaining, retry_after_secs, Limit, LimitKind, Usage, Window,
 };
@@ -25,28 +37,45 @@ pub use self::window::{
 use std::rc::Rc;
 
 use self::config::RateLimitConfig;
-use self::store::{counter_key, try_acquire, Acquire};
+use self::estimate::{estimate_from_headers, Cost};
+use self::global::{FailureMode, GlobalConfig};
+use self::proto::{Code, RateLimitResponse};
+use self::store::{adjust, applied_key, try_acquire, Acquire, Counter};
+use self::watch::ResponseWatcher;
 use crate::auth::is_valid_id;
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{self, Host};
+use crate::metrics::Metrics;
 
 /// The consumer of requests that carry no consumer header (no auth in front, or auth let an
 /// unauthenticated route through). Subject to `default` and to `consumers.anonymous`.
 pub const ANONYMOUS: &str = "anonymous";
 
-/// The 429 for a consumer over `usage.limit`, OpenAI-shaped, with `retry-after` and the
-/// `x-ratelimit-*` headers.
-pub fn rate_limited(consumer: &str, usage: &Usage) -> ApiError {
+/// Counters (`/stats`: `wasmcustom.<name>`; unlabelled).
+pub mod metrics {
+    /// A successful answer ended without usage (a cut stream): charged by its estimate.
+    pub const USAGE_MISSING: &str = "llmgw_ratelimit_usage_missing_total";
+    /// The rate limit service failed, timed out or answered nonsense.
+    pub const RLS_FAILURES: &str = "llmgw_ratelimit_rls_failures_total";
+    /// Shared data could not be updated (the request was let through).
+    pub const STORE_FAILURES: &str = "llmgw_ratelimit_store_failures_total";
+    /// Requests refused with 429.
+    pub const REFUSED: &str = "llmgw_ratelimit_refused_total";
+}
+
+/// The 429 for a request over `usage.limit` (configured as `name`), OpenAI-shaped, with
+/// `retry-after` and the `x-ratelimit-*` headers of `all`.
+pub fn rate_limited(consumer: &str, name: &str, usage: &Usage, all: &[Usage]) -> ApiError {
     let retry_after = retry_after_secs(usage.reset_ms);
     let limit = usage.limit;
     let mut err = ApiError::new(
         429,
         ErrorType::RateLimitError,
         format!(
-            "Rate limit reached for consumer {consumer}: {} {} per {}. Retry after {retry_after}s.",
+            "Rate limit reached for consumer {consumer} on {name}: {} {} per {}. Retry after {retry_after}s.",
             limit.max,
             limit.kind.unit(),
             limit.window.as_str()
@@ -54,16 +83,34 @@ pub fn rate_limited(consumer: &str, usage: &Usage) -> ApiError {
     )
     .with_code("rate_limit_exceeded")
     .with_header("retry-after", retry_after.to_string());
-    for (name, value) in usage.headers() {
+    for (name, value) in response_headers(all) {
         err = err.with_header(name, value);
     }
     err
+}
+
+/// OpenAI's six headers: per trio (requests, tokens) the tightest counter, the one with the
+/// least remaining.
+pub fn response_headers(usage: &[Usage]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for tokens in [false, true] {
+        let tightest = usage
+            .iter()
+            .filter(|u| u.limit.kind.is_tokens() == tokens)
+            .min_by_key(|u| (u.remaining(), u.reset_ms));
+        if let Some(u) = tightest {
+            out.extend(u.headers());
+        }
+    }
+    out
 }
 
 /// ratelimit's compiled configuration.
 #[derive(Debug, Clone)]
 pub struct RateLimitRoot {
     policy: Rc<Policy>,
+    global: Option<Rc<GlobalConfig>>,
+    metrics: Metrics,
 }
 
 impl RateLimitRoot {
@@ -77,27 +124,64 @@ impl FilterRoot for RateLimitRoot {
     const NAME: &'static str = "llmgw.ratelimit";
 
     fn configure(json: &[u8], _env: &dyn Env) -> Result<Self, ConfigError> {
-        let policy = crate::config::parse::<RateLimitConfig>(json)?.compile()?;
+        let raw = crate::config::parse::<RateLimitConfig>(json)?;
+        let policy = raw.compile()?;
+        if let Some(global) = &raw.global {
+            global.validate()?;
+        }
         Ok(Self {
             policy: Rc::new(policy),
+            global: raw.global.map(Rc::new),
+            metrics: Metrics::default(),
         })
     }
 
     fn new_filter(&self) -> RateLimitFilter {
         RateLimitFilter {
             policy: self.policy.clone(),
+            global: self.global.clone(),
+            metrics: self.metrics.clone(),
+            consumer: String::new(),
+            applied: Vec::new(),
+            estimate: Cost::default(),
             usage: Vec::new(),
+            charged: Vec::new(),
+            hide_usage: false,
+            watcher: None,
+            pending_call: None,
+            done: false,
         }
     }
+}
+
+/// A token counter this request was charged its estimate on (local mode).
+#[derive(Debug, Clone)]
+struct Charge {
+    key: String,
+    window_start: u64,
+    kind: LimitKind,
 }
 
 /// One request through ratelimit.
 #[derive(Debug)]
 pub struct RateLimitFilter {
     policy: Rc<Policy>,
-    /// Where each applicable counter stood when the request was counted; written to the
+    global: Option<Rc<GlobalConfig>>,
+    metrics: Metrics,
+    consumer: String,
+    applied: Vec<Applied>,
+    estimate: Cost,
+    /// Where each applicable counter stood once the request was counted; written to the
     /// response headers.
     usage: Vec<Usage>,
+    charged: Vec<Charge>,
+    /// The client did not ask for the stream's usage chunk: remove it.
+    hide_usage: bool,
+    watcher: Option<ResponseWatcher>,
+    /// The admission call to the rate limit service in flight.
+    pending_call: Option<u32>,
+    /// The real usage was charged (or the request was refused): nothing more to do.
+    done: bool,
 }
 
 impl RateLimitFilter {
@@ -105,77 +189,373 @@ impl RateLimitFilter {
     pub fn usage(&self) -> &[Usage] {
         &self.usage
     }
-}
 
-/// The consumer and team auth set. Anything that is not a valid id (a client talking to this
-/// filter without auth in front could send anything) counts as absent, so it can neither mint
-/// unbounded shared-data keys nor inject odd bytes into them.
-fn identity(host: &dyn Host) -> (String, Option<String>) {
-    let consumer = host
-        .request_header(headers::CONSUMER)
-        .filter(|c| is_valid_id(c))
-        .unwrap_or_else(|| ANONYMOUS.to_string());
-    let team = host
-        .request_header(headers::TEAM)
-        .filter(|t| is_valid_id(t));
-    (consumer, team)
-}
+    fn refuse(&mut self, host: &mut dyn Host, name: &str, usage: Usage) -> Flow {
+        self.done = true;
+        log::debug!("llmgw.ratelimit: {} over {name}", self.consumer);
+        self.metrics.count(host, metrics::REFUSED, &[], 1);
+        let err = rate_limited(&self.consumer, name, &usage, &self.usage);
+        host::send_error(host, &err);
+        Flow::Pause
+    }
 
-impl HttpFilter for RateLimitFilter {
-    fn on_request_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
-        let (consumer, team) = identity(host);
-        let limits = self.policy.limits_for(&consumer, team.as_deref());
-        if limits.is_empty() {
-            return Flow::Continue;
-        }
+    /// Local mode: spend the estimate from every counter, or from none.
+    fn admit_locally(&mut self, host: &mut dyn Host) -> Flow {
         let now = host.now_ms();
-        // One limit per kind and window today. With several (per minute and per day), a request
-        // refused by the second must give back what the first took; that comes with them.
-        for limit in limits {
-            let cost = match limit.kind {
-                LimitKind::Requests => 1,
-            };
-            let key = counter_key(&limit, &consumer);
-            let window_start = limit.window.start(now);
-            let reset_ms = limit.window.reset_ms(now);
-            match try_acquire(host, &key, window_start, limit.max, cost) {
-                Acquire::Admitted { count } => self.usage.push(Usage {
-                    limit,
-                    used: count,
-                    reset_ms,
-                }),
+        let applied = std::mem::take(&mut self.applied);
+        let mut taken: Vec<(String, u64, u64)> = Vec::new();
+        for (i, a) in applied.iter().enumerate() {
+            let cost = self.estimate.of(a.limit.kind);
+            let key = applied_key(a);
+            let window_start = a.limit.window.start(now);
+            let reset_ms = a.limit.window.reset_ms(now);
+            match try_acquire(host, &key, window_start, a.limit.max, cost) {
+                Acquire::Admitted { count } => {
+                    self.usage.push(Usage {
+                        limit: a.limit,
+                        used: count,
+                        reset_ms,
+                    });
+                    if a.limit.kind.is_tokens() {
+                        self.charged.push(Charge {
+                            key: key.clone(),
+                            window_start,
+                            kind: a.limit.kind,
+                        });
+                    }
+                    taken.push((key, window_start, cost));
+                }
                 Acquire::Denied { count } => {
+                    // Give back what the other limits took: a refused request costs nothing.
+                    for ((key, start, cost), usage) in taken.iter().zip(self.usage.iter_mut()) {
+                        adjust(host, key, *start, -i128::from(*cost));
+                        usage.used = usage.used.saturating_sub(*cost);
+                    }
+                    self.charged.clear();
                     let usage = Usage {
-                        limit,
+                        limit: a.limit,
                         used: count,
                         reset_ms,
                     };
                     self.usage.push(usage);
-                    log::debug!("llmgw.ratelimit: {consumer} over {limit:?}");
-                    host::send_error(host, &rate_limited(&consumer, &usage));
-                    return Flow::Pause;
+                    // The 429 reports every counter, also those not reached.
+                    for rest in applied.iter().skip(i + 1) {
+                        let stored = host.shared_data(&applied_key(rest));
+                        let start = rest.limit.window.start(now);
+                        self.usage.push(Usage {
+                            limit: rest.limit,
+                            used: Counter::count_in(stored.data.as_deref(), start),
+                            reset_ms: rest.limit.window.reset_ms(now),
+                        });
+                    }
+                    return self.refuse(host, &a.name, usage);
                 }
                 Acquire::Unavailable(err) => {
                     // Fail open: a shared-data hiccup must not take the gateway down.
+                    self.metrics.count(host, metrics::STORE_FAILURES, &[], 1);
                     log::warn!(
                         "llmgw.ratelimit: counter {key} not updated ({err}); request let through"
                     );
                 }
             }
         }
+        self.applied = applied;
         Flow::Continue
     }
 
-    fn on_response_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
-        // Every response: the provider's, an upstream error, or a later filter's local reply.
-        // `set` replaces, so a provider's own x-ratelimit-* headers never reach the client: they
-        // describe llmgw's provider account, not this consumer.
-        for usage in &self.usage {
-            for (name, value) in usage.headers() {
-                host.set_response_header(name, &value);
+    /// Global mode: ask the rate limit service; the answer resumes or refuses the request.
+    fn admit_globally(&mut self, host: &mut dyn Host, global: &GlobalConfig) -> Flow {
+        let request = global::admission(&global.domain, &self.applied, &self.estimate);
+        match host.grpc_call(
+            &global.cluster,
+            global::SERVICE,
+            global::METHOD,
+            &request.encode(),
+            global.timeout_ms,
+        ) {
+            Some(token) => {
+                self.pending_call = Some(token);
+                Flow::Pause
+            }
+            None => self.rls_failed(host, global, "the call could not be started", false),
+        }
+    }
+
+    /// The rate limit service could not answer: fail open or closed as configured.
+    fn rls_failed(
+        &mut self,
+        host: &mut dyn Host,
+        global: &GlobalConfig,
+        why: &str,
+        paused: bool,
+    ) -> Flow {
+        self.metrics.count(host, metrics::RLS_FAILURES, &[], 1);
+        match global.failure_mode {
+            FailureMode::Open => {
+                log::warn!(
+                    "llmgw.ratelimit: rate limit service {}: {why}; request let through",
+                    global.cluster
+                );
+                // Nothing was counted: nothing to reconcile.
+                self.applied.clear();
+                if paused {
+                    host.resume_request();
+                }
+                Flow::Continue
+            }
+            FailureMode::Closed => {
+                log::warn!(
+                    "llmgw.ratelimit: rate limit service {}: {why}; request refused",
+                    global.cluster
+                );
+                self.done = true;
+                let err = ApiError::new(
+                    503,
+                    ErrorType::ApiError,
+                    "The rate limit service is unavailable; the request was not sent. Retry later.",
+                )
+                .with_code("rate_limit_service_unavailable");
+                host::send_error(host, &err);
+                Flow::Pause
             }
         }
+    }
+
+    fn on_rls_answer(&mut self, host: &mut dyn Host, global: &GlobalConfig, body: &[u8]) {
+        let answer = match RateLimitResponse::decode(body) {
+            Ok(answer) if answer.overall_code != Code::Unknown => answer,
+            Ok(_) => {
+                self.rls_failed(host, global, "answer without a code", true);
+                return;
+            }
+            Err(err) => {
+                self.rls_failed(host, global, &format!("unreadable answer ({err})"), true);
+                return;
+            }
+        };
+        let now = host.now_ms();
+        let mut refused: Option<(String, Usage)> = None;
+        for (i, a) in self.applied.iter().enumerate() {
+            let status = answer.statuses.get(i);
+            let remaining = status.map_or(a.limit.max, |s| u64::from(s.limit_remaining));
+            let reset_ms = status
+                .and_then(|s| s.duration_until_reset_ms)
+                .filter(|ms| *ms > 0)
+                .unwrap_or_else(|| a.limit.window.reset_ms(now));
+            let usage = Usage {
+                limit: a.limit,
+                used: a.limit.max.saturating_sub(remaining),
+                reset_ms,
+            };
+            if refused.is_none() && status.is_some_and(|s| s.code == Code::OverLimit) {
+                refused = Some((a.name.clone(), usage));
+            }
+            self.usage.push(usage);
+        }
+        match refused {
+            Some((name, usage)) => {
+                self.refuse(host, &name, usage);
+            }
+            None if answer.overall_code == Code::OverLimit => {
+                // Over, but no descriptor said which: name the first.
+                let name = self.applied.first().map(|a| a.name.clone());
+                let usage = self.usage.first().copied();
+                if let (Some(name), Some(usage)) = (name, usage) {
+                    self.refuse(host, &name, usage);
+                } else {
+                    host.resume_request();
+                }
+            }
+            None => host.resume_request(),
+        }
+    }
+
+    /// The response ended: charge what it really cost instead of the estimate.
+    fn reconcile(&mut self, host: &mut dyn Host, status_ok: bool) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let watcher = self.watcher.take();
+        let actual = match watcher.as_ref().and_then(ResponseWatcher::usage) {
+            Some(usage) => Cost::from_usage(&usage),
+            None if !status_ok => Cost::default(), // the provider refused: no tokens spent
+            None => {
+                if watcher.as_ref().is_some_and(ResponseWatcher::expects_usage) {
+                    self.metrics.count(host, metrics::USAGE_MISSING, &[], 1);
+                    log::info!(
+                        "llmgw.ratelimit: answer for {} ended without usage; charged by its estimate",
+                        self.consumer
+                    );
+                }
+                return;
+            }
+        };
+        match self.global.clone() {
+            None => {
+                for charge in std::mem::take(&mut self.charged) {
+                    let delta = actual.delta(&self.estimate, charge.kind);
+                    if !adjust(host, &charge.key, charge.window_start, delta) {
+                        self.metrics.count(host, metrics::STORE_FAILURES, &[], 1);
+                    }
+                }
+            }
+            Some(global) => {
+                if let Some(request) =
+                    global::reconciliation(&global.domain, &self.applied, &self.estimate, &actual)
+                {
+                    // Fire and forget: the answer (ignored) may arrive after this request.
+                    host.grpc_call(
+                        &global.cluster,
+                        global::SERVICE,
+                        global::METHOD,
+                        &request.encode(),
+                        global.timeout_ms,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Must the response be watched: tokens to reconcile, or a forced usage chunk to hide?
+    fn needs_usage(&self) -> bool {
+        !self.done
+            && (self.hide_usage
+                || !self.charged.is_empty()
+                || (self.global.is_some() && self.applied.iter().any(|a| a.limit.kind.is_tokens())))
+    }
+}
+
+/// A request header that must be a valid id (anything else counts as absent, so a client
+/// talking to this filter without auth in front can neither mint unbounded keys nor inject odd
+/// bytes into them).
+fn id_header(host: &dyn Host, name: &str) -> Option<String> {
+    host.request_header(name).filter(|v| is_valid_id(v))
+}
+
+/// Model and provider names as router validated them (letters, digits, `._-:/@`).
+fn name_header(host: &dyn Host, name: &str) -> Option<String> {
+    host.request_header(name).filter(|v| {
+        !v.is_empty()
+            && v.len() <= 128
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-:/@".contains(&b))
+    })
+}
+
+fn identity(host: &dyn Host) -> Identity {
+    Identity {
+        consumer: id_header(host, headers::CONSUMER).unwrap_or_else(|| ANONYMOUS.to_string()),
+        team: id_header(host, headers::TEAM),
+        model: name_header(host, headers::UPSTREAM_MODEL),
+        requested_model: name_header(host, headers::REQUESTED_MODEL),
+        provider: name_header(host, headers::PROVIDER),
+    }
+}
+
+impl HttpFilter for RateLimitFilter {
+    fn on_request_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
+        let who = identity(host);
+        self.applied = self.policy.applicable(&who);
+        self.consumer = who.consumer;
+        if self.applied.is_empty() {
+            return Flow::Continue;
+        }
+        // A stream whose client did not ask for usage: have translate ask for it when tokens
+        // are to be charged, and hide it again on the way back.
+        let marker = host.request_header(headers::INCLUDE_USAGE);
+        if marker.as_deref() == Some(estimate::USAGE_NONE)
+            && self.applied.iter().any(|a| a.limit.kind.is_tokens())
+        {
+            host.set_request_header(headers::INCLUDE_USAGE, estimate::USAGE_FORCED);
+            self.hide_usage = true;
+        }
+        self.estimate = estimate_from_headers(host, self.policy.default_max_output_tokens);
+        match self.global.clone() {
+            Some(global) => self.admit_globally(host, &global),
+            None => self.admit_locally(host),
+        }
+    }
+
+    fn on_request_body(&mut self, _host: &mut dyn Host, _size: usize, _end: bool) -> Flow {
+        // Waiting for the rate limit service: hold the body with the headers.
+        if self.pending_call.is_some() {
+            Flow::Pause
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn on_grpc_response(&mut self, host: &mut dyn Host, token: u32, status: u32, size: usize) {
+        if self.pending_call != Some(token) {
+            return; // a reconciliation's answer: nothing to do
+        }
+        self.pending_call = None;
+        let Some(global) = self.global.clone() else {
+            return;
+        };
+        if status != 0 {
+            let why = format!("gRPC status {status}");
+            self.rls_failed(host, &global, &why, true);
+            return;
+        }
+        let body = host.grpc_response_body(size);
+        self.on_rls_answer(host, &global, &body);
+    }
+
+    fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
+        // Every response: the provider's, an upstream error, or a local reply. `set` replaces,
+        // so a provider's own x-ratelimit-* headers never reach the client: they describe
+        // llmgw's provider account, not this consumer.
+        for (name, value) in response_headers(&self.usage) {
+            host.set_response_header(name, &value);
+        }
+        let status = host
+            .response_header(":status")
+            .and_then(|s| s.trim().parse::<u16>().ok())
+            .unwrap_or(0);
+        let status_ok = (200..300).contains(&status);
+        if self.needs_usage() {
+            let content_type = host.response_header("content-type");
+            let watcher = ResponseWatcher::new(status, content_type.as_deref(), self.hide_usage);
+            if self.hide_usage && watcher.expects_usage() {
+                host.remove_response_header("content-length");
+            }
+            self.watcher = Some(watcher);
+            if end_of_stream {
+                self.reconcile(host, status_ok);
+            }
+        }
+        if !status_ok && self.watcher.is_some() {
+            // No usage to wait for: give the estimate back now.
+            self.reconcile(host, false);
+        }
         Flow::Continue
+    }
+
+    fn on_response_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return Flow::Continue;
+        };
+        let chunk = if size == 0 {
+            Vec::new()
+        } else {
+            host.response_body(size)
+        };
+        if let Some(out) = watcher.chunk(&chunk, end_of_stream) {
+            host.set_response_body(size, &out);
+        }
+        if end_of_stream {
+            self.reconcile(host, true);
+        }
+        Flow::Continue
+    }
+
+    fn on_stream_done(&mut self, host: &mut dyn Host) {
+        // A stream reset mid-answer never says end of stream: it stays charged its estimate.
+        if self.watcher.is_some() {
+            self.reconcile(host, true);
+        }
     }
 }
 

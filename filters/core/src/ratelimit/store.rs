@@ -1,6 +1,9 @@
 //! Counters in Envoy shared data, common to every worker thread of the VM.
 //!
-//! One key per (kind, window, consumer): `llmgw.rl.v1.requests.minute.alice`. The value is a
+//! One key per (kind, window, counter): `llmgw.rl.v1.requests.minute.alice` for the per-consumer
+//! limits, `llmgw.rl.v1.total_tokens.hour.@team-tokens:ml` for a `limits[]` entry (its name,
+//! then the values of its `by` dimensions; `@` cannot start a consumer id, so the two never
+//! meet). The value is a
 //! fixed 16 bytes: the window start (ms since the epoch) and the count, both u64 little-endian.
 //! A value from an older window, or one we cannot read (wrong length, a future format), counts
 //! as empty: the next write replaces it.
@@ -10,6 +13,7 @@
 //! which Envoy cannot make conditional (no token exists yet): two workers racing on a brand-new
 //! key may lose one count, once.
 
+use super::config::{Applied, CONSUMER_RULE};
 use super::window::Limit;
 use crate::host::{Host, SharedDataError};
 
@@ -22,6 +26,23 @@ pub fn counter_key(limit: &Limit, consumer: &str) -> String {
         "llmgw.rl.v1.{}.{}.{consumer}",
         limit.kind.as_str(),
         limit.window.as_str()
+    )
+}
+
+/// Shared-data key of the counter an applied limit spends from.
+pub fn applied_key(applied: &Applied) -> String {
+    if applied.rule == CONSUMER_RULE {
+        if let Some((_, consumer)) = applied.key.first() {
+            return counter_key(&applied.limit, consumer);
+        }
+    }
+    let values: Vec<&str> = applied.key.iter().map(|(_, v)| v.as_str()).collect();
+    format!(
+        "llmgw.rl.v1.{}.{}.@{}:{}",
+        applied.limit.kind.as_str(),
+        applied.limit.window.as_str(),
+        applied.rule,
+        values.join("|")
     )
 }
 
@@ -105,6 +126,48 @@ pub fn try_acquire(
     Acquire::Unavailable(SharedDataError::CasMismatch)
 }
 
+/// Add `delta` (negative: give back) to `key`'s counter of the window starting at
+/// `window_start`, never below zero. A counter already in a later window is left alone when
+/// giving back (that window never held this charge); an extra charge then goes to the current
+/// window. Returns false when shared data stayed unavailable.
+pub fn adjust(host: &mut dyn Host, key: &str, window_start: u64, delta: i128) -> bool {
+    if delta == 0 {
+        return true;
+    }
+    for _ in 0..MAX_CAS_ATTEMPTS {
+        let current = host.shared_data(key);
+        let stored = current.data.as_deref().and_then(Counter::decode);
+        let (start, count) = match stored {
+            Some(c) if c.window_start == window_start => (window_start, c.count),
+            Some(c) if c.window_start > window_start => {
+                if delta < 0 {
+                    return true;
+                }
+                (c.window_start, c.count)
+            }
+            // Empty or older: the window we charged is gone; nothing to give back.
+            _ if delta < 0 => return true,
+            _ => (window_start, 0),
+        };
+        let next = if delta < 0 {
+            count.saturating_sub(u64::try_from(-delta).unwrap_or(u64::MAX))
+        } else {
+            count.saturating_add(u64::try_from(delta).unwrap_or(u64::MAX))
+        };
+        let value = Counter {
+            window_start: start,
+            count: next,
+        }
+        .encode();
+        match host.set_shared_data(key, &value, current.cas) {
+            Ok(()) => return true,
+            Err(SharedDataError::CasMismatch) => continue,
+            Err(SharedDataError::Unavailable) => return false,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -126,6 +189,76 @@ mod tests {
         assert_eq!(
             counter_key(&limit, "alice"),
             "llmgw.rl.v1.requests.minute.alice"
+        );
+    }
+
+    #[test]
+    fn rule_keys_name_the_rule_and_its_values() {
+        let limit = Limit {
+            kind: LimitKind::TotalTokens,
+            window: Window::Hour,
+            max: 1,
+        };
+        let applied = Applied {
+            name: "limits.t.total_tokens_per_hour".into(),
+            limit,
+            rule: "t".into(),
+            key: vec![("team", "ml".into()), ("model", "gpt-4o".into())],
+        };
+        assert_eq!(
+            applied_key(&applied),
+            "llmgw.rl.v1.total_tokens.hour.@t:ml|gpt-4o"
+        );
+        let consumer = Applied {
+            rule: CONSUMER_RULE.into(),
+            key: vec![("consumer", "bob".into())],
+            ..applied
+        };
+        assert_eq!(applied_key(&consumer), "llmgw.rl.v1.total_tokens.hour.bob");
+    }
+
+    #[test]
+    fn adjust_reconciles_within_the_window_only() {
+        let mut host = FakeHost::new();
+        try_acquire(&mut host, "k", 60_000, 1000, 500);
+        // Usage below the estimate: give back.
+        assert!(adjust(&mut host, "k", 60_000, -300));
+        assert_eq!(
+            Counter::count_in(host.shared_data("k").data.as_deref(), 60_000),
+            200
+        );
+        // Above: charge more, past max if need be (the next request is then refused).
+        assert!(adjust(&mut host, "k", 60_000, 900));
+        assert_eq!(
+            Counter::count_in(host.shared_data("k").data.as_deref(), 60_000),
+            1100
+        );
+        // Never below zero.
+        assert!(adjust(&mut host, "k", 60_000, -5000));
+        assert_eq!(
+            Counter::count_in(host.shared_data("k").data.as_deref(), 60_000),
+            0
+        );
+        // The window moved on: nothing to give back; an extra charge lands in the new one.
+        try_acquire(&mut host, "k", 120_000, 1000, 10);
+        assert!(adjust(&mut host, "k", 60_000, -10));
+        assert_eq!(
+            Counter::count_in(host.shared_data("k").data.as_deref(), 120_000),
+            10
+        );
+        assert!(adjust(&mut host, "k", 60_000, 7));
+        assert_eq!(
+            Counter::count_in(host.shared_data("k").data.as_deref(), 120_000),
+            17
+        );
+        // A missing counter and a refund: nothing written.
+        assert!(adjust(&mut host, "new", 0, -3));
+        assert!(!host.shared.contains_key("new"));
+        host.cas_conflicts = 2;
+        assert!(adjust(&mut host, "k", 120_000, 1));
+        assert_eq!(
+            Counter::count_in(host.shared_data("k").data.as_deref(), 120_000),
+            18
         );
     }
 

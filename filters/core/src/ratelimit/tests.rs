@@ -94,7 +94,7 @@ fn n_pass_then_429_with_headers() {
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
     assert_eq!(
         body["error"]["message"],
-        "Rate limit reached for consumer bob: 3 requests per minute. Retry after 17s."
+        "Rate limit reached for consumer bob on default.requests_per_minute: 3 requests per minute. Retry after 17s."
     );
     // Envoy runs the local reply through on_response_headers too: same values.
     assert_eq!(out.host.resp("x-ratelimit-remaining-requests"), Some("0"));
@@ -308,8 +308,33 @@ fn zero_limits_are_refused_with_path() {
 fn malformed_config_is_refused_with_path() {
     let err = configure(r#"{"teams": {"ml": {"requests_per_minute": -1}}}"#).unwrap_err();
     assert_eq!(err.path, "teams.ml.requests_per_minute");
-    let err = configure(r#"{"teams": {"ml": {"requests_per_hour": 5}}}"#).unwrap_err();
-    assert_eq!(err.path, "teams.ml.requests_per_hour");
+    let err = configure(r#"{"teams": {"ml": {"requests_per_week": 5}}}"#).unwrap_err();
+    assert_eq!(err.path, "teams.ml.requests_per_week");
+    assert!(err.reason.contains("<kind>_per_<window>"), "{}", err.reason);
+    let err = configure(r#"{"teams": {"ml": {"tokens_per_minute": 5}}}"#).unwrap_err();
+    assert_eq!(err.path, "teams.ml.tokens_per_minute");
+    let err = configure(r#"{"default": {"total_tokens_per_hour": "lots"}}"#).unwrap_err();
+    assert_eq!(err.path, "default.total_tokens_per_hour");
+    let err =
+        configure(r#"{"limits": [{"name": "t", "by": ["tenant"], "requests_per_second": 1}]}"#)
+            .unwrap_err();
+    assert_eq!(err.path, "limits[0].by[0]");
+    let err = configure(r#"{"limits": [{"name": "t", "by": ["team"]}]}"#).unwrap_err();
+    assert_eq!(err.path, "limits[0]");
+    let err = configure(
+        r#"{"limits": [{"name": "t", "requests_per_day": 1}, {"name": "t", "requests_per_day": 2}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.path, "limits[1].name");
+    let err = configure(r#"{"limits": [{"name": "t", "models": [], "requests_per_day": 1}]}"#)
+        .unwrap_err();
+    assert_eq!(err.path, "limits[0].models");
+    let err = configure(r#"{"default_max_output_tokens": 0}"#).unwrap_err();
+    assert_eq!(err.path, "default_max_output_tokens");
+    let err = configure(r#"{"global": {"cluster": "rls", "timeout_ms": 0}}"#).unwrap_err();
+    assert_eq!(err.path, "global.timeout_ms");
+    let err = configure(r#"{"global": {"cluster": "rls", "mode": "x"}}"#).unwrap_err();
+    assert_eq!(err.path, "global.mode");
     let err = configure(r#"{"defaults": {}}"#).unwrap_err();
     assert_eq!(err.path, "defaults");
     let err = configure(r#"{"consumers": {"alice": {}}}"#).unwrap_err();
@@ -334,4 +359,540 @@ fn policy_resolution() {
     assert_eq!(max("zed", Some("ml")), vec![5]);
     assert_eq!(max("zed", Some("other")), vec![3]);
     assert_eq!(max(ANONYMOUS, None), vec![3]);
+}
+
+// ---- tokens, several limits, reconciliation ----
+
+/// A streamed chat request as router leaves it: estimate headers set.
+fn chat(consumer_id: &str, input: u64, max_output: Option<u64>) -> FakeHost {
+    let mut host = consumer(consumer_id)
+        .with_request_header(headers::UPSTREAM_MODEL, "gpt-4o")
+        .with_request_header(headers::PROVIDER, "openai")
+        .with_request_header(headers::INPUT_TOKENS_ESTIMATE, &input.to_string());
+    if let Some(max) = max_output {
+        host = host.with_request_header(headers::MAX_OUTPUT_TOKENS, &max.to_string());
+    }
+    host
+}
+
+fn stored(envoy: &Envoy, key: &str) -> u64 {
+    envoy
+        .shared
+        .get(key)
+        .and_then(|(b, _)| Counter::decode(b))
+        .map_or(0, |c| c.count)
+}
+
+impl Envoy {
+    /// A request answered by `body` (content type `ct`, status 200) through `root`'s filter.
+    fn exchange(
+        &mut self,
+        root: &RateLimitRoot,
+        host: FakeHost,
+        ct: &str,
+        body: &str,
+        step: usize,
+    ) -> Outcome {
+        let mut host = host.with_now_ms(NOW_MS);
+        host.shared = std::mem::take(&mut self.shared);
+        let mut filter = root.new_filter();
+        let flow = filter.on_request_headers(&mut host, false);
+        if flow == Flow::Continue {
+            host = host
+                .with_response_header(":status", "200")
+                .with_response_header("content-type", ct);
+            filter.on_response_headers(&mut host, false);
+            let pieces: Vec<&[u8]> = body.as_bytes().chunks(step).collect();
+            let mut out = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                host.response_body = piece.to_vec();
+                filter.on_response_body(&mut host, piece.len(), i + 1 == pieces.len());
+                out.extend_from_slice(&host.response_body);
+            }
+            host.response_body = out;
+        }
+        self.shared = std::mem::take(&mut host.shared);
+        Outcome { flow, host }
+    }
+}
+
+const TOKENS: &str = r#"{"default": {"requests_per_minute": 100, "total_tokens_per_minute": 1000},
+                         "default_max_output_tokens": 200}"#;
+
+#[test]
+fn token_limit_is_hit_by_large_requests_before_the_request_limit() {
+    let root = configure(TOKENS).unwrap();
+    let mut envoy = Envoy::default();
+    // Estimate 300 + 100 = 400 each, never answered: 2 fit in 1000, the third does not.
+    for _ in 0..2 {
+        let out = envoy.request(&root, chat("bob", 300, Some(100)), NOW_MS);
+        assert_eq!(out.flow, Flow::Continue);
+    }
+    let out = envoy.request(&root, chat("bob", 300, Some(100)), NOW_MS);
+    let reply = out.host.local_response.unwrap();
+    assert_eq!(reply.status, 429);
+    assert!(reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("default.total_tokens_per_minute: 1000 tokens per minute"));
+    assert_eq!(reply.header("x-ratelimit-limit-tokens"), Some("1000"));
+    assert_eq!(reply.header("x-ratelimit-remaining-tokens"), Some("200"));
+    assert_eq!(reply.header("x-ratelimit-limit-requests"), Some("100"));
+    // The refused request gave its request back: still 2 requests counted.
+    assert_eq!(stored(&envoy, "llmgw.rl.v1.requests.minute.bob"), 2);
+    assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.bob"), 800);
+    // A small one still fits; without max_tokens the default output (200) counts.
+    let out = envoy.request(&root, chat("bob", 1, None), NOW_MS);
+    assert_eq!(out.status(), Some(429)); // 800 + 201 > 1000
+    let out = envoy.request(&root, chat("bob", 1, Some(10)), NOW_MS);
+    assert_eq!(out.flow, Flow::Continue);
+    assert_eq!(out.host.resp("x-ratelimit-remaining-tokens"), Some("189"));
+}
+
+#[test]
+fn json_usage_replaces_the_estimate() {
+    let root = configure(TOKENS).unwrap();
+    let mut envoy = Envoy::default();
+    let body =
+        r#"{"choices":[],"usage":{"prompt_tokens":250,"completion_tokens":30,"total_tokens":280}}"#;
+    let out = envoy.exchange(
+        &root,
+        chat("bob", 300, Some(400)),
+        "application/json",
+        body,
+        7,
+    );
+    assert_eq!(out.host.resp("x-ratelimit-remaining-tokens"), Some("300"));
+    assert_eq!(out.host.response_body, body.as_bytes());
+    assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.bob"), 280);
+}
+
+const SSE: &str = concat!(
+    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n",
+    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":5,\"total_tokens\":25}}\n\n",
+    "data: [DONE]\n\n"
+);
+
+#[test]
+fn forced_stream_usage_is_charged_and_hidden() {
+    let root = configure(TOKENS).unwrap();
+    let mut envoy = Envoy::default();
+    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
+    let out = envoy.exchange(&root, host, "text/event-stream", SSE, 3);
+    assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("forced"));
+    let body = String::from_utf8(out.host.response_body.clone()).unwrap();
+    assert!(!body.contains("prompt_tokens"), "{body}");
+    assert!(body.ends_with("data: [DONE]\n\n"));
+    assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.bob"), 25);
+
+    let host = chat("carl", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "client");
+    let out = envoy.exchange(&root, host, "text/event-stream", SSE, 3);
+    assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("client"));
+    assert_eq!(out.host.response_body, SSE.as_bytes());
+    assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.carl"), 25);
+}
+
+#[test]
+fn cut_stream_is_charged_its_estimate_and_counted() {
+    let root = configure(TOKENS).unwrap();
+    let mut envoy = Envoy::default();
+    let cut = &SSE[..SSE.find("data: {\"choices\":[]").unwrap()];
+    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
+    let out = envoy.exchange(&root, host, "text/event-stream", cut, 4);
+    assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.bob"), 130);
+    assert_eq!(out.host.counter(metrics::USAGE_MISSING), Some(1));
+
+    // Reset mid-stream: no end of stream, only the end of the request. (A new root: metric
+    // ids are cached per root, as per Envoy worker, and this is a new fake host.)
+    let root = configure(TOKENS).unwrap();
+    let mut host = chat("ann", 30, Some(100)).with_now_ms(NOW_MS);
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
+    let mut host = host
+        .with_response_header(":status", "200")
+        .with_response_header("content-type", "text/event-stream");
+    filter.on_response_headers(&mut host, false);
+    host.response_body = cut.as_bytes().to_vec();
+    filter.on_response_body(&mut host, cut.len(), false);
+    filter.on_stream_done(&mut host);
+    filter.on_stream_done(&mut host);
+    assert_eq!(host.counter(metrics::USAGE_MISSING), Some(1));
+    let (bytes, _) = host
+        .shared
+        .get("llmgw.rl.v1.total_tokens.minute.ann")
+        .unwrap();
+    assert_eq!(Counter::decode(bytes).unwrap().count, 130);
+}
+
+#[test]
+fn provider_errors_give_the_token_estimate_back() {
+    let root = configure(TOKENS).unwrap();
+    let mut host = chat("bob", 300, Some(100)).with_now_ms(NOW_MS);
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
+    let mut host = host
+        .with_response_header(":status", "503")
+        .with_response_header("content-type", "application/json");
+    filter.on_response_headers(&mut host, false);
+    let (bytes, _) = host
+        .shared
+        .get("llmgw.rl.v1.total_tokens.minute.bob")
+        .unwrap();
+    assert_eq!(Counter::decode(bytes).unwrap().count, 0);
+    let (bytes, _) = host.shared.get("llmgw.rl.v1.requests.minute.bob").unwrap();
+    assert_eq!(Counter::decode(bytes).unwrap().count, 1);
+}
+
+#[test]
+fn keyed_limits_share_counters_across_consumers_and_spare_the_others_when_refused() {
+    let root = configure(
+        r#"{"default": {"requests_per_minute": 100},
+            "limits": [
+              {"name": "team", "by": ["team"], "requests_per_minute": 3},
+              {"name": "gpt4o-in", "by": ["model"], "models": ["gpt-4o"], "input_tokens_per_hour": 1000}]}"#,
+    )
+    .unwrap();
+    let mut envoy = Envoy::default();
+    let member = |c: &str| chat(c, 10, Some(1)).with_request_header(headers::TEAM, "ml");
+    for c in ["a", "b", "c"] {
+        assert_eq!(envoy.request(&root, member(c), NOW_MS).flow, Flow::Continue);
+    }
+    let out = envoy.request(&root, member("d"), NOW_MS);
+    let reply = out.host.local_response.clone().unwrap();
+    assert!(reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("limits.team.requests_per_minute"));
+    // d's refused request took nothing from the others.
+    assert_eq!(stored(&envoy, "llmgw.rl.v1.requests.minute.d"), 0);
+    assert_eq!(
+        stored(&envoy, "llmgw.rl.v1.input_tokens.hour.@gpt4o-in:gpt-4o"),
+        30
+    );
+    assert_eq!(stored(&envoy, "llmgw.rl.v1.requests.minute.@team:ml"), 3);
+    // No team: the team limit does not apply. Another model: the model limit does not.
+    assert_eq!(
+        envoy.request(&root, chat("e", 10, Some(1)), NOW_MS).flow,
+        Flow::Continue
+    );
+    let other = consumer("f").with_request_header(headers::UPSTREAM_MODEL, "gpt-4.1");
+    assert_eq!(envoy.request(&root, other, NOW_MS).flow, Flow::Continue);
+    assert_eq!(
+        stored(&envoy, "llmgw.rl.v1.input_tokens.hour.@gpt4o-in:gpt-4o"),
+        40
+    );
+}
+
+#[test]
+fn consumer_overrides_apply_per_rate() {
+    let root = configure(
+        r#"{"default": {"requests_per_minute": 10, "requests_per_day": 100},
+            "consumers": {"alice": {"requests_per_minute": 2}}}"#,
+    )
+    .unwrap();
+    let mut limits = root.policy().limits_for("alice", None);
+    limits.sort_by_key(|l| l.window);
+    let maxes: Vec<(Window, u64)> = limits.iter().map(|l| (l.window, l.max)).collect();
+    assert_eq!(maxes, [(Window::Minute, 2), (Window::Day, 100)]);
+}
+
+#[test]
+fn headers_report_the_tightest_counter_per_trio() {
+    let u = |kind, max, used, reset_ms| Usage {
+        limit: Limit {
+            kind,
+            window: Window::Minute,
+            max,
+        },
+        used,
+        reset_ms,
+    };
+    let headers = response_headers(&[
+        u(LimitKind::Requests, 100, 10, 5_000),
+        u(LimitKind::Requests, 20, 15, 60_000),
+        u(LimitKind::InputTokens, 1000, 100, 5_000),
+        u(LimitKind::TotalTokens, 5000, 4500, 2_000),
+    ]);
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(h, _)| *h == n)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("x-ratelimit-limit-requests"), Some("20"));
+    assert_eq!(get("x-ratelimit-remaining-requests"), Some("5"));
+    assert_eq!(get("x-ratelimit-reset-requests"), Some("1m0s"));
+    assert_eq!(get("x-ratelimit-limit-tokens"), Some("5000"));
+    assert_eq!(get("x-ratelimit-remaining-tokens"), Some("500"));
+    assert_eq!(get("x-ratelimit-reset-tokens"), Some("2s"));
+    assert_eq!(headers.len(), 6);
+}
+
+// ---- global mode ----
+
+fn global_root(mode: &str) -> RateLimitRoot {
+    configure(&format!(
+        r#"{{"default": {{"requests_per_minute": 10, "total_tokens_per_minute": 1000}},
+            "global": {{"cluster": "rls", "failure_mode": "{mode}"}}}}"#
+    ))
+    .unwrap()
+}
+
+fn rls_answer(codes: &[(u64, u64)]) -> Vec<u8> {
+    // (code, remaining) per descriptor.
+    let mut msg = Vec::new();
+    let over = codes.iter().any(|(c, _)| *c == 2);
+    msg.extend_from_slice(&[0x08, if over { 2 } else { 1 }]);
+    for (code, remaining) in codes {
+        let mut st = vec![0x08, *code as u8, 0x18];
+        proto::put_varint(&mut st, *remaining);
+        st.extend_from_slice(&[0x22, 0x02, 0x08, 0x09]); // 9 s until reset
+        msg.push(0x12);
+        msg.push(st.len() as u8);
+        msg.extend_from_slice(&st);
+    }
+    msg
+}
+
+#[test]
+fn global_admission_pauses_then_resumes_on_ok() {
+    let root = global_root("open");
+    let mut host = chat("bob", 300, Some(100)).with_now_ms(NOW_MS);
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+    assert_eq!(filter.on_request_body(&mut host, 10, true), Flow::Pause);
+    let (cluster, service, method, message) = host.grpc_calls[0].clone();
+    assert_eq!(cluster, "rls");
+    assert_eq!(service, "envoy.service.ratelimit.v3.RateLimitService");
+    assert_eq!(method, "ShouldRateLimit");
+    let expected = global::admission(
+        "llmgw",
+        &root.policy().applicable(&identity(&host)),
+        &Cost {
+            input: 300,
+            output: 100,
+        },
+    )
+    .encode();
+    assert_eq!(message, expected);
+    host.grpc_response = rls_answer(&[(1, 7), (1, 600)]);
+    let size = host.grpc_response.len();
+    filter.on_grpc_response(&mut host, 1, 0, size);
+    assert_eq!(host.resumed, 1);
+    assert!(host.local_response.is_none());
+    let mut host = host.with_response_header(":status", "200");
+    filter.on_response_headers(&mut host, false);
+    assert_eq!(host.resp("x-ratelimit-remaining-requests"), Some("7"));
+    assert_eq!(host.resp("x-ratelimit-remaining-tokens"), Some("600"));
+    assert_eq!(host.resp("x-ratelimit-reset-tokens"), Some("9s"));
+}
+
+#[test]
+fn global_over_limit_is_429_naming_the_limit() {
+    let root = global_root("open");
+    let mut host = chat("bob", 300, Some(100)).with_now_ms(NOW_MS);
+    let mut filter = root.new_filter();
+    filter.on_request_headers(&mut host, false);
+    host.grpc_response = rls_answer(&[(1, 7), (2, 0)]);
+    let size = host.grpc_response.len();
+    filter.on_grpc_response(&mut host, 1, 0, size);
+    let reply = host.local_response.unwrap();
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.header("retry-after"), Some("9"));
+    assert!(reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("default.total_tokens_per_minute"));
+}
+
+#[test]
+fn global_failure_modes() {
+    for (mode, status) in [("open", None), ("closed", Some(503))] {
+        // The call cannot start.
+        let root = global_root(mode);
+        let mut host = chat("bob", 3, Some(1)).with_now_ms(NOW_MS);
+        host.grpc_unavailable = true;
+        let flow = root.new_filter().on_request_headers(&mut host, false);
+        assert_eq!(
+            host.local_response.as_ref().map(|r| r.status),
+            status,
+            "{mode}"
+        );
+        assert_eq!(flow == Flow::Continue, status.is_none());
+        // The call fails (timeout: gRPC status 4) or answers garbage.
+        for (grpc_status, answer) in [(4u32, vec![]), (0, vec![0x0b])] {
+            let root = global_root(mode); // a fresh metric id cache for this fake host
+            let mut host = chat("bob", 3, Some(1)).with_now_ms(NOW_MS);
+            let mut filter = root.new_filter();
+            assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+            host.grpc_response = answer;
+            let size = host.grpc_response.len();
+            filter.on_grpc_response(&mut host, 1, grpc_status, size);
+            match status {
+                None => assert_eq!(host.resumed, 1),
+                Some(s) => {
+                    let reply = host.local_response.clone().unwrap();
+                    assert_eq!(reply.status, s);
+                    assert_eq!(
+                        reply.json()["error"]["code"],
+                        "rate_limit_service_unavailable"
+                    );
+                }
+            }
+            assert_eq!(host.counter(metrics::RLS_FAILURES), Some(1));
+        }
+    }
+}
+
+#[test]
+fn global_reconciliation_sends_tokens_over_the_estimate() {
+    let root = global_root("open");
+    let mut host = chat("bob", 10, Some(5)).with_now_ms(NOW_MS);
+    let mut filter = root.new_filter();
+    filter.on_request_headers(&mut host, false);
+    host.grpc_response = rls_answer(&[(1, 7), (1, 600)]);
+    let size = host.grpc_response.len();
+    filter.on_grpc_response(&mut host, 1, 0, size);
+    let mut host = host
+        .with_response_header(":status", "200")
+        .with_response_header("content-type", "application/json");
+    filter.on_response_headers(&mut host, false);
+    let body = br#"{"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}"#;
+    host.response_body = body.to_vec();
+    filter.on_response_body(&mut host, body.len(), true);
+    assert_eq!(host.grpc_calls.len(), 2);
+    let (_, _, _, message) = &host.grpc_calls[1];
+    let applied = root.policy().applicable(&identity(&host));
+    let expected = global::reconciliation(
+        "llmgw",
+        &applied,
+        &Cost {
+            input: 10,
+            output: 5,
+        },
+        &Cost {
+            input: 12,
+            output: 9,
+        },
+    )
+    .unwrap();
+    assert_eq!(expected.descriptors.len(), 1);
+    assert_eq!(expected.descriptors[0].hits_addend, Some(6));
+    assert_eq!(message, &expected.encode());
+    // Its answer is ignored.
+    filter.on_grpc_response(&mut host, 2, 0, 0);
+    assert_eq!(host.resumed, 1);
+}
+
+#[test]
+fn usage_is_not_forced_without_token_limits() {
+    let root = root(); // requests only
+    let mut envoy = Envoy::default();
+    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
+    let out = envoy.exchange(&root, host, "text/event-stream", SSE, 3);
+    assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("none"));
+    assert_eq!(out.host.response_body, SSE.as_bytes());
+}
+
+// ---- the chain: router publishes, ratelimit forces, translate asks the provider ----
+
+#[test]
+fn forced_usage_reaches_the_provider_body_for_every_schema() {
+    use crate::translate::TranslateRoot;
+    let config = r#"{"providers": [
+        {"name": "openai", "schema": "openai", "key_env": "K"},
+        {"name": "anthropic", "schema": "anthropic", "key_env": "K"}]}"#;
+    let env = |name: &str| (name == "K").then(|| "secret".to_string());
+    let translate = TranslateRoot::configure(config.as_bytes(), &env).unwrap();
+    let body =
+        r#"{"model":"m","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    for (provider, marker, expect_usage) in [
+        ("openai", "forced", true),
+        ("openai", "none", false),
+        ("openai", "client", false),
+        ("anthropic", "forced", true),
+    ] {
+        let mut host = FakeHost::new()
+            .with_request_header(":method", "POST")
+            .with_request_header(":path", "/v1/chat/completions")
+            .with_request_header(headers::PROVIDER, provider)
+            .with_request_header(headers::UPSTREAM_MODEL, "m")
+            .with_request_header(headers::INCLUDE_USAGE, marker)
+            .with_request_body(body.as_bytes().to_vec());
+        let mut filter = translate.new_filter();
+        assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+        let size = host.request_body.len();
+        assert_eq!(
+            filter.on_request_body(&mut host, size, true),
+            Flow::Continue
+        );
+        let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
+        assert!(
+            host.req(headers::INCLUDE_USAGE).is_none(),
+            "contract header leaked"
+        );
+        if provider == "openai" {
+            let asked = sent["stream_options"]["include_usage"] == true;
+            assert_eq!(asked, expect_usage, "{provider} {marker}: {sent}");
+        } else {
+            // Anthropic always reports usage; the body is Anthropic's, without stream_options.
+            assert!(sent.get("stream_options").is_none());
+        }
+        assert_eq!(
+            host.req("content-length"),
+            Some(host.request_body.len().to_string().as_str())
+        );
+    }
+}
+
+#[test]
+fn forced_usage_is_hidden_even_when_shared_data_fails() {
+    let root = configure(TOKENS).unwrap();
+    let mut host = chat("bob", 30, Some(100))
+        .with_now_ms(NOW_MS)
+        .with_request_header(headers::INCLUDE_USAGE, "none");
+    host.cas_conflicts = u32::MAX;
+    // First writes of new keys are not CAS'd: make the keys exist first.
+    for key in [
+        "llmgw.rl.v1.requests.minute.bob",
+        "llmgw.rl.v1.total_tokens.minute.bob",
+    ] {
+        host.shared.insert(key.to_string(), (Vec::new(), 1));
+    }
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(host.req(headers::INCLUDE_USAGE), Some("forced"));
+    let mut host = host
+        .with_response_header(":status", "200")
+        .with_response_header("content-type", "text/event-stream");
+    filter.on_response_headers(&mut host, false);
+    host.response_body = SSE.as_bytes().to_vec();
+    filter.on_response_body(&mut host, SSE.len(), true);
+    let body = String::from_utf8(host.response_body.clone()).unwrap();
+    assert!(!body.contains("prompt_tokens"), "{body}");
+}
+
+#[test]
+fn keyed_limits_take_per_consumer_overrides() {
+    let root = configure(
+        r#"{"limits": [{"name": "per-model", "by": ["consumer", "model"],
+                        "requests_per_minute": 1,
+                        "consumers": {"vip": {"requests_per_minute": 3}}}]}"#,
+    )
+    .unwrap();
+    let allowed = |name: &str| {
+        let mut envoy = Envoy::default();
+        (0..10)
+            .take_while(|_| {
+                envoy.request(&root, chat(name, 1, Some(1)), NOW_MS).flow == Flow::Continue
+            })
+            .count()
+    };
+    assert_eq!(allowed("vip"), 3);
+    assert_eq!(allowed("joe"), 1);
+    let err = configure(
+        r#"{"limits": [{"name": "x", "requests_per_minute": 1, "consumers": {"vip": {}}}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.path, "limits[0].consumers.vip");
 }

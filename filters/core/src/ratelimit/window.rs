@@ -4,32 +4,57 @@
 //! to the epoch (a minute window starts at every whole minute of UTC), so every worker and every
 //! Envoy agrees on where a window starts without talking to each other.
 
-/// What a limit counts. Tokens come later (counted after the response, from its `usage`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a limit counts. Token kinds are admitted against an estimate before the request goes
+/// upstream and reconciled with the response's `usage` when it ends (see [`super::estimate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LimitKind {
     Requests,
+    InputTokens,
+    OutputTokens,
+    TotalTokens,
 }
 
 impl LimitKind {
-    /// Every kind, in the order headers are written.
-    pub const ALL: [LimitKind; 1] = [LimitKind::Requests];
+    /// Every kind.
+    pub const ALL: [LimitKind; 4] = [
+        LimitKind::Requests,
+        LimitKind::InputTokens,
+        LimitKind::OutputTokens,
+        LimitKind::TotalTokens,
+    ];
 
-    /// The name used in shared-data keys and OpenAI's header names (`…-requests`).
+    /// The name used in config fields (`input_tokens_per_minute`), shared-data keys and
+    /// rate limit service descriptors.
     pub const fn as_str(self) -> &'static str {
         match self {
             LimitKind::Requests => "requests",
+            LimitKind::InputTokens => "input_tokens",
+            LimitKind::OutputTokens => "output_tokens",
+            LimitKind::TotalTokens => "total_tokens",
         }
     }
 
-    /// The unit in messages ("60 requests per minute").
+    /// The unit in messages ("60 requests per minute", "1000 input tokens per hour").
     pub const fn unit(self) -> &'static str {
         match self {
             LimitKind::Requests => "requests",
+            LimitKind::InputTokens => "input tokens",
+            LimitKind::OutputTokens => "output tokens",
+            LimitKind::TotalTokens => "tokens",
         }
     }
 
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    pub const fn is_tokens(self) -> bool {
+        !matches!(self, LimitKind::Requests)
+    }
+
     /// OpenAI's response headers for this kind: limit, remaining, reset
-    /// (<https://platform.openai.com/docs/guides/rate-limits#rate-limits-in-headers>).
+    /// (<https://platform.openai.com/docs/guides/rate-limits#rate-limits-in-headers>). OpenAI
+    /// has one token trio; every token kind reports through it (the tightest one wins).
     pub const fn headers(self) -> [&'static str; 3] {
         match self {
             LimitKind::Requests => [
@@ -37,28 +62,49 @@ impl LimitKind {
                 "x-ratelimit-remaining-requests",
                 "x-ratelimit-reset-requests",
             ],
+            LimitKind::InputTokens | LimitKind::OutputTokens | LimitKind::TotalTokens => [
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens",
+            ],
         }
     }
 }
 
-/// A fixed window length. Hours and days come with token limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A fixed window length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Window {
+    Second,
     Minute,
+    Hour,
+    Day,
 }
 
 impl Window {
+    pub const ALL: [Window; 4] = [Window::Second, Window::Minute, Window::Hour, Window::Day];
+
     pub const fn millis(self) -> u64 {
         match self {
+            Window::Second => 1_000,
             Window::Minute => 60_000,
+            Window::Hour => 3_600_000,
+            Window::Day => 86_400_000,
         }
     }
 
-    /// The name used in shared-data keys and messages ("per minute").
+    /// The name used in config fields, shared-data keys and messages ("per minute"); also the
+    /// rate limit service's `unit` enum name, lower-cased.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Window::Second => "second",
             Window::Minute => "minute",
+            Window::Hour => "hour",
+            Window::Day => "day",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.as_str() == name)
     }
 
     /// Start of the window that contains `now_ms`.
@@ -169,6 +215,37 @@ mod tests {
         assert_eq!(w.reset_ms(1_780_272_043_250), 16_750);
         assert_eq!(w.reset_ms(60_000), 60_000);
         assert_eq!(w.reset_ms(59_999), 1);
+    }
+
+    #[test]
+    fn every_window_is_aligned_to_the_epoch() {
+        let now = 1_780_272_043_250; // 2026-06-01T00:00:43.250Z
+        assert_eq!(Window::Second.start(now), 1_780_272_043_000);
+        assert_eq!(Window::Second.reset_ms(now), 750);
+        assert_eq!(Window::Hour.start(now), 1_780_272_000_000);
+        assert_eq!(Window::Hour.reset_ms(now), 3_600_000 - 43_250);
+        assert_eq!(Window::Day.start(now), 1_780_272_000_000);
+        assert_eq!(Window::Day.reset_ms(now), 86_400_000 - 43_250);
+        for w in Window::ALL {
+            assert_eq!(Window::parse(w.as_str()), Some(w));
+            assert_eq!(w.start(w.start(now)), w.start(now));
+            assert!(w.reset_ms(now) >= 1 && w.reset_ms(now) <= w.millis());
+        }
+        assert_eq!(Window::parse("week"), None);
+    }
+
+    #[test]
+    fn kinds_parse_and_share_the_token_headers() {
+        for k in LimitKind::ALL {
+            assert_eq!(LimitKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(LimitKind::parse("tokens"), None);
+        assert_eq!(
+            LimitKind::InputTokens.headers(),
+            LimitKind::TotalTokens.headers()
+        );
+        assert!(!LimitKind::Requests.is_tokens());
+        assert!(LimitKind::OutputTokens.is_tokens());
     }
 
     #[test]

@@ -247,6 +247,14 @@ impl RouterFilter {
         }
         let stream = if facts.stream { "true" } else { "false" };
         host.set_request_header(headers::STREAM, stream);
+        let (max_output, include_usage) = (facts.max_output_tokens, facts.include_usage);
+        crate::ratelimit::estimate::publish(
+            host,
+            body.len(),
+            facts.stream,
+            max_output,
+            include_usage,
+        );
         self.routed = Some(Routed {
             model,
             target: chosen,

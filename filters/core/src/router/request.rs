@@ -32,6 +32,10 @@ struct Peek<'a> {
     response_format: Option<Typed<ResponseFormat<'a>>>,
     #[serde(default)]
     messages: Option<HasImage>,
+    /// For ratelimit: whether a stream's client asked for usage.
+    #[serde(default)]
+    stream_options:
+        crate::ratelimit::estimate::Lenient<crate::ratelimit::estimate::StreamOptionsPeek>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +78,8 @@ pub struct RequestFacts {
     /// `max_tokens` / `max_completion_tokens` when the client set one.
     pub max_output_tokens: Option<u64>,
     pub capabilities: Capabilities,
+    /// `stream_options.include_usage` (ratelimit hides usage it forced, not usage asked for).
+    pub include_usage: bool,
 }
 
 impl RequestFacts {
@@ -118,6 +124,7 @@ impl RequestFacts {
             stream,
             max_output_tokens,
             capabilities,
+            include_usage: crate::ratelimit::estimate::include_usage(&peek.stream_options),
         })
     }
 

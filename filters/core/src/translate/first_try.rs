@@ -24,6 +24,8 @@ pub struct FirstTry {
     /// auth's consumer and team, for the try's metrics.
     pub consumer: Option<String>,
     pub team: Option<String>,
+    /// [`headers::INCLUDE_USAGE`]: `forced` makes every try ask the provider for usage.
+    pub include_usage: Option<String>,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -39,6 +41,7 @@ impl FirstTry {
             targets: non_empty(host.request_header(headers::TARGETS)),
             consumer: non_empty(host.request_header(headers::CONSUMER)),
             team: non_empty(host.request_header(headers::TEAM)),
+            include_usage: non_empty(host.request_header(headers::INCLUDE_USAGE)),
         }
     }
 
@@ -46,13 +49,14 @@ impl FirstTry {
     fn encode(&self) -> Vec<u8> {
         let field = |v: &Option<String>| v.clone().unwrap_or_default();
         format!(
-            "{}\n{}\n{}\n{}\n{}\n{}",
+            "{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.path,
             field(&self.provider),
             field(&self.upstream_model),
             field(&self.targets),
             field(&self.consumer),
-            field(&self.team)
+            field(&self.team),
+            field(&self.include_usage)
         )
         .into_bytes()
     }
@@ -69,6 +73,7 @@ impl FirstTry {
             targets: next(),
             consumer: next(),
             team: next(),
+            include_usage: next(),
         })
     }
 

@@ -591,6 +591,7 @@ impl FilterRoot for TranslateRoot {
             chat: false,
             replied: false,
             mode: ResponseMode::Untouched,
+            force_usage: false,
             metrics_config: self.metrics_config,
             metrics: self.metrics.clone(),
             telemetry: TryTelemetry::default(),
@@ -609,6 +610,9 @@ pub struct TranslateFilter {
     /// A local reply was sent; the remaining callbacks do nothing.
     replied: bool,
     mode: ResponseMode,
+    /// Router marked the stream's usage `forced` ([`headers::INCLUDE_USAGE`]): ask the
+    /// provider for it though the client did not (ratelimit charges it, then hides it).
+    force_usage: bool,
     metrics_config: MetricsConfig,
     metrics: Metrics,
     telemetry: TryTelemetry,
@@ -678,6 +682,8 @@ impl HttpFilter for TranslateFilter {
         self.telemetry = TryTelemetry::start(host, self.metrics_config, &first);
         // A fallback chain names the model per provider; this try's provider picks its own.
         self.upstream_model = first.model_for(&provider.name);
+        self.force_usage =
+            first.include_usage.as_deref() == Some(crate::ratelimit::estimate::USAGE_FORCED);
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         for (name, _) in host.request_headers() {
@@ -791,7 +797,18 @@ impl HttpFilter for TranslateFilter {
             return Flow::Continue;
         };
         let upstream_model = self.upstream_model.as_deref();
-        let result = if translator.needs_request_body(upstream_model) {
+        // The client's body with `stream_options.include_usage` set, when forced: every
+        // translator then reports usage as if the client had asked.
+        let forced = if self.force_usage {
+            crate::ratelimit::estimate::force_include_usage(&host.request_body(size))
+        } else {
+            None
+        };
+        let result = if let Some(body) = &forced {
+            translator
+                .request_body(body, upstream_model)
+                .map(|out| out.or_else(|| Some(body.clone())))
+        } else if translator.needs_request_body(upstream_model) {
             let body = host.request_body(size);
             translator.request_body(&body, upstream_model)
         } else {

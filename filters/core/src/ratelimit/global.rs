@@ -1,0 +1,257 @@
+//! Global mode: the limits are counted by an Envoy rate limit service (RLS), shared by every
+//! Envoy that talks to it, instead of in one Envoy's shared data.
+//!
+//! ```json
+//! "global": {"cluster": "ratelimit", "domain": "llmgw", "timeout_ms": 200,
+//!            "failure_mode": "open"}
+//! ```
+//! Each limit that applies to a request becomes one descriptor of a `ShouldRateLimit` call:
+//! entries `llmgw_limit` (the rule: `consumer` or the `limits[]` name), `kind` and `window`, then
+//! the key's dimensions (`consumer`, `team`, `model`, …); the limit itself in the standard
+//! `limit` override (`requests_per_unit`, `unit`), so the service needs no copy of llmgw's
+//! config; and the cost in the descriptor's `hits_addend` (1 for requests, the estimate for
+//! tokens). envoyproxy/ratelimit and Limitador understand these fields; `tests/rls-server` is a
+//! small one on Limitador + Redis.
+//!
+//! When the response ends, tokens used beyond the estimate are sent as a second call with only
+//! the token descriptors. The protocol has no way to give units back (hits are unsigned), so in
+//! global mode a request that used fewer tokens than estimated stays charged its estimate.
+
+use serde::Deserialize;
+
+use super::config::Applied;
+use super::estimate::Cost;
+use super::proto::{Descriptor, RateLimitRequest, Unit};
+use super::window::Window;
+use crate::config::ConfigError;
+
+pub const SERVICE: &str = "envoy.service.ratelimit.v3.RateLimitService";
+pub const METHOD: &str = "ShouldRateLimit";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// The RLS is down, slow or answers nonsense: let the request through (logged, counted).
+    #[default]
+    Open,
+    /// … refuse it with 503 `rate_limit_service_unavailable`.
+    Closed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalConfig {
+    /// The Envoy cluster of the rate limit service (HTTP/2).
+    pub cluster: String,
+    #[serde(default = "default_domain")]
+    pub domain: String,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+}
+
+fn default_domain() -> String {
+    "llmgw".to_string()
+}
+
+fn default_timeout_ms() -> u64 {
+    200
+}
+
+impl GlobalConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cluster.trim().is_empty() {
+            return Err(ConfigError::new(
+                "global.cluster",
+                "must name an Envoy cluster",
+            ));
+        }
+        if self.domain.is_empty() {
+            return Err(ConfigError::new("global.domain", "must not be empty"));
+        }
+        if !(1..=60_000).contains(&self.timeout_ms) {
+            return Err(ConfigError::new(
+                "global.timeout_ms",
+                "must be between 1 and 60000",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub const fn unit(window: Window) -> Unit {
+    match window {
+        Window::Second => Unit::Second,
+        Window::Minute => Unit::Minute,
+        Window::Hour => Unit::Hour,
+        Window::Day => Unit::Day,
+    }
+}
+
+/// One descriptor per applied limit, costing `units(applied)`, with the limit's own max or
+/// `max_override`.
+pub fn descriptors(
+    applied: &[Applied],
+    units: impl Fn(&Applied) -> u64,
+    max_override: Option<u32>,
+) -> Vec<Descriptor> {
+    applied
+        .iter()
+        .map(|a| {
+            let mut entries = Vec::with_capacity(a.key.len() + 3);
+            entries.push(("llmgw_limit".to_string(), a.rule.clone()));
+            entries.push(("kind".to_string(), a.limit.kind.as_str().to_string()));
+            entries.push(("window".to_string(), a.limit.window.as_str().to_string()));
+            for (dim, value) in &a.key {
+                entries.push(((*dim).to_string(), value.clone()));
+            }
+            Descriptor {
+                entries,
+                limit: Some((
+                    max_override.unwrap_or(u32::try_from(a.limit.max).unwrap_or(u32::MAX)),
+                    unit(a.limit.window),
+                )),
+                hits_addend: Some(units(a)),
+            }
+        })
+        .collect()
+}
+
+/// The admission call: every applied limit at its estimated cost.
+pub fn admission(domain: &str, applied: &[Applied], estimate: &Cost) -> RateLimitRequest {
+    RateLimitRequest {
+        domain: domain.to_string(),
+        descriptors: descriptors(applied, |a| estimate.of(a.limit.kind), None),
+        hits_addend: 0,
+    }
+}
+
+/// The reconciliation call: tokens used beyond the estimate, per token limit; `None` when
+/// nothing is owed.
+pub fn reconciliation(
+    domain: &str,
+    applied: &[Applied],
+    estimate: &Cost,
+    actual: &Cost,
+) -> Option<RateLimitRequest> {
+    let owed: Vec<Applied> = applied
+        .iter()
+        .filter(|a| a.limit.kind.is_tokens() && actual.delta(estimate, a.limit.kind) > 0)
+        .cloned()
+        .collect();
+    if owed.is_empty() {
+        return None;
+    }
+    Some(RateLimitRequest {
+        domain: domain.to_string(),
+        // The tokens were spent: they must be counted even past the limit. A service that does
+        // not count refused hits (Limitador, tests/rls-server) would drop them at the real max,
+        // so the charge goes with the largest max; the counter is the same (it is keyed by the
+        // entries, not by the limit).
+        descriptors: descriptors(
+            &owed,
+            |a| u64::try_from(actual.delta(estimate, a.limit.kind)).unwrap_or(0),
+            Some(u32::MAX),
+        ),
+        hits_addend: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::ratelimit::window::{Limit, LimitKind};
+
+    fn applied(kind: LimitKind, max: u64) -> Applied {
+        Applied {
+            name: format!("default.{}_per_minute", kind.as_str()),
+            limit: Limit {
+                kind,
+                window: Window::Minute,
+                max,
+            },
+            rule: "consumer".into(),
+            key: vec![("consumer", "alice".into())],
+        }
+    }
+
+    #[test]
+    fn admission_carries_limit_key_and_cost() {
+        let limits = [
+            applied(LimitKind::Requests, 60),
+            applied(LimitKind::TotalTokens, 10_000),
+        ];
+        let est = Cost {
+            input: 100,
+            output: 50,
+        };
+        let req = admission("llmgw", &limits, &est);
+        assert_eq!(req.domain, "llmgw");
+        assert_eq!(req.descriptors.len(), 2);
+        let d = &req.descriptors[1];
+        let entries: Vec<(&str, &str)> = d
+            .entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("llmgw_limit", "consumer"),
+                ("kind", "total_tokens"),
+                ("window", "minute"),
+                ("consumer", "alice")
+            ]
+        );
+        assert_eq!(d.limit, Some((10_000, Unit::Minute)));
+        assert_eq!(d.hits_addend, Some(150));
+        assert_eq!(req.descriptors[0].hits_addend, Some(1));
+    }
+
+    #[test]
+    fn reconciliation_sends_only_what_is_owed() {
+        let limits = [
+            applied(LimitKind::Requests, 60),
+            applied(LimitKind::InputTokens, 10_000),
+            applied(LimitKind::OutputTokens, 10_000),
+        ];
+        let est = Cost {
+            input: 100,
+            output: 50,
+        };
+        let actual = Cost {
+            input: 130,
+            output: 20,
+        };
+        let req = reconciliation("d", &limits, &est, &actual).unwrap();
+        assert_eq!(req.descriptors.len(), 1);
+        assert_eq!(req.descriptors[0].hits_addend, Some(30));
+        assert_eq!(req.descriptors[0].limit, Some((u32::MAX, Unit::Minute)));
+        assert!(req.descriptors[0]
+            .entries
+            .contains(&("kind".to_string(), "input_tokens".to_string())));
+        assert!(reconciliation("d", &limits, &est, &est).is_none());
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let cfg: GlobalConfig = serde_json::from_str(r#"{"cluster":"rls"}"#).unwrap();
+        assert_eq!(cfg.domain, "llmgw");
+        assert_eq!(cfg.timeout_ms, 200);
+        assert_eq!(cfg.failure_mode, FailureMode::Open);
+        cfg.validate().unwrap();
+        let cfg: GlobalConfig =
+            serde_json::from_str(r#"{"cluster":"rls","timeout_ms":0,"failure_mode":"closed"}"#)
+                .unwrap();
+        assert_eq!(cfg.validate().unwrap_err().path, "global.timeout_ms");
+        assert!(
+            serde_json::from_str::<GlobalConfig>(r#"{"cluster":"r","failure_mode":"x"}"#).is_err()
+        );
+    }
+}
