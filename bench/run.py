@@ -74,7 +74,8 @@ ANTHROPIC_MODEL = "claude-haiku-4-5"
 PROMPT = "Say hello to the benchmark, in a few words please."
 # TTFT streams: the mock waits this long between frames, so the first frame is clearly apart
 # from the rest and a gateway that buffered the stream would show it.
-TTFT_DELAY_MS = 5
+TTFT_DELAY_MS = 2
+TTFT_WORDS = 3  # a short answer keeps N sequential streams quick
 
 TARGETS = {  # the figures the lead asked for
     "throughput_ratio": 0.70,  # full chain req/s ÷ plain Envoy req/s
@@ -155,21 +156,33 @@ def ensure_litellm() -> tuple[str | None, str]:
     return str(exe), ""
 
 
+# Portkey's Node server mutates fetch response headers, which @hono/node-server releases after
+# 1.14.2 make immutable: every *streamed* answer then fails with "TypeError: immutable"
+# (Portkey-AI/gateway issues 1389 and 1550). Pin the last release that works.
+PORTKEY_PINS = {"@portkey-ai/gateway": "1.15.2", "@hono/node-server": "1.14.2"}
+
+
 def ensure_portkey() -> tuple[list[str] | None, str]:
     node = shutil.which("node")
     if not node:
         return None, "Node.js (node) is not installed"
-    start = NPM_PREFIX / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
-    pkg = NPM_PREFIX / "node_modules" / "@portkey-ai" / "gateway" / "package.json"
-    want = PORTKEY_PACKAGE.rsplit("@", 1)[1]
-    if not (start.exists() and json.loads(pkg.read_text()).get("version") == want):
+    modules = NPM_PREFIX / "node_modules"
+    start = modules / "@portkey-ai" / "gateway" / "build" / "start-server.js"
+
+    def installed(name: str) -> str | None:
+        pkg = modules / name / "package.json"
+        return json.loads(pkg.read_text()).get("version") if pkg.exists() else None
+
+    if not start.exists() or any(installed(n) != v for n, v in PORTKEY_PINS.items()):
         npm = shutil.which("npm")
         if not npm:
             return None, "npm is not installed"
         log(f"installing {PORTKEY_PACKAGE} into {NPM_PREFIX.relative_to(ROOT)}/ (once)")
         NPM_PREFIX.mkdir(parents=True, exist_ok=True)
-        res = run_quiet([npm, "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund",
-                         PORTKEY_PACKAGE])
+        (NPM_PREFIX / "package.json").write_text(json.dumps(
+            {"name": "llmgw-bench-peers", "private": True, "dependencies": PORTKEY_PINS,
+             "overrides": {"@hono/node-server": PORTKEY_PINS["@hono/node-server"]}}, indent=1))
+        res = run_quiet([npm, "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund"])
         if res.returncode != 0 or not start.exists():
             return None, f"npm install {PORTKEY_PACKAGE} failed: {res.stderr.strip()[-300:]}"
     return [node, str(start)], ""
@@ -177,6 +190,98 @@ def ensure_portkey() -> tuple[list[str] | None, str]:
 
 # ---------------------------------------------------------------------------------------------
 # Servers: each one process (tree) we can start, check, load and stop.
+
+
+class Upstream:
+    """A running upstream: `url`, `port`, `pid`, `stop()`."""
+
+    def __init__(self, url: str, port: int, pid: int, stop) -> None:
+        self.url, self.port, self.pid, self._stop = url, port, pid, stop
+
+    def stop(self) -> None:
+        self._stop()
+
+
+def start_mock() -> Upstream:
+    mock = harness.MockProvider()
+    return Upstream(mock.url, mock.port, mock.proc.pid, mock.stop)
+
+
+def ensure_nginx() -> tuple[str | None, str]:
+    exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if exe:
+        return exe, ""
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing nginx-light (apt-get; once)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        res = run_quiet(["apt-get", "install", "-y", "-qq", "nginx-light"], env=env)
+        if res.returncode != 0:
+            run_quiet(["apt-get", "update", "-qq"], env=env)
+            res = run_quiet(["apt-get", "install", "-y", "-qq", "nginx-light"], env=env)
+        exe = shutil.which("nginx") or "/usr/sbin/nginx"
+        if res.returncode == 0 and Path(exe).exists():
+            return exe, ""
+        return None, f"apt-get install nginx-light failed: {res.stderr.strip()[-300:]}"
+    return None, "nginx is not installed (apt-get install nginx-light)"
+
+
+def _nginx_string(text: str) -> str:
+    if "$" in text:
+        raise ValueError("a fixed answer holding `$` cannot be served by nginx `return`")
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def capture_answers(mock: Upstream) -> dict[str, str]:
+    """The mock's own answers to the bench requests (OpenAI, and Anthropic as translate sends
+    it), for nginx to replay byte for byte."""
+    def post(path: str, payload: dict, headers: dict) -> str:
+        req = urllib.request.Request(
+            mock.url + path, data=json.dumps(payload).encode(), method="POST",
+            headers={"content-type": "application/json", **headers})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.read().decode()
+    messages = [{"role": "user", "content": PROMPT}]
+    return {
+        "/v1/chat/completions": post("/v1/chat/completions",
+                                     {"model": OPENAI_MODEL, "messages": messages},
+                                     {"authorization": "Bearer sk-mock-openai"}),
+        "/v1/messages": post("/v1/messages",
+                             {"model": ANTHROPIC_MODEL, "max_tokens": 4096, "messages": messages},
+                             {"x-api-key": "sk-mock-anthropic", "anthropic-version": "2023-06-01"}),
+    }
+
+
+def start_nginx(exe: str, answers: dict[str, str]) -> Upstream:
+    """nginx answering each path with a fixed body: the upstream kept out of the measurement."""
+    prefix = BENCH_DIR / "nginx"
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    port = harness.free_port()
+    locations = "\n".join(
+        f"    location = {path} {{ default_type application/json; return 200 {_nginx_string(a)}; }}"
+        for path, a in answers.items())
+    conf = prefix / "nginx.conf"
+    conf.write_text(f"""worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  client_body_buffer_size 64k;
+  server {{
+    listen 127.0.0.1:{port};
+{locations}
+  }}
+}}
+""")
+    proc = subprocess.Popen([exe, "-c", str(conf), "-p", str(prefix)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/", 10, proc)
+    return Upstream(url, port, proc.pid, lambda: stop_proc(proc))
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None,
@@ -261,6 +366,7 @@ class Server:
     noop_wasm: str | None = None
     peer_cmd: list[str] | None = None
     skip: str = ""  # why this server is not measured
+    upstream: str = "fast"  # fast (nginx, or the mock without nginx) | mock (streams, TTFT)
 
     # set while running
     proc: subprocess.Popen | None = None
@@ -270,11 +376,12 @@ class Server:
     path: str = "/v1/chat/completions"
     pid: int = 0
 
-    def start(self, upstream: harness.MockProvider) -> None:
+    def start(self, upstreams: dict[str, Upstream]) -> None:
+        upstream = upstreams[self.upstream]
         if self.kind == "upstream":
             self.url = upstream.url
             self.headers = {"authorization": "Bearer sk-mock-openai"}
-            self.pid = upstream.proc.pid
+            self.pid = upstream.pid
             return
         if self.kind == "envoy":
             base = variants.base_config(
@@ -306,7 +413,7 @@ class Server:
                 "general_settings": {"master_key": BENCH_KEY},
                 "litellm_settings": {"telemetry": False},
             }
-            cfg_path = BENCH_DIR / "litellm.yaml"
+            cfg_path = BENCH_DIR / f"{self.key}.yaml"
             cfg_path.write_text(yaml.safe_dump(cfg))
             env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
             self.proc = subprocess.Popen(
@@ -317,7 +424,8 @@ class Server:
             )
             self.url = f"http://127.0.0.1:{port}"
             self.headers = {"authorization": f"Bearer {BENCH_KEY}"}
-            wait_http(f"{self.url}/health/liveliness", 180, self.proc)
+            # Importing litellm alone takes a while on a busy machine.
+            wait_http(f"{self.url}/health/liveliness", 600, self.proc)
         elif self.kind == "portkey":
             self.proc = subprocess.Popen(
                 [*self.peer_cmd, f"--port={port}"], stdout=logf, stderr=subprocess.STDOUT,
@@ -357,10 +465,9 @@ def check_row(server: Server, row: Row) -> str:
         return f"request failed: {e}"
     finally:
         conn.close()
-    if resp.status != 200 or b"Hello from mock" not in data:
-        return f"HTTP {resp.status}: {data[:300]!r}"
-    if row.stream and b"data: [DONE]" not in data:
-        return f"stream without data: [DONE]: {data[-300:]!r}"
+    expect = b"data: [DONE]" if row.stream else b"Hello from mock"
+    if resp.status != 200 or expect not in data or b"Hello" not in data:
+        return f"HTTP {resp.status}: {data[:300]!r} … {data[-100:]!r}"
     return ""
 
 
@@ -397,19 +504,22 @@ def oha(exe: str, server: Server, row: Row, *, duration: float, concurrency: int
     total = sum(codes.values())
     ok = codes.get("200", 0)
     pct = out.get("latencyPercentiles", {})
+    errors = {k: v for k, v in out.get("errorDistribution", {}).items()
+              if "deadline" not in k}  # requests cut by the end of the run are not errors
+    elapsed = summary.get("total") or duration
     return {
-        "rps": ok / duration if duration else summary.get("requestsPerSec", 0.0),
+        "rps": ok / elapsed,
         "p50_us": (pct.get("p50") or 0) * 1e6,
         "p99_us": (pct.get("p99") or 0) * 1e6,
         "ok": ok,
         "total": total,
-        "errors": out.get("errorDistribution", {}),
+        "errors": errors,
     }
 
 
 def ttft(server: Server, row: Row, n: int) -> dict:
     """Time to the first SSE `data:` frame and to the end, over n sequential requests."""
-    prompt = f"{PROMPT} [mock:delay_ms={TTFT_DELAY_MS}]"
+    prompt = f"{PROMPT} [mock:delay_ms={TTFT_DELAY_MS}][mock:words={TTFT_WORDS}]"
     payload = body(row.model, True, prompt)
     headers = {"content-type": "application/json", "accept": "text/event-stream",
                **server.headers}
@@ -453,13 +563,22 @@ def ttft(server: Server, row: Row, n: int) -> dict:
 
 def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
          portkey: list[str] | None, portkey_skip: str,
-         noop: str) -> tuple[list[Server], list[Row]]:
+         noop: str, fast_label: str) -> tuple[list[Server], list[Row]]:
+    """Servers (one process each) and the rows measured on them.
+
+    Non-streamed rows use the fast upstream (nginx replaying the mock's answers); streamed rows
+    use the mock itself, which sends one chunk per SSE frame like a provider (and can pause
+    between frames for the TTFT client), so each gateway gets its own instance per upstream.
+    """
     A = {"llmgw.auth"}
     R = {"llmgw.router"}
     L = {"llmgw.ratelimit"}
     T = {"llmgw.translate"}
+    peer_skip_l = skip_peers or litellm_skip
+    peer_skip_p = skip_peers or portkey_skip
+    lite = [litellm] if litellm else None
     servers = [
-        Server("upstream", "mock provider, direct", "upstream"),
+        Server("upstream", f"{fast_label}, direct", "upstream"),
         Server("plain", "plain Envoy (no wasm)", "envoy", set()),
         Server("auth", "Envoy + auth", "envoy", A),
         Server("router", "Envoy + router", "envoy", R),
@@ -470,13 +589,22 @@ def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
         Server("full", "Envoy + full chain", "envoy", A | R | L | T),
         Server("noop1", "Envoy + 1 no-op wasm filter", "envoy", A, noop_wasm=noop),
         Server("noop4", "Envoy + 4 no-op wasm filters", "envoy", A | R | L | T, noop_wasm=noop),
-        Server("litellm", "LiteLLM proxy", "litellm", peer_cmd=[litellm] if litellm else None,
-               skip=skip_peers or litellm_skip),
-        Server("portkey", "Portkey gateway", "portkey", peer_cmd=portkey,
-               skip=skip_peers or portkey_skip),
+        Server("litellm", "LiteLLM proxy", "litellm", peer_cmd=lite, skip=peer_skip_l),
+        Server("portkey", "Portkey gateway", "portkey", peer_cmd=portkey, skip=peer_skip_p),
+        # Streams, on the mock.
+        Server("upstream-s", "mock provider, direct (streams)", "upstream", upstream="mock"),
+        Server("plain-s", "plain Envoy (streams)", "envoy", set(), upstream="mock"),
+        Server("translate-s", "Envoy + translate (streams)", "envoy", T, upstream="mock"),
+        Server("translate-anthropic-s", "Envoy + translate → Anthropic (streams)", "envoy", T,
+               cluster="anthropic", upstream="mock"),
+        Server("full-s", "Envoy + full chain (streams)", "envoy", A | R | L | T, upstream="mock"),
+        Server("litellm-s", "LiteLLM proxy (streams)", "litellm", peer_cmd=lite,
+               skip=peer_skip_l, upstream="mock"),
+        Server("portkey-s", "Portkey gateway (streams)", "portkey", peer_cmd=portkey,
+               skip=peer_skip_p, upstream="mock"),
     ]
     rows = [
-        Row("upstream", "mock provider, direct", "upstream", OPENAI_MODEL, False),
+        Row("upstream", f"{fast_label}, direct", "upstream", OPENAI_MODEL, False),
         Row("plain", "plain Envoy", "plain", OPENAI_MODEL, False),
         Row("auth", "+ auth only", "auth", OPENAI_MODEL, False),
         Row("router", "+ router only", "router", OPENAI_MODEL, False),
@@ -484,27 +612,28 @@ def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
         Row("translate", "+ translate only (OpenAI)", "translate", OPENAI_MODEL, False),
         Row("translate-anthropic", "+ translate only (Anthropic)", "translate-anthropic",
             ANTHROPIC_MODEL, False),
-        Row("full", "full chain → OpenAI", "full", OPENAI_MODEL, False),
-        Row("full-anthropic", "full chain → Anthropic", "full", ANTHROPIC_MODEL, False),
+        Row("full", "**full chain → OpenAI**", "full", OPENAI_MODEL, False),
+        Row("full-anthropic", "**full chain → Anthropic**", "full", ANTHROPIC_MODEL, False),
         Row("noop1", "1 no-op wasm filter (floor)", "noop1", OPENAI_MODEL, False),
         Row("noop4", "4 no-op wasm filters (floor)", "noop4", OPENAI_MODEL, False),
         Row("litellm", "LiteLLM proxy", "litellm", OPENAI_MODEL, False),
         Row("portkey", "Portkey gateway", "portkey", OPENAI_MODEL, False),
-        Row("upstream-s", "mock provider, direct", "upstream", OPENAI_MODEL, True, False),
-        Row("plain-s", "plain Envoy", "plain", OPENAI_MODEL, True, False),
-        Row("translate-s", "+ translate only (OpenAI)", "translate", OPENAI_MODEL, True, False),
-        Row("translate-anthropic-s", "+ translate only (Anthropic)", "translate-anthropic",
+        Row("upstream-s", "mock provider, direct", "upstream-s", OPENAI_MODEL, True, False),
+        Row("plain-s", "plain Envoy", "plain-s", OPENAI_MODEL, True, False),
+        Row("translate-s", "+ translate only (OpenAI)", "translate-s", OPENAI_MODEL, True, False),
+        Row("translate-anthropic-s", "+ translate only (Anthropic)", "translate-anthropic-s",
             ANTHROPIC_MODEL, True, False),
-        Row("full-s", "full chain → OpenAI", "full", OPENAI_MODEL, True, False),
-        Row("full-anthropic-s", "full chain → Anthropic", "full", ANTHROPIC_MODEL, True, False),
-        Row("litellm-s", "LiteLLM proxy", "litellm", OPENAI_MODEL, True, False),
-        Row("portkey-s", "Portkey gateway", "portkey", OPENAI_MODEL, True, False),
+        Row("full-s", "**full chain → OpenAI**", "full-s", OPENAI_MODEL, True, False),
+        Row("full-anthropic-s", "**full chain → Anthropic**", "full-s", ANTHROPIC_MODEL, True,
+            False),
+        Row("litellm-s", "LiteLLM proxy", "litellm-s", OPENAI_MODEL, True, False),
+        Row("portkey-s", "Portkey gateway", "portkey-s", OPENAI_MODEL, True, False),
     ]
     return servers, rows
 
 
 def measure_all(opts: Opts, oha_exe: str, servers: list[Server], rows: list[Row],
-                upstream: harness.MockProvider) -> tuple[dict, dict, dict]:
+                upstreams: dict[str, Upstream]) -> tuple[dict, dict, dict]:
     """results[row][metric] = [one value per run]; rss[server] = [KiB per run]; skipped."""
     results: dict[str, dict[str, list[float]]] = {r.key: {} for r in rows}
     rss: dict[str, list[int]] = {}
@@ -515,11 +644,14 @@ def measure_all(opts: Opts, oha_exe: str, servers: list[Server], rows: list[Row]
                 continue
             log(f"run {run}/{opts.runs}: {server.label}")
             try:
-                server.start(upstream)
+                server.start(upstreams)
             except Exception as e:  # noqa: BLE001 - a peer that does not start is skipped
                 server.stop()
                 if server.kind in ("litellm", "portkey"):
                     skipped[server.key] = f"did not start: {e} (log: build/bench/{server.key}.log)"
+                    for r in rows:
+                        if r.server == server.key:
+                            skipped[r.key] = skipped[server.key]
                     log(f"  skipped: {skipped[server.key]}")
                     continue
                 raise
@@ -528,7 +660,17 @@ def measure_all(opts: Opts, oha_exe: str, servers: list[Server], rows: list[Row]
                     why = check_row(server, row)
                     if why:
                         if server.kind in ("litellm", "portkey"):
-                            skipped[row.key] = f"does not answer the bench request: {why}"
+                            hint = ""
+                            logf = BENCH_DIR / f"{server.key}.log"
+                            if logf.exists():
+                                errs = [ln.strip() for ln in logf.read_text(errors="replace").splitlines()
+                                        if "Error" in ln]
+                                if errs:
+                                    hint = f"; its log says `{errs[-1][-160:]}`"
+                            if "TypeError: immutable" in hint:
+                                hint += (" (a known Portkey bug on Node.js streams: "
+                                         "Portkey-AI/gateway issues 1389, 1550)")
+                            skipped[row.key] = f"does not answer the bench request: {why[:200]}{hint}"
                             log(f"  {row.label} skipped: {skipped[row.key]}")
                             continue
                         raise RuntimeError(f"{row.label}: {why}")
@@ -693,7 +835,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     w("## Streamed requests\n")
     w(f"Throughput at saturation (no delay between frames), and time to first token: {opts.ttft_n} "
       f"sequential requests per run by one client that records when the first SSE `data:` frame "
-      f"arrives (the mock waits {TTFT_DELAY_MS} ms between frames).\n")
+      f"arrives (the mock answers {TTFT_WORDS} words and waits {TTFT_DELAY_MS} ms between frames).\n")
     w("| target | req/s | ÷ plain | TTFT p50 | TTFT p90 | added TTFT p50 vs plain | whole stream p50 |")
     w("|---|---|---|---|---|---|---|")
     plain_s = m("plain-s", "rps")
@@ -716,7 +858,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     w("|---|---|---|---|")
     plain_rss = med(rss.get("plain"))
     for s in servers:
-        if s.key == "upstream":
+        if s.kind == "upstream" or s.upstream != "fast":
             continue
         if s.key in skipped:
             w(f"| {s.label} | skipped: {skipped[s.key]} | | |")
@@ -782,6 +924,8 @@ def main() -> None:
                     default=os.environ.get("BENCH_SKIP_PEERS", "") not in ("", "0"),
                     help="leave LiteLLM and Portkey out (also BENCH_SKIP_PEERS=1)")
     ap.add_argument("--only", help="comma-separated server keys to measure (plain is always kept)")
+    ap.add_argument("--upstream", choices=["nginx", "mock"], default="nginx",
+                    help="upstream of the non-streamed rows (default nginx; streams always use the mock)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     a = ap.parse_args()
     opts = Opts(
@@ -808,21 +952,38 @@ def main() -> None:
         for name, why in (("LiteLLM", litellm_skip), ("Portkey", portkey_skip)):
             if why:
                 log(f"SKIPPING {name}: {why}")
-    servers, rows = plan(skip_peers, litellm, litellm_skip, portkey, portkey_skip, noop)
-    if a.only:
-        only = set(a.only.split(",")) | {"plain"}
-        servers = [s for s in servers if s.key in only]
-        rows = [r for r in rows if r.server in only]
-    upstream = harness.MockProvider()
-    upstream_note = (f"tests/mock-provider (release build, `{harness.MOCK_BIN.relative_to(ROOT)}`), "
-                     "the same process for every row.")
-    log(f"upstream: mock provider at {upstream.url}; {opts.runs} run(s) × {opts.duration:g} s")
+    upstreams: dict[str, Upstream] = {}
     try:
-        results, rss, skipped = measure_all(opts, oha_exe, servers, rows, upstream)
+        upstreams["mock"] = start_mock()
+        fast_label = "mock provider"
+        upstream_note = (f"non-streamed rows: the mock provider (`{harness.MOCK_BIN.relative_to(ROOT)}`, "
+                         "release build). Streamed rows and TTFT: the same mock.")
+        if a.upstream == "nginx":
+            nginx, why = ensure_nginx()
+            if nginx:
+                upstreams["fast"] = start_nginx(nginx, capture_answers(upstreams["mock"]))
+                fast_label = "nginx (fixed answers)"
+                upstream_note = (
+                    "non-streamed rows: nginx (1 worker) replaying the mock provider's own answers "
+                    "byte for byte (`return 200 '<answer>'`), so the upstream costs next to nothing; "
+                    "streamed rows and TTFT: the mock provider (`tests/mock-provider`, release "
+                    "build), which sends one chunk per SSE frame like a real provider.")
+            else:
+                log(f"nginx unavailable ({why}); the mock serves the non-streamed rows too")
+                upstream_note += f" (nginx unavailable: {why})"
+        upstreams.setdefault("fast", upstreams["mock"])
+        servers, rows = plan(skip_peers, litellm, litellm_skip, portkey, portkey_skip, noop,
+                             fast_label)
+        if a.only:
+            only = set(a.only.split(",")) | {"plain", "plain-s"}
+            servers = [s for s in servers if s.key in only or s.key.removesuffix("-s") in only]
+            rows = [r for r in rows if r.server in {s.key for s in servers}]
+        log(f"upstreams: {', '.join(f'{k} {u.url}' for k, u in upstreams.items())}; "
+            f"{opts.runs} run(s) × {opts.duration:g} s")
+        results, rss, skipped = measure_all(opts, oha_exe, servers, rows, upstreams)
     finally:
-        for s in servers:
-            s.stop()
-        upstream.stop()
+        for u in {id(u): u for u in upstreams.values()}.values():
+            u.stop()
     text = report(opts, rows, servers, results, rss, skipped, oha_exe, upstream_note)
     Path(a.out).write_text(text)
     Path(BENCH_DIR).mkdir(parents=True, exist_ok=True)
