@@ -111,10 +111,14 @@ def ensure_oha() -> str:
             out = run_quiet([c, "--version"]).stdout
             if OHA_VERSION in out:
                 return c
-    log(f"installing oha {OHA_VERSION} (cargo install; a few minutes once)")
-    res = subprocess.run(
-        ["cargo", "install", "oha", "--version", OHA_VERSION, "--locked", "--no-default-features"]
-    )
+    log(f"installing oha {OHA_VERSION} (cargo install; several minutes once)")
+    # oha does not build without a TLS backend. native-tls links the system OpenSSL (Debian:
+    # libssl-dev, pkg-config) and compiles much faster than the default rustls/aws-lc.
+    base = ["cargo", "install", "oha", "--version", OHA_VERSION, "--locked"]
+    res = subprocess.run([*base, "--no-default-features", "--features", "native-tls"])
+    if res.returncode != 0:
+        log("oha with native-tls failed; trying its default features (rustls)")
+        res = subprocess.run(base)
     if res.returncode != 0:
         sys.exit("bench: cargo install oha failed")
     return str(Path.home() / ".cargo" / "bin" / "oha")
@@ -135,6 +139,24 @@ def ensure_noop() -> str:
         sys.exit("bench: building bench/noop-filter failed")
     shutil.copyfile(target_dir / "wasm32-wasip1" / "release" / "llmgw_bench_noop.wasm", NOOP_WASM)
     return str(NOOP_WASM)
+
+
+def ensure_wasm_opt() -> str | None:
+    """build/wasm/*.wasm through Binaryen's `wasm-opt -Oz` (when installed), for one row that
+    shows what the size optimisation does to speed."""
+    exe = shutil.which("wasm-opt")
+    if not exe:
+        return None
+    out = BENCH_DIR / "wasm-opt"
+    out.mkdir(parents=True, exist_ok=True)
+    for src in sorted(WASM_DIR.glob("*.wasm")):
+        res = run_quiet([exe, "-Oz", "--enable-bulk-memory", "--enable-sign-ext",
+                         "--enable-mutable-globals", "--enable-nontrapping-float-to-int",
+                         str(src), "-o", str(out / src.name)])
+        if res.returncode != 0:
+            log(f"wasm-opt failed on {src.name}; no wasm-opt row ({res.stderr.strip()[-200:]})")
+            return None
+    return str(out)
 
 
 def ensure_litellm() -> tuple[str | None, str]:
@@ -205,6 +227,13 @@ class Upstream:
 def start_mock() -> Upstream:
     mock = harness.MockProvider()
     return Upstream(mock.url, mock.port, mock.proc.pid, mock.stop)
+
+
+UPSTREAM_NOTE_NGINX = (
+    "non-streamed rows: nginx (1 worker) replaying the mock provider's own answers byte for byte "
+    "(`return 200 '<answer>'`), so the upstream costs next to nothing; streamed rows and TTFT: "
+    "the mock provider (`tests/mock-provider`, release build), which sends one chunk per SSE "
+    "frame like a real provider.")
 
 
 def ensure_nginx() -> tuple[str | None, str]:
@@ -364,6 +393,7 @@ class Server:
     keep: set[str] = field(default_factory=set)
     cluster: str = "openai"
     noop_wasm: str | None = None
+    wasm_dir: str | None = None  # load the llmgw modules from here instead of build/wasm
     peer_cmd: list[str] | None = None
     skip: str = ""  # why this server is not measured
     upstream: str = "fast"  # fast (nginx, or the mock without nginx) | mock (streams, TTFT)
@@ -391,6 +421,11 @@ class Server:
             )
             config = variants.variant(base, self.keep, cluster=self.cluster,
                                       noop_wasm=self.noop_wasm)
+            if self.wasm_dir:
+                for node in harness._walk(config):
+                    code = node.get("code", {}).get("local", {})
+                    if code.get("filename", "").startswith("build/wasm/"):
+                        code["filename"] = f"{self.wasm_dir}/{Path(code['filename']).name}"
             self.envoy = harness.Envoy(config, harness.provider_env(set()), concurrency=2,
                                        log_level="warn")
             self.url = self.envoy.url
@@ -563,7 +598,7 @@ def ttft(server: Server, row: Row, n: int) -> dict:
 
 def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
          portkey: list[str] | None, portkey_skip: str,
-         noop: str, fast_label: str) -> tuple[list[Server], list[Row]]:
+         noop: str, fast_label: str, opt_dir: str | None) -> tuple[list[Server], list[Row]]:
     """Servers (one process each) and the rows measured on them.
 
     Non-streamed rows use the fast upstream (nginx replaying the mock's answers); streamed rows
@@ -587,6 +622,8 @@ def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
         Server("translate-anthropic", "Envoy + translate → Anthropic", "envoy", T,
                cluster="anthropic"),
         Server("full", "Envoy + full chain", "envoy", A | R | L | T),
+        Server("full-oz", "Envoy + full chain (wasm-opt -Oz)", "envoy", A | R | L | T,
+               wasm_dir=opt_dir, skip="" if opt_dir else "wasm-opt (Debian: binaryen) not installed"),
         Server("noop1", "Envoy + 1 no-op wasm filter", "envoy", A, noop_wasm=noop),
         Server("noop4", "Envoy + 4 no-op wasm filters", "envoy", A | R | L | T, noop_wasm=noop),
         Server("litellm", "LiteLLM proxy", "litellm", peer_cmd=lite, skip=peer_skip_l),
@@ -614,6 +651,8 @@ def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
             ANTHROPIC_MODEL, False),
         Row("full", "**full chain → OpenAI**", "full", OPENAI_MODEL, False),
         Row("full-anthropic", "**full chain → Anthropic**", "full", ANTHROPIC_MODEL, False),
+        Row("full-oz", "full chain → OpenAI, modules through `wasm-opt -Oz`", "full-oz",
+            OPENAI_MODEL, False),
         Row("noop1", "1 no-op wasm filter (floor)", "noop1", OPENAI_MODEL, False),
         Row("noop4", "4 no-op wasm filters (floor)", "noop4", OPENAI_MODEL, False),
         Row("litellm", "LiteLLM proxy", "litellm", OPENAI_MODEL, False),
@@ -633,7 +672,7 @@ def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
 
 
 def measure_all(opts: Opts, oha_exe: str, servers: list[Server], rows: list[Row],
-                upstreams: dict[str, Upstream]) -> tuple[dict, dict, dict]:
+                upstreams: dict[str, Upstream], after_run=None) -> tuple[dict, dict, dict]:
     """results[row][metric] = [one value per run]; rss[server] = [KiB per run]; skipped."""
     results: dict[str, dict[str, list[float]]] = {r.key: {} for r in rows}
     rss: dict[str, list[int]] = {}
@@ -706,6 +745,8 @@ def measure_all(opts: Opts, oha_exe: str, servers: list[Server], rows: list[Row]
                     rss.setdefault(server.key, []).append(server.rss_kib())
             finally:
                 server.stop()
+        if after_run is not None:
+            after_run(run, results, rss, skipped)
     return results, rss, skipped
 
 
@@ -760,7 +801,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
       f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load average "
       f"at the end {os.getloadavg()[0]:.2f}. {opts.runs} run(s) × {opts.duration:g} s per figure after "
       f"a {opts.warmup:g} s warm-up; {opts.concurrency} connections at saturation; median of the runs "
-      f"(min–max in brackets where useful). Load tool: {ver}. Envoy{envoy_ver.split('/')[1] if '/' in envoy_ver else ''} "
+      f"(min–max in brackets where useful). Load tool: {ver}. Envoy {envoy_ver.split('/')[1] if '/' in envoy_ver else ''} "
       f"with `--concurrency 2`. Upstream: {upstream_note}\n")
     w("Everything (load tool, gateway, upstream) shares the same cores, so absolute figures say "
       "little across machines; the ratios are what to compare. Re-run on a quiet machine: figures "
@@ -810,6 +851,8 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     w(f"| target | req/s (min–max) | ÷ plain | ÷ LiteLLM | ÷ Portkey | added µs/req¹ |{rate_cols} added p50 / p99 @{top_rate}/s |")
     w("|---|---|---|---|---|---|" + "---|---|" * len(opts.rates) + "---|")
     for r in [r for r in rows if not r.stream]:
+        if not results.get(r.key) and r.key not in skipped and r.server not in skipped:
+            continue  # not part of this run (--only)
         if r.key in skipped or r.server in skipped:
             w(f"| {r.label} | skipped: {skipped.get(r.key) or skipped.get(r.server)} |")
             continue
@@ -832,6 +875,23 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     w("\n¹ 1/req/s of the row minus 1/req/s of plain Envoy: the machine time each request costs "
       "on top of plain Envoy (all cores, load tool and upstream included), a way to add filters up.\n")
 
+    def cost(key: str) -> float | None:
+        rps = m(key, "rps")
+        return 1e6 / rps - 1e6 / plain_rps if rps and plain_rps else None
+
+    parts = {k: cost(k) for k in ("auth", "router", "ratelimit", "translate")}
+    if all(v is not None for v in parts.values()) and cost("full") is not None:
+        total = sum(parts.values())
+        w("**Where the time goes** (added machine time per request vs plain Envoy, from req/s): "
+          + ", ".join(f"{k} alone {v:,.0f} µs" for k, v in parts.items())
+          + f" (sum {total:,.0f} µs); full chain → OpenAI {cost('full'):,.0f} µs"
+          + (f", → Anthropic {cost('full-anthropic'):,.0f} µs" if cost("full-anthropic") is not None else "")
+          + (f"; 4 no-op wasm filters in the same places {cost('noop4'):,.0f} µs, 1 no-op filter "
+             f"{cost('noop1'):,.0f} µs" if cost("noop4") is not None and cost("noop1") is not None else "")
+          + (f"; the full chain with `wasm-opt -Oz` modules {cost('full-oz'):,.0f} µs" if cost("full-oz") is not None else "")
+          + ". translate alone skips the body (no `x-llmgw-upstream-model` without router), so in "
+            "the chain it costs more than alone; see the analysis below.\n")
+
     w("## Streamed requests\n")
     w(f"Throughput at saturation (no delay between frames), and time to first token: {opts.ttft_n} "
       f"sequential requests per run by one client that records when the first SSE `data:` frame "
@@ -841,6 +901,8 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     plain_s = m("plain-s", "rps")
     plain_ttft = m("plain-s", "ttft_p50_us")
     for r in [r for r in rows if r.stream]:
+        if not results.get(r.key) and r.key not in skipped and r.server not in skipped:
+            continue
         if r.key in skipped or r.server in skipped:
             w(f"| {r.label} | skipped: {skipped.get(r.key) or skipped.get(r.server)} |")
             continue
@@ -872,10 +934,13 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     w("")
 
     w("## Filter sizes\n")
-    w("| filter | bytes | KiB | ≤ 400 KiB |")
-    w("|---|---|---|---|")
+    w("| filter | bytes | KiB | ≤ 400 KiB | after `wasm-opt -Oz` |")
+    w("|---|---|---|---|---|")
     for name, size in sizes:
-        w(f"| {name}.wasm | {size:,} | {size / 1024:,.0f} | {'yes' if size <= TARGETS['wasm_kib'] * 1024 else '**no**'} |")
+        oz = BENCH_DIR / "wasm-opt" / f"{name}.wasm"
+        oz_cell = f"{oz.stat().st_size:,} ({oz.stat().st_size / 1024:,.0f} KiB)" if oz.exists() else "—"
+        w(f"| {name}.wasm | {size:,} | {size / 1024:,.0f} | "
+          f"{'yes' if size <= TARGETS['wasm_kib'] * 1024 else '**no**'} | {oz_cell} |")
     w("")
 
     if skipped:
@@ -927,7 +992,20 @@ def main() -> None:
     ap.add_argument("--upstream", choices=["nginx", "mock"], default="nginx",
                     help="upstream of the non-streamed rows (default nginx; streams always use the mock)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--from-results", metavar="JSON",
+                    help="only write the report again from a results.json of an earlier run")
     a = ap.parse_args()
+    if a.from_results:
+        data = json.loads(Path(a.from_results).read_text())
+        opts = Opts(**data["opts"])
+        opt_dir = str(BENCH_DIR / "wasm-opt") if (BENCH_DIR / "wasm-opt").exists() else None
+        servers, rows = plan("", "litellm", "", ["node"], "", "noop",
+                             data.get("fast_label", "nginx (fixed answers)"), opt_dir)
+        note = data.get("upstream_note", UPSTREAM_NOTE_NGINX)
+        Path(a.out).write_text(report(opts, rows, servers, data["results"], data["rss_kib"],
+                                      data["skipped"], ensure_oha(), note))
+        log(f"wrote {a.out} from {a.from_results}")
+        return
     opts = Opts(
         runs=a.runs or (1 if a.quick else 3),
         duration=a.duration or (3 if a.quick else 10),
@@ -963,24 +1041,31 @@ def main() -> None:
             if nginx:
                 upstreams["fast"] = start_nginx(nginx, capture_answers(upstreams["mock"]))
                 fast_label = "nginx (fixed answers)"
-                upstream_note = (
-                    "non-streamed rows: nginx (1 worker) replaying the mock provider's own answers "
-                    "byte for byte (`return 200 '<answer>'`), so the upstream costs next to nothing; "
-                    "streamed rows and TTFT: the mock provider (`tests/mock-provider`, release "
-                    "build), which sends one chunk per SSE frame like a real provider.")
+                upstream_note = UPSTREAM_NOTE_NGINX
             else:
                 log(f"nginx unavailable ({why}); the mock serves the non-streamed rows too")
                 upstream_note += f" (nginx unavailable: {why})"
         upstreams.setdefault("fast", upstreams["mock"])
         servers, rows = plan(skip_peers, litellm, litellm_skip, portkey, portkey_skip, noop,
-                             fast_label)
+                             fast_label, ensure_wasm_opt())
         if a.only:
             only = set(a.only.split(",")) | {"plain", "plain-s"}
             servers = [s for s in servers if s.key in only or s.key.removesuffix("-s") in only]
             rows = [r for r in rows if r.server in {s.key for s in servers}]
         log(f"upstreams: {', '.join(f'{k} {u.url}' for k, u in upstreams.items())}; "
             f"{opts.runs} run(s) × {opts.duration:g} s")
-        results, rss, skipped = measure_all(opts, oha_exe, servers, rows, upstreams)
+        def write_partial(run: int, results: dict, rss: dict, skipped: dict) -> None:
+            if run == opts.runs:
+                return
+            # A long run interrupted later still leaves the runs done so far.
+            partial = Opts(**{**opts.__dict__, "runs": run})
+            text = report(partial, rows, servers, results, rss, skipped, oha_exe, upstream_note)
+            note = f"> Partial: {run} of {opts.runs} runs done when this was written.\n\n"
+            Path(a.out).write_text(text.replace("\n", "\n" + note, 1))
+            log(f"wrote {a.out} after run {run} of {opts.runs}")
+
+        results, rss, skipped = measure_all(opts, oha_exe, servers, rows, upstreams,
+                                            write_partial)
     finally:
         for u in {id(u): u for u in upstreams.values()}.values():
             u.stop()
@@ -988,7 +1073,8 @@ def main() -> None:
     Path(a.out).write_text(text)
     Path(BENCH_DIR).mkdir(parents=True, exist_ok=True)
     (BENCH_DIR / "results.json").write_text(json.dumps(
-        {"opts": opts.__dict__, "results": results, "rss_kib": rss, "skipped": skipped}, indent=1))
+        {"opts": opts.__dict__, "results": results, "rss_kib": rss, "skipped": skipped,
+         "fast_label": fast_label, "upstream_note": upstream_note}, indent=1))
     print()
     print(text.split("## Method")[0])
     log(f"wrote {a.out} and {BENCH_DIR.relative_to(ROOT)}/results.json")
