@@ -893,6 +893,9 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
           + (f", → Anthropic {cost('full-anthropic'):,.0f} µs" if cost("full-anthropic") is not None else "")
           + (f"; 4 no-op wasm filters in the same places {cost('noop4'):,.0f} µs, 1 no-op filter "
              f"{cost('noop1'):,.0f} µs" if cost("noop4") is not None and cost("noop1") is not None else "")
+          + (f" — so the wasm machinery alone (no-op floor) is {cost('noop4') / cost('full'):.0%} of what "
+             f"the full chain adds, the filters' own work the other {1 - cost('noop4') / cost('full'):.0%}"
+             if cost("noop4") is not None and cost("full") else "")
           + (f"; the full chain with `wasm-opt -Oz` modules {cost('full-oz'):,.0f} µs" if cost("full-oz") is not None else "")
           + ". translate alone skips the body (no `x-llmgw-upstream-model` without router), so in "
             "the chain it costs more than alone; see the analysis below.\n")
