@@ -79,3 +79,9 @@ key:
 clean:
 	cargo clean
 	rm -rf build
+
+## bench: llmgw vs plain Envoy, LiteLLM and Portkey on the mock provider → BENCHMARKS.md
+## (not part of `make test`; BENCH_QUICK=1 for a short smoke run, BENCH_SKIP_PEERS=1 without peers)
+.PHONY: bench
+bench: build
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
