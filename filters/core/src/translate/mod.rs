@@ -534,6 +534,16 @@ pub trait Translator {
     }
 }
 
+/// Is `content_type` of this media type (`text/event-stream; charset=utf-8` is
+/// `text/event-stream`)? Media types are case-insensitive (RFC 9110 §8.3.1).
+pub fn has_media_type(content_type: Option<&str>, media_type: &str) -> bool {
+    content_type.is_some_and(|ct| {
+        ct.trim_start()
+            .get(..media_type.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(media_type))
+    })
+}
+
 /// The SSE frame OpenAI clients raise on: `data: {"error":{…}}`. The OpenAI Python SDK turns a
 /// data frame with an `error` key into an `APIError`.
 pub fn stream_error_frame(out: &mut Vec<u8>, error: &ApiError) {

@@ -22,7 +22,10 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::request_fields;
-use super::{stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode, ResponsePlan};
+use super::{
+    has_media_type, stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode,
+    ResponsePlan,
+};
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
 use crate::schema::anthropic as an;
@@ -861,11 +864,7 @@ impl Translator for OpenAiAnthropic {
     ) -> ResponsePlan {
         self.created = created;
         self.status = status;
-        let is_sse = content_type.is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        });
+        let is_sse = has_media_type(content_type, "text/event-stream");
         let ok = (200..300).contains(&status);
         if ok && is_sse && !encoded {
             ResponsePlan {

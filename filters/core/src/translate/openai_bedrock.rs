@@ -17,7 +17,10 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use super::{stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode, ResponsePlan};
+use super::{
+    has_media_type, stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode,
+    ResponsePlan,
+};
 use super::{RawProvider, Secret, Translator, Usage};
 use crate::aws::sigv4;
 use crate::config::ConfigError;
@@ -765,11 +768,7 @@ impl Translator for OpenAiBedrock {
     ) -> ResponsePlan {
         self.created = created;
         self.status = status;
-        let is_event_stream = content_type.is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/vnd.amazon.eventstream")
-        });
+        let is_event_stream = has_media_type(content_type, "application/vnd.amazon.eventstream");
         let ok = (200..300).contains(&status);
         if ok && is_event_stream && !encoded {
             ResponsePlan {

@@ -26,7 +26,10 @@
 use std::borrow::Cow;
 
 use super::options::VertexBackend;
-use super::{stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode, ResponsePlan};
+use super::{
+    has_media_type, stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode,
+    ResponsePlan,
+};
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
 use crate::schema::gemini as gm;
@@ -490,11 +493,7 @@ impl Translator for OpenAiGemini {
     ) -> ResponsePlan {
         self.created = created;
         self.status = status;
-        let is_sse = content_type.is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        });
+        let is_sse = has_media_type(content_type, "text/event-stream");
         let ok = (200..300).contains(&status);
         if ok && is_sse && !encoded {
             ResponsePlan {

@@ -10,7 +10,10 @@
 
 use serde_json::{Map, Value};
 
-use super::{stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode, ResponsePlan};
+use super::{
+    has_media_type, stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode,
+    ResponsePlan,
+};
 use super::{Translator, Usage};
 use crate::error::ApiError;
 use crate::schema::openai::UsageOnly;
@@ -166,16 +169,8 @@ impl Translator for OpenAiOpenAi {
         encoded: bool,
         _created: u64,
     ) -> ResponsePlan {
-        let is_sse = content_type.is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        });
-        let is_json = content_type.is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
+        let is_sse = has_media_type(content_type, "text/event-stream");
+        let is_json = has_media_type(content_type, "application/json");
         let ok = (200..300).contains(&status) && !encoded;
         if ok && is_sse {
             // The body may grow by an error frame: its length is no longer known.

@@ -661,3 +661,22 @@ fn each_try_of_a_fallback_chain_gets_the_model_of_its_provider() {
         assert!(no_reserved_headers(&host));
     }
 }
+
+#[test]
+fn media_types_match_case_insensitively_with_parameters() {
+    assert!(has_media_type(
+        Some("text/event-stream; charset=utf-8"),
+        "text/event-stream"
+    ));
+    assert!(has_media_type(
+        Some(" Application/JSON"),
+        "application/json"
+    ));
+    assert!(!has_media_type(Some("text/plain"), "text/event-stream"));
+    assert!(!has_media_type(Some("text"), "text/event-stream"));
+    assert!(!has_media_type(
+        Some("téxt/event-stream"),
+        "text/event-stream"
+    ));
+    assert!(!has_media_type(None, "application/json"));
+}
