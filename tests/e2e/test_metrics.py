@@ -37,31 +37,43 @@ def dora(client_as):
 
 
 @pytest.mark.parametrize(
-    "model,provider,upstream_model",
-    [("gpt-4o-mini", "openai", "gpt-4o-mini"), ("smart", "anthropic", "claude-sonnet-4-5")],
+    "model,provider,upstream_model,price",
+    [("gpt-4o-mini", "openai", "gpt-4o-mini", (0.15, 0.6)),
+     ("smart", "anthropic", "claude-sonnet-4-5", (3.0, 15.0))],
 )
-def test_token_usage_is_counted_per_model_provider_and_consumer(gateway, dora, model, provider, upstream_model):
+def test_token_usage_and_cost_are_counted_per_model_provider_and_consumer(
+    gateway, dora, model, provider, upstream_model, price
+):
+    """`price` is the catalogue's (envoy/gateway.yaml), USD per million input / output tokens."""
     labels = dict(provider=provider, model=upstream_model, consumer="dora", team="obs")
     before = prometheus(gateway)
-    prompt = completion = 0
+    prompt = completion = cost_nanos = 0
+
+    def add(usage):
+        nonlocal prompt, completion, cost_nanos
+        prompt += usage.prompt_tokens
+        completion += usage.completion_tokens
+        # Each try's cost is rounded to whole nanos of a USD.
+        cost_nanos += round((usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) * 1000)
+
     for i in range(3):
         reply = dora.chat.completions.create(
             model=model, messages=[{"role": "user", "content": f"count my tokens {i} " * (i + 1)}]
         )
-        prompt += reply.usage.prompt_tokens
-        completion += reply.usage.completion_tokens
+        add(reply.usage)
     stream = dora.chat.completions.create(
         model=model, messages=[{"role": "user", "content": "and a stream"}], stream=True,
         stream_options={"include_usage": True},
     )
-    usage = [c.usage for c in stream if c.usage][0]
-    prompt += usage.prompt_tokens
-    completion += usage.completion_tokens
+    add([c.usage for c in stream if c.usage][0])
 
     after = prometheus(gateway)
     name = "llmgw_tokens_total"
     assert value(after, name, token_type="input", **labels) - value(before, name, token_type="input", **labels) == prompt
     assert value(after, name, token_type="output", **labels) - value(before, name, token_type="output", **labels) == completion
+    cost = "llmgw_cost_usd_nanos_total"
+    assert cost_nanos > 0
+    assert value(after, cost, **labels) - value(before, cost, **labels) == cost_nanos
     requests = "llmgw_upstream_requests_total"
     ok = dict(provider=provider, model=upstream_model, status="200")
     assert value(after, requests, **ok) - value(before, requests, **ok) == 4

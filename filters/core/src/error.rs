@@ -20,6 +20,21 @@ pub enum ErrorType {
     ServiceUnavailableError,
 }
 
+impl ErrorType {
+    /// The `type` string OpenAI clients see.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequestError => "invalid_request_error",
+            ErrorType::AuthenticationError => "authentication_error",
+            ErrorType::PermissionError => "permission_error",
+            ErrorType::NotFoundError => "not_found_error",
+            ErrorType::RateLimitError => "rate_limit_error",
+            ErrorType::ApiError => "api_error",
+            ErrorType::ServiceUnavailableError => "service_unavailable_error",
+        }
+    }
+}
+
 /// An error ready to be sent to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -57,6 +72,11 @@ impl ApiError {
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
+    }
+
+    /// What the access log names this error by: its `code`, else its `type`.
+    pub fn class(&self) -> &str {
+        self.code.as_deref().unwrap_or(self.kind.as_str())
     }
 
     /// 400 `invalid_request_error`.
@@ -103,6 +123,25 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn type_names_match_the_serialized_ones() {
+        for kind in [
+            ErrorType::InvalidRequestError,
+            ErrorType::AuthenticationError,
+            ErrorType::PermissionError,
+            ErrorType::NotFoundError,
+            ErrorType::RateLimitError,
+            ErrorType::ApiError,
+            ErrorType::ServiceUnavailableError,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        let err = ApiError::invalid_request("x");
+        assert_eq!(err.class(), "invalid_request_error");
+        assert_eq!(err.with_code("model_not_found").class(), "model_not_found");
+    }
 
     #[test]
     fn body_is_openai_shaped() {

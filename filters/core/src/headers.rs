@@ -50,12 +50,54 @@ pub fn format_targets(pairs: &[(&str, &str)]) -> String {
 
 /// The model a [`TARGETS`] value names for `provider` (the first, if listed twice).
 pub fn model_for_provider<'a>(targets: &'a str, provider: &str) -> Option<&'a str> {
-    targets
-        .split(',')
+    value_for_provider(targets, provider)
+}
+
+/// The value a `provider=value,…` list ([`TARGETS`], [`PRICES`]) gives `provider`.
+fn value_for_provider<'a>(list: &'a str, provider: &str) -> Option<&'a str> {
+    list.split(',')
         .filter_map(|pair| pair.split_once('='))
         .find(|(p, _)| p.trim() == provider)
-        .map(|(_, model)| model.trim())
-        .filter(|model| !model.is_empty())
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// Set by router when the catalogue prices the target(s): `provider=input/output,…`, USD per
+/// million input and output tokens, for every priced target the request may reach (the chosen
+/// one, or each of a fallback chain). translate turns the try's usage into cost with it.
+pub const PRICES: &str = "x-llmgw-prices";
+
+/// A price per million input and output tokens, in USD.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+impl Price {
+    /// What `input` and `output` tokens cost, in billionths of a USD (rounded): integer
+    /// counters keep sub-cent sums exact enough (a token of a $0.10/M model is 100 nanos).
+    pub fn cost_nanos(self, input: u64, output: u64) -> u64 {
+        // USD per million tokens × 10⁹ nanos per USD / 10⁶ tokens = × 1000 per token.
+        let nanos = (input as f64 * self.input + output as f64 * self.output) * 1000.0;
+        nanos.round() as u64
+    }
+}
+
+/// One `provider=input/output` entry of [`PRICES`].
+pub fn format_price(provider: &str, price: Price) -> String {
+    format!("{provider}={}/{}", price.input, price.output)
+}
+
+/// The price a [`PRICES`] value gives `provider`; `None` when absent or unreadable.
+pub fn price_for_provider(prices: &str, provider: &str) -> Option<Price> {
+    let (input, output) = value_for_provider(prices, provider)?.split_once('/')?;
+    let price = Price {
+        input: input.trim().parse().ok()?,
+        output: output.trim().parse().ok()?,
+    };
+    let valid = |v: f64| v.is_finite() && v >= 0.0;
+    (valid(price.input) && valid(price.output)).then_some(price)
 }
 
 /// Set by router: the prompt's size in tokens, estimated from the body (bytes / 4, rounded up);
@@ -87,6 +129,44 @@ mod tests {
         assert!(is_reserved("X-LLMGW-Consumer"));
         assert!(!is_reserved("x-llm"));
         assert!(!is_reserved("authorization"));
+    }
+
+    #[test]
+    fn prices_round_trip_and_cost_is_counted_in_nanos() {
+        let list = [
+            format_price(
+                "openai",
+                Price {
+                    input: 0.15,
+                    output: 0.6,
+                },
+            ),
+            format_price(
+                "anthropic",
+                Price {
+                    input: 1.0,
+                    output: 5.0,
+                },
+            ),
+        ]
+        .join(",");
+        assert_eq!(list, "openai=0.15/0.6,anthropic=1/5");
+        let openai = price_for_provider(&list, "openai").unwrap();
+        assert_eq!(
+            openai,
+            Price {
+                input: 0.15,
+                output: 0.6
+            }
+        );
+        // 1000 × $0.15/M + 500 × $0.60/M = $0.00015 + $0.0003 = 450 000 nanos.
+        assert_eq!(openai.cost_nanos(1000, 500), 450_000);
+        let anthropic = price_for_provider(&list, "anthropic").unwrap();
+        assert_eq!(anthropic.cost_nanos(3, 7), 38_000);
+        assert_eq!(price_for_provider(&list, "gemini"), None);
+        assert_eq!(price_for_provider("openai=1", "openai"), None);
+        assert_eq!(price_for_provider("openai=x/1", "openai"), None);
+        assert_eq!(price_for_provider("openai=-1/1", "openai"), None);
     }
 
     #[test]

@@ -114,6 +114,7 @@ pub trait Host {
 /// Answer with an OpenAI-format error body.
 pub fn send_error(host: &mut dyn Host, error: &ApiError) {
     log::debug!("llmgw: answering {error}");
+    crate::access_log::record(host, crate::access_log::Field::Error, error.class());
     let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
     headers.extend(error.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     host.send_response(error.status, &headers, &error.body());

@@ -7,6 +7,7 @@
 //! `x-llmgw-*` request headers listed in [`headers`].
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod auth;
 pub mod aws;
 pub mod config;

@@ -27,6 +27,7 @@ pub use self::glob::{glob_match, model_allowed};
 pub use self::rfc3339::parse_rfc3339_ms;
 
 use self::config::{AuthConfig, Key};
+use crate::access_log::{self, Field};
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
@@ -168,8 +169,10 @@ impl HttpFilter for AuthFilter {
                 host.remove_request_header(AUTHORIZATION);
                 host.remove_request_header(X_API_KEY);
                 host.set_request_header(headers::CONSUMER, &key.consumer);
+                access_log::record(host, Field::Consumer, &key.consumer);
                 if let Some(team) = &key.team {
                     host.set_request_header(headers::TEAM, team);
+                    access_log::record(host, Field::Team, team);
                 }
                 if let Some(models) = &key.allowed_models {
                     host.set_request_header(headers::ALLOWED_MODELS, models);

@@ -4,6 +4,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use super::*;
+use crate::access_log::Field;
 use crate::testing::FakeHost;
 
 const ALICE_KEY: &str = "sk-llmgw-alice";
@@ -46,7 +47,15 @@ fn refused(host: FakeHost, code: &str) -> FakeHost {
     let body = reply.json();
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["code"], code);
+    // The access log names the refusal, and nobody.
+    assert_eq!(logged(&host, Field::Error).as_deref(), Some(code));
+    assert_eq!(logged(&host, Field::Consumer), None);
     host
+}
+
+fn logged(host: &FakeHost, field: Field) -> Option<String> {
+    host.property(&[field.property()])
+        .map(|v| String::from_utf8(v).unwrap())
 }
 
 #[test]
@@ -71,6 +80,8 @@ fn bearer_key_is_accepted_and_identity_set() {
         Some("gpt-4o*,fast,claude-*")
     );
     assert!(host.req("authorization").is_none());
+    assert_eq!(logged(&host, Field::Consumer).as_deref(), Some("alice"));
+    assert_eq!(logged(&host, Field::Team).as_deref(), Some("ml"));
 }
 
 #[test]

@@ -47,12 +47,8 @@ impl Capabilities {
     }
 }
 
-/// Per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Price {
-    pub input: f64,
-    pub output: f64,
-}
+/// USD per million input and output tokens (also handed to translate, which counts cost).
+pub use crate::headers::Price;
 
 /// Where a request may go: a provider, its model name, and the Envoy cluster that reaches it.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +59,8 @@ pub struct Target {
     pub weight: u32,
     pub context_window: Option<u64>,
     pub price: Option<Price>,
+    /// [`headers::PRICES`] when this target alone serves the request, built once.
+    pub price_header: Option<String>,
     pub capabilities: Capabilities,
     /// `provider/model`: the key of this target's health and latency in shared data.
     pub key: String,
@@ -74,6 +72,8 @@ pub struct Fallback {
     pub cluster: String,
     /// [`headers::TARGETS`] for this chain, built once.
     pub targets_header: String,
+    /// [`headers::PRICES`] for the chain's priced targets, built once (`None`: none priced).
+    pub prices_header: Option<String>,
 }
 
 /// A catalogue entry: one exact model name (a version).
@@ -170,4 +170,13 @@ pub fn targets_header(targets: &[Target]) -> String {
         .map(|t| (t.provider.as_str(), t.model.as_str()))
         .collect();
     headers::format_targets(&pairs)
+}
+
+/// The [`headers::PRICES`] value of a chain: its priced targets, in fallback order.
+pub fn prices_header(targets: &[Target]) -> Option<String> {
+    let prices: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| t.price_header.as_deref())
+        .collect();
+    (!prices.is_empty()).then(|| prices.join(","))
 }

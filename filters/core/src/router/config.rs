@@ -10,6 +10,7 @@ use super::catalogue::{Capabilities, Catalogue, Entry, Fallback, Model, Price, R
 use super::health::HealthPolicy;
 use super::policy::Policy;
 use crate::config::ConfigError;
+use crate::headers;
 
 /// Router configuration as written in the plugin's JSON.
 #[derive(Debug, Deserialize)]
@@ -229,6 +230,7 @@ fn compile_target(
         .unwrap_or_else(|| raw.provider.clone());
     Ok(Target {
         key: format!("{}/{}", raw.provider, raw.model),
+        price_header: price.map(|p| headers::format_price(&raw.provider, p)),
         provider: raw.provider,
         model: raw.model,
         cluster,
@@ -299,6 +301,7 @@ fn compile_model(
             Some(Fallback {
                 cluster: fb.cluster,
                 targets_header: super::catalogue::targets_header(&targets),
+                prices_header: super::catalogue::prices_header(&targets),
             })
         }
     };

@@ -37,6 +37,7 @@ pub use self::policy::{Needs, Policy, SelectError, TargetState};
 pub use self::request::RequestFacts;
 
 use self::request::PeekError;
+use crate::access_log::{self, Field};
 use crate::auth;
 use crate::config::{self as config_parse, ConfigError};
 use crate::error::{ApiError, ErrorType};
@@ -236,14 +237,23 @@ impl RouterFilter {
             return Err(RouteError::UnknownModel(requested.to_string()).into());
         };
         host.set_request_header(headers::REQUESTED_MODEL, requested);
+        access_log::record(host, Field::RequestedModel, requested);
         host.set_request_header(headers::PROVIDER, &target.provider);
         host.set_request_header(headers::UPSTREAM_MODEL, &target.model);
         match &model.fallback {
             Some(chain) => {
                 host.set_request_header(headers::CLUSTER, &chain.cluster);
                 host.set_request_header(headers::TARGETS, &chain.targets_header);
+                if let Some(prices) = &chain.prices_header {
+                    host.set_request_header(headers::PRICES, prices);
+                }
             }
-            None => host.set_request_header(headers::CLUSTER, &target.cluster),
+            None => {
+                host.set_request_header(headers::CLUSTER, &target.cluster);
+                if let Some(price) = &target.price_header {
+                    host.set_request_header(headers::PRICES, price);
+                }
+            }
         }
         let stream = if facts.stream { "true" } else { "false" };
         host.set_request_header(headers::STREAM, stream);

@@ -36,7 +36,8 @@ const CONFIG: &str = r#"{
             {"provider": "openai", "model": "gpt-4o-mini", "cluster": "openai-us"}]},
         {"name": "resilient", "fallback": {"cluster": "llm-fallback"}, "targets": [
             {"provider": "openai", "model": "gpt-4o-mini"},
-            {"provider": "anthropic", "model": "claude-haiku-4-5"}]}
+            {"provider": "anthropic", "model": "claude-haiku-4-5",
+             "price": {"input": 1, "output": 5}}]}
     ],
     "aliases": {
         "fast": "gpt-4o-mini",
@@ -126,7 +127,20 @@ fn exact_model_sets_the_contract_headers() {
     assert_eq!(host.req(headers::CLUSTER), Some("openai"));
     assert_eq!(host.req(headers::STREAM), Some("true"));
     assert_eq!(host.req(headers::TARGETS), None);
+    assert_eq!(host.req(headers::PRICES), None, "no price in the catalogue");
     assert!(host.local_response.is_none());
+    let requested = host.property(&[crate::access_log::Field::RequestedModel.property()]);
+    assert_eq!(requested.as_deref(), Some(&b"gpt-4o-mini"[..]));
+}
+
+#[test]
+fn the_chosen_target_s_price_is_handed_on() {
+    let (_, host) = route(r#"{"model":"cheap","max_tokens":10}"#, FakeHost::new());
+    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("small"));
+    assert_eq!(host.req(headers::PRICES), Some("openai=0.1/0.4"));
+    // A chain hands on every priced target's price, for whichever provider answers.
+    let (_, host) = route(r#"{"model":"resilient"}"#, FakeHost::new());
+    assert_eq!(host.req(headers::PRICES), Some("anthropic=1/5"));
 }
 
 #[test]

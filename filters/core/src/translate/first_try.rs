@@ -26,6 +26,10 @@ pub struct FirstTry {
     pub team: Option<String>,
     /// [`headers::INCLUDE_USAGE`]: `forced` makes every try ask the provider for usage.
     pub include_usage: Option<String>,
+    /// [`headers::PRICES`]: what each provider's tokens cost, for the try's cost.
+    pub prices: Option<String>,
+    /// An earlier try of this request saved these facts: this one is a retry.
+    pub is_retry: bool,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -42,6 +46,8 @@ impl FirstTry {
             consumer: non_empty(host.request_header(headers::CONSUMER)),
             team: non_empty(host.request_header(headers::TEAM)),
             include_usage: non_empty(host.request_header(headers::INCLUDE_USAGE)),
+            prices: non_empty(host.request_header(headers::PRICES)),
+            is_retry: false,
         }
     }
 
@@ -49,14 +55,15 @@ impl FirstTry {
     fn encode(&self) -> Vec<u8> {
         let field = |v: &Option<String>| v.clone().unwrap_or_default();
         format!(
-            "{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.path,
             field(&self.provider),
             field(&self.upstream_model),
             field(&self.targets),
             field(&self.consumer),
             field(&self.team),
-            field(&self.include_usage)
+            field(&self.include_usage),
+            field(&self.prices)
         )
         .into_bytes()
     }
@@ -74,6 +81,8 @@ impl FirstTry {
             consumer: next(),
             team: next(),
             include_usage: next(),
+            prices: next(),
+            is_retry: true,
         })
     }
 
@@ -96,6 +105,11 @@ impl FirstTry {
             .map(str::to_string)
             .or_else(|| self.upstream_model.clone())
     }
+
+    /// The catalogue's price for `provider`'s tokens, when router handed one on.
+    pub fn price_for(&self, provider: &str) -> Option<headers::Price> {
+        headers::price_for_provider(self.prices.as_deref()?, provider)
+    }
 }
 
 #[cfg(test)]
@@ -113,7 +127,8 @@ mod tests {
             .with_request_header(headers::PROVIDER, "openai")
             .with_request_header(headers::UPSTREAM_MODEL, "gpt-4o-mini")
             .with_request_header(headers::TARGETS, "openai=gpt-4o-mini,anthropic=claude")
-            .with_request_header(headers::CONSUMER, "alice");
+            .with_request_header(headers::CONSUMER, "alice")
+            .with_request_header(headers::PRICES, "openai=0.15/0.6,anthropic=1/5");
         let first = FirstTry::load_or_save(&mut host);
         assert_eq!(first.model_for("anthropic").as_deref(), Some("claude"));
         // The first try rewrites the shared header map…
@@ -122,19 +137,31 @@ mod tests {
             .push((":path".into(), "/v1/messages".into()));
         // …the retry still sees the request as router handed it on.
         let retry = FirstTry::load_or_save(&mut host);
-        assert_eq!(retry, first);
+        assert!(!first.is_retry && retry.is_retry);
+        assert_eq!(
+            retry,
+            FirstTry {
+                is_retry: true,
+                ..first
+            }
+        );
         assert_eq!(retry.path, "/v1/chat/completions");
         assert_eq!(retry.consumer.as_deref(), Some("alice"));
         assert_eq!(retry.team, None);
         assert_eq!(retry.model_for("openai").as_deref(), Some("gpt-4o-mini"));
         assert_eq!(retry.model_for("gemini").as_deref(), Some("gpt-4o-mini"));
+        let anthropic = retry.price_for("anthropic").unwrap();
+        assert_eq!((anthropic.input, anthropic.output), (1.0, 5.0));
+        assert_eq!(retry.price_for("gemini"), None);
     }
 
     #[test]
     fn absent_fields_stay_absent() {
         let mut host = FakeHost::new().with_request_header(":path", "/v1/models");
         let first = FirstTry::load_or_save(&mut host);
-        assert_eq!(FirstTry::load_or_save(&mut host), first);
+        let retry = FirstTry::load_or_save(&mut host);
+        assert_eq!(retry.path, first.path);
+        assert_eq!(retry.provider, None);
         assert_eq!(first.provider, None);
         assert_eq!(first.model_for("openai"), None);
     }

@@ -645,6 +645,7 @@ impl TranslateFilter {
 
     fn reply(&mut self, host: &mut dyn Host, error: &ApiError) -> Flow {
         self.replied = true;
+        self.telemetry.replied();
         host::send_error(host, error);
         Flow::Pause
     }
@@ -689,9 +690,15 @@ impl HttpFilter for TranslateFilter {
             );
         };
         self.provider = Some(index);
-        self.telemetry = TryTelemetry::start(host, self.metrics_config, &first);
         // A fallback chain names the model per provider; this try's provider picks its own.
         self.upstream_model = first.model_for(&provider.name);
+        self.telemetry = TryTelemetry::start(
+            host,
+            self.metrics_config,
+            &first,
+            &provider.name,
+            self.upstream_model.as_deref(),
+        );
         self.force_usage =
             first.include_usage.as_deref() == Some(crate::ratelimit::estimate::USAGE_FORCED);
 
@@ -847,6 +854,51 @@ impl HttpFilter for TranslateFilter {
     }
 
     fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
+        let flow = self.response_headers(host, end_of_stream);
+        if end_of_stream {
+            self.response_ended(host);
+        }
+        flow
+    }
+
+    fn on_response_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        let flow = self.response_body(host, size, end_of_stream);
+        if end_of_stream {
+            self.response_ended(host);
+        }
+        flow
+    }
+
+    fn on_stream_done(&mut self, host: &mut dyn Host) {
+        let Some(provider) = self.provider.and_then(|i| self.providers.get(i)) else {
+            return;
+        };
+        let usage = self.translator.as_ref().and_then(|t| t.usage());
+        let stream_failed = self.translator.as_ref().is_some_and(|t| t.stream_failed());
+        self.telemetry.report(
+            host,
+            &self.metrics,
+            &provider.name,
+            self.upstream_model.as_deref(),
+            usage,
+            stream_failed,
+        );
+    }
+}
+
+impl TranslateFilter {
+    /// The try's response reached its end: its outcome goes to the access log now, before
+    /// Envoy writes the request's line (`on_stream_done` may come after that).
+    fn response_ended(&mut self, host: &mut dyn Host) {
+        if self.provider.is_none() {
+            return;
+        }
+        let usage = self.translator.as_ref().and_then(|t| t.usage());
+        let stream_failed = self.translator.as_ref().is_some_and(|t| t.stream_failed());
+        self.telemetry.log_outcome(host, usage, stream_failed);
+    }
+
+    fn response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
         let status = host
             .response_header(":status")
             .and_then(|s| s.trim().parse::<u16>().ok())
@@ -899,7 +951,7 @@ impl HttpFilter for TranslateFilter {
         }
     }
 
-    fn on_response_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
+    fn response_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
         if self.replied {
             return Flow::Continue;
         }
@@ -940,21 +992,5 @@ impl HttpFilter for TranslateFilter {
                 Flow::Continue
             }
         }
-    }
-
-    fn on_stream_done(&mut self, host: &mut dyn Host) {
-        let Some(provider) = self.provider.and_then(|i| self.providers.get(i)) else {
-            return;
-        };
-        let usage = self.translator.as_ref().and_then(|t| t.usage());
-        let stream_failed = self.translator.as_ref().is_some_and(|t| t.stream_failed());
-        self.telemetry.report(
-            host,
-            &self.metrics,
-            &provider.name,
-            self.upstream_model.as_deref(),
-            usage,
-            stream_failed,
-        );
     }
 }

@@ -2,16 +2,20 @@
 //!
 //! translate records them because it is the one filter that knows, per try, which provider
 //! answered, with which model, and how many tokens that took. Names follow Prometheus
-//! conventions; each maps to an OpenTelemetry GenAI semantic convention (README):
+//! conventions; each maps to an OpenTelemetry GenAI semantic convention (README). The same
+//! facts go to the access log ([`crate::access_log`]) when the try's response ends.
 //!
 //! | metric | kind | labels | OpenTelemetry GenAI |
 //! |---|---|---|---|
 //! | `llmgw_upstream_requests_total` | counter | provider, model, status | `gen_ai.server.request.duration` count |
 //! | `llmgw_upstream_errors_total` | counter | provider, model, error | `error.type` |
 //! | `llmgw_tokens_total` | counter | provider, model, consumer, team, token_type | `gen_ai.client.token.usage` (`gen_ai.token.type`) |
+//! | `llmgw_cost_usd_nanos_total` | counter | provider, model, consumer, team | — (tokens × the catalogue's price) |
 //! | `llmgw_request_duration_ms` | histogram | provider, model | `gen_ai.server.request.duration` |
 //! | `llmgw_time_to_first_token_ms` | histogram | provider, model | `gen_ai.server.time_to_first_token` |
 
+use crate::access_log::{self, Field};
+use crate::headers::Price;
 use crate::host::Host;
 use crate::metrics::Metrics;
 
@@ -63,24 +67,89 @@ pub struct TryTelemetry {
     status: Option<u16>,
     consumer: Option<String>,
     team: Option<String>,
+    /// The catalogue's price of this try's provider, for its cost.
+    price: Option<Price>,
+    /// The try's outcome is in the access log.
+    logged: bool,
+    /// translate answered the try itself; [`crate::host::send_error`] logged its error code.
+    replied: bool,
+    /// An earlier try of the request may have logged values this one must blank.
+    retry: bool,
     reported: bool,
 }
 
 impl TryTelemetry {
     /// Start timing; read auth's consumer and team before translate strips the headers.
     /// `first` holds them for every try: a retry sees the headers as the first try left them.
-    pub fn start(host: &dyn Host, config: MetricsConfig, first: &FirstTry) -> Self {
+    /// The access log names this try's provider and model from now on: the last try's win.
+    pub fn start(
+        host: &mut dyn Host,
+        config: MetricsConfig,
+        first: &FirstTry,
+        provider: &str,
+        model: Option<&str>,
+    ) -> Self {
         let (consumer, team) = if config.consumer_labels {
             (first.consumer.clone(), first.team.clone())
         } else {
             (None, None)
         };
+        access_log::record(host, Field::Provider, provider);
+        access_log::record(host, Field::Model, model.unwrap_or_default());
         Self {
             started_ms: host.now_ms(),
             consumer,
             team,
+            price: first.price_for(provider),
+            retry: first.is_retry,
             ..Self::default()
         }
+    }
+
+    /// translate answered this try itself (its error code is logged already).
+    pub fn replied(&mut self) {
+        self.replied = true;
+    }
+
+    /// Put the try's tokens, cost, time to first token and error class in the access log,
+    /// once, as soon as its response has ended. An unknown value is not written, so the access
+    /// log leaves it out; a retry writes it empty instead, so nothing an earlier try of the
+    /// request logged survives.
+    pub fn log_outcome(&mut self, host: &mut dyn Host, usage: Option<Usage>, stream_failed: bool) {
+        if self.logged {
+            return;
+        }
+        self.logged = true;
+        let tokens = usage.map(|u| (u.prompt_tokens, u.completion_tokens));
+        let ttft = self
+            .first_byte_ms
+            .map(|t| t.saturating_sub(self.started_ms));
+        let mut facts = vec![
+            (Field::InputTokens, tokens.map(|t| t.0.to_string())),
+            (Field::OutputTokens, tokens.map(|t| t.1.to_string())),
+            (Field::TotalTokens, tokens.map(|t| (t.0 + t.1).to_string())),
+            (Field::CostUsd, self.cost_nanos(usage).map(access_log::usd)),
+            (Field::TimeToFirstTokenMs, ttft.map(|t| t.to_string())),
+        ];
+        if !self.replied {
+            let error = error_class(self.status, stream_failed);
+            facts.push((Field::Error, error.map(str::to_string)));
+        }
+        for (field, value) in facts {
+            match value {
+                Some(value) => access_log::record(host, field, &value),
+                None if self.retry => access_log::record(host, field, ""),
+                None => {}
+            }
+        }
+    }
+
+    fn cost_nanos(&self, usage: Option<Usage>) -> Option<u64> {
+        let usage = usage?;
+        Some(
+            self.price?
+                .cost_nanos(usage.prompt_tokens, usage.completion_tokens),
+        )
     }
 
     /// The status the client will see for this try: the provider's, then as translated (e.g.
@@ -109,6 +178,8 @@ impl TryTelemetry {
             return;
         }
         self.reported = true;
+        // A try cut short (client gone, provider reset) still gets its line.
+        self.log_outcome(host, usage, stream_failed);
         let model = model.unwrap_or(NONE);
         let status = self.status.map(|s| s.to_string());
         let status = status.as_deref().unwrap_or("none");
@@ -146,6 +217,19 @@ impl TryTelemetry {
         if let Some(usage) = usage {
             let consumer = self.consumer.as_deref().unwrap_or(NONE);
             let team = self.team.as_deref().unwrap_or(NONE);
+            if let Some(cost) = self.cost_nanos(Some(usage)) {
+                metrics.count(
+                    host,
+                    "llmgw_cost_usd_nanos_total",
+                    &[
+                        try_labels[0],
+                        try_labels[1],
+                        ("consumer", consumer),
+                        ("team", team),
+                    ],
+                    cost,
+                );
+            }
             for (token_type, tokens) in [
                 ("input", usage.prompt_tokens),
                 ("output", usage.completion_tokens),

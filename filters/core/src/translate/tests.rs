@@ -680,3 +680,135 @@ fn media_types_match_case_insensitively_with_parameters() {
     ));
     assert!(!has_media_type(None, "application/json"));
 }
+
+fn logged(host: &FakeHost, field: crate::access_log::Field) -> Option<String> {
+    host.property(&[field.property()])
+        .map(|v| String::from_utf8(v).unwrap())
+}
+
+#[test]
+fn a_finished_try_puts_its_tokens_cost_and_provider_in_the_access_log() {
+    use crate::access_log::Field;
+    let mut filter = root().new_filter();
+    let mut host = chat_host("anthropic", SIMPLE)
+        .with_request_header(headers::UPSTREAM_MODEL, "claude-haiku-4-5")
+        .with_request_header(headers::TEAM, "research")
+        .with_request_header(headers::PRICES, "openai=0.15/0.6,anthropic=1/5");
+    send_request(&mut filter, &mut host);
+    assert_eq!(logged(&host, Field::Provider).as_deref(), Some("anthropic"));
+    assert_eq!(
+        logged(&host, Field::Model).as_deref(),
+        Some("claude-haiku-4-5")
+    );
+    assert_eq!(
+        logged(&host, Field::TotalTokens),
+        None,
+        "not before the answer"
+    );
+
+    let answer = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5",
+        "content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","stop_sequence":null,
+        "usage":{"input_tokens":1200,"output_tokens":300}}"#;
+    host.response_headers = vec![
+        (":status".into(), "200".into()),
+        ("content-type".into(), "application/json".into()),
+    ];
+    host.response_body = answer.as_bytes().to_vec();
+    filter.on_response_headers(&mut host, false);
+    host.now_ms += 250;
+    let size = host.response_body.len();
+    filter.on_response_body(&mut host, size, true);
+
+    assert_eq!(logged(&host, Field::InputTokens).as_deref(), Some("1200"));
+    assert_eq!(logged(&host, Field::OutputTokens).as_deref(), Some("300"));
+    assert_eq!(logged(&host, Field::TotalTokens).as_deref(), Some("1500"));
+    // 1200 × $1/M + 300 × $5/M = $0.0012 + $0.0015.
+    assert_eq!(
+        logged(&host, Field::CostUsd).as_deref(),
+        Some("0.002700000")
+    );
+    assert_eq!(
+        logged(&host, Field::TimeToFirstTokenMs).as_deref(),
+        Some("250")
+    );
+    assert_eq!(
+        logged(&host, Field::Error),
+        None,
+        "no error, nothing logged"
+    );
+
+    filter.on_stream_done(&mut host);
+    let cost = crate::metrics::stat_name(
+        "llmgw_cost_usd_nanos_total",
+        &[
+            ("provider", "anthropic"),
+            ("model", "claude-haiku-4-5"),
+            ("consumer", "alice"),
+            ("team", "research"),
+        ],
+    );
+    assert_eq!(host.counter(&cost), Some(2_700_000));
+}
+
+#[test]
+fn a_failed_try_logs_its_error_class_and_the_next_try_clears_it() {
+    use crate::access_log::Field;
+    let root = root();
+    let mut host = chat_host("anthropic", SIMPLE).with_request_header(
+        headers::TARGETS,
+        "anthropic=claude-haiku-4-5,openai=gpt-4o-mini",
+    );
+    let mut first = root.new_filter();
+    send_request(&mut first, &mut host);
+    host.response_headers = vec![(":status".into(), "429".into())];
+    host.response_body =
+        br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#.to_vec();
+    first.on_response_headers(&mut host, false);
+    let size = host.response_body.len();
+    first.on_response_body(&mut host, size, true);
+    assert_eq!(logged(&host, Field::Error).as_deref(), Some("rate_limited"));
+    assert_eq!(logged(&host, Field::CostUsd), None, "no usage, no cost");
+
+    // The retry reaches OpenAI (endpoint metadata) and succeeds.
+    let mut retry = root.new_filter();
+    let mut host = host.with_property(&PROVIDER_METADATA, b"openai");
+    host.request_body = SIMPLE.as_bytes().to_vec();
+    send_request(&mut retry, &mut host);
+    assert_eq!(logged(&host, Field::Provider).as_deref(), Some("openai"));
+    assert_eq!(logged(&host, Field::Model).as_deref(), Some("gpt-4o-mini"));
+    host.response_headers = vec![
+        (":status".into(), "200".into()),
+        ("content-type".into(), "application/json".into()),
+    ];
+    host.response_body = br#"{"id":"c","object":"chat.completion","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2,"total_tokens":6}}"#.to_vec();
+    retry.on_response_headers(&mut host, false);
+    let size = host.response_body.len();
+    retry.on_response_body(&mut host, size, true);
+    assert_eq!(
+        logged(&host, Field::Error).as_deref(),
+        Some(""),
+        "the retry blanks it"
+    );
+    assert_eq!(logged(&host, Field::TotalTokens).as_deref(), Some("6"));
+}
+
+#[test]
+fn a_local_reply_logs_its_error_code() {
+    use crate::access_log::Field;
+    let mut filter = root().new_filter();
+    let mut host = chat_host("anthropic", r#"{"model":"m","messages":[],"n":3}"#);
+    send_request(&mut filter, &mut host);
+    let reply = host.local_response.clone().unwrap();
+    assert_eq!(reply.status, 400);
+    let code = reply.json()["error"]["code"]
+        .as_str()
+        .or(reply.json()["error"]["type"].as_str())
+        .map(str::to_string);
+    assert_eq!(logged(&host, Field::Error), code);
+    filter.on_stream_done(&mut host);
+    assert_eq!(
+        logged(&host, Field::Error),
+        code,
+        "not overwritten when the try ends"
+    );
+}
