@@ -77,6 +77,10 @@ def test_token_usage_and_cost_are_counted_per_model_provider_and_consumer(
     requests = "llmgw_upstream_requests_total"
     ok = dict(provider=provider, model=upstream_model, status="200")
     assert value(after, requests, **ok) - value(before, requests, **ok) == 4
+    # Per client request (router): the catalogue's model name, here the same as the provider's.
+    client_requests = "llmgw_requests_total"
+    served = dict(status="200", **labels)
+    assert value(after, client_requests, **served) - value(before, client_requests, **served) == 4
 
 
 def test_provider_errors_are_counted_by_class(gateway, dora):

@@ -47,6 +47,28 @@ pub fn stat_name(name: &str, labels: &[(&str, &str)]) -> String {
     out
 }
 
+/// Metric-label settings in translate's and router's config (`"metrics"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Label token counts with consumer and team (bounded by auth's config). Turn off when
+    /// there are many consumers.
+    #[serde(default = "yes")]
+    pub consumer_labels: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            consumer_labels: true,
+        }
+    }
+}
+
 /// Metric ids by stat name, shared by every request of one worker's filter.
 #[derive(Debug, Default, Clone)]
 pub struct Metrics {

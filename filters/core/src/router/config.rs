@@ -11,6 +11,7 @@ use super::health::HealthPolicy;
 use super::policy::Policy;
 use crate::config::ConfigError;
 use crate::headers;
+use crate::metrics::MetricsConfig;
 
 /// Router configuration as written in the plugin's JSON.
 #[derive(Debug, Deserialize)]
@@ -29,6 +30,8 @@ pub(super) struct RawConfig {
     /// Output tokens assumed when a request sets no `max_tokens` (cost and context checks).
     #[serde(default = "default_output_tokens")]
     default_output_tokens: u64,
+    #[serde(default)]
+    metrics: MetricsConfig,
 }
 
 fn default_output_tokens() -> u64 {
@@ -165,6 +168,7 @@ pub(super) struct Compiled {
     pub health: HealthPolicy,
     pub expose: Expose,
     pub default_output_tokens: u64,
+    pub metrics: MetricsConfig,
 }
 
 fn check_name(path: &str, name: &str) -> Result<(), ConfigError> {
@@ -430,5 +434,6 @@ pub(super) fn compile(raw: RawConfig) -> Result<Compiled, ConfigError> {
         },
         expose: raw.expose,
         default_output_tokens: raw.default_output_tokens,
+        metrics: raw.metrics,
     })
 }

@@ -44,6 +44,7 @@ use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{send_error, Host};
+use crate::metrics::Metrics;
 
 /// The paths router serves; anything else gets OpenAI's 404 for an unknown URL.
 const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
@@ -70,6 +71,7 @@ const RESPONSE_CODE_DETAILS: [&str; 2] = ["response", "code_details"];
 #[derive(Debug)]
 pub struct RouterRoot {
     shared: Rc<config::Compiled>,
+    metrics: Metrics,
 }
 
 impl FilterRoot for RouterRoot {
@@ -80,12 +82,14 @@ impl FilterRoot for RouterRoot {
         let raw: config::RawConfig = config_parse::parse(json)?;
         Ok(Self {
             shared: Rc::new(config::compile(raw)?),
+            metrics: Metrics::default(),
         })
     }
 
     fn new_filter(&self) -> RouterFilter {
         RouterFilter {
             config: Rc::clone(&self.shared),
+            metrics: self.metrics.clone(),
             routed: None,
         }
     }
@@ -174,11 +178,15 @@ struct Routed {
     /// Index of the chosen target (for a chain: the first step).
     target: usize,
     started_ms: u64,
+    /// auth's consumer and team, for the request metric's labels.
+    consumer: Option<String>,
+    team: Option<String>,
 }
 
 /// One request through router.
 pub struct RouterFilter {
     config: Rc<config::Compiled>,
+    metrics: Metrics,
     routed: Option<Routed>,
 }
 
@@ -265,12 +273,30 @@ impl RouterFilter {
             max_output,
             include_usage,
         );
+        let labelled = self.config.metrics.consumer_labels;
         self.routed = Some(Routed {
             model,
             target: chosen,
             started_ms: now_ms,
+            consumer: consumer.filter(|_| labelled),
+            team: host.request_header(headers::TEAM).filter(|_| labelled),
         });
         Ok(())
+    }
+
+    /// One client request, however many tries it took: `llmgw_requests_total` with the
+    /// catalogue's model name (`gen_ai.request.model`), the provider that answered and the status
+    /// the client got, a refusal by ratelimit included.
+    fn count_request(&self, host: &mut dyn Host, routed: &Routed, target: &Target, status: u16) {
+        let status = status.to_string();
+        let labels = [
+            ("model", routed.model.name.as_str()),
+            ("provider", target.provider.as_str()),
+            ("consumer", routed.consumer.as_deref().unwrap_or("-")),
+            ("team", routed.team.as_deref().unwrap_or("-")),
+            ("status", status.as_str()),
+        ];
+        self.metrics.count(host, "llmgw_requests_total", &labels, 1);
     }
 
     /// The target that answered: for a chain, the one whose provider the last try reached.
@@ -362,6 +388,7 @@ impl HttpFilter for RouterFilter {
                 health::record_latency(host, target, now_ms.saturating_sub(routed.started_ms));
             }
         }
+        self.count_request(host, &routed, target, status);
         if self.config.expose.model {
             host.set_response_header(EXPOSED_MODEL, &target.model);
         }

@@ -755,6 +755,67 @@ fn exposed_model_names_the_step_of_the_chain_that_answered() {
     assert_eq!(host.resp(EXPOSED_PROVIDER), None, "not asked for");
 }
 
+#[test]
+fn each_request_is_counted_once_by_model_answering_provider_consumer_and_status() {
+    let request_stat = |provider: &str, consumer: &str, team: &str, status: &str| {
+        crate::metrics::stat_name(
+            "llmgw_requests_total",
+            &[
+                ("model", "resilient"),
+                ("provider", provider),
+                ("consumer", consumer),
+                ("team", team),
+                ("status", status),
+            ],
+        )
+    };
+    let identified = FakeHost::new()
+        .with_request_header(headers::CONSUMER, "alice")
+        .with_request_header(headers::TEAM, "ml");
+    let root = root();
+    let (_, mut filter, mut host) = run(
+        &root,
+        post(
+            "/v1/chat/completions",
+            r#"{"model":"resilient"}"#,
+            identified,
+        ),
+    );
+    host.response_headers = vec![(":status".into(), "200".into())];
+    host = host.with_property(&UPSTREAM_PROVIDER, b"anthropic");
+    filter.on_response_headers(&mut host, false);
+    assert_eq!(
+        host.counter(&request_stat("anthropic", "alice", "ml", "200")),
+        Some(1)
+    );
+
+    // Consumer labels off: one series for everybody.
+    let quiet = RouterRoot::configure(
+        CONFIG
+            .replace(
+                r#""default_output_tokens": 100"#,
+                r#""default_output_tokens": 100, "metrics": {"consumer_labels": false}"#,
+            )
+            .as_bytes(),
+        &|_: &str| None,
+    )
+    .unwrap();
+    let (_, mut filter, mut host) = run(
+        &quiet,
+        post(
+            "/v1/chat/completions",
+            r#"{"model":"resilient"}"#,
+            FakeHost::new().with_request_header(headers::CONSUMER, "alice"),
+        ),
+    );
+    host.response_headers = vec![(":status".into(), "429".into())];
+    filter.on_response_headers(&mut host, false);
+    assert_eq!(
+        host.counter(&request_stat("openai", "-", "-", "429")),
+        Some(1)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Config refusals
 

@@ -25,27 +25,8 @@ use super::Usage;
 /// Label value when a fact is unknown (no team, no model header).
 const NONE: &str = "-";
 
-/// Metric-label settings from translate's config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Label token counts with consumer and team (bounded by auth's config). Turn off when
-    /// there are many consumers.
-    #[serde(default = "yes")]
-    pub consumer_labels: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self {
-            consumer_labels: true,
-        }
-    }
-}
+/// Metric-label settings, shared with router's config.
+pub use crate::metrics::MetricsConfig;
 
 /// The error class of a finished try, `None` when it succeeded.
 fn error_class(status: Option<u16>, stream_failed: bool) -> Option<&'static str> {
