@@ -20,6 +20,7 @@ KEYS = {
     "old": "sk-test-old-0123456789",  # expired
     "carol": "sk-test-carol-0123456789",  # 3 requests per minute
     "dora": "sk-test-dora-0123456789",  # only used by the metrics tests
+    "erin": "sk-test-erin-0123456789",  # 1 request per minute, only for the dashboard test
 }
 CAROL_RPM = 3
 
@@ -35,12 +36,13 @@ AUTH_CONFIG = {
         {"sha256": sha(KEYS["old"]), "consumer": "old", "expires_at": "2024-01-01T00:00:00Z"},
         {"sha256": sha(KEYS["carol"]), "consumer": "carol", "team": "ml"},
         {"sha256": sha(KEYS["dora"]), "consumer": "dora", "team": "obs"},
+        {"sha256": sha(KEYS["erin"]), "consumer": "erin"},
     ]
 }
 RATELIMIT_CONFIG = {
     "default": {"requests_per_minute": 100000},
     "teams": {"ml": {"requests_per_minute": 50000}},
-    "consumers": {"carol": {"requests_per_minute": CAROL_RPM}},
+    "consumers": {"carol": {"requests_per_minute": CAROL_RPM}, "erin": {"requests_per_minute": 1}},
 }
 
 

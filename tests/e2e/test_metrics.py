@@ -152,6 +152,10 @@ def test_dashboard_queries_only_metrics_that_exist(gateway, dora, client_as):
         dora.chat.completions.create(model="fast", messages=[{"role": "user", "content": "[mock:status=500] x"}])
     with pytest.raises(openai.AuthenticationError):
         client_as("sk-wrong").chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+    erin = client_as(KEYS["erin"])  # 1 request per minute: the second is refused
+    with pytest.raises(openai.RateLimitError):
+        for _ in range(2):
+            erin.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
     dashboard = json.loads((harness.ROOT / "examples/grafana/llmgw-dashboard.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     wanted = {regex.sub(r"_(bucket|sum|count)$", "", m) for e in exprs for m in regex.findall(r"llmgw_\w+", e)}

@@ -97,7 +97,17 @@ def local(mock):
 # ---- local mode ----
 
 
+def refused_count(gw, limit: str) -> int:
+    """`llmgw_ratelimit_refused_total{limit=…}` from Envoy's Prometheus endpoint."""
+    with urllib.request.urlopen(f"{gw.admin}/stats/prometheus") as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("llmgw_ratelimit_refused_total{") and f'limit="{limit}"' in line:
+                return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
 def test_token_limit_is_hit_by_a_few_large_requests_before_the_request_limit(local):
+    refused_before = refused_count(local, "consumers.tok.input_tokens_per_hour")
     body = chat_body("lorem " * 1000, max_tokens=5)
     est_in, _ = estimate(body, 5)
     assert est_in > TOK_INPUT_PER_HOUR / 3, "the body must be large for this test"
@@ -120,6 +130,7 @@ def test_token_limit_is_hit_by_a_few_large_requests_before_the_request_limit(loc
     assert refused.headers["x-ratelimit-limit-tokens"] == str(TOK_INPUT_PER_HOUR)
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.headers["x-ratelimit-limit-requests"] == "20"
+    assert refused_count(local, "consumers.tok.input_tokens_per_hour") == refused_before + 1
     # Reconciled: each admission saw the earlier answers' real prompt tokens, not their estimates.
     for i, left in enumerate(remaining):
         assert left == TOK_INPUT_PER_HOUR - sum(usages[:i]) - est_in, (i, remaining, usages)

@@ -193,7 +193,9 @@ impl RateLimitFilter {
     fn refuse(&mut self, host: &mut dyn Host, name: &str, usage: Usage) -> Flow {
         self.done = true;
         log::debug!("llmgw.ratelimit: {} over {name}", self.consumer);
-        self.metrics.count(host, metrics::REFUSED, &[], 1);
+        // The limit's config path (`consumers.carol.requests_per_minute`): bounded by config.
+        self.metrics
+            .count(host, metrics::REFUSED, &[("limit", name)], 1);
         let err = rate_limited(&self.consumer, name, &usage, &self.usage);
         host::send_error(host, &err);
         Flow::Pause
