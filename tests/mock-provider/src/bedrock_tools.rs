@@ -88,7 +88,7 @@ pub fn check_config(config: Option<&Value>) -> Check<Option<Tools>> {
             )));
         }
         if let Some(d) = spec.get("description") {
-            if !d.as_str().is_some_and(|d| !d.is_empty()) {
+            if d.as_str().is_none_or(str::is_empty) {
                 return Err(invalid(&format!(
                     "toolConfig.tools.{i}.toolSpec.description: must be a non-empty string"
                 )));
