@@ -238,6 +238,14 @@ fn converse_request_refusals_name_the_field() {
             "seed",
         ),
         (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"presence_penalty":0.5}"#,
+            "presence_penalty",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#,
+            "logprobs",
+        ),
+        (
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],
                 "response_format":{"type":"json_object"}}"#,
             "response_format",
