@@ -381,14 +381,26 @@ fn buffer_plan(status: u16) -> ResponsePlan {
     }
 }
 
-/// A translated answer, or the error that replaces it.
-fn answer(result: Result<Vec<u8>, ApiError>) -> ResponseBody {
-    match result {
-        Ok(body) => ResponseBody { status: None, body },
-        Err(error) => ResponseBody {
-            status: Some(error.status),
-            body: error.body(),
-        },
+/// The whole answer: for an error `status`, the provider's error as `error` normalizes it
+/// (with the status it maps to, when that differs); else the translated list, or the error
+/// that replaces an unreadable one.
+fn answer(
+    status: u16,
+    body: &[u8],
+    error: impl FnOnce(&[u8]) -> ApiError,
+    translate: impl FnOnce(&[u8]) -> Result<Vec<u8>, ApiError>,
+) -> ResponseBody {
+    let error = if status >= 400 {
+        error(body)
+    } else {
+        match translate(body) {
+            Ok(body) => return ResponseBody { status: None, body },
+            Err(error) => error,
+        }
+    };
+    ResponseBody {
+        status: (error.status != status).then_some(error.status),
+        body: error.body(),
     }
 }
 
@@ -475,15 +487,13 @@ impl Translator for BedrockEmbeddings {
     }
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
-        if self.status >= 400 {
-            let error = translate_error(self.status, self.error_type.as_deref(), body);
-            let status = (error.status != self.status).then_some(error.status);
-            return ResponseBody {
-                status,
-                body: error.body(),
-            };
-        }
-        answer(self.translate(body))
+        let (status, error_type) = (self.status, self.error_type.take());
+        answer(
+            status,
+            body,
+            |body| translate_error(status, error_type.as_deref(), body),
+            |body| self.translate(body),
+        )
     }
 
     fn response_chunk(&mut self, _: &[u8], _: bool) -> Option<Vec<u8>> {
@@ -682,13 +692,13 @@ impl Translator for GeminiEmbeddings {
     }
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
-        if self.status >= 400 {
-            return ResponseBody {
-                status: None,
-                body: google_error(self.status, body).body(),
-            };
-        }
-        answer(self.translate(body))
+        let status = self.status;
+        answer(
+            status,
+            body,
+            |body| google_error(status, body),
+            |body| self.translate(body),
+        )
     }
 
     fn response_chunk(&mut self, _: &[u8], _: bool) -> Option<Vec<u8>> {

@@ -202,25 +202,10 @@ fn azure_errors_become_openai_errors_with_the_same_status() {
 // ---------------------------------------------------------------------------------------------
 // Through the filter
 
-const CONFIG: &str = r#"{"providers": [
-  {"name": "gemini", "schema": "gemini", "key_env": "GEMINI_API_KEY"},
-  {"name": "vertex", "schema": "vertex", "key_env": "VERTEX_TOKEN",
-   "project": "proj-1", "region": "europe-west4"},
-  {"name": "azure", "schema": "azure", "key_env": "AZURE_KEY",
-   "deployments": {"text-embedding-3-small": "embed-prod"}}
-]}"#;
-
-fn env(name: &str) -> Option<String> {
-    match name {
-        "GEMINI_API_KEY" => Some("gemini-secret".into()),
-        "VERTEX_TOKEN" => Some("ya29.vertex-secret".into()),
-        "AZURE_KEY" => Some("azure-secret".into()),
-        _ => None,
-    }
-}
+// The providers of `provider_tests` (Azure maps `gpt-4o` to deployment `prod-4o`).
+use super::provider_tests::root;
 
 fn embed(provider: &str, upstream_model: &str, body: &str) -> FakeHost {
-    let root = TranslateRoot::configure(CONFIG.as_bytes(), &env).unwrap();
     let mut host = FakeHost::new()
         .with_request_header(":method", "POST")
         .with_request_header(":path", "/v1/embeddings")
@@ -229,7 +214,7 @@ fn embed(provider: &str, upstream_model: &str, body: &str) -> FakeHost {
         .with_request_header(headers::PROVIDER, provider)
         .with_request_header(headers::UPSTREAM_MODEL, upstream_model)
         .with_request_body(body.as_bytes().to_vec());
-    let mut filter = root.new_filter();
+    let mut filter = root().new_filter();
     assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
     let size = host.request_body.len();
     assert_eq!(
@@ -280,32 +265,32 @@ fn vertex_embeddings_get_the_bearer_token_and_predict_path() {
 fn azure_embeddings_use_the_deployment_and_api_key() {
     let host = embed(
         "azure",
-        "text-embedding-3-small",
+        "gpt-4o",
         r#"{"model":"small","input":"a","dimensions":8}"#,
     );
     assert_eq!(host.req("api-key"), Some("azure-secret"));
     assert_eq!(host.req("authorization"), None);
     assert_eq!(
         host.req(":path"),
-        Some("/openai/deployments/embed-prod/embeddings?api-version=2024-10-21")
+        Some("/openai/deployments/prod-4o/embeddings?api-version=2024-10-21")
     );
     // Azure takes OpenAI's body: only the model name is the upstream one.
     assert_eq!(
         json_of(&host.request_body),
-        json!({"model":"text-embedding-3-small","input":"a","dimensions":8})
+        json!({"model":"gpt-4o","input":"a","dimensions":8})
     );
 }
 
 #[test]
 fn token_arrays_are_refused_before_leaving() {
-    let root = TranslateRoot::configure(CONFIG.as_bytes(), &env).unwrap();
     let body = r#"{"model":"m","input":[[1,2,3]]}"#;
     let mut host = FakeHost::new()
         .with_request_header(":method", "POST")
         .with_request_header(":path", "/v1/embeddings")
         .with_request_header(headers::PROVIDER, "gemini")
+        .with_request_header("authorization", "Bearer client-key")
         .with_request_body(body.as_bytes().to_vec());
-    let mut filter = root.new_filter();
+    let mut filter = root().new_filter();
     filter.on_request_headers(&mut host, false);
     let size = host.request_body.len();
     assert_eq!(filter.on_request_body(&mut host, size, true), Flow::Pause);
