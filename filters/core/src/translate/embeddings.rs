@@ -550,9 +550,9 @@ impl GeminiEmbeddings {
 
     /// The provider's body for these texts, and the method it goes to.
     fn provider_body(
-        &mut self,
+        &self,
         model: &str,
-        texts: Vec<Cow<'_, str>>,
+        mut texts: Vec<Cow<'_, str>>,
         dimensions: Option<u32>,
     ) -> Result<(Vec<u8>, &'static str), serde_json::Error> {
         match self.endpoint {
@@ -582,7 +582,6 @@ impl GeminiEmbeddings {
                         output_dimensionality: dimensions,
                     }
                 }
-                let mut texts = texts;
                 if self.batch {
                     // Each entry names the model again; it must be the path's.
                     let requests = texts
