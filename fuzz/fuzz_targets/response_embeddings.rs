@@ -1,4 +1,5 @@
-//! The Bedrock embeddings translator never panics on any Titan or Cohere answer.
+//! The embeddings translators never panic on any answer: Bedrock (Titan, Cohere), the Gemini
+//! API (one input, a batch) and Vertex AI.
 #![no_main]
 
 #[path = "common.rs"]
@@ -7,8 +8,10 @@ mod common;
 use std::rc::Rc;
 
 use libfuzzer_sys::fuzz_target;
-use llmgw_core::translate::embeddings::BedrockEmbeddings;
+use llmgw_core::translate::embeddings::{BedrockEmbeddings, GeminiEmbeddings};
 use llmgw_core::translate::openai_bedrock::BedrockEndpoint;
+use llmgw_core::translate::openai_gemini::Endpoint;
+use llmgw_core::translate::options::VertexBackend;
 use llmgw_core::translate::{Secret, Translator};
 
 fuzz_target!(|data: &[u8]| {
@@ -30,6 +33,30 @@ fuzz_target!(|data: &[u8]| {
                 });
                 let mut t = BedrockEmbeddings::new(endpoint);
                 let _ = t.request_body(request.as_bytes(), Some(model));
+                Box::new(t)
+            },
+            "application/json",
+            data,
+        );
+    }
+    let vertex = || {
+        Endpoint::Vertex(VertexBackend {
+            project: "p".into(),
+            region: "r".into(),
+        })
+    };
+    for (endpoint, request) in [
+        (
+            Endpoint::AiStudio,
+            r#"{"input":"x","encoding_format":"base64"}"#,
+        ),
+        (Endpoint::AiStudio, r#"{"input":["x","y"]}"#),
+        (vertex(), r#"{"input":["x","y"],"dimensions":3}"#),
+    ] {
+        common::run(
+            &|| {
+                let mut t = GeminiEmbeddings::new(endpoint.clone());
+                let _ = t.request_body(request.as_bytes(), Some("m"));
                 Box::new(t)
             },
             "application/json",

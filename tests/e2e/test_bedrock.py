@@ -1,9 +1,10 @@
 """Amazon Bedrock through the whole chain: the OpenAI SDK → real Envoy → SigV4-signed Converse,
-ConverseStream (binary event stream) and InvokeModel embeddings at the mock, which verifies
-every signature with the mock's AWS secret; and OpenAI embeddings."""
+ConverseStream (binary event stream, tool calls included) and InvokeModel embeddings at the
+mock, which verifies every signature with the mock's AWS secret; and OpenAI embeddings."""
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.error
 import urllib.request
@@ -147,10 +148,84 @@ def test_client_errors_are_refused_before_bedrock(client, mock):
         client.chat.completions.create(
             model=MODEL,
             messages=[{"role": "user", "content": "hi"}],
-            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+            tools=[{"type": "function", "function": {"name": "get weather", "parameters": {}}}],
         )
-    assert err.value.param == "tools"
+    assert err.value.param == "tools[0].function.name"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], response_format={"type": "json_object"}
+        )
+    assert err.value.param == "response_format"
     assert bedrock_requests(mock, "") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Tools (the round trips, streamed and not, are in test_providers.py with every backend)
+
+SONG = {
+    "type": "function",
+    "function": {
+        "name": "top_song",
+        "description": "Get the most popular song played on a radio station.",
+        "parameters": {"type": "object", "properties": {"sign": {"type": "string"}}, "required": ["sign"]},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_tool_choice_required_forces_a_call(client, mock, stream):
+    kwargs = dict(model=MODEL, messages=[{"role": "user", "content": "Top song on WZPZ?"}],
+                  tools=[SONG], tool_choice="required")
+    if stream:
+        chunks = list(client.chat.completions.create(stream=True, **kwargs))
+        deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []]
+        assert {d.index for d in deltas} == {0}
+        assert deltas[0].id and deltas[0].function.name == "top_song"
+        arguments = "".join(d.function.arguments or "" for d in deltas)
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+        assert finish == ["tool_calls"]
+    else:
+        completion = client.chat.completions.create(**kwargs)
+        call = completion.choices[0].message.tool_calls[0]
+        assert call.function.name == "top_song" and call.id
+        arguments = call.function.arguments
+        assert completion.choices[0].finish_reason == "tool_calls"
+    assert json.loads(arguments) == {"sign": "mock sign"}
+    sent = json.loads(bedrock_requests(mock, "/converse-stream" if stream else "/converse")[-1]["body"])
+    assert sent["toolConfig"]["toolChoice"] == {"any": {}}
+    assert sent["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["required"] == ["sign"]
+
+
+def test_tool_choice_none_sends_no_tools(client, mock):
+    completion = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "[mock:tool=top_song] hi"}],
+        tools=[SONG], tool_choice="none",
+    )
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.choices[0].message.tool_calls is None
+    sent = json.loads(bedrock_requests(mock, "/converse")[-1]["body"])
+    assert "toolConfig" not in sent
+
+
+def test_tool_results_merge_into_one_user_turn(client, mock):
+    calls = [{"id": f"tooluse_{sign}", "type": "function",
+              "function": {"name": "top_song", "arguments": json.dumps({"sign": sign})}}
+             for sign in ("WZPZ", "WKRP")]
+    answer = client.chat.completions.create(
+        model=MODEL,
+        tools=[SONG],
+        messages=[
+            {"role": "user", "content": "Top songs on WZPZ and WKRP?"},
+            {"role": "assistant", "content": None, "tool_calls": calls},
+            {"role": "tool", "tool_call_id": "tooluse_WZPZ", "content": "Elemental Hotel"},
+            {"role": "tool", "tool_call_id": "tooluse_WKRP", "content": "Venus"},
+        ],
+    )
+    assert answer.choices[0].message.content == "The tool said: Elemental Hotel Venus"
+    sent = json.loads(bedrock_requests(mock, "/converse")[-1]["body"])
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+    assert [b["toolResult"]["toolUseId"] for b in sent["messages"][2]["content"]] == ["tooluse_WZPZ", "tooluse_WKRP"]
+    assert sent["messages"][1]["content"][0]["toolUse"]["input"] == {"sign": "WZPZ"}
 
 
 @pytest.mark.parametrize(

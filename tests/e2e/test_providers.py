@@ -1,6 +1,7 @@
 """Every backend through the real Envoy with the OpenAI SDK: text, streams, tool call round
 trips, images and structured output against OpenAI, Anthropic, Gemini, Vertex AI and Azure
-OpenAI (the mock provider speaks each API and checks requests like the real one)."""
+OpenAI, and tool calls on Amazon Bedrock too (the mock provider speaks each API and checks
+requests like the real one)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ BACKENDS = [
     ("azure-gpt-4o-mini", "azure"),
 ]
 MODELS = [m for m, _ in BACKENDS]
+# Tools also work on Bedrock (Converse `toolConfig`), which takes no images or response formats.
+TOOL_MODELS = MODELS + ["claude-3-haiku-bedrock"]
 
 # A 1×1 PNG.
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -153,7 +156,7 @@ def ask_for_tools(client, model, stream, tools_requested="get_weather"):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", TOOL_MODELS)
 def test_tool_call_round_trip(client, model, stream):
     messages, calls, finish = ask_for_tools(client, model, stream)
     assert finish == "tool_calls"
@@ -175,7 +178,7 @@ def test_tool_call_round_trip(client, model, stream):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", TOOL_MODELS)
 def test_parallel_tool_calls_keep_their_order_ids_and_indexes(client, model, stream):
     _, calls, finish = ask_for_tools(client, model, stream, "get_weather,get_time")
     assert finish == "tool_calls"

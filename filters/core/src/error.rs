@@ -33,6 +33,20 @@ impl ErrorType {
             ErrorType::ServiceUnavailableError => "service_unavailable_error",
         }
     }
+
+    /// The type an HTTP error status means when the provider's body names none (or names one
+    /// llmgw does not know); every translator maps provider errors through this.
+    pub fn for_status(status: u16) -> Self {
+        match status {
+            400 | 413 | 422 => Self::InvalidRequestError,
+            401 => Self::AuthenticationError,
+            403 => Self::PermissionError,
+            404 => Self::NotFoundError,
+            429 => Self::RateLimitError,
+            503 => Self::ServiceUnavailableError,
+            _ => Self::ApiError,
+        }
+    }
 }
 
 /// An error ready to be sent to the client.

@@ -1,7 +1,11 @@
-//! `POST /openai/deployments/{deployment}/chat/completions?api-version=…`, strict like Azure
-//! OpenAI (<https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference>): the key in
-//! the `api-key` header, `api-version` required, the deployment in the path; the body and the
-//! answers are OpenAI's (shared with the OpenAI mock, which names itself `azure` here).
+//! Azure OpenAI, strict like the real one
+//! (<https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference>):
+//! `POST /openai/deployments/{deployment}/chat/completions` and `/embeddings`, the key in the
+//! `api-key` header, `api-version` required, the deployment in the path; the bodies and
+//! successful answers are OpenAI's (shared with the OpenAI mock, which names itself `azure`
+//! here). Errors are Azure's own shape, `{"error":{"code","message"}}`: `[mock:status=NNN]`
+//! answers 429 with code `"429"` and `retry-after: 7`, 400 as a content filter refusal
+//! (`code: content_filter` with an `innererror`), others with Azure's codes.
 
 use bytes::Bytes;
 use hyper::header::HeaderMap;
@@ -9,13 +13,24 @@ use hyper::{Response, StatusCode};
 use serde_json::json;
 
 use crate::body::MockBody;
-use crate::{header_str, json_response, leak_check, openai, State};
+use crate::{header_str, json_response, leak_check, openai, set_header, status_from, State};
 
-/// The deployment named in `path`, if `path` is a chat completions path.
-pub fn deployment(path: &str) -> Option<&str> {
+/// The Azure operations the mock serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ChatCompletions,
+    Embeddings,
+}
+
+/// The deployment and operation named in `path`, if it is an Azure OpenAI path.
+pub fn route(path: &str) -> Option<(&str, Operation)> {
     let rest = path.strip_prefix("/openai/deployments/")?;
-    let deployment = rest.strip_suffix("/chat/completions")?;
-    (!deployment.is_empty() && !deployment.contains('/')).then_some(deployment)
+    let (deployment, operation) = if let Some(d) = rest.strip_suffix("/chat/completions") {
+        (d, Operation::ChatCompletions)
+    } else {
+        (rest.strip_suffix("/embeddings")?, Operation::Embeddings)
+    };
+    (!deployment.is_empty() && !deployment.contains('/')).then_some((deployment, operation))
 }
 
 fn azure_error(status: StatusCode, code: &str, message: &str) -> Response<MockBody> {
@@ -25,11 +40,55 @@ fn azure_error(status: StatusCode, code: &str, message: &str) -> Response<MockBo
     )
 }
 
+/// The error Azure answers with `code` as its status (`[mock:status=NNN]`).
+pub fn status_error(code: u16) -> Response<MockBody> {
+    let status = status_from(code);
+    match code {
+        429 => {
+            let mut r = azure_error(
+                status,
+                "429",
+                "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 7 seconds. (mock)",
+            );
+            set_header(&mut r, "retry-after", "7");
+            set_header(&mut r, "retry-after-ms", "7000");
+            r
+        }
+        400 => json_response(
+            status,
+            &json!({"error": {
+                "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry. (mock)",
+                "type": null, "param": "prompt", "code": "content_filter", "status": 400,
+                "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {
+                    "hate": {"filtered": true, "severity": "high"},
+                    "self_harm": {"filtered": false, "severity": "safe"},
+                    "sexual": {"filtered": false, "severity": "safe"},
+                    "violence": {"filtered": false, "severity": "safe"}}}}}),
+        ),
+        401 => azure_error(
+            status,
+            "401",
+            "Access denied due to invalid subscription key or wrong API endpoint. (mock)",
+        ),
+        404 => azure_error(
+            status,
+            "DeploymentNotFound",
+            "The API deployment for this resource does not exist. (mock)",
+        ),
+        500..=599 => azure_error(
+            status,
+            "InternalServerError",
+            "The server had an error while processing your request. (mock)",
+        ),
+        _ => azure_error(status, "BadRequest", "Mock error."),
+    }
+}
+
 pub fn handle(
     state: &State,
     headers: &HeaderMap,
     query: Option<&str>,
-    deployment: &str,
+    (deployment, operation): (&str, Operation),
     body: &Bytes,
 ) -> Response<MockBody> {
     if let Some(msg) = leak_check(state, headers, body) {
@@ -68,7 +127,11 @@ pub fn handle(
             "The API deployment for this resource does not exist.",
         );
     }
-    match openai::chat(state, body, "azure", Some(deployment)) {
+    let reply = match operation {
+        Operation::ChatCompletions => openai::chat(state, body, "azure", Some(deployment)),
+        Operation::Embeddings => crate::embeddings::embed(body, Some(deployment), status_error),
+    };
+    match reply {
         Ok(r) | Err(r) => r,
     }
 }

@@ -15,8 +15,8 @@ use llmgw_core::eventstream;
 use serde_json::{json, Map, Value};
 
 use crate::body::{spawn_stream, MockBody};
-use crate::sigv4_check;
 use crate::text::{count_tokens, parse_controls_for, reply_text, shape_reply, Stop};
+use crate::{bedrock_tools, sigv4_check};
 use crate::{json_response, leak_check, set_header, status_from, unix_now, State};
 
 type Reply = Result<Response<MockBody>, Response<MockBody>>;
@@ -54,7 +54,7 @@ pub fn error(status: StatusCode, error_type: &str, message: &str) -> Response<Mo
     r
 }
 
-fn invalid(message: &str) -> Response<MockBody> {
+pub(crate) fn invalid(message: &str) -> Response<MockBody> {
     error(
         StatusCode::BAD_REQUEST,
         "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/",
@@ -302,7 +302,7 @@ fn control<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     Some(rest.get(..rest.find(']')?)?.trim())
 }
 
-fn frame(kind: &str, name: &str, payload: &Value) -> Bytes {
+pub(crate) fn frame(kind: &str, name: &str, payload: &Value) -> Bytes {
     let (type_header, message_type) = if kind == "event" {
         (":event-type", "event")
     } else {
@@ -389,12 +389,23 @@ fn converse(state: &State, _model: &str, obj: &Map<String, Value>, stream: bool)
         input_tokens += count_tokens(&block_text(blocks)) + 3;
     }
     let inference = check_inference(obj.get("inferenceConfig"))?;
+    let tools = bedrock_tools::check_config(obj.get("toolConfig"))?;
+    let tool_results = bedrock_tools::check_history(messages, tools.is_some())?;
 
     let (cleaned, controls) = parse_controls_for(&last_user, "bedrock");
     if let Some(code) = controls.status {
         return Err(status_error(code));
     }
-    let reply = reply_text("bedrock", &cleaned, &controls);
+    if let (Some(tools), None) = (&tools, &tool_results) {
+        let calls = bedrock_tools::calls(tools, &last_user, state.next_id());
+        if !calls.is_empty() {
+            return Ok(bedrock_tools::answer(&calls, stream, input_tokens));
+        }
+    }
+    let reply = match &tool_results {
+        Some(result) => format!("The tool said: {result}"),
+        None => reply_text("bedrock", &cleaned, &controls),
+    };
     let (pieces, stop) = shape_reply(&reply, &inference.stops, inference.max_tokens);
     let stop_reason = match stop {
         Stop::Natural => "end_turn",
@@ -404,7 +415,6 @@ fn converse(state: &State, _model: &str, obj: &Map<String, Value>, stream: bool)
     let output_tokens = pieces.len() as u64;
     let usage = json!({"inputTokens": input_tokens, "outputTokens": output_tokens,
                        "totalTokens": input_tokens + output_tokens});
-    let _ = state;
     if !stream {
         return Ok(json_response(
             StatusCode::OK,

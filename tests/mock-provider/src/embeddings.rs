@@ -72,6 +72,25 @@ fn handle_inner(
             Some("invalid_api_key"),
         ));
     }
+    embed(body, None, |code| {
+        error(
+            crate::status_from(code),
+            "api_error",
+            "Mock error.",
+            None,
+            None,
+        )
+    })
+}
+
+/// The embeddings body and answer, after authentication: shared with the Azure mock, where
+/// the deployment (in the path) is the model and `model` in the body is optional.
+/// `status_error` is the API's error for a `[mock:status=NNN]` control.
+pub fn embed(
+    body: &Bytes,
+    deployment: Option<&str>,
+    status_error: fn(u16) -> Response<MockBody>,
+) -> Result<Response<MockBody>, Response<MockBody>> {
     let parsed: Value = serde_json::from_slice(body)
         .map_err(|_| bad("We could not parse the JSON body of your request.", None))?;
     let Some(obj) = parsed.as_object() else {
@@ -83,8 +102,9 @@ fn handle_inner(
             None,
         ));
     }
-    let model = match obj.get("model").and_then(Value::as_str) {
-        Some(m) if !m.is_empty() => m,
+    let model = match (deployment, obj.get("model").and_then(Value::as_str)) {
+        (Some(d), _) => d,
+        (None, Some(m)) if !m.is_empty() => m,
         _ => return Err(bad("you must provide a model parameter", Some("model"))),
     };
     let texts: Vec<String> = match obj.get("input") {
@@ -138,8 +158,7 @@ fn handle_inner(
     };
     for text in &texts {
         if let Some(code) = parse_controls_for(text, "openai").1.status {
-            let status = crate::status_from(code);
-            return Err(error(status, "api_error", "Mock error.", None, None));
+            return Err(status_error(code));
         }
     }
     let tokens: u64 = texts.iter().map(|t| count_tokens(t)).sum();

@@ -369,10 +369,19 @@ fn handle_inner(
             ));
         }
     }
-    let stream = match target.method {
-        "generateContent" => false,
-        "streamGenerateContent" => true,
-        other => return Err(error(404, &format!("Method not found: {other}"))),
+    let stream = match (target.method, target.vertex) {
+        ("generateContent", _) => false,
+        ("streamGenerateContent", _) => true,
+        ("embedContent" | "batchEmbedContents", false) | ("predict", true) => {
+            let parsed: Value = serde_json::from_slice(body)
+                .map_err(|e| bad(&format!("Invalid JSON payload received. {e}")))?;
+            return if target.vertex {
+                crate::gemini_embed::vertex_predict(target.model, &parsed)
+            } else {
+                crate::gemini_embed::gemini(target.model, target.method, &parsed)
+            };
+        }
+        (other, _) => return Err(error(404, &format!("Method not found: {other}"))),
     };
     let sse = query.unwrap_or("").split('&').any(|kv| kv == "alt=sse");
 

@@ -13,10 +13,12 @@
 mod anthropic;
 mod azure;
 mod bedrock;
+mod bedrock_tools;
 mod body;
 mod embeddings;
 mod features;
 mod gemini;
+mod gemini_embed;
 mod openai;
 mod sigv4_check;
 mod text;
@@ -238,16 +240,12 @@ async fn handle(
                     }
                     None => gemini::error(404, "not found"),
                 },
-                (&Method::POST, p) if azure::deployment(p).is_some() => {
-                    let deployment = azure::deployment(p).unwrap_or_default();
-                    azure::handle(
-                        &state,
-                        &parts.headers,
-                        parts.uri.query(),
-                        deployment,
-                        &bytes,
-                    )
-                }
+                (&Method::POST, p) if azure::route(p).is_some() => match azure::route(p) {
+                    Some(route) => {
+                        azure::handle(&state, &parts.headers, parts.uri.query(), route, &bytes)
+                    }
+                    None => json_response(StatusCode::NOT_FOUND, &json!({})),
+                },
                 (&Method::POST, "/v1/embeddings") => {
                     embeddings::handle(&state, &parts.headers, &bytes)
                 }

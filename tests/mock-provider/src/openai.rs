@@ -486,7 +486,12 @@ pub fn chat(
         .unwrap_or_default();
     let (cleaned, controls) = parse_controls_for(&last_user, "openai");
     if let Some(code) = controls.status {
-        return Err(status_error(code));
+        // Azure serves OpenAI's bodies but errors in its own shape.
+        return Err(if provider == "azure" {
+            crate::azure::status_error(code)
+        } else {
+            status_error(code)
+        });
     }
     let last_is_tool = messages
         .last()

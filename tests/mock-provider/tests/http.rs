@@ -618,3 +618,166 @@ fn mock_endpoints() {
     let log = request(m.port, "GET", "/_mock/requests", &[], "", false).json();
     assert_eq!(log, json!([]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Embeddings on the Gemini API, Vertex AI and Azure OpenAI; Azure's error shape
+
+const GK: (&str, &str) = ("x-goog-api-key", "mock-gemini-key");
+const VT: (&str, &str) = ("authorization", "Bearer mock-vertex-token");
+const AZ: (&str, &str) = ("api-key", "mock-azure-key");
+const VERTEX_MODELS: &str = "/v1/projects/p/locations/us-central1/publishers/google/models";
+
+fn post(port: u16, path: &str, auth: (&str, &str), body: &Value) -> Resp {
+    request(
+        port,
+        "POST",
+        path,
+        &[auth, ("content-type", "application/json")],
+        &body.to_string(),
+        false,
+    )
+}
+
+#[test]
+fn gemini_embed_content_and_batch() {
+    let m = start(&[]);
+    let one = "/v1beta/models/gemini-embedding-001:embedContent";
+    let r = post(
+        m.port,
+        one,
+        GK,
+        &json!({"content": {"parts": [{"text": "hello"}]}, "outputDimensionality": 8}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let values = r.json()["embedding"]["values"].as_array().unwrap().len();
+    assert_eq!(values, 8);
+    assert!(r.json().get("usageMetadata").is_none());
+
+    let batch = "/v1beta/models/gemini-embedding-001:batchEmbedContents";
+    let entry = |text: &str| json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": text}]}});
+    let r = post(
+        m.port,
+        batch,
+        GK,
+        &json!({"requests": [entry("a"), entry("b")]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let e = r.json()["embeddings"].as_array().unwrap().clone();
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[0]["values"].as_array().unwrap().len(), 3072);
+    assert_ne!(e[0], e[1], "different texts embed differently");
+
+    // Strictness: key, content.parts, the batch entries' model, unknown fields.
+    let refusals = [
+        (
+            one,
+            ("x-goog-api-key", "wrong"),
+            json!({"content": {"parts": [{"text": "a"}]}}),
+            400,
+        ),
+        (one, VT, json!({"content": {"parts": [{"text": "a"}]}}), 401),
+        (one, GK, json!({"content": {}}), 400),
+        (
+            one,
+            GK,
+            json!({"content": {"parts": [{"text": "a"}]}, "dimensions": 3}),
+            400,
+        ),
+        (
+            batch,
+            GK,
+            json!({"requests": [{"content": {"parts": [{"text": "a"}]}}]}),
+            400,
+        ),
+        (
+            batch,
+            GK,
+            json!({"requests": [{"model": "models/other", "content": {"parts": [{"text": "a"}]}}]}),
+            400,
+        ),
+    ];
+    for (path, auth, body, status) in refusals {
+        let r = post(m.port, path, auth, &body);
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(
+            r.json()["error"]["status"].is_string(),
+            "Google's error shape"
+        );
+    }
+    // Vertex's method is not the Gemini API's.
+    let r = post(
+        m.port,
+        "/v1beta/models/gemini-embedding-001:predict",
+        GK,
+        &json!({"instances": [{"content": "a"}]}),
+    );
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn vertex_predict_embeddings() {
+    let m = start(&[]);
+    let path = format!("{VERTEX_MODELS}/text-embedding-005:predict");
+    let body = json!({"instances": [{"content": "one two"}, {"content": "three"}],
+                      "parameters": {"outputDimensionality": 4}});
+    let r = post(m.port, &path, VT, &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = r.json()["predictions"].as_array().unwrap().clone();
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[0]["embeddings"]["values"].as_array().unwrap().len(), 4);
+    assert_eq!(p[0]["embeddings"]["statistics"]["token_count"], 2);
+    assert_eq!(p[1]["embeddings"]["statistics"]["token_count"], 1);
+    // A Gemini API key is no Vertex credential; instances need content.
+    assert_eq!(post(m.port, &path, GK, &body).status, 401);
+    let r = post(m.port, &path, VT, &json!({"instances": [{"text": "x"}]}));
+    assert_eq!(r.status, 400);
+    let r = post(m.port, &path, VT, &json!({"instances": []}));
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn azure_embeddings_and_error_shapes() {
+    let m = start(&[]);
+    let path = "/openai/deployments/embed-prod/embeddings?api-version=2024-10-21";
+    let r = post(
+        m.port,
+        path,
+        AZ,
+        &json!({"input": ["a", "b"], "dimensions": 5}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["model"], "embed-prod");
+    assert_eq!(
+        r.json()["data"][1]["embedding"].as_array().unwrap().len(),
+        5
+    );
+    // api-version and the api-key header are required; a bearer key is refused.
+    let no_version = "/openai/deployments/embed-prod/embeddings";
+    assert_eq!(
+        post(m.port, no_version, AZ, &json!({"input": "a"})).status,
+        404
+    );
+    assert_eq!(post(m.port, path, OA, &json!({"input": "a"})).status, 401);
+
+    // Azure's error shape for the status controls, chat and embeddings alike.
+    let chat = "/openai/deployments/gpt-4o-mini-prod/chat/completions?api-version=2024-10-21";
+    let ask = |text: &str| json!({"messages": [{"role": "user", "content": text}]});
+    let r = post(m.port, chat, AZ, &ask("hi [mock:status=429]"));
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("7"));
+    assert_eq!(r.json()["error"]["code"], "429");
+    assert!(
+        r.json()["error"].get("type").is_none(),
+        "Azure's, not OpenAI's"
+    );
+    let r = post(m.port, chat, AZ, &ask("hi [mock:status=400]"));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "content_filter");
+    assert_eq!(
+        r.json()["error"]["innererror"]["code"],
+        "ResponsibleAIPolicyViolation"
+    );
+    let r = post(m.port, path, AZ, &json!({"input": "x [mock:status=429]"}));
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"]["code"], "429");
+}

@@ -26,6 +26,52 @@ pub struct ConverseRequest<'a> {
         skip_serializing_if = "InferenceConfig::is_empty"
     )]
     pub inference_config: InferenceConfig<'a>,
+    /// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolConfiguration.html>
+    #[serde(rename = "toolConfig", skip_serializing_if = "Option::is_none")]
+    pub tool_config: Option<ToolConfig>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolConfig {
+    pub tools: Vec<Tool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+}
+
+/// A tool is a union with one member; llmgw sends `toolSpec`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Tool {
+    ToolSpec(ToolSpec),
+}
+
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolSpecification.html>
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolSpec {
+    /// `[a-zA-Z0-9_-]+`, 1 to 64 characters.
+    pub name: String,
+    /// At least one character when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub input_schema: InputSchema,
+}
+
+/// A union with one member: the JSON Schema of the tool's input.
+#[derive(Debug, Serialize)]
+pub struct InputSchema {
+    pub json: Value,
+}
+
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolChoice.html>:
+/// `{"auto":{}}`, `{"any":{}}` or `{"tool":{"name"}}`; there is no "none".
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ToolChoice {
+    Auto {},
+    Any {},
+    Tool { name: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,12 +87,40 @@ pub struct Message<'a> {
     pub content: Vec<ContentBlock<'a>>,
 }
 
-/// A content block is an object with exactly one member; llmgw sends text and images.
+/// A content block is an object with exactly one member; llmgw sends text, images, the
+/// assistant's tool calls and the tools' results.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ContentBlock<'a> {
     Text(Cow<'a, str>),
     Image(ImageBlock<'a>),
+    ToolUse(ToolUseBlock),
+    ToolResult(ToolResultBlock<'a>),
+}
+
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolUseBlock.html>
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUseBlock {
+    pub tool_use_id: String,
+    pub name: String,
+    /// A JSON object.
+    pub input: Value,
+}
+
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolResultBlock.html>
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolResultBlock<'a> {
+    pub tool_use_id: Cow<'a, str>,
+    pub content: Vec<ToolResultContent<'a>>,
+}
+
+/// A union; OpenAI tool results are text.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ToolResultContent<'a> {
+    Text(Cow<'a, str>),
 }
 
 /// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ImageBlock.html>
@@ -183,14 +257,52 @@ pub struct ErrorBody<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContentBlockDeltaEvent<'a> {
+    #[serde(default)]
+    pub content_block_index: u32,
     #[serde(borrow)]
     pub delta: BlockDelta<'a>,
 }
 
+/// A delta: text, or a fragment of a tool call's input JSON (`toolUse.input`, a string).
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BlockDelta<'a> {
     #[serde(borrow, default)]
     pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub tool_use: Option<ToolUseDelta<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ToolUseDelta<'a> {
+    #[serde(borrow, default)]
+    pub input: Cow<'a, str>,
+}
+
+/// `contentBlockStart`: a tool call's id and name come first, its input in later deltas.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentBlockStartEvent<'a> {
+    #[serde(default)]
+    pub content_block_index: u32,
+    #[serde(borrow, default)]
+    pub start: Option<BlockStart<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockStart<'a> {
+    #[serde(borrow, default)]
+    pub tool_use: Option<ToolUseStart<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUseStart<'a> {
+    #[serde(borrow)]
+    pub tool_use_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
 }
 
 #[derive(Debug, Deserialize)]

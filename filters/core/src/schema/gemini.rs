@@ -295,3 +295,102 @@ pub struct ErrorBody<'a> {
     #[serde(default, borrow)]
     pub status: Cow<'a, str>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Embeddings
+
+/// Gemini API `models.embedContent` request (<https://ai.google.dev/api/embeddings#method:-models.embedcontent>),
+/// also one entry of `batchEmbedContents`' `requests`, where `model` is required and must be
+/// the path's model (`models/{model}`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmbedContentRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub content: EmbedContent<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_dimensionality: Option<u32>,
+}
+
+/// A `Content` without a role: only `parts[].text` counts for embeddings.
+#[derive(Debug, Serialize)]
+pub struct EmbedContent<'a> {
+    pub parts: Vec<TextPart<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TextPart<'a> {
+    pub text: Cow<'a, str>,
+}
+
+/// `models.batchEmbedContents` request (<https://ai.google.dev/api/embeddings#method:-models.batchembedcontents>).
+#[derive(Debug, Serialize)]
+pub struct BatchEmbedContentsRequest<'a> {
+    pub requests: Vec<EmbedContentRequest<'a>>,
+}
+
+/// `embedContent` answer: `{"embedding": {"values": […]}}`.
+#[derive(Debug, Deserialize)]
+pub struct EmbedContentResponse {
+    pub embedding: ContentEmbedding,
+}
+
+/// `batchEmbedContents` answer: `{"embeddings": [{"values": […]}, …]}`, in request order.
+#[derive(Debug, Deserialize)]
+pub struct BatchEmbedContentsResponse {
+    #[serde(default)]
+    pub embeddings: Vec<ContentEmbedding>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContentEmbedding {
+    #[serde(default)]
+    pub values: Vec<f64>,
+}
+
+/// Vertex AI text embeddings `:predict` request
+/// (<https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api>).
+#[derive(Debug, Serialize)]
+pub struct PredictRequest<'a> {
+    pub instances: Vec<PredictInstance<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<PredictParameters>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PredictInstance<'a> {
+    pub content: Cow<'a, str>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictParameters {
+    pub output_dimensionality: u32,
+}
+
+/// `:predict` answer: one prediction per instance, each with its token count.
+#[derive(Debug, Deserialize)]
+pub struct PredictResponse {
+    #[serde(default)]
+    pub predictions: Vec<Prediction>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Prediction {
+    pub embeddings: PredictionEmbeddings,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PredictionEmbeddings {
+    #[serde(default)]
+    pub values: Vec<f64>,
+    #[serde(default)]
+    pub statistics: Option<EmbeddingStatistics>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmbeddingStatistics {
+    /// A JSON number; sent as `6` or `6.0` depending on the serving stack.
+    #[serde(default)]
+    pub token_count: f64,
+}

@@ -163,6 +163,11 @@ fn converse_requests() {
             fixture!("openai_bedrock", "request_full.out.json"),
             true,
         ),
+        (
+            fixture!("openai_bedrock", "request_tools.in.json"),
+            fixture!("openai_bedrock", "request_tools.out.json"),
+            false,
+        ),
     ];
     for (input, want, stream) in cases {
         let mut t = OpenAiBedrock::new(endpoint());
@@ -197,8 +202,53 @@ fn converse_request_refusals_name_the_field() {
         ),
         (
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+                "tools":[{"type":"function","function":{"name":"get weather"}}]}"#,
+            "tools[0].function.name",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+                "tools":[{"type":"function","function":{"name":"f","parameters":[]}}]}"#,
+            "tools[0].function.parameters",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"parallel_tool_calls":false,
                 "tools":[{"type":"function","function":{"name":"f"}}]}"#,
-            "tools",
+            "parallel_tool_calls",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"},
+                {"role":"assistant","tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+                {"role":"tool","tool_call_id":"t1","content":"42"}],
+                "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none"}"#,
+            "tool_choice",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"},
+                {"role":"assistant","tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"[1]"}}]}],
+                "tools":[{"type":"function","function":{"name":"f"}}]}"#,
+            "messages[1].tool_calls[0].function.arguments",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"tool","content":"x"}],
+                "tools":[{"type":"function","function":{"name":"f"}}]}"#,
+            "messages[1].tool_call_id",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"seed":3}"#,
+            "seed",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"presence_penalty":0.5}"#,
+            "presence_penalty",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#,
+            "logprobs",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+                "response_format":{"type":"json_object"}}"#,
+            "response_format",
         ),
         (
             r#"{"model":"m","messages":[{"role":"user","content":[
@@ -226,8 +276,13 @@ fn converse_request_refusals_name_the_field() {
             "messages[1].tool_calls",
         ),
         (
+            // Tool results without the tools they answer: Converse needs `toolConfig` then.
             r#"{"model":"m","messages":[{"role":"tool","content":"x","tool_call_id":"1"}]}"#,
-            "messages[0].role",
+            "tools",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"function","name":"f","content":"x"}]}"#,
+            "messages[1].role",
         ),
         (
             r#"{"model":"m","messages":[{"role":"assistant","content":"hi"}]}"#,
@@ -244,6 +299,73 @@ fn converse_request_refusals_name_the_field() {
         assert_eq!(err.status, 400, "{body}");
         assert_eq!(err.param.as_deref(), Some(param), "{body}");
     }
+}
+
+#[test]
+fn converse_tool_choice_maps_or_is_left_out() {
+    let tools = r#""tools":[{"type":"function","function":{"name":"f"}}]"#;
+    let cases = [
+        (r#""auto""#, Some(json!({"auto": {}}))),
+        (r#""required""#, Some(json!({"any": {}}))),
+        (
+            r#"{"type":"function","function":{"name":"f"}}"#,
+            Some(json!({"tool": {"name": "f"}})),
+        ),
+    ];
+    for (choice, want) in cases {
+        let body = format!(
+            r#"{{"messages":[{{"role":"user","content":"hi"}}],{tools},"tool_choice":{choice}}}"#
+        );
+        let mut t = OpenAiBedrock::new(endpoint());
+        let out = json_bytes(
+            &t.request_body(body.as_bytes(), Some(MODEL))
+                .unwrap()
+                .unwrap(),
+        );
+        assert_eq!(
+            out["toolConfig"].get("toolChoice").cloned(),
+            want,
+            "{choice}"
+        );
+        assert_eq!(out["toolConfig"]["tools"][0]["toolSpec"]["name"], "f");
+    }
+    // No choice: Converse's default (auto), not written.
+    let body = format!(r#"{{"messages":[{{"role":"user","content":"hi"}}],{tools}}}"#);
+    let out = json_bytes(
+        &OpenAiBedrock::new(endpoint())
+            .request_body(body.as_bytes(), Some(MODEL))
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(out["toolConfig"].get("toolChoice").is_none());
+    // `none` before any tool call: the tools are left out, so the model cannot call one.
+    let body = format!(
+        r#"{{"messages":[{{"role":"user","content":"hi"}}],{tools},"tool_choice":"none"}}"#
+    );
+    let out = json_bytes(
+        &OpenAiBedrock::new(endpoint())
+            .request_body(body.as_bytes(), Some(MODEL))
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(out.get("toolConfig").is_none(), "{out}");
+}
+
+#[test]
+fn converse_stream_input_for_an_unknown_tool_block_is_an_error() {
+    let input = r#"{"event": "messageStart", "payload": {"role": "assistant"}}
+{"event": "contentBlockDelta", "payload": {"contentBlockIndex": 3, "delta": {"toolUse": {"input": "{}"}}}}
+"#;
+    let mut t = bedrock(true, false);
+    t.response_headers(
+        200,
+        Some("application/vnd.amazon.eventstream"),
+        false,
+        CREATED,
+    );
+    let out = t.response_chunk(&event_stream(input), false).unwrap();
+    assert!(t.stream_failed());
+    assert!(String::from_utf8_lossy(&out).contains("upstream_unreadable"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,7 +480,13 @@ fn converse_errors() {
 fn converse_streams() {
     let plain = || bedrock(true, false);
     let with_usage = || bedrock(true, true);
-    let cases: [(&str, &dyn Fn() -> OpenAiBedrock, &str, &str); 7] = [
+    let cases: [(&str, &dyn Fn() -> OpenAiBedrock, &str, &str); 8] = [
+        (
+            "stream_tool_use",
+            &plain,
+            fixture!("openai_bedrock", "stream_tool_use.in.jsonl"),
+            fixture!("openai_bedrock", "stream_tool_use.out.sse"),
+        ),
         (
             "stream_basic",
             &plain,
@@ -417,6 +545,7 @@ fn converse_streams() {
         assert_eq!(t.stream_failed(), ends_in_error, "{name}");
         match name {
             "stream_basic" => assert_eq!(usage.map(|u| u.total_tokens), Some(21)),
+            "stream_tool_use" => assert_eq!(usage.map(|u| u.total_tokens), Some(473)),
             "stream_usage" => assert_eq!(
                 usage.map(|u| (u.prompt_tokens, u.cached_tokens())),
                 Some((320, 300))

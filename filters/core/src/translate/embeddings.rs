@@ -2,15 +2,26 @@
 //! for each backend that has an embeddings API.
 //!
 //! - OpenAI-compatible: the body goes as sent, with the upstream model name; the answer is
-//!   already OpenAI's and passes unread.
+//!   already OpenAI's and passes unread. (Azure OpenAI: the same through
+//!   [`super::openai_azure`], with the deployment path.)
 //! - Bedrock: `POST /model/{modelId}/invoke` (SigV4-signed) with the model family's own body:
 //!   Titan Text Embeddings `{"inputText"}` → `{"embedding", "inputTextTokenCount"}`
 //!   (<https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html>)
 //!   or Cohere Embed `{"texts", "input_type"}` → `{"embeddings"}`
-//!   (<https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed.html>),
-//!   answered as OpenAI's `{"object":"list","data":[…],"model","usage"}`.
+//!   (<https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed.html>).
+//! - Gemini API: `models/{model}:embedContent` for one input, `:batchEmbedContents` for a list
+//!   (<https://ai.google.dev/api/embeddings>), `dimensions` → `outputDimensionality`. Gemini
+//!   reports no token counts for embeddings, so `usage` is llmgw's estimate (UTF-8 bytes / 4,
+//!   rounded up, per input: the rule router uses for prompts), documented in the README.
+//! - Vertex AI: `publishers/google/models/{model}:predict` with `instances[].content`
+//!   (<https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api>):
+//!   the one method every Vertex text embedding model serves (`text-embedding-005`,
+//!   `text-multilingual-embedding-002`, `gemini-embedding-001`), and it reports each input's
+//!   `token_count`, which becomes `usage`.
 //!
-//! Gemini embeddings belong with the Gemini backend, which this branch does not have yet.
+//! Every non-OpenAI answer becomes OpenAI's `{"object":"list","data":[…],"model","usage"}`;
+//! `encoding_format: "base64"` (the OpenAI Python SDK's default) is honoured by encoding the
+//! vectors as OpenAI does.
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -19,10 +30,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::openai_bedrock::{model_path, translate_error, BedrockEndpoint};
+use super::openai_gemini::{google_error, model_segment, Endpoint};
 use super::openai_openai::OpenAiOpenAi;
 use super::{ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
 use crate::error::{ApiError, ErrorType};
 use crate::schema::bedrock as br;
+use crate::schema::gemini as gm;
 
 /// OpenAI and OpenAI-compatible embeddings: the model name is rewritten, nothing else.
 #[derive(Debug)]
@@ -82,7 +95,7 @@ impl Translator for OpenAiEmbeddings {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bedrock
+// The OpenAI request, read once for every translating backend
 
 /// The OpenAI embeddings request fields llmgw maps; anything else is refused by name.
 #[derive(Debug, Deserialize)]
@@ -94,7 +107,7 @@ struct EmbeddingsRequest<'a> {
     encoding_format: Option<Cow<'a, str>>,
     #[serde(default)]
     dimensions: Option<u32>,
-    /// Abuse-monitoring id; Bedrock has no counterpart and it changes no result.
+    /// Abuse-monitoring id; Bedrock and Google have no counterpart and it changes no result.
     #[serde(default, rename = "user")]
     _user: Option<Value>,
     #[serde(flatten)]
@@ -109,6 +122,74 @@ enum Input<'a> {
     /// Token ids: OpenAI-only.
     Tokens(serde::de::IgnoredAny),
 }
+
+fn refuse(field: &str, why: &str) -> ApiError {
+    ApiError::invalid_request(format!("`{field}` {why}")).with_param(field)
+}
+
+fn unreadable() -> ApiError {
+    ApiError::new(
+        502,
+        ErrorType::ApiError,
+        "the provider answered something unreadable: not the model's embeddings answer",
+    )
+    .with_code("upstream_unreadable")
+}
+
+/// The parsed request, the model it goes to, and whether the client wants base64 vectors.
+fn parse_request<'a>(
+    body: &'a [u8],
+    upstream_model: Option<&str>,
+) -> Result<(EmbeddingsRequest<'a>, String, bool), ApiError> {
+    let request: EmbeddingsRequest<'_> = serde_json::from_slice(body).map_err(|err| {
+        ApiError::invalid_request(format!(
+            "the request body is not a valid embeddings request: {err}"
+        ))
+    })?;
+    let model = match (upstream_model, request.model.as_deref()) {
+        (Some(model), _) | (None, Some(model)) => model.to_string(),
+        (None, None) => return Err(refuse("model", "is required")),
+    };
+    let base64 = match request.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(refuse(
+                "encoding_format",
+                &format!("`{other}` is not one of `float`, `base64`"),
+            ))
+        }
+    };
+    Ok((request, model, base64))
+}
+
+/// The texts to embed, after refusing the fields `backend` cannot honour.
+fn texts<'a>(
+    other: &serde_json::Map<String, Value>,
+    input: Input<'a>,
+    backend: &str,
+) -> Result<Vec<Cow<'a, str>>, ApiError> {
+    if let Some((name, _)) = other.iter().find(|(_, v)| !v.is_null()) {
+        return Err(refuse(
+            name,
+            &format!("is not supported for {backend} embeddings"),
+        ));
+    }
+    match input {
+        Input::One(text) => Ok(vec![text]),
+        Input::Many(texts) if !texts.is_empty() => Ok(texts),
+        Input::Many(_) => Err(refuse("input", "must not be empty")),
+        Input::Tokens(_) => Err(refuse(
+            "input",
+            &format!(
+                "must be a string or a list of strings for {backend} (token ids are OpenAI's)"
+            ),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bedrock
 
 /// Which request body the Bedrock model takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,28 +240,9 @@ impl BedrockEmbeddings {
     }
 }
 
-fn refuse(field: &str, why: &str) -> ApiError {
-    ApiError::invalid_request(format!("`{field}` {why}")).with_param(field)
-}
-
 /// OpenAI embeddings request → the body the Bedrock model family takes.
 fn bedrock_body(request: EmbeddingsRequest<'_>, family: Family) -> Result<Vec<u8>, ApiError> {
-    if let Some((name, _)) = request.other.iter().find(|(_, v)| !v.is_null()) {
-        return Err(refuse(
-            name,
-            "is not supported for Amazon Bedrock embeddings",
-        ));
-    }
-    let texts =
-        match request.input {
-            Input::One(text) => vec![text],
-            Input::Many(texts) if !texts.is_empty() => texts,
-            Input::Many(_) => return Err(refuse("input", "must not be empty")),
-            Input::Tokens(_) => return Err(refuse(
-                "input",
-                "must be a string or a list of strings for Amazon Bedrock (token ids are OpenAI's)",
-            )),
-        };
+    let texts = texts(&request.other, request.input, "Amazon Bedrock")?;
     let body = match family {
         Family::Titan => {
             let [text] = <[Cow<'_, str>; 1]>::try_from(texts).map_err(|_| {
@@ -266,16 +328,84 @@ fn base64_f32(values: &[f64]) -> String {
     out
 }
 
+/// Vectors in input order → OpenAI's list body, and the usage it reports.
+fn openai_list(
+    vectors: Vec<Vec<f64>>,
+    base64: bool,
+    model: &str,
+    tokens: u64,
+) -> Result<(Vec<u8>, Usage), ApiError> {
+    let data = vectors
+        .into_iter()
+        .enumerate()
+        .map(|(index, values)| Embedding {
+            object: "embedding",
+            index,
+            embedding: if base64 {
+                EmbeddingValue::Base64(base64_f32(&values))
+            } else {
+                EmbeddingValue::Floats(values)
+            },
+        })
+        .collect();
+    let list = EmbeddingsList {
+        object: "list",
+        data,
+        model,
+        usage: EmbeddingsUsage {
+            prompt_tokens: tokens,
+            total_tokens: tokens,
+        },
+    };
+    let usage = Usage {
+        prompt_tokens: tokens,
+        completion_tokens: 0,
+        total_tokens: tokens,
+        prompt_tokens_details: None,
+        completion_tokens_details: None,
+    };
+    let body = serde_json::to_vec(&list).map_err(|_| unreadable())?;
+    Ok((body, usage))
+}
+
+/// Buffer answers and errors alike: both are rewritten whole.
+fn buffer_plan(status: u16) -> ResponsePlan {
+    if (200..300).contains(&status) || status >= 400 {
+        ResponsePlan {
+            mode: ResponseMode::Buffer,
+            status: None,
+            content_type: Some("application/json"),
+        }
+    } else {
+        ResponsePlan::UNTOUCHED
+    }
+}
+
+/// The whole answer: for an error `status`, the provider's error as `error` normalizes it
+/// (with the status it maps to, when that differs); else the translated list, or the error
+/// that replaces an unreadable one.
+fn answer(
+    status: u16,
+    body: &[u8],
+    error: impl FnOnce(&[u8]) -> ApiError,
+    translate: impl FnOnce(&[u8]) -> Result<Vec<u8>, ApiError>,
+) -> ResponseBody {
+    let error = if status >= 400 {
+        error(body)
+    } else {
+        match translate(body) {
+            Ok(body) => return ResponseBody { status: None, body },
+            Err(error) => error,
+        }
+    };
+    ResponseBody {
+        status: (error.status != status).then_some(error.status),
+        body: error.body(),
+    }
+}
+
 impl BedrockEmbeddings {
     fn translate(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let unreadable = || {
-            ApiError::new(
-                502,
-                ErrorType::ApiError,
-                "the provider answered something unreadable: not the model's embeddings answer",
-            )
-            .with_code("upstream_unreadable")
-        };
         let (vectors, tokens) = match self.family {
             Some(Family::Titan) => {
                 let parsed: br::TitanEmbedResponse =
@@ -290,36 +420,9 @@ impl BedrockEmbeddings {
             None => return Err(unreadable()),
         };
         let tokens = self.input_tokens.or(tokens).unwrap_or(0);
-        let data = vectors
-            .into_iter()
-            .enumerate()
-            .map(|(index, values)| Embedding {
-                object: "embedding",
-                index,
-                embedding: if self.base64 {
-                    EmbeddingValue::Base64(base64_f32(&values))
-                } else {
-                    EmbeddingValue::Floats(values)
-                },
-            })
-            .collect();
-        let list = EmbeddingsList {
-            object: "list",
-            data,
-            model: &self.model,
-            usage: EmbeddingsUsage {
-                prompt_tokens: tokens,
-                total_tokens: tokens,
-            },
-        };
-        self.usage = Some(Usage {
-            prompt_tokens: tokens,
-            completion_tokens: 0,
-            total_tokens: tokens,
-            prompt_tokens_details: None,
-            completion_tokens_details: None,
-        });
-        serde_json::to_vec(&list).map_err(|_| unreadable())
+        let (body, usage) = openai_list(vectors, self.base64, &self.model, tokens)?;
+        self.usage = Some(usage);
+        Ok(body)
     }
 }
 
@@ -338,15 +441,7 @@ impl Translator for BedrockEmbeddings {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let request: EmbeddingsRequest<'_> = serde_json::from_slice(body).map_err(|err| {
-            ApiError::invalid_request(format!(
-                "the request body is not a valid embeddings request: {err}"
-            ))
-        })?;
-        let model = match (upstream_model, request.model.as_deref()) {
-            (Some(model), _) | (None, Some(model)) => model.to_string(),
-            (None, None) => return Err(refuse("model", "is required")),
-        };
+        let (request, model, base64) = parse_request(body, upstream_model)?;
         let Some(family) = family(&model) else {
             return Err(refuse(
                 "model",
@@ -356,17 +451,8 @@ impl Translator for BedrockEmbeddings {
                 ),
             ));
         };
-        self.base64 = match request.encoding_format.as_deref() {
-            None | Some("float") => false,
-            Some("base64") => true,
-            Some(other) => {
-                return Err(refuse(
-                    "encoding_format",
-                    &format!("`{other}` is not one of `float`, `base64`"),
-                ))
-            }
-        };
         let out = bedrock_body(request, family)?;
+        self.base64 = base64;
         self.path = model_path(&model, "invoke");
         self.model = model;
         self.family = Some(family);
@@ -397,33 +483,221 @@ impl Translator for BedrockEmbeddings {
         _created: u64,
     ) -> ResponsePlan {
         self.status = status;
-        if (200..300).contains(&status) || status >= 400 {
-            ResponsePlan {
-                mode: ResponseMode::Buffer,
-                status: None,
-                content_type: Some("application/json"),
-            }
-        } else {
-            ResponsePlan::UNTOUCHED
-        }
+        buffer_plan(status)
     }
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
-        if self.status >= 400 {
-            let error = translate_error(self.status, self.error_type.as_deref(), body);
-            let status = (error.status != self.status).then_some(error.status);
-            return ResponseBody {
-                status,
-                body: error.body(),
-            };
+        let (status, error_type) = (self.status, self.error_type.take());
+        answer(
+            status,
+            body,
+            |body| translate_error(status, error_type.as_deref(), body),
+            |body| self.translate(body),
+        )
+    }
+
+    fn response_chunk(&mut self, _: &[u8], _: bool) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gemini API and Vertex AI
+
+/// Gemini API (`embedContent` / `batchEmbedContents`) and Vertex AI (`predict`) embeddings;
+/// one per try.
+#[derive(Debug)]
+pub struct GeminiEmbeddings {
+    endpoint: Endpoint,
+    /// Set once the body named the model (and, on the Gemini API, one input or several).
+    path: Option<String>,
+    model: String,
+    /// How many vectors the answer must hold.
+    inputs: usize,
+    /// The Gemini API's batch method answers `embeddings[]`, the single one `embedding`.
+    batch: bool,
+    base64: bool,
+    status: u16,
+    /// The Gemini API reports no tokens for embeddings: llmgw's estimate of the input.
+    estimated_tokens: u64,
+    usage: Option<Usage>,
+}
+
+/// Tokens of `text` as llmgw estimates them where a provider reports none: UTF-8 bytes / 4,
+/// rounded up (router's rule for prompts, [`crate::headers::INPUT_TOKENS_ESTIMATE`]).
+fn estimate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+impl GeminiEmbeddings {
+    pub fn new(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            path: None,
+            model: String::new(),
+            inputs: 0,
+            batch: false,
+            base64: false,
+            status: 0,
+            estimated_tokens: 0,
+            usage: None,
         }
-        match self.translate(body) {
-            Ok(body) => ResponseBody { status: None, body },
-            Err(error) => ResponseBody {
-                status: Some(error.status),
-                body: error.body(),
-            },
+    }
+
+    /// The provider's body for these texts, and the method it goes to.
+    fn provider_body(
+        &self,
+        model: &str,
+        mut texts: Vec<Cow<'_, str>>,
+        dimensions: Option<u32>,
+    ) -> Result<(Vec<u8>, &'static str), serde_json::Error> {
+        match self.endpoint {
+            Endpoint::Vertex(_) => {
+                let request = gm::PredictRequest {
+                    instances: texts
+                        .into_iter()
+                        .map(|content| gm::PredictInstance { content })
+                        .collect(),
+                    parameters: dimensions.map(|n| gm::PredictParameters {
+                        output_dimensionality: n,
+                    }),
+                };
+                Ok((serde_json::to_vec(&request)?, "predict"))
+            }
+            Endpoint::AiStudio => {
+                fn one(
+                    model: Option<String>,
+                    text: Cow<'_, str>,
+                    dimensions: Option<u32>,
+                ) -> gm::EmbedContentRequest<'_> {
+                    gm::EmbedContentRequest {
+                        model,
+                        content: gm::EmbedContent {
+                            parts: vec![gm::TextPart { text }],
+                        },
+                        output_dimensionality: dimensions,
+                    }
+                }
+                if self.batch {
+                    // Each entry names the model again; it must be the path's.
+                    let requests = texts
+                        .into_iter()
+                        .map(|text| one(Some(format!("models/{model}")), text, dimensions))
+                        .collect();
+                    let request = gm::BatchEmbedContentsRequest { requests };
+                    Ok((serde_json::to_vec(&request)?, "batchEmbedContents"))
+                } else {
+                    let text = texts.pop().unwrap_or_default();
+                    Ok((
+                        serde_json::to_vec(&one(None, text, dimensions))?,
+                        "embedContent",
+                    ))
+                }
+            }
         }
+    }
+
+    fn translate(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let (vectors, tokens) = match (&self.endpoint, self.batch) {
+            (Endpoint::Vertex(_), _) => {
+                let parsed: gm::PredictResponse =
+                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                let mut tokens = 0;
+                let mut vectors = Vec::with_capacity(parsed.predictions.len());
+                for p in parsed.predictions {
+                    let count = p.embeddings.statistics.map_or(0.0, |s| s.token_count);
+                    tokens += count.max(0.0).round() as u64;
+                    vectors.push(p.embeddings.values);
+                }
+                (vectors, tokens)
+            }
+            (Endpoint::AiStudio, true) => {
+                let parsed: gm::BatchEmbedContentsResponse =
+                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                let vectors = parsed.embeddings.into_iter().map(|e| e.values).collect();
+                (vectors, self.estimated_tokens)
+            }
+            (Endpoint::AiStudio, false) => {
+                let parsed: gm::EmbedContentResponse =
+                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                (vec![parsed.embedding.values], self.estimated_tokens)
+            }
+        };
+        // Vectors are matched to inputs by position: a short answer would shift them.
+        if vectors.len() != self.inputs {
+            return Err(unreadable());
+        }
+        let (body, usage) = openai_list(vectors, self.base64, &self.model, tokens)?;
+        self.usage = Some(usage);
+        Ok(body)
+    }
+}
+
+impl Translator for GeminiEmbeddings {
+    fn chat_path(&self, _query: Option<&str>) -> String {
+        // The model is in the body: the real path is set once it was read (`request_path`).
+        format!("{}:embedContent", self.endpoint.model_path("-"))
+    }
+
+    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
+        true
+    }
+
+    fn request_body(
+        &mut self,
+        body: &[u8],
+        upstream_model: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        let (request, model, base64) = parse_request(body, upstream_model)?;
+        let model = model_segment(&model)?.to_string();
+        let backend = match self.endpoint {
+            Endpoint::AiStudio => "the Gemini API",
+            Endpoint::Vertex(_) => "Vertex AI",
+        };
+        let texts = texts(&request.other, request.input, backend)?;
+        if texts.iter().any(|t| t.is_empty()) {
+            // Google refuses empty content with an unhelpful message; say which field.
+            return Err(refuse("input", "must not contain empty strings"));
+        }
+        self.inputs = texts.len();
+        self.batch = texts.len() > 1;
+        self.estimated_tokens = texts.iter().map(|t| estimate_tokens(t)).sum();
+        let (out, method) = self
+            .provider_body(&model, texts, request.dimensions)
+            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))?;
+        self.path = Some(format!("{}:{method}", self.endpoint.model_path(&model)));
+        self.base64 = base64;
+        self.model = model;
+        Ok(Some(out))
+    }
+
+    fn request_path(&self) -> Option<String> {
+        self.path.clone()
+    }
+
+    fn response_headers(
+        &mut self,
+        status: u16,
+        _content_type: Option<&str>,
+        _encoded: bool,
+        _created: u64,
+    ) -> ResponsePlan {
+        self.status = status;
+        buffer_plan(status)
+    }
+
+    fn response_body(&mut self, body: &[u8]) -> ResponseBody {
+        let status = self.status;
+        answer(
+            status,
+            body,
+            |body| google_error(status, body),
+            |body| self.translate(body),
+        )
     }
 
     fn response_chunk(&mut self, _: &[u8], _: bool) -> Option<Vec<u8>> {
@@ -455,5 +729,14 @@ mod tests {
         assert_eq!(family("amazon.titan-embed-text-v2:0"), Some(Family::Titan));
         assert_eq!(family("us.cohere.embed-v4:0"), Some(Family::Cohere));
         assert_eq!(family("anthropic.claude-3-haiku-20240307-v1:0"), None);
+    }
+
+    #[test]
+    fn token_estimate_rounds_up() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abcd"), 1);
+        assert_eq!(estimate_tokens("abcde"), 2);
+        // Bytes, not characters: "é" is two.
+        assert_eq!(estimate_tokens("ééé"), 2);
     }
 }

@@ -32,6 +32,8 @@ pub mod telemetry;
 #[cfg(test)]
 mod bedrock_tests;
 #[cfg(test)]
+mod embeddings_tests;
+#[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
 mod provider_tests;
@@ -229,6 +231,7 @@ impl Provider {
             ),
             Backend::Azure(azure) => Box::new(openai_azure::OpenAiAzure::new(
                 azure.clone(),
+                openai_azure::Operation::ChatCompletions,
                 upstream_model,
                 drop,
             )),
@@ -247,7 +250,7 @@ impl Provider {
     }
 
     /// The translator for `POST /v1/embeddings`, where the provider has an embeddings API.
-    fn embeddings_translator(&self) -> Option<Box<dyn Translator>> {
+    fn embeddings_translator(&self, upstream_model: Option<&str>) -> Option<Box<dyn Translator>> {
         match &self.backend {
             Backend::OpenAi { base_path } => Some(Box::new(embeddings::OpenAiEmbeddings::new(
                 base_path.clone(),
@@ -255,11 +258,20 @@ impl Provider {
             Backend::Bedrock(endpoint) => Some(Box::new(embeddings::BedrockEmbeddings::new(
                 Rc::clone(endpoint),
             ))),
-            // Not mapped yet (Gemini `embedContent`, Azure deployments): refused with a 404.
-            Backend::Anthropic { .. }
-            | Backend::Azure(_)
-            | Backend::Gemini
-            | Backend::Vertex(_) => None,
+            Backend::Azure(azure) => Some(Box::new(openai_azure::OpenAiAzure::new(
+                azure.clone(),
+                openai_azure::Operation::Embeddings,
+                upstream_model,
+                self.options.drop_fields.clone(),
+            ))),
+            Backend::Gemini => Some(Box::new(embeddings::GeminiEmbeddings::new(
+                openai_gemini::Endpoint::AiStudio,
+            ))),
+            Backend::Vertex(vertex) => Some(Box::new(embeddings::GeminiEmbeddings::new(
+                openai_gemini::Endpoint::Vertex(vertex.clone()),
+            ))),
+            // Anthropic has no embeddings API: refused with a 404.
+            Backend::Anthropic { .. } => None,
         }
     }
 }
@@ -751,7 +763,7 @@ impl HttpFilter for TranslateFilter {
             .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
         let translator = match (is_post, path_only) {
             (true, CHAT_COMPLETIONS) => Some(provider.translator(self.upstream_model.as_deref())),
-            (true, EMBEDDINGS) => provider.embeddings_translator(),
+            (true, EMBEDDINGS) => provider.embeddings_translator(self.upstream_model.as_deref()),
             _ => None,
         };
         if let Some(translator) = translator {

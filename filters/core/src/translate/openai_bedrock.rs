@@ -3,8 +3,12 @@
 //! Request: <https://platform.openai.com/docs/api-reference/chat/create> becomes
 //! `POST /model/{modelId}/converse` or `/converse-stream`
 //! (<https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html>), signed
-//! with SigV4 ([`crate::aws::sigv4`]) once the body is final. What Converse cannot take through
-//! llmgw yet (tools, documents, several choices, …) is refused with a 400 naming the field.
+//! with SigV4 ([`crate::aws::sigv4`]) once the body is final. Tools follow
+//! <https://docs.aws.amazon.com/bedrock/latest/userguide/tool-use-inference-call.html>:
+//! `tools` → `toolConfig.tools[].toolSpec`, `tool_choice` → `toolConfig.toolChoice`, assistant
+//! `tool_calls` → `toolUse` blocks, `tool` messages → `toolResult` blocks in a user turn. What
+//! Converse cannot take through llmgw (documents, several choices, `tool_choice: "none"` once
+//! the conversation holds tool calls, …) is refused with a 400 naming the field.
 //!
 //! Response: a Converse answer becomes a `chat.completion`; Bedrock errors (`{"message"}` with
 //! the error's name in `x-amzn-errortype`) become OpenAI errors with the same status; the
@@ -17,6 +21,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use super::request_fields;
 use super::{
     has_media_type, stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode,
     ResponsePlan,
@@ -195,12 +200,10 @@ fn is_harmless(name: &str, value: &Value) -> bool {
         "n" => value.as_u64() == Some(1),
         "logprobs" | "store" => value == &Value::Bool(false),
         "presence_penalty" | "frequency_penalty" => zero(),
-        "tools" | "functions" => value.as_array().is_some_and(Vec::is_empty),
+        "functions" => value.as_array().is_some_and(Vec::is_empty),
         "logit_bias" | "metadata" => value.as_object().is_some_and(|m| m.is_empty()),
-        "parallel_tool_calls" => value.is_boolean(),
-        "tool_choice" | "function_call" => matches!(value.as_str(), Some("none" | "auto")),
+        "function_call" => matches!(value.as_str(), Some("none" | "auto")),
         "service_tier" => matches!(value.as_str(), Some("auto" | "default")),
-        "response_format" => value.get("type").and_then(Value::as_str) == Some("text"),
         _ => false,
     }
 }
@@ -263,16 +266,140 @@ fn content_blocks<'a>(
     Ok(blocks)
 }
 
+/// Converse's tool name rule (`[a-zA-Z0-9_-]+`, 1 to 64 characters): checked here so the
+/// client learns which tool is wrong.
+fn valid_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `tools`, `tool_choice` and `parallel_tool_calls` → `toolConfig`. `history` says whether
+/// the conversation holds tool calls or results, for which Converse requires `toolConfig`.
+fn tool_config(
+    features: &mut request_fields::Features,
+    history: bool,
+) -> Result<Option<br::ToolConfig>, ApiError> {
+    let invalid =
+        |message: &str, param: String| ApiError::invalid_request(message).with_param(param);
+    if features.tools.is_empty() {
+        if history {
+            return Err(invalid(
+                "Amazon Bedrock needs the `tools` that the conversation's tool calls used",
+                "tools".to_string(),
+            ));
+        }
+        // `tool_choice: "none"` and `parallel_tool_calls` without tools ask for nothing.
+        return Ok(None);
+    }
+    if features.parallel_tool_calls == Some(false) {
+        // Converse has no switch for it: the model may still call several tools at once.
+        return Err(invalid(
+            "`parallel_tool_calls: false` cannot be honoured by Amazon Bedrock Converse",
+            "parallel_tool_calls".to_string(),
+        ));
+    }
+    let tool_choice = match features.tool_choice.take() {
+        None => None,
+        Some(oa::ToolChoice::Auto) => Some(br::ToolChoice::Auto {}),
+        Some(oa::ToolChoice::Required) => Some(br::ToolChoice::Any {}),
+        Some(oa::ToolChoice::Named(name)) => Some(br::ToolChoice::Tool { name }),
+        // Converse has no "none". Leaving the tools out honours it exactly, unless the
+        // conversation already holds tool blocks: then Converse requires `toolConfig`.
+        Some(oa::ToolChoice::None) if !history => return Ok(None),
+        Some(oa::ToolChoice::None) => {
+            return Err(invalid(
+                "`tool_choice: \"none\"` cannot be honoured by Amazon Bedrock once the \
+                 conversation holds tool calls (Converse has no \"none\" and needs the tools then)",
+                "tool_choice".to_string(),
+            ))
+        }
+    };
+    let mut tools = Vec::with_capacity(features.tools.len());
+    for (i, tool) in std::mem::take(&mut features.tools).into_iter().enumerate() {
+        let function = tool.function;
+        if !valid_tool_name(&function.name) {
+            return Err(invalid(
+                "Amazon Bedrock tool names are 1 to 64 of `a-z`, `A-Z`, `0-9`, `_`, `-`",
+                format!("tools[{i}].function.name"),
+            ));
+        }
+        let json = match function.parameters {
+            None => serde_json::json!({"type": "object", "properties": {}}),
+            Some(schema @ Value::Object(_)) => schema,
+            Some(_) => {
+                return Err(invalid(
+                    "tool `parameters` must be a JSON Schema object",
+                    format!("tools[{i}].function.parameters"),
+                ))
+            }
+        };
+        tools.push(br::Tool::ToolSpec(br::ToolSpec {
+            name: function.name,
+            description: function.description.filter(|d| !d.is_empty()),
+            input_schema: br::InputSchema { json },
+        }));
+    }
+    Ok(Some(br::ToolConfig { tools, tool_choice }))
+}
+
+/// An assistant message's `tool_calls` → `toolUse` blocks.
+fn tool_use_blocks(
+    value: Option<Value>,
+    i: usize,
+) -> Result<Vec<br::ContentBlock<'static>>, ApiError> {
+    let at = format!("messages[{i}].tool_calls");
+    let calls = request_fields::tool_calls(value, &at)?;
+    let mut blocks = Vec::with_capacity(calls.len());
+    for (j, call) in calls.into_iter().enumerate() {
+        let input = request_fields::arguments_object(
+            &call.function.arguments,
+            &format!("{at}[{j}].function.arguments"),
+        )?;
+        blocks.push(br::ContentBlock::ToolUse(br::ToolUseBlock {
+            tool_use_id: call.id,
+            name: call.function.name,
+            input,
+        }));
+    }
+    Ok(blocks)
+}
+
 /// OpenAI request → Converse request.
 pub fn to_converse_request(
-    request: oa::ChatCompletionRequest<'_>,
+    mut request: oa::ChatCompletionRequest<'_>,
 ) -> Result<br::ConverseRequest<'_>, ApiError> {
+    // SDKs send `tools: []` with `tool_choice: "auto"` (or `"none"`): that asks for nothing.
+    if request
+        .other
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        request.other.remove("tools");
+        let choice = request.other.get("tool_choice").and_then(Value::as_str);
+        if matches!(choice, Some("auto" | "none")) {
+            request.other.remove("tool_choice");
+        }
+    }
+    let mut features = request_fields::take_features(&mut request.other)?;
     for (name, value) in &request.other {
         if value.is_null() || is_harmless(name, value) {
             continue;
         }
         return Err(unsupported(name));
     }
+    if features.seed.is_some() {
+        return Err(unsupported("seed"));
+    }
+    if !matches!(
+        features.response_format,
+        None | Some(oa::ResponseFormat::Text)
+    ) {
+        return Err(unsupported("response_format"));
+    }
+    let mut history = false;
     let mut system = Vec::new();
     let mut messages: Vec<br::Message<'_>> = Vec::with_capacity(request.messages.len());
     for (i, message) in request.messages.into_iter().enumerate() {
@@ -283,7 +410,7 @@ pub fn to_converse_request(
                     system.extend(content_blocks(content, &at, false)?.into_iter().filter_map(
                         |b| match b {
                             br::ContentBlock::Text(text) => Some(br::SystemBlock { text }),
-                            br::ContentBlock::Image(_) => None,
+                            _ => None,
                         },
                     ));
                     continue;
@@ -296,19 +423,39 @@ pub fn to_converse_request(
                     tool_calls,
                     function_call,
                 } => {
-                    if tool_calls.is_some_and(|c| !c.is_null()) {
-                        return Err(unsupported(&format!("messages[{i}].tool_calls")));
-                    }
                     if function_call.is_some_and(|c| !c.is_null()) {
                         return Err(unsupported(&format!("messages[{i}].function_call")));
                     }
-                    let blocks = match content {
+                    let mut blocks = match content {
                         Some(content) => content_blocks(content, &at, false)?,
                         None => Vec::new(),
                     };
+                    let calls = tool_use_blocks(tool_calls, i)?;
+                    history |= !calls.is_empty();
+                    blocks.extend(calls);
                     (br::Role::Assistant, blocks)
                 }
-                oa::ChatMessage::Tool { .. } | oa::ChatMessage::Function {} => {
+                oa::ChatMessage::Tool {
+                    tool_call_id,
+                    content,
+                } => {
+                    let Some(tool_use_id) = tool_call_id else {
+                        return Err(ApiError::invalid_request(
+                            "a `tool` message needs `tool_call_id`",
+                        )
+                        .with_param(format!("messages[{i}].tool_call_id")));
+                    };
+                    let text = request_fields::tool_result_text(content, &at)?;
+                    history = true;
+                    // A user turn; consecutive results merge below into one turn, since
+                    // Converse wants the roles to alternate.
+                    let block = br::ContentBlock::ToolResult(br::ToolResultBlock {
+                        tool_use_id,
+                        content: vec![br::ToolResultContent::Text(text)],
+                    });
+                    (br::Role::User, vec![block])
+                }
+                oa::ChatMessage::Function {} => {
                     return Err(unsupported(&format!("messages[{i}].role")));
                 }
             };
@@ -340,9 +487,11 @@ pub fn to_converse_request(
         }
         Some(_) => {}
     }
+    let tool_config = tool_config(&mut features, history)?;
     Ok(br::ConverseRequest {
         messages,
         system,
+        tool_config,
         inference_config: br::InferenceConfig {
             max_tokens: request.max_completion_tokens.or(request.max_tokens),
             temperature: request.temperature,
@@ -376,7 +525,7 @@ fn classify(name: &str, status: u16) -> (ErrorType, u16) {
         // 503 says to every HTTP client and OpenAI SDK.
         "modelnotreadyexception" => (ErrorType::ServiceUnavailableError, 503),
         "serviceunavailableexception" => (ErrorType::ServiceUnavailableError, or(status, 503)),
-        _ => (error_type_for_status(status), or(status, 500)),
+        _ => (ErrorType::for_status(status), or(status, 500)),
     }
 }
 
@@ -386,18 +535,6 @@ fn or(status: u16, default: u16) -> u16 {
         status
     } else {
         default
-    }
-}
-
-fn error_type_for_status(status: u16) -> ErrorType {
-    match status {
-        400 | 413 | 422 => ErrorType::InvalidRequestError,
-        401 => ErrorType::AuthenticationError,
-        403 => ErrorType::PermissionError,
-        404 => ErrorType::NotFoundError,
-        429 => ErrorType::RateLimitError,
-        503 => ErrorType::ServiceUnavailableError,
-        _ => ErrorType::ApiError,
     }
 }
 
@@ -539,6 +676,9 @@ pub struct OpenAiBedrock {
     terminated: bool,
     /// The stream ended with an error frame (an exception, a corrupt frame or a cut stream).
     failed: bool,
+    /// Tool calls started in the stream: (`contentBlockIndex`, OpenAI `tool_calls` index), so
+    /// each input fragment reaches the call its block started.
+    tool_blocks: Vec<(u32, u32)>,
     usage: Option<Usage>,
 }
 
@@ -557,6 +697,7 @@ impl OpenAiBedrock {
             stopped: false,
             terminated: false,
             failed: false,
+            tool_blocks: Vec::new(),
             usage: None,
         }
     }
@@ -646,6 +787,29 @@ impl OpenAiBedrock {
                 };
                 self.chunk(out, delta, None);
             }
+            "contentBlockStart" => {
+                match serde_json::from_slice::<br::ContentBlockStartEvent<'_>>(&message.payload) {
+                    Ok(parsed) => {
+                        let Some(tool) = parsed.start.and_then(|s| s.tool_use) else {
+                            return; // text blocks start with their first delta
+                        };
+                        let index = self.tool_blocks.len() as u32;
+                        self.tool_blocks.push((parsed.content_block_index, index));
+                        // The first piece of a call: id, type and name; arguments follow.
+                        let call = oa::ToolCallDelta {
+                            index,
+                            id: Some(&tool.tool_use_id),
+                            kind: Some("function"),
+                            function: oa::FunctionDelta {
+                                name: Some(&tool.name),
+                                arguments: Some(""),
+                            },
+                        };
+                        self.chunk(out, tool_delta(call), None);
+                    }
+                    Err(_) => fail_unreadable(self, out),
+                }
+            }
             "contentBlockDelta" => {
                 match serde_json::from_slice::<br::ContentBlockDeltaEvent<'_>>(&message.payload) {
                     Ok(parsed) => {
@@ -656,6 +820,26 @@ impl OpenAiBedrock {
                                 tool_calls: Vec::new(),
                             };
                             self.chunk(out, delta, None);
+                        }
+                        if let Some(tool) = parsed.delta.tool_use.filter(|t| !t.input.is_empty()) {
+                            let block = parsed.content_block_index;
+                            let Some(&(_, index)) =
+                                self.tool_blocks.iter().find(|(b, _)| *b == block)
+                            else {
+                                // Input for a call that never started: nothing to attach it to.
+                                fail_unreadable(self, out);
+                                return;
+                            };
+                            let call = oa::ToolCallDelta {
+                                index,
+                                id: None,
+                                kind: None,
+                                function: oa::FunctionDelta {
+                                    name: None,
+                                    arguments: Some(&tool.input),
+                                },
+                            };
+                            self.chunk(out, tool_delta(call), None);
                         }
                     }
                     Err(_) => fail_unreadable(self, out),
@@ -680,9 +864,18 @@ impl OpenAiBedrock {
                 }
                 Err(_) => fail_unreadable(self, out),
             },
-            // contentBlockStart/Stop, tool and reasoning deltas, new event types.
+            // contentBlockStop, reasoning deltas, new event types.
             _ => {}
         }
+    }
+}
+
+/// A delta carrying one tool call piece.
+fn tool_delta(call: oa::ToolCallDelta<'_>) -> oa::Delta<'_> {
+    oa::Delta {
+        role: None,
+        content: None,
+        tool_calls: vec![call],
     }
 }
 

@@ -38,8 +38,9 @@ use crate::sse;
 
 mod request;
 
+use request::invalid;
+pub(crate) use request::model_segment;
 pub use request::{gemini_schema, to_gemini_request};
-use request::{invalid, model_segment};
 
 /// Where the request goes: the two APIs differ only in path and auth.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    fn model_path(&self, model: &str) -> String {
+    pub(crate) fn model_path(&self, model: &str) -> String {
         match self {
             Endpoint::AiStudio => format!("/v1beta/models/{model}"),
             Endpoint::Vertex(v) => format!(
@@ -148,18 +149,6 @@ fn openai_usage(usage: &gm::UsageMetadata) -> Usage {
     }
 }
 
-pub(crate) fn error_type_for_status(status: u16) -> ErrorType {
-    match status {
-        400 | 413 | 422 => ErrorType::InvalidRequestError,
-        401 => ErrorType::AuthenticationError,
-        403 => ErrorType::PermissionError,
-        404 => ErrorType::NotFoundError,
-        429 => ErrorType::RateLimitError,
-        503 => ErrorType::ServiceUnavailableError,
-        _ => ErrorType::ApiError,
-    }
-}
-
 /// Google's canonical error codes (<https://cloud.google.com/apis/design/errors>).
 fn error_type(status_name: &str, status: u16) -> ErrorType {
     match status_name {
@@ -172,7 +161,7 @@ fn error_type(status_name: &str, status: u16) -> ErrorType {
         "RESOURCE_EXHAUSTED" => ErrorType::RateLimitError,
         "UNAVAILABLE" => ErrorType::ServiceUnavailableError,
         "INTERNAL" | "DEADLINE_EXCEEDED" | "UNKNOWN" => ErrorType::ApiError,
-        _ => error_type_for_status(status),
+        _ => ErrorType::for_status(status),
     }
 }
 
@@ -198,6 +187,19 @@ fn parse_error(body: &[u8]) -> Option<gm::ErrorResponse<'_>> {
             .and_then(|v| v.into_iter().next())
     } else {
         serde_json::from_slice::<gm::ErrorResponse<'_>>(body).ok()
+    }
+}
+
+/// A Google API error answer (Gemini API or Vertex AI) → OpenAI error, same status; an
+/// unreadable body still becomes an OpenAI error.
+pub(crate) fn google_error(status: u16, body: &[u8]) -> ApiError {
+    match parse_error(body) {
+        Some(parsed) => translate_error(&parsed.error, status),
+        None => ApiError::new(
+            status,
+            ErrorType::for_status(status),
+            format!("the provider answered HTTP {status} with an unreadable error body"),
+        ),
     }
 }
 
@@ -514,20 +516,9 @@ impl Translator for OpenAiGemini {
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
         if self.status >= 400 {
-            let error = match parse_error(body) {
-                Some(parsed) => translate_error(&parsed.error, self.status),
-                None => ApiError::new(
-                    self.status,
-                    error_type_for_status(self.status),
-                    format!(
-                        "the provider answered HTTP {} with an unreadable error body",
-                        self.status
-                    ),
-                ),
-            };
             return ResponseBody {
                 status: None,
-                body: error.body(),
+                body: google_error(self.status, body).body(),
             };
         }
         let translated = serde_json::from_slice::<gm::GenerateContentResponse<'_>>(body)

@@ -30,7 +30,7 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
-fn root() -> TranslateRoot {
+pub(super) fn root() -> TranslateRoot {
     TranslateRoot::configure(CONFIG.as_bytes(), &env).unwrap()
 }
 

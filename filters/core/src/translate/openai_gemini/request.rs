@@ -34,7 +34,7 @@ fn is_harmless(name: &str, value: &Value) -> bool {
 }
 
 /// Model names become a path segment: refuse anything that could change the path.
-pub(super) fn model_segment(model: &str) -> Result<&str, ApiError> {
+pub(crate) fn model_segment(model: &str) -> Result<&str, ApiError> {
     let model = model.strip_prefix("models/").unwrap_or(model);
     let ok = !model.is_empty()
         && model
