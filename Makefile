@@ -4,7 +4,7 @@
 PYTHON      ?= python3
 VENV        := .venv
 WASM_TARGET := wasm32-wasip1
-FILTERS     := auth router ratelimit translate
+FILTERS     := auth router ratelimit translate gateway
 # Must equal the wasm-bindgen version that wasm-bindgen-test (Cargo.toml) pins.
 WASM_BINDGEN_VERSION := 0.2.130
 PORT        ?= 10000
@@ -38,7 +38,7 @@ build: setup
 
 ## run: the mock provider and Envoy with the whole chain at http://127.0.0.1:$(PORT)/v1
 run: build
-	PORT=$(PORT) $(VENV)/bin/python tests/harness.py
+	PORT=$(PORT) RATELIMIT=$(RATELIMIT) COMBINED=$(COMBINED) $(VENV)/bin/python tests/harness.py
 
 ## test: everything CI runs
 test: lint test-rust test-wasm32 test-e2e
@@ -58,8 +58,12 @@ test-wasm32: setup
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 		cargo test -p llmgw-core --target wasm32-unknown-unknown
 
+# The suites that use the shared gateway run a second time with auth, router and ratelimit
+# loaded as the one gateway.wasm module.
+COMBINED_SUITES := test_chat test_errors test_access_log test_metrics test_routing test_providers
 test-e2e: build
 	$(VENV)/bin/python -m pytest -q tests/e2e
+	COMBINED=1 $(VENV)/bin/python -m pytest -q $(foreach s,$(COMBINED_SUITES),tests/e2e/$(s).py)
 
 ## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_SECONDS on nightly; not part of `make test`
 FUZZ_TARGETS := sse_decoder eventstream_decoder response_openai response_anthropic response_bedrock response_embeddings

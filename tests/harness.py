@@ -134,6 +134,34 @@ def gateway_config(
     return config
 
 
+DOWNSTREAM = ("llmgw.auth", "llmgw.router", "llmgw.ratelimit")
+
+
+def combine_downstream(config: dict) -> dict:
+    """gateway.yaml with auth, router and ratelimit replaced by the one `gateway.wasm` module
+    (README, "One module for the downstream three"): same configurations, one section each."""
+    config = copy.deepcopy(config)
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    filters = hcm["http_filters"]
+    found = {f["name"]: f for f in filters if f["name"] in DOWNSTREAM}
+    assert set(found) == set(DOWNSTREAM), "gateway.yaml lost a downstream filter"
+    sections = {
+        name.removeprefix("llmgw."): json.loads(f["typed_config"]["config"]["configuration"]["value"])
+        for name, f in found.items()
+    }
+    gateway = copy.deepcopy(found["llmgw.router"])  # keeps allow_on_headers_stop_iteration
+    gateway["name"] = "llmgw.gateway"
+    wasm = gateway["typed_config"]["config"]
+    wasm["name"] = "llmgw.gateway"
+    wasm["configuration"]["value"] = json.dumps(sections)
+    wasm["vm_config"]["vm_id"] = "llmgw.gateway"
+    wasm["vm_config"]["code"]["local"]["filename"] = "build/wasm/gateway.wasm"
+    first = filters.index(found["llmgw.auth"])
+    hcm["http_filters"] = [f for f in filters if f["name"] not in DOWNSTREAM]
+    hcm["http_filters"].insert(first, gateway)
+    return config
+
+
 def _point_keyless_providers_at_mock(config: dict) -> None:
     """The mock serves keyless providers under their own prefix: rewrite their base_path."""
     for node in _walk(config):
@@ -227,6 +255,8 @@ def main() -> None:
     if os.environ.get("RATELIMIT") == "global":  # ratelimit through tests/rls-server + redis
         import rls
         helpers = rls.enable_global(config)
+    if os.environ.get("COMBINED"):  # auth, router and ratelimit as one module
+        config = combine_downstream(config)
     try:
         envoy = Envoy(config, provider_env(real))
     except Exception:

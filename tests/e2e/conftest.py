@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def gateway(mock):
         mock_port=mock.port,
         filter_configs={"llmgw.auth": AUTH_CONFIG, "llmgw.ratelimit": RATELIMIT_CONFIG},
     )
+    if os.environ.get("COMBINED"):  # `make test-e2e` runs the main suites again this way
+        config = harness.combine_downstream(config)
     envoy = harness.Envoy(config, harness.provider_env(set()))
     yield envoy
     envoy.stop()

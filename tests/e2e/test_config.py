@@ -98,3 +98,22 @@ def test_filter_configs_are_json_strings_not_structs():
             found += 1
             assert node["configuration"]["@type"] == "type.googleapis.com/google.protobuf.StringValue"
     assert found >= 4
+
+
+def test_the_one_module_variant_validates(tmp_path):
+    result = harness.validate(_write(tmp_path, harness.combine_downstream(_config({}))))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "llmgw.gateway: configuration accepted" in output
+
+
+@pytest.mark.parametrize("name,filter_configs,field", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_the_one_module_refuses_a_bad_section_by_its_path(tmp_path, name, filter_configs, field):
+    section = next(iter(filter_configs)).removeprefix("llmgw.")
+    config = harness.combine_downstream(_config(filter_configs))
+    result = harness.validate(_write(tmp_path, config))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"envoy accepted a bad config ({name})"
+    refusals = [line for line in output.splitlines() if "configuration refused" in line]
+    assert refusals, output[-3000:]
+    assert f"{section}.{field}" in refusals[0], refusals[0]

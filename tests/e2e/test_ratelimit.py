@@ -76,7 +76,7 @@ def stat(gw, name: str) -> int:
     return 0
 
 
-def start_gateway(mock, ratelimit: dict, extra_clusters: list[dict] = ()) -> harness.Envoy:
+def start_gateway(mock, ratelimit: dict, extra_clusters: list[dict] = (), combined=False) -> harness.Envoy:
     config = harness.gateway_config(
         port=harness.free_port(),
         admin_port=harness.free_port(),
@@ -84,6 +84,8 @@ def start_gateway(mock, ratelimit: dict, extra_clusters: list[dict] = ()) -> har
         filter_configs={"llmgw.auth": AUTH, "llmgw.ratelimit": ratelimit},
     )
     config["static_resources"]["clusters"].extend(extra_clusters)
+    if combined:  # auth, router and ratelimit as the one gateway.wasm module
+        config = harness.combine_downstream(config)
     return harness.Envoy(config, harness.provider_env(set()))
 
 
@@ -250,10 +252,11 @@ def redis():
 
 
 def test_two_envoys_share_one_global_limit(mock, redis):
+    """`b` loads the downstream three as one module: its gRPC call holds and resumes the chain."""
     service = rls.Rls(redis.url)
     a = start_gateway(mock, global_config("closed"), [rls.cluster(service.port)])
     try:
-        b = start_gateway(mock, global_config("closed"), [rls.cluster(service.port)])
+        b = start_gateway(mock, global_config("closed"), [rls.cluster(service.port)], combined=True)
         try:
             body = chat_body("hi", max_tokens=4)
             remaining, tokens_left = [], []
