@@ -42,10 +42,15 @@ fn endpoint() -> Rc<BedrockEndpoint> {
 }
 
 fn bedrock(stream: bool, include_usage: bool) -> OpenAiBedrock {
+    bedrock_with(stream, include_usage, "")
+}
+
+/// [`bedrock`] for a request with `extra` fields (`,"name":value…`).
+fn bedrock_with(stream: bool, include_usage: bool, extra: &str) -> OpenAiBedrock {
     let mut t = OpenAiBedrock::new(endpoint());
     let request = format!(
         r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"stream":{stream},
-            "stream_options":{{"include_usage":{include_usage}}}}}"#
+            "stream_options":{{"include_usage":{include_usage}}}{extra}}}"#
     );
     t.request_body(request.as_bytes(), Some(MODEL)).unwrap();
     t.note_response_header("x-amzn-requestid", REQUEST_ID);
@@ -168,6 +173,16 @@ fn converse_requests() {
             fixture!("openai_bedrock", "request_tools.out.json"),
             false,
         ),
+        (
+            fixture!("openai_bedrock", "request_json_schema.in.json"),
+            fixture!("openai_bedrock", "request_json_schema.out.json"),
+            false,
+        ),
+        (
+            fixture!("openai_bedrock", "request_json_object.in.json"),
+            fixture!("openai_bedrock", "request_json_object.out.json"),
+            false,
+        ),
     ];
     for (input, want, stream) in cases {
         let mut t = OpenAiBedrock::new(endpoint());
@@ -246,9 +261,28 @@ fn converse_request_refusals_name_the_field() {
             "logprobs",
         ),
         (
+            // A forced answer tool leaves the model no other tool to call.
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+                "tools":[{"type":"function","function":{"name":"f"}}],
                 "response_format":{"type":"json_object"}}"#,
             "response_format",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+                "response_format":{"type":"json_schema","json_schema":{"name":"a b"}}}"#,
+            "response_format.json_schema.name",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+                "response_format":{"type":"json_schema","json_schema":{"name":"list",
+                "schema":{"type":"array","items":{"type":"string"}}}}}"#,
+            "response_format.json_schema.schema",
+        ),
+        (
+            // Tool results need the tools they answer, answer tool or not.
+            r#"{"model":"m","messages":[{"role":"tool","content":"x","tool_call_id":"1"}],
+                "response_format":{"type":"json_object"}}"#,
+            "tools",
         ),
         (
             r#"{"model":"m","messages":[{"role":"user","content":[
@@ -553,6 +587,52 @@ fn converse_streams() {
             _ => assert_eq!(usage, None, "{name}"),
         }
     }
+}
+
+const JSON_SCHEMA: &str = r#","response_format":{"type":"json_schema","json_schema":{
+    "name":"top_song","schema":{"type":"object","properties":{"song":{"type":"string"},
+    "artist":{"type":"string"}},"required":["song","artist"]}}}"#;
+
+#[test]
+fn converse_json_answers_are_content_with_finish_stop() {
+    // Non-stream: the forced tool's input is the content, `tool_use` is `stop`.
+    let mut t = bedrock_with(false, false, JSON_SCHEMA);
+    t.response_headers(200, Some("application/json"), false, CREATED);
+    let out =
+        t.response_body(fixture!("openai_bedrock", "response_json_answer.in.json").as_bytes());
+    assert_eq!(out.status, None);
+    let got = json_bytes(&out.body);
+    assert_eq!(
+        got,
+        json(fixture!("openai_bedrock", "response_json_answer.out.json"))
+    );
+    let content: Value = json(got["choices"][0]["message"]["content"].as_str().unwrap());
+    assert_eq!(content["song"], "Elemental Hotel");
+    assert_eq!(t.usage().map(|u| u.total_tokens), Some(431));
+
+    // Stream: input fragments become `delta.content`, whole, byte by byte and cut in two.
+    let make = || bedrock_with(true, false, JSON_SCHEMA);
+    let input = event_stream(fixture!("openai_bedrock", "stream_json_answer.in.jsonl"));
+    let (out, usage) = run_stream(&make, &input);
+    assert_sse_eq(
+        &out,
+        fixture!("openai_bedrock", "stream_json_answer.out.sse"),
+        "stream_json_answer",
+    );
+    assert_eq!(usage.map(|u| u.total_tokens), Some(473));
+
+    // Without `response_format` the same answer is a tool call, as before.
+    let (_, plain, _) = converse_response(
+        200,
+        None,
+        fixture!("openai_bedrock", "response_json_answer.in.json"),
+    );
+    assert_eq!(plain["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(plain["choices"][0]["message"]["content"], Value::Null);
+    assert_eq!(
+        plain["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "top_song"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

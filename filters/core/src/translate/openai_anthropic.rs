@@ -23,8 +23,8 @@ use serde_json::Value;
 
 use super::request_fields;
 use super::{
-    has_media_type, stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode,
-    ResponsePlan,
+    has_media_type, stream_error_frame, tool_use_finish, truncated_stream_error, ResponseBody,
+    ResponseMode, ResponsePlan, StreamBlock,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -63,17 +63,8 @@ pub struct OpenAiAnthropic {
     tool_calls: u32,
 }
 
-/// A streamed content block that is not plain text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StreamBlock {
-    /// The forced answer tool: its input JSON is the message content.
-    Answer,
-    /// A tool call with this OpenAI `index`.
-    Tool(u32),
-}
-
 /// The forced tool's name for `response_format: json_object` (a `json_schema` uses its name).
-pub const JSON_ANSWER_TOOL: &str = "json_answer";
+pub use super::request_fields::JSON_ANSWER_TOOL;
 
 impl OpenAiAnthropic {
     pub fn new(default_max_tokens: u32) -> Self {
@@ -148,10 +139,10 @@ type ToolsAndAnswer = (
 );
 
 /// Tools, tool choice and the forced answer tool of `response_format`.
-fn anthropic_tools(features: request_fields::Features) -> Result<ToolsAndAnswer, ApiError> {
+fn anthropic_tools(mut features: request_fields::Features) -> Result<ToolsAndAnswer, ApiError> {
     let disable_parallel = features.parallel_tool_calls == Some(false);
-    let mut tools: Vec<an::ToolDefinition> = features
-        .tools
+    let answer = request_fields::answer_tool(&mut features, "Anthropic")?;
+    let mut tools: Vec<an::ToolDefinition> = std::mem::take(&mut features.tools)
         .into_iter()
         .map(|t| an::ToolDefinition {
             name: t.function.name,
@@ -163,39 +154,14 @@ fn anthropic_tools(features: request_fields::Features) -> Result<ToolsAndAnswer,
                 .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
         })
         .collect();
-    let answer = match features.response_format {
-        None | Some(oa::ResponseFormat::Text) => None,
-        Some(format) => {
-            if !tools.is_empty() {
-                return Err(ApiError::invalid_request(
-                    "`response_format` cannot be combined with `tools` for Anthropic:                      structured output is a forced tool there",
-                )
-                .with_param("response_format"));
-            }
-            let (name, description, schema) = match format {
-                oa::ResponseFormat::JsonSchema { json_schema } => (
-                    json_schema.name,
-                    json_schema.description,
-                    json_schema
-                        .schema
-                        .unwrap_or_else(|| serde_json::json!({"type": "object"})),
-                ),
-                _ => (
-                    JSON_ANSWER_TOOL.to_string(),
-                    None,
-                    serde_json::json!({"type": "object"}),
-                ),
-            };
-            tools.push(an::ToolDefinition {
-                name: name.clone(),
-                description: Some(description.unwrap_or_else(|| {
-                    "Give the answer as this tool's input, in JSON.".to_string()
-                })),
-                input_schema: schema,
-            });
-            Some(name)
-        }
-    };
+    let answer = answer.map(|answer| {
+        tools.push(an::ToolDefinition {
+            name: answer.name.clone(),
+            description: Some(answer.description),
+            input_schema: answer.schema,
+        });
+        answer.name
+    });
     let choice = match (&answer, features.tool_choice) {
         (Some(name), _) => Some(an::ToolChoice::Tool {
             name: name.clone(),
@@ -573,16 +539,11 @@ fn translate_message(
     let mut tool_calls = Vec::new();
     for block in &message.content {
         match block {
-            an::ContentBlock::Text { text: t } => match &mut text {
-                None => text = Some(Cow::Borrowed(t.as_ref())),
-                Some(all) => all.to_mut().push_str(t),
-            },
+            an::ContentBlock::Text { text: t } => {
+                request_fields::append_text(&mut text, Cow::Borrowed(t.as_ref()))
+            }
             an::ContentBlock::ToolUse { name, input, .. } if Some(name.as_ref()) == answer_tool => {
-                let json = serde_json::to_string(input)?;
-                match &mut text {
-                    None => text = Some(Cow::Owned(json)),
-                    Some(all) => all.to_mut().push_str(&json),
-                }
+                request_fields::append_text(&mut text, Cow::Owned(serde_json::to_string(input)?))
             }
             an::ContentBlock::ToolUse { id, name, input } => tool_calls.push(oa::ToolCall {
                 id,
@@ -615,13 +576,9 @@ fn translate_message(
                 tool_calls,
             },
             logprobs: None,
-            finish_reason: message.stop_reason.map(|reason| {
-                // The forced answer tool is the answer, not a call for the client to make.
-                if reason == an::StopReason::ToolUse && answered {
-                    oa::FinishReason::Stop
-                } else {
-                    finish_reason(reason)
-                }
+            finish_reason: message.stop_reason.map(|reason| match reason {
+                an::StopReason::ToolUse => tool_use_finish(answered),
+                other => finish_reason(other),
             }),
         }],
         usage,
@@ -783,7 +740,7 @@ impl OpenAiAnthropic {
                 }
                 let answered = self.answer_tool.is_some() && self.tool_calls == 0;
                 let finish = delta.stop_reason.map(|reason| match reason {
-                    an::StopReason::ToolUse if answered => oa::FinishReason::Stop,
+                    an::StopReason::ToolUse => tool_use_finish(answered),
                     other => finish_reason(other),
                 });
                 self.chunk(out, oa::Delta::default(), finish);

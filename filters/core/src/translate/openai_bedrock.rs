@@ -6,9 +6,13 @@
 //! with SigV4 ([`crate::aws::sigv4`]) once the body is final. Tools follow
 //! <https://docs.aws.amazon.com/bedrock/latest/userguide/tool-use-inference-call.html>:
 //! `tools` → `toolConfig.tools[].toolSpec`, `tool_choice` → `toolConfig.toolChoice`, assistant
-//! `tool_calls` → `toolUse` blocks, `tool` messages → `toolResult` blocks in a user turn. What
-//! Converse cannot take through llmgw (documents, several choices, `tool_choice: "none"` once
-//! the conversation holds tool calls, …) is refused with a 400 naming the field.
+//! `tool_calls` → `toolUse` blocks, `tool` messages → `toolResult` blocks in a user turn.
+//! Structured output (`response_format` `json_object` / `json_schema`) is a forced tool
+//! (`toolChoice: {tool: {name}}`, <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolChoice.html>)
+//! whose input is the answer, returned as message content with `finish_reason: stop`, as for
+//! Anthropic ([`request_fields::answer_tool`]). What Converse cannot take through llmgw
+//! (documents, several choices, `tool_choice: "none"` once the conversation holds tool calls,
+//! `response_format` with `tools`, …) is refused with a 400 naming the field.
 //!
 //! Response: a Converse answer becomes a `chat.completion`; Bedrock errors (`{"message"}` with
 //! the error's name in `x-amzn-errortype`) become OpenAI errors with the same status; the
@@ -23,8 +27,8 @@ use serde_json::Value;
 
 use super::request_fields;
 use super::{
-    has_media_type, stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode,
-    ResponsePlan,
+    has_media_type, stream_error_frame, tool_use_finish, truncated_stream_error, ResponseBody,
+    ResponseMode, ResponsePlan, StreamBlock,
 };
 use super::{RawProvider, Secret, Translator, Usage};
 use crate::aws::sigv4;
@@ -266,15 +270,6 @@ fn content_blocks<'a>(
     Ok(blocks)
 }
 
-/// Converse's tool name rule (`[a-zA-Z0-9_-]+`, 1 to 64 characters): checked here so the
-/// client learns which tool is wrong.
-fn valid_tool_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// `tools`, `tool_choice` and `parallel_tool_calls` → `toolConfig`. `history` says whether
 /// the conversation holds tool calls or results, for which Converse requires `toolConfig`.
 fn tool_config(
@@ -319,7 +314,7 @@ fn tool_config(
     let mut tools = Vec::with_capacity(features.tools.len());
     for (i, tool) in std::mem::take(&mut features.tools).into_iter().enumerate() {
         let function = tool.function;
-        if !valid_tool_name(&function.name) {
+        if !request_fields::valid_tool_name(&function.name) {
             return Err(invalid(
                 "Amazon Bedrock tool names are 1 to 64 of `a-z`, `A-Z`, `0-9`, `_`, `-`",
                 format!("tools[{i}].function.name"),
@@ -368,8 +363,16 @@ fn tool_use_blocks(
 
 /// OpenAI request → Converse request.
 pub fn to_converse_request(
-    mut request: oa::ChatCompletionRequest<'_>,
+    request: oa::ChatCompletionRequest<'_>,
 ) -> Result<br::ConverseRequest<'_>, ApiError> {
+    to_converse_request_with_answer(request).map(|(request, _)| request)
+}
+
+/// [`to_converse_request`]; also returns the name of the forced answer tool standing for
+/// `response_format`, if any.
+pub fn to_converse_request_with_answer(
+    mut request: oa::ChatCompletionRequest<'_>,
+) -> Result<(br::ConverseRequest<'_>, Option<String>), ApiError> {
     // SDKs send `tools: []` with `tool_choice: "auto"` (or `"none"`): that asks for nothing.
     if request
         .other
@@ -393,12 +396,8 @@ pub fn to_converse_request(
     if features.seed.is_some() {
         return Err(unsupported("seed"));
     }
-    if !matches!(
-        features.response_format,
-        None | Some(oa::ResponseFormat::Text)
-    ) {
-        return Err(unsupported("response_format"));
-    }
+    // Structured output is a forced tool whose input is the answer, as for Anthropic.
+    let answer = request_fields::answer_tool(&mut features, "Amazon Bedrock")?;
     let mut history = false;
     let mut system = Vec::new();
     let mut messages: Vec<br::Message<'_>> = Vec::with_capacity(request.messages.len());
@@ -487,18 +486,37 @@ pub fn to_converse_request(
         }
         Some(_) => {}
     }
-    let tool_config = tool_config(&mut features, history)?;
-    Ok(br::ConverseRequest {
-        messages,
-        system,
-        tool_config,
-        inference_config: br::InferenceConfig {
-            max_tokens: request.max_completion_tokens.or(request.max_tokens),
-            temperature: request.temperature,
-            top_p: request.top_p,
-            stop_sequences: request.stop.map(oa::Stop::into_vec),
+    let mut tool_config = tool_config(&mut features, history)?;
+    let answer_name = answer.as_ref().map(|a| a.name.clone());
+    if let Some(answer) = answer {
+        // No client tools here (`answer_tool` refused them), so this is the only tool.
+        tool_config = Some(br::ToolConfig {
+            tool_choice: Some(br::ToolChoice::Tool {
+                name: answer.name.clone(),
+            }),
+            tools: vec![br::Tool::ToolSpec(br::ToolSpec {
+                name: answer.name,
+                description: Some(answer.description),
+                input_schema: br::InputSchema {
+                    json: answer.schema,
+                },
+            })],
+        });
+    }
+    Ok((
+        br::ConverseRequest {
+            messages,
+            system,
+            tool_config,
+            inference_config: br::InferenceConfig {
+                max_tokens: request.max_completion_tokens.or(request.max_tokens),
+                temperature: request.temperature,
+                top_p: request.top_p,
+                stop_sequences: request.stop.map(oa::Stop::into_vec),
+            },
         },
-    })
+        answer_name,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,22 +622,27 @@ pub fn openai_usage(usage: &br::TokenUsage) -> Usage {
     }
 }
 
+/// A Converse answer → `chat.completion`. `answer_tool`: the forced tool standing for
+/// `response_format`, whose input is the message content.
 fn translate_response(
     response: &br::ConverseResponse<'_>,
     id: &str,
     model: &str,
     created: u64,
+    answer_tool: Option<&str>,
 ) -> Result<(Vec<u8>, Usage), serde_json::Error> {
     let mut text: Option<Cow<'_, str>> = None;
     let mut tool_calls = Vec::new();
     for block in &response.output.message.content {
         if let Some(t) = &block.text {
-            match &mut text {
-                None => text = Some(Cow::Borrowed(t.as_ref())),
-                Some(all) => all.to_mut().push_str(t),
-            }
+            request_fields::append_text(&mut text, Cow::Borrowed(t.as_ref()));
         }
         if let Some(tool) = &block.tool_use {
+            if Some(tool.name.as_ref()) == answer_tool {
+                let json = serde_json::to_string(&tool.input)?;
+                request_fields::append_text(&mut text, Cow::Owned(json));
+                continue;
+            }
             tool_calls.push(oa::ToolCall {
                 id: &tool.tool_use_id,
                 kind: "function",
@@ -634,6 +657,7 @@ fn translate_response(
         text = Some(Cow::Borrowed(""));
     }
     let usage = openai_usage(&response.usage.unwrap_or_default());
+    let answered = answer_tool.is_some() && tool_calls.is_empty();
     let completion = oa::ChatCompletion {
         id,
         object: "chat.completion",
@@ -648,7 +672,10 @@ fn translate_response(
                 tool_calls,
             },
             logprobs: None,
-            finish_reason: response.stop_reason.map(finish_reason),
+            finish_reason: response.stop_reason.map(|reason| match reason {
+                br::StopReason::ToolUse => tool_use_finish(answered),
+                other => finish_reason(other),
+            }),
         }],
         usage,
     };
@@ -676,9 +703,13 @@ pub struct OpenAiBedrock {
     terminated: bool,
     /// The stream ended with an error frame (an exception, a corrupt frame or a cut stream).
     failed: bool,
-    /// Tool calls started in the stream: (`contentBlockIndex`, OpenAI `tool_calls` index), so
-    /// each input fragment reaches the call its block started.
-    tool_blocks: Vec<(u32, u32)>,
+    /// The forced tool standing for `response_format`: its input is the answer.
+    answer_tool: Option<String>,
+    /// Tool blocks started in the stream by `contentBlockIndex`, so each input fragment
+    /// reaches the call its block started (or the content, for the answer tool).
+    tool_blocks: Vec<(u32, StreamBlock)>,
+    /// Stream: tool calls announced so far (their OpenAI `index`).
+    tool_calls: u32,
     usage: Option<Usage>,
 }
 
@@ -697,7 +728,9 @@ impl OpenAiBedrock {
             stopped: false,
             terminated: false,
             failed: false,
+            answer_tool: None,
             tool_blocks: Vec::new(),
+            tool_calls: 0,
             usage: None,
         }
     }
@@ -793,8 +826,15 @@ impl OpenAiBedrock {
                         let Some(tool) = parsed.start.and_then(|s| s.tool_use) else {
                             return; // text blocks start with their first delta
                         };
-                        let index = self.tool_blocks.len() as u32;
-                        self.tool_blocks.push((parsed.content_block_index, index));
+                        let block = parsed.content_block_index;
+                        if self.answer_tool.as_deref() == Some(tool.name.as_ref()) {
+                            // The answer's JSON follows as content; nothing to announce.
+                            self.tool_blocks.push((block, StreamBlock::Answer));
+                            return;
+                        }
+                        let index = self.tool_calls;
+                        self.tool_calls += 1;
+                        self.tool_blocks.push((block, StreamBlock::Tool(index)));
                         // The first piece of a call: id, type and name; arguments follow.
                         let call = oa::ToolCallDelta {
                             index,
@@ -823,12 +863,24 @@ impl OpenAiBedrock {
                         }
                         if let Some(tool) = parsed.delta.tool_use.filter(|t| !t.input.is_empty()) {
                             let block = parsed.content_block_index;
-                            let Some(&(_, index)) =
+                            let Some(&(_, kind)) =
                                 self.tool_blocks.iter().find(|(b, _)| *b == block)
                             else {
                                 // Input for a call that never started: nothing to attach it to.
                                 fail_unreadable(self, out);
                                 return;
+                            };
+                            let index = match kind {
+                                StreamBlock::Tool(index) => index,
+                                StreamBlock::Answer => {
+                                    let delta = oa::Delta {
+                                        role: None,
+                                        content: Some(&tool.input),
+                                        tool_calls: Vec::new(),
+                                    };
+                                    self.chunk(out, delta, None);
+                                    return;
+                                }
                             };
                             let call = oa::ToolCallDelta {
                                 index,
@@ -849,7 +901,11 @@ impl OpenAiBedrock {
                 match serde_json::from_slice::<br::MessageStopEvent>(&message.payload) {
                     Ok(parsed) => {
                         self.stopped = true;
-                        let finish = parsed.stop_reason.map(finish_reason);
+                        let answered = self.answer_tool.is_some() && self.tool_calls == 0;
+                        let finish = parsed.stop_reason.map(|reason| match reason {
+                            br::StopReason::ToolUse => tool_use_finish(answered),
+                            other => finish_reason(other),
+                        });
                         self.chunk(out, oa::Delta::default(), finish);
                     }
                     Err(_) => fail_unreadable(self, out),
@@ -921,7 +977,8 @@ impl Translator for OpenAiBedrock {
         };
         self.path = model_path(&model, action);
         self.model = model;
-        let translated = to_converse_request(request)?;
+        let (translated, answer_tool) = to_converse_request_with_answer(request)?;
+        self.answer_tool = answer_tool;
         serde_json::to_vec(&translated)
             .map(Some)
             .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
@@ -1001,8 +1058,14 @@ impl Translator for OpenAiBedrock {
                 unreadable("not a Bedrock Converse answer")
             })
             .and_then(|response| {
-                translate_response(&response, &id, &self.model, self.created)
-                    .map_err(|_| unreadable("an answer that cannot be re-encoded"))
+                translate_response(
+                    &response,
+                    &id,
+                    &self.model,
+                    self.created,
+                    self.answer_tool.as_deref(),
+                )
+                .map_err(|_| unreadable("an answer that cannot be re-encoded"))
             });
         match translated {
             Ok((body, usage)) => {

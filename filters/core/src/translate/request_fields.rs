@@ -121,6 +121,94 @@ pub fn take_features(
     Ok(features)
 }
 
+/// The forced tool's name for `response_format: json_object` (a `json_schema` uses its name).
+pub const JSON_ANSWER_TOOL: &str = "json_answer";
+
+/// What the forced answer tool tells the model when the schema carries no description.
+const ANSWER_DESCRIPTION: &str = "Give the answer as this tool's input, in JSON.";
+
+/// The forced tool standing for `response_format` `json_object` / `json_schema` on providers
+/// without a native JSON mode (Anthropic, Bedrock Converse): the model must call it, and its
+/// input is the answer, returned to the client as message content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerTool {
+    pub name: String,
+    pub description: String,
+    /// A JSON Schema object whose root, if typed, is an object (tool input always is).
+    pub schema: Value,
+}
+
+/// OpenAI's rule for a `json_schema` name (`a-z`, `A-Z`, `0-9`, `_`, `-`, at most 64), which
+/// is also Anthropic's and Converse's rule for tool names.
+pub fn valid_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Takes `response_format` out of `features` as the forced [`AnswerTool`], if it asks for
+/// JSON. A forced tool leaves the model no other tool to call, so `tools` with it are a 400
+/// naming `response_format` (`provider` names the provider in the message).
+pub fn answer_tool(
+    features: &mut Features,
+    provider: &str,
+) -> Result<Option<AnswerTool>, ApiError> {
+    let (name, description, schema) = match features.response_format.take() {
+        None | Some(oa::ResponseFormat::Text) => return Ok(None),
+        Some(oa::ResponseFormat::JsonObject) => (JSON_ANSWER_TOOL.to_string(), None, None),
+        Some(oa::ResponseFormat::JsonSchema { json_schema }) => (
+            json_schema.name,
+            json_schema.description,
+            json_schema.schema,
+        ),
+    };
+    if !features.tools.is_empty() {
+        return Err(invalid(
+            format!(
+                "`response_format` cannot be combined with `tools` for {provider}: \
+                 structured output is a forced tool there"
+            ),
+            "response_format",
+        ));
+    }
+    if !valid_tool_name(&name) {
+        return Err(invalid(
+            "`response_format.json_schema.name` must be 1 to 64 of `a-z`, `A-Z`, `0-9`, `_`, `-`",
+            "response_format.json_schema.name",
+        ));
+    }
+    let schema = schema.unwrap_or_else(|| serde_json::json!({"type": "object"}));
+    let object_root = match &schema {
+        Value::Object(map) => map.get("type").is_none_or(|t| t == "object"),
+        _ => false,
+    };
+    if !object_root {
+        return Err(invalid(
+            format!(
+                "`response_format.json_schema.schema` must be a JSON Schema of an object for \
+                 {provider} (the answer is a tool's input)"
+            ),
+            "response_format.json_schema.schema",
+        ));
+    }
+    Ok(Some(AnswerTool {
+        name,
+        description: description
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| ANSWER_DESCRIPTION.to_string()),
+        schema,
+    }))
+}
+
+/// Appends `more` to a message's text, which starts absent (content `null`).
+pub fn append_text<'a>(text: &mut Option<Cow<'a, str>>, more: Cow<'a, str>) {
+    match text {
+        None => *text = Some(more),
+        Some(all) => all.to_mut().push_str(&more),
+    }
+}
+
 /// A `data:<media type>;base64,<data>` URL, split.
 pub struct DataUrl<'a> {
     pub media_type: &'a str,
