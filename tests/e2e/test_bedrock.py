@@ -152,8 +152,10 @@ def test_client_errors_are_refused_before_bedrock(client, mock):
         )
     assert err.value.param == "tools[0].function.name"
     with pytest.raises(openai.BadRequestError) as err:
+        # Structured output is a forced tool on Bedrock: it leaves no room for the client's.
         client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "hi"}], response_format={"type": "json_object"}
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], response_format={"type": "json_object"},
+            tools=[SONG],
         )
     assert err.value.param == "response_format"
     assert bedrock_requests(mock, "") == []
@@ -194,6 +196,43 @@ def test_tool_choice_required_forces_a_call(client, mock, stream):
     sent = json.loads(bedrock_requests(mock, "/converse-stream" if stream else "/converse")[-1]["body"])
     assert sent["toolConfig"]["toolChoice"] == {"any": {}}
     assert sent["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]["required"] == ["sign"]
+
+
+STATION = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "station",
+        "schema": {"type": "object", "properties": {"sign": {"type": "string"}, "mhz": {"type": "number"}},
+                   "required": ["sign", "mhz"]},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_json_schema_is_a_forced_tool_answered_as_content(client, mock, stream):
+    # The answers themselves are checked on every backend in test_providers.py; here what
+    # Converse gets, and that the tool never reaches the client.
+    mock.clear()
+    kwargs = dict(model=MODEL, messages=[{"role": "user", "content": "A radio station?"}],
+                  response_format=STATION)
+    if stream:
+        chunks = list(client.chat.completions.create(stream=True, **kwargs))
+        assert not [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []]
+        content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    else:
+        completion = client.chat.completions.create(**kwargs)
+        assert not completion.choices[0].message.tool_calls
+        content = completion.choices[0].message.content
+        finish = [completion.choices[0].finish_reason]
+    assert finish == ["stop"]
+    station = json.loads(content)
+    assert isinstance(station["sign"], str) and isinstance(station["mhz"], (int, float))
+    sent = json.loads(bedrock_requests(mock, "/converse-stream" if stream else "/converse")[-1]["body"])
+    assert sent["toolConfig"]["toolChoice"] == {"tool": {"name": "station"}}
+    [tool] = sent["toolConfig"]["tools"]
+    assert tool["toolSpec"]["name"] == "station"
+    assert tool["toolSpec"]["inputSchema"]["json"] == STATION["json_schema"]["schema"]
 
 
 def test_tool_choice_none_sends_no_tools(client, mock):

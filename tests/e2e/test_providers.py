@@ -19,8 +19,10 @@ BACKENDS = [
     ("azure-gpt-4o-mini", "azure"),
 ]
 MODELS = [m for m, _ in BACKENDS]
-# Tools also work on Bedrock (Converse `toolConfig`), which takes no images or response formats.
+# Tools and structured output also work on Bedrock (Converse `toolConfig`; `response_format` is a
+# forced tool there), which takes no image links.
 TOOL_MODELS = MODELS + ["claude-3-haiku-bedrock"]
+JSON_MODELS = MODELS + ["claude-3-haiku-bedrock"]
 
 # A 1×1 PNG.
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -242,7 +244,7 @@ PERSON = {
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", JSON_MODELS)
 def test_json_schema_output(client, model, stream):
     kwargs = dict(model=model, messages=[{"role": "user", "content": "Invent a person"}],
                   response_format=PERSON)
@@ -261,7 +263,7 @@ def test_json_schema_output(client, model, stream):
     assert isinstance(person["tags"], list)
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", JSON_MODELS)
 def test_json_object_output(client, model):
     completion = client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": "Answer in JSON"}],

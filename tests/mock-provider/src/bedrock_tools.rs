@@ -411,4 +411,24 @@ mod tests {
         };
         assert_eq!(names(calls(&forced, "go", 1)), ["b"]);
     }
+
+    #[test]
+    fn a_forced_answer_tool_gets_an_input_with_the_schema_properties() {
+        // What llmgw sends for `response_format: json_schema`.
+        let config = json!({"tools": [{"toolSpec": {"name": "person",
+            "description": "Give the answer as this tool's input, in JSON.",
+            "inputSchema": {"json": {"type": "object", "properties": {
+                "name": {"type": "string"}, "age": {"type": "integer"}},
+                "required": ["name", "age"], "additionalProperties": false}}}}],
+            "toolChoice": {"tool": {"name": "person"}}});
+        let Ok(Some(tools)) = check_config(Some(&config)) else {
+            panic!("the answer tool's toolConfig was refused");
+        };
+        let got = calls(&tools, "Extract: Ada, 36.", 1);
+        assert_eq!(got.len(), 1);
+        let (_, name, input) = &got[0];
+        assert_eq!(name, "person");
+        assert!(input["name"].is_string(), "{input}");
+        assert!(input["age"].is_i64(), "{input}");
+    }
 }
