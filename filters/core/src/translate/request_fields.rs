@@ -327,6 +327,36 @@ mod tests {
     }
 
     #[test]
+    fn response_format_becomes_one_forced_answer_tool() {
+        let answer =
+            |json: &str| take_features(&mut other(json)).and_then(|mut f| answer_tool(&mut f, "P"));
+        assert_eq!(
+            answer(r#"{"response_format":{"type":"text"}}"#).unwrap(),
+            None
+        );
+        let open = answer(r#"{"response_format":{"type":"json_object"}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(open.name, JSON_ANSWER_TOOL);
+        assert_eq!(open.schema, serde_json::json!({"type": "object"}));
+        let named = answer(
+            r#"{"response_format":{"type":"json_schema","json_schema":{"name":"p","description":" ",
+                "schema":{"properties":{"a":{"type":"string"}}}}}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(named.name, "p");
+        assert_eq!(named.description, ANSWER_DESCRIPTION);
+        assert_eq!(named.schema["properties"]["a"]["type"], "string");
+        let err = answer(
+            r#"{"tools":[{"type":"function","function":{"name":"f"}}],"response_format":{"type":"json_object"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("response_format"));
+        assert!(err.message.contains("for P: structured"), "{}", err.message);
+    }
+
+    #[test]
     fn data_urls_and_arguments() {
         let d = data_url("data:image/png;base64,iVBORw0=").unwrap();
         assert_eq!((d.media_type, d.data), ("image/png", "iVBORw0="));
