@@ -32,14 +32,14 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $@
 
-## build: the four filters (build/wasm/*.wasm, profile `wasm` then `wasm-opt -Oz`) and the mock provider
+## build: the four filters (build/wasm/*.wasm, through `wasm-opt -Oz`) and the mock provider
 build: setup
-	cargo build --profile wasm --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f))
+	cargo build --release --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f))
 	cargo build --release -p llmgw-mock-provider
 	cargo build -p llmgw-rls-server
 	@mkdir -p build/wasm
 	@for f in $(FILTERS); do \
-		$(WASM_OPT) target/$(WASM_TARGET)/wasm/llmgw_$$f.wasm -o build/wasm/$$f.wasm || exit 1; \
+		$(WASM_OPT) target/$(WASM_TARGET)/release/llmgw_$$f.wasm -o build/wasm/$$f.wasm || exit 1; \
 	done
 	@ls -l build/wasm/*.wasm | awk '{print "  " $$NF ": " $$5 " bytes"}'
 

@@ -960,7 +960,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     w("")
 
     w("## Filter sizes\n")
-    w("As `make build` makes them (profile `wasm`, opt-level z, then `wasm-opt -Oz`).\n")
+    w("As `make build` makes them (release profile, opt-level s, then `wasm-opt -Oz`).\n")
     w("| filter | bytes | KiB | ≤ 400 KiB |")
     w("|---|---|---|---|")
     for name, size in sizes:
