@@ -984,7 +984,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
       "Envoy too). The generated files are in `build/run/`.")
     w(f"- The bench client's llmgw key is `{BENCH_KEY[:16]}…` (auth holds its SHA-256; consumer "
       "`bench`); ratelimit counts every request against a limit it never reaches.")
-    w(f"- Saturation: `oha -c {opts.concurrency} -z {opts.duration:g}s` after `-z {opts.warmup:g}s`; only "
+    w(f"- Saturation: `oha --worker-threads {OHA_THREADS} -c {opts.concurrency} -z {opts.duration:g}s` after `-z {opts.warmup:g}s`; only "
       "200 answers count. Fixed rate: `oha -q RATE --latency-correction` (latency from the "
       "scheduled send time, so a stall is not hidden). A row whose saturation throughput is "
       "below 1.1 × the rate is marked saturated instead.")
