@@ -141,24 +141,6 @@ def ensure_noop() -> str:
     return str(NOOP_WASM)
 
 
-def ensure_wasm_opt() -> str | None:
-    """build/wasm/*.wasm through Binaryen's `wasm-opt -Oz` (when installed), for one row that
-    shows what the size optimisation does to speed."""
-    exe = shutil.which("wasm-opt")
-    if not exe:
-        return None
-    out = BENCH_DIR / "wasm-opt"
-    out.mkdir(parents=True, exist_ok=True)
-    for src in sorted(WASM_DIR.glob("*.wasm")):
-        res = run_quiet([exe, "-Oz", "--enable-bulk-memory", "--enable-sign-ext",
-                         "--enable-mutable-globals", "--enable-nontrapping-float-to-int",
-                         str(src), "-o", str(out / src.name)])
-        if res.returncode != 0:
-            log(f"wasm-opt failed on {src.name}; no wasm-opt row ({res.stderr.strip()[-200:]})")
-            return None
-    return str(out)
-
-
 def ensure_litellm() -> tuple[str | None, str]:
     """(path of the litellm CLI, '') or (None, why it is skipped)."""
     exe = PEER_VENV / "bin" / "litellm"
@@ -521,17 +503,36 @@ class Opts:
     ttft_n: int
 
 
+# oha's tokio runtime defaults to one worker thread per core. On 2 cores two oha threads compete
+# with Envoy's 2 workers, and an idle work-stealing thread spins before it parks, so the slower
+# the target, the more CPU oha steals from it: measured here, 4 no-op wasm filters kept 40–53% of
+# plain Envoy with 2 oha threads, 61–82% with 1 thread and 79–88% with wrk (1 thread), which is
+# what DESIGN.md's wrk figures (70–81%) showed. One thread, like wrk, keeps the load tool's share
+# of the machine bounded and the same for every target; oha stays the tool (it also drives the
+# fixed-rate runs, with latency correction, which wrk cannot).
+OHA_THREADS = 1
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def oha(exe: str, server: Server, row: Row, *, duration: float, concurrency: int,
         rate: int | None = None) -> dict:
     args = [exe, "--no-tui", "--output-format", "json", "-z", f"{duration}s",
-            "-c", str(concurrency), "-m", "POST", "-T", "application/json",
+            "-c", str(concurrency), "--worker-threads", str(OHA_THREADS),
+            "-m", "POST", "-T", "application/json",
             "-d", body(row.model, row.stream).decode()]
     for k, v in server.headers.items():
         args += ["-H", f"{k}: {v}"]
     if rate:
         args += ["-q", str(rate), "--latency-correction"]
     args.append(server.url + server.path)
+    cpu0 = cpu_seconds(server.pid) if server.kind == "envoy" else None
     res = run_quiet(args, timeout=duration + 60)
+    cpu1 = cpu_seconds(server.pid) if server.kind == "envoy" else None
     if res.returncode != 0:
         raise RuntimeError(f"oha failed: {res.stderr.strip()[-500:]}")
     out = json.loads(res.stdout)
@@ -550,6 +551,9 @@ def oha(exe: str, server: Server, row: Row, *, duration: float, concurrency: int
         "ok": ok,
         "total": total,
         "errors": errors,
+        # Envoy's own CPU time per answered request: robust to a busy machine (other jobs
+        # stretch wall-clock latency and cut throughput, much less the work Envoy does).
+        "cpu_us": (cpu1 - cpu0) / ok * 1e6 if cpu0 is not None and cpu1 is not None and ok else None,
     }
 
 
@@ -623,8 +627,10 @@ def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
         Server("translate-anthropic", "Envoy + translate → Anthropic", "envoy", T,
                cluster="anthropic"),
         Server("full", "Envoy + full chain", "envoy", A | R | L | T),
-        Server("full-oz", "Envoy + full chain (wasm-opt -Oz)", "envoy", A | R | L | T,
-               wasm_dir=opt_dir, skip="" if opt_dir else "wasm-opt (Debian: binaryen) not installed"),
+        # Before/after in one run, same machine state: the chain with other modules (a build of
+        # an earlier commit), `--baseline-wasm DIR`.
+        Server("full-base", "Envoy + full chain (baseline modules)", "envoy", A | R | L | T,
+               wasm_dir=opt_dir, skip="" if opt_dir else "no --baseline-wasm given"),
         Server("noop1", "Envoy + 1 no-op wasm filter", "envoy", A, noop_wasm=noop),
         Server("noop4", "Envoy + 4 no-op wasm filters", "envoy", A | R | L | T, noop_wasm=noop),
         Server("litellm", "LiteLLM proxy", "litellm", peer_cmd=lite, skip=peer_skip_l),
@@ -652,8 +658,10 @@ def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
             ANTHROPIC_MODEL, False),
         Row("full", "**full chain → OpenAI**", "full", OPENAI_MODEL, False),
         Row("full-anthropic", "**full chain → Anthropic**", "full", ANTHROPIC_MODEL, False),
-        Row("full-oz", "full chain → OpenAI, modules through `wasm-opt -Oz`", "full-oz",
+        Row("full-base", "full chain → OpenAI, baseline modules", "full-base",
             OPENAI_MODEL, False),
+        Row("full-base-anthropic", "full chain → Anthropic, baseline modules", "full-base",
+            ANTHROPIC_MODEL, False),
         Row("noop1", "1 no-op wasm filter (floor)", "noop1", OPENAI_MODEL, False),
         Row("noop4", "4 no-op wasm filters (floor)", "noop4", OPENAI_MODEL, False),
         Row("litellm", "LiteLLM proxy", "litellm", OPENAI_MODEL, False),
@@ -737,6 +745,8 @@ def measure_all(opts: Opts, oha_exe: str, servers: list[Server], rows: list[Row]
                                         concurrency=opts.concurrency, rate=rate)
                             res.setdefault(f"p50@{rate}", []).append(fixed["p50_us"])
                             res.setdefault(f"p99@{rate}", []).append(fixed["p99_us"])
+                            if fixed["cpu_us"] is not None:
+                                res.setdefault(f"cpu@{rate}", []).append(fixed["cpu_us"])
                             msg += (f"; @{rate}/s p50 {fixed['p50_us']:.0f} µs"
                                     f" p99 {fixed['p99_us']:.0f} µs")
                     if row.stream:
@@ -805,7 +815,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
       f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load average "
       f"at the end {os.getloadavg()[0]:.2f}. {opts.runs} run(s) × {opts.duration:g} s per figure after "
       f"a {opts.warmup:g} s warm-up; {opts.concurrency} connections at saturation; median of the runs "
-      f"(min–max in brackets where useful). Load tool: {ver}. Envoy {envoy_ver.split('/')[1] if '/' in envoy_ver else ''} "
+      f"(min–max in brackets where useful). Load tool: {ver} with {OHA_THREADS} worker thread (`--worker-threads {OHA_THREADS}`, see bench/run.py). Envoy {envoy_ver.split('/')[1] if '/' in envoy_ver else ''} "
       f"with `--concurrency 2`. Upstream: {upstream_note}\n")
     w("Everything (load tool, gateway, upstream) shares the same cores, so absolute figures say "
       "little across machines; the ratios are what to compare. Re-run on a quiet machine: figures "
@@ -852,8 +862,8 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     # Throughput and latency
     w("## Non-streamed requests\n")
     rate_cols = "".join(f" p50 @{r}/s | p99 @{r}/s |" for r in opts.rates)
-    w(f"| target | req/s (min–max) | ÷ plain | ÷ LiteLLM | ÷ Portkey | added µs/req¹ |{rate_cols} added p50 / p99 @{top_rate}/s |")
-    w("|---|---|---|---|---|---|" + "---|---|" * len(opts.rates) + "---|")
+    w(f"| target | req/s (min–max) | ÷ plain | ÷ LiteLLM | ÷ Portkey | added µs/req¹ |{rate_cols} added p50 / p99 @{top_rate}/s | Envoy CPU µs/req @{top_rate}/s (added)² |")
+    w("|---|---|---|---|---|---|" + "---|---|" * len(opts.rates) + "---|---|")
     for r in [r for r in rows if not r.stream]:
         if not results.get(r.key) and r.key not in skipped and r.server not in skipped:
             continue  # not part of this run (--only)
@@ -876,9 +886,17 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
                          f"{m(r.key, f'p99@{top_rate}') - m('plain', f'p99@{top_rate}'):+,.0f} µs")
         else:
             cells.append("—")
+        cpu, cpu_plain = m(r.key, f"cpu@{top_rate}"), m("plain", f"cpu@{top_rate}")
+        if cpu is not None and cpu_plain is not None:
+            cells.append(f"{cpu:,.0f} ({cpu - cpu_plain:+,.0f})")
+        else:
+            cells.append("—")
         w("| " + " | ".join(cells) + " |")
     w("\n¹ 1/req/s of the row minus 1/req/s of plain Envoy: the machine time each request costs "
       "on top of plain Envoy (all cores, load tool and upstream included), a way to add filters up.\n")
+    w(f"² CPU time (user + system, all threads) of the Envoy process during the {top_rate} req/s run, "
+      "divided by the requests answered; in brackets, minus plain Envoy's. The figure least moved by "
+      "other jobs on the machine: compare rows and runs by it when the machine is busy.\n")
 
     def cost(key: str) -> float | None:
         rps = m(key, "rps")
@@ -896,7 +914,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
           + (f" — so the wasm machinery alone (no-op floor) is {cost('noop4') / cost('full'):.0%} of what "
              f"the full chain adds, the filters' own work the other {1 - cost('noop4') / cost('full'):.0%}"
              if cost("noop4") is not None and cost("full") else "")
-          + (f"; the full chain with `wasm-opt -Oz` modules {cost('full-oz'):,.0f} µs" if cost("full-oz") is not None else "")
+          + (f"; the full chain with the baseline modules {cost('full-base'):,.0f} µs" if cost("full-base") is not None else "")
           + ". translate alone skips the body (no `x-llmgw-upstream-model` without router), so in "
             "the chain it costs more than alone; see the analysis below.\n")
 
@@ -942,13 +960,12 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     w("")
 
     w("## Filter sizes\n")
-    w("| filter | bytes | KiB | ≤ 400 KiB | after `wasm-opt -Oz` |")
-    w("|---|---|---|---|---|")
+    w("As `make build` makes them (release profile, opt-level s, then `wasm-opt -Oz`).\n")
+    w("| filter | bytes | KiB | ≤ 400 KiB |")
+    w("|---|---|---|---|")
     for name, size in sizes:
-        oz = BENCH_DIR / "wasm-opt" / f"{name}.wasm"
-        oz_cell = f"{oz.stat().st_size:,} ({oz.stat().st_size / 1024:,.0f} KiB)" if oz.exists() else "—"
         w(f"| {name}.wasm | {size:,} | {size / 1024:,.0f} | "
-          f"{'yes' if size <= TARGETS['wasm_kib'] * 1024 else '**no**'} | {oz_cell} |")
+          f"{'yes' if size <= TARGETS['wasm_kib'] * 1024 else '**no**'} |")
     w("")
 
     if skipped:
@@ -967,7 +984,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
       "Envoy too). The generated files are in `build/run/`.")
     w(f"- The bench client's llmgw key is `{BENCH_KEY[:16]}…` (auth holds its SHA-256; consumer "
       "`bench`); ratelimit counts every request against a limit it never reaches.")
-    w(f"- Saturation: `oha -c {opts.concurrency} -z {opts.duration:g}s` after `-z {opts.warmup:g}s`; only "
+    w(f"- Saturation: `oha --worker-threads {OHA_THREADS} -c {opts.concurrency} -z {opts.duration:g}s` after `-z {opts.warmup:g}s`; only "
       "200 answers count. Fixed rate: `oha -q RATE --latency-correction` (latency from the "
       "scheduled send time, so a stall is not hidden). A row whose saturation throughput is "
       "below 1.1 × the rate is marked saturated instead.")
@@ -1000,15 +1017,18 @@ def main() -> None:
     ap.add_argument("--upstream", choices=["nginx", "mock"], default="nginx",
                     help="upstream of the non-streamed rows (default nginx; streams always use the mock)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--baseline-wasm", metavar="DIR",
+                    help="also measure the full chain with the modules in DIR (e.g. a build of "
+                         "an earlier commit): before and after in one run")
     ap.add_argument("--from-results", metavar="JSON",
                     help="only write the report again from a results.json of an earlier run")
     a = ap.parse_args()
     if a.from_results:
         data = json.loads(Path(a.from_results).read_text())
         opts = Opts(**data["opts"])
-        opt_dir = str(BENCH_DIR / "wasm-opt") if (BENCH_DIR / "wasm-opt").exists() else None
         servers, rows = plan("", "litellm", "", ["node"], "", "noop",
-                             data.get("fast_label", "nginx (fixed answers)"), opt_dir)
+                             data.get("fast_label", "nginx (fixed answers)"),
+                             data.get("baseline_wasm"))
         note = data.get("upstream_note", UPSTREAM_NOTE_NGINX)
         Path(a.out).write_text(report(opts, rows, servers, data["results"], data["rss_kib"],
                                       data["skipped"], ensure_oha(), note))
@@ -1055,7 +1075,7 @@ def main() -> None:
                 upstream_note += f" (nginx unavailable: {why})"
         upstreams.setdefault("fast", upstreams["mock"])
         servers, rows = plan(skip_peers, litellm, litellm_skip, portkey, portkey_skip, noop,
-                             fast_label, ensure_wasm_opt())
+                             fast_label, a.baseline_wasm)
         if a.only:
             only = set(a.only.split(",")) | {"plain", "plain-s"}
             servers = [s for s in servers if s.key in only or s.key.removesuffix("-s") in only]
@@ -1082,7 +1102,8 @@ def main() -> None:
     Path(BENCH_DIR).mkdir(parents=True, exist_ok=True)
     (BENCH_DIR / "results.json").write_text(json.dumps(
         {"opts": opts.__dict__, "results": results, "rss_kib": rss, "skipped": skipped,
-         "fast_label": fast_label, "upstream_note": upstream_note}, indent=1))
+         "fast_label": fast_label, "upstream_note": upstream_note,
+         "baseline_wasm": a.baseline_wasm}, indent=1))
     print()
     print(text.split("## Method")[0])
     log(f"wrote {a.out} and {BENCH_DIR.relative_to(ROOT)}/results.json")

@@ -43,7 +43,13 @@ def _hcm(config: dict) -> dict:
 
 
 def _route(config: dict) -> dict:
-    return _hcm(config)["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
+    """The route every request takes without router: the catch-all one (`cluster_header`), not
+    the fallback chain's, which only matches the header router sets."""
+    routes = _hcm(config)["route_config"]["virtual_hosts"][0]["routes"]
+    for route in routes:
+        if "cluster_header" in route["route"]:
+            return route["route"]
+    raise KeyError("no route with cluster_header in envoy/gateway.yaml")
 
 
 def _cluster(config: dict, name: str) -> dict:

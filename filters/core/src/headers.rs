@@ -111,6 +111,15 @@ pub const MAX_OUTPUT_TOKENS: &str = "x-llmgw-max-output-tokens";
 /// anyway, and ratelimit hides that usage chunk from the client again.
 pub const INCLUDE_USAGE: &str = "x-llmgw-include-usage";
 
+/// The first value of header `name` in a header list as one `get_map` host call returns it
+/// (names lower-cased): filters read what they need from that one copy instead of asking Envoy
+/// once per header.
+pub fn find<'a>(all: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    all.iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 /// Is this header name one of llmgw's? Header names reach filters lower-cased.
 pub fn is_reserved(name: &str) -> bool {
     name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
@@ -167,6 +176,18 @@ mod tests {
         assert_eq!(price_for_provider("openai=1", "openai"), None);
         assert_eq!(price_for_provider("openai=x/1", "openai"), None);
         assert_eq!(price_for_provider("openai=-1/1", "openai"), None);
+    }
+
+    #[test]
+    fn find_takes_the_first_value_of_a_header_in_any_case() {
+        let all = vec![
+            (":path".to_string(), "/v1/models".to_string()),
+            ("X-Llmgw-Consumer".to_string(), "alice".to_string()),
+            ("x-llmgw-consumer".to_string(), "bob".to_string()),
+        ];
+        assert_eq!(find(&all, CONSUMER), Some("alice"));
+        assert_eq!(find(&all, ":path"), Some("/v1/models"));
+        assert_eq!(find(&all, TEAM), None);
     }
 
     #[test]

@@ -132,9 +132,9 @@ pub struct AuthFilter {
 }
 
 impl AuthFilter {
-    /// Check the presented key (headers already scrubbed of `x-llmgw-*`).
-    fn authenticate(&self, host: &dyn Host) -> Result<&Key, AuthError> {
-        let presented = presented_key(host).ok_or(AuthError::Missing)?;
+    /// Check the key presented in `all` (the request headers).
+    fn authenticate(&self, host: &dyn Host, all: &[(String, String)]) -> Result<&Key, AuthError> {
+        let presented = presented_key(all).ok_or(AuthError::Missing)?;
         let key = find_key(&self.keys, &Sha256::digest(presented.as_bytes()).into())
             .ok_or(AuthError::Unknown)?;
         if let Some((expires_ms, expires_at)) = &key.expires {
@@ -152,22 +152,25 @@ impl AuthFilter {
 
 impl HttpFilter for AuthFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
+        // One copy of the headers: the key is read from it, and only headers it shows are
+        // removed (each host call is a crossing out of the VM).
+        let all = host.request_headers();
         // Client-sent x-llmgw-* headers are never trusted, whatever happens next.
-        let mut spoofed: Vec<String> = host
-            .request_headers()
-            .into_iter()
-            .map(|(name, _)| name)
-            .filter(|name| headers::is_reserved(name))
-            .collect();
-        spoofed.dedup();
-        for name in &spoofed {
-            host.remove_request_header(name);
+        let mut spoofed: Vec<&str> = Vec::new();
+        for (name, _) in &all {
+            if headers::is_reserved(name) && !spoofed.contains(&name.as_str()) {
+                host.remove_request_header(name);
+                spoofed.push(name);
+            }
         }
 
-        match self.authenticate(host) {
+        match self.authenticate(host, &all) {
             Ok(key) => {
-                host.remove_request_header(AUTHORIZATION);
-                host.remove_request_header(X_API_KEY);
+                for name in [AUTHORIZATION, X_API_KEY] {
+                    if headers::find(&all, name).is_some() {
+                        host.remove_request_header(name);
+                    }
+                }
                 host.set_request_header(headers::CONSUMER, &key.consumer);
                 access_log::record(host, Field::Consumer, &key.consumer);
                 if let Some(team) = &key.team {
@@ -197,18 +200,18 @@ impl HttpFilter for AuthFilter {
 
 /// The key the client presented: `Authorization: Bearer <key>` (scheme in any case), else
 /// `x-api-key: <key>`. Empty values count as absent.
-fn presented_key(host: &dyn Host) -> Option<String> {
-    if let Some(value) = host.request_header(AUTHORIZATION) {
+fn presented_key(all: &[(String, String)]) -> Option<&str> {
+    if let Some(value) = headers::find(all, AUTHORIZATION) {
         let value = value.trim();
         if let Some((scheme, rest)) = value.split_once([' ', '\t']) {
             let key = rest.trim();
             if scheme.eq_ignore_ascii_case("bearer") && !key.is_empty() {
-                return Some(key.to_string());
+                return Some(key);
             }
         }
     }
-    host.request_header(X_API_KEY)
-        .map(|value| value.trim().to_string())
+    headers::find(all, X_API_KEY)
+        .map(str::trim)
         .filter(|key| !key.is_empty())
 }
 

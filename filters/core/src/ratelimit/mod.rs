@@ -430,34 +430,40 @@ impl RateLimitFilter {
 
 /// A request header that must be a valid id (anything else counts as absent, so a client
 /// talking to this filter without auth in front can neither mint unbounded keys nor inject odd
-/// bytes into them).
-fn id_header(host: &dyn Host, name: &str) -> Option<String> {
-    host.request_header(name).filter(|v| is_valid_id(v))
+/// bytes into them). `all` is the request's headers from one `get_map` host call.
+fn id_header(all: &[(String, String)], name: &str) -> Option<String> {
+    headers::find(all, name)
+        .filter(|v| is_valid_id(v))
+        .map(str::to_string)
 }
 
 /// Model and provider names as router validated them (letters, digits, `._-:/@`).
-fn name_header(host: &dyn Host, name: &str) -> Option<String> {
-    host.request_header(name).filter(|v| {
-        !v.is_empty()
-            && v.len() <= 128
-            && v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-:/@".contains(&b))
-    })
+fn name_header(all: &[(String, String)], name: &str) -> Option<String> {
+    headers::find(all, name)
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-:/@".contains(&b))
+        })
+        .map(str::to_string)
 }
 
-fn identity(host: &dyn Host) -> Identity {
+fn identity(all: &[(String, String)]) -> Identity {
     Identity {
-        consumer: id_header(host, headers::CONSUMER).unwrap_or_else(|| ANONYMOUS.to_string()),
-        team: id_header(host, headers::TEAM),
-        model: name_header(host, headers::UPSTREAM_MODEL),
-        requested_model: name_header(host, headers::REQUESTED_MODEL),
-        provider: name_header(host, headers::PROVIDER),
+        consumer: id_header(all, headers::CONSUMER).unwrap_or_else(|| ANONYMOUS.to_string()),
+        team: id_header(all, headers::TEAM),
+        model: name_header(all, headers::UPSTREAM_MODEL),
+        requested_model: name_header(all, headers::REQUESTED_MODEL),
+        provider: name_header(all, headers::PROVIDER),
     }
 }
 
 impl HttpFilter for RateLimitFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
-        let who = identity(host);
+        // Every fact below comes from this one copy of the headers (one host call, not eight).
+        let all = host.request_headers();
+        let who = identity(&all);
         self.applied = self.policy.applicable(&who);
         self.consumer = who.consumer;
         if self.applied.is_empty() {
@@ -465,14 +471,14 @@ impl HttpFilter for RateLimitFilter {
         }
         // A stream whose client did not ask for usage: have translate ask for it when tokens
         // are to be charged, and hide it again on the way back.
-        let marker = host.request_header(headers::INCLUDE_USAGE);
-        if marker.as_deref() == Some(estimate::USAGE_NONE)
+        let marker = headers::find(&all, headers::INCLUDE_USAGE);
+        if marker == Some(estimate::USAGE_NONE)
             && self.applied.iter().any(|a| a.limit.kind.is_tokens())
         {
             host.set_request_header(headers::INCLUDE_USAGE, estimate::USAGE_FORCED);
             self.hide_usage = true;
         }
-        self.estimate = estimate_from_headers(host, self.policy.default_max_output_tokens);
+        self.estimate = estimate_from_headers(&all, self.policy.default_max_output_tokens);
         match self.global.clone() {
             Some(global) => self.admit_globally(host, &global),
             None => self.admit_locally(host),

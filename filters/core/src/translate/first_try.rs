@@ -37,16 +37,18 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 impl FirstTry {
-    fn from_headers(host: &dyn Host) -> Self {
+    /// From the request headers as one `get_map` returned them (one host call, not seven).
+    fn from_headers(all: &[(String, String)]) -> Self {
+        let get = |name: &str| headers::find(all, name).map(str::to_string);
         Self {
-            path: host.request_header(":path").unwrap_or_default(),
-            provider: non_empty(host.request_header(headers::PROVIDER)),
-            upstream_model: non_empty(host.request_header(headers::UPSTREAM_MODEL)),
-            targets: non_empty(host.request_header(headers::TARGETS)),
-            consumer: non_empty(host.request_header(headers::CONSUMER)),
-            team: non_empty(host.request_header(headers::TEAM)),
-            include_usage: non_empty(host.request_header(headers::INCLUDE_USAGE)),
-            prices: non_empty(host.request_header(headers::PRICES)),
+            path: get(":path").unwrap_or_default(),
+            provider: non_empty(get(headers::PROVIDER)),
+            upstream_model: non_empty(get(headers::UPSTREAM_MODEL)),
+            targets: non_empty(get(headers::TARGETS)),
+            consumer: non_empty(get(headers::CONSUMER)),
+            team: non_empty(get(headers::TEAM)),
+            include_usage: non_empty(get(headers::INCLUDE_USAGE)),
+            prices: non_empty(get(headers::PRICES)),
             is_retry: false,
         }
     }
@@ -87,12 +89,12 @@ impl FirstTry {
     }
 
     /// This request's facts: from filter state when an earlier try saved them, else from the
-    /// headers (and saved for the tries after this one).
-    pub fn load_or_save(host: &mut dyn Host) -> Self {
+    /// headers (`all`, this try's request headers; saved for the tries after this one).
+    pub fn load_or_save(host: &mut dyn Host, all: &[(String, String)]) -> Self {
         if let Some(saved) = host.property(&PROPERTY).and_then(|b| Self::decode(&b)) {
             return saved;
         }
-        let first = Self::from_headers(host);
+        let first = Self::from_headers(all);
         host.set_property(&PROPERTY, &first.encode());
         first
     }
@@ -129,14 +131,15 @@ mod tests {
             .with_request_header(headers::TARGETS, "openai=gpt-4o-mini,anthropic=claude")
             .with_request_header(headers::CONSUMER, "alice")
             .with_request_header(headers::PRICES, "openai=0.15/0.6,anthropic=1/5");
-        let first = FirstTry::load_or_save(&mut host);
+        let all = host.request_headers.clone();
+        let first = FirstTry::load_or_save(&mut host, &all);
         assert_eq!(first.model_for("anthropic").as_deref(), Some("claude"));
         // The first try rewrites the shared header map…
         host.request_headers.clear();
         host.request_headers
             .push((":path".into(), "/v1/messages".into()));
         // …the retry still sees the request as router handed it on.
-        let retry = FirstTry::load_or_save(&mut host);
+        let retry = FirstTry::load_or_save(&mut host, &[]);
         assert!(!first.is_retry && retry.is_retry);
         assert_eq!(
             retry,
@@ -158,8 +161,9 @@ mod tests {
     #[test]
     fn absent_fields_stay_absent() {
         let mut host = FakeHost::new().with_request_header(":path", "/v1/models");
-        let first = FirstTry::load_or_save(&mut host);
-        let retry = FirstTry::load_or_save(&mut host);
+        let all = host.request_headers.clone();
+        let first = FirstTry::load_or_save(&mut host, &all);
+        let retry = FirstTry::load_or_save(&mut host, &[]);
         assert_eq!(retry.path, first.path);
         assert_eq!(retry.provider, None);
         assert_eq!(first.provider, None);

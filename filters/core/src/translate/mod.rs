@@ -683,6 +683,23 @@ impl TranslateFilter {
         Flow::Pause
     }
 
+    /// Must this try read (and perhaps rewrite) the request body? Not when the translator
+    /// sends it as it came: no field policy, no forced usage, and the model the provider is
+    /// asked for is the one the body names. `requested` is router's
+    /// [`headers::REQUESTED_MODEL`], the body's `model` as sent; a retry no longer sees it (the
+    /// first try removed it), so retries read the body and compare.
+    fn needs_body(&self, translator: &dyn Translator, requested: Option<&str>) -> bool {
+        if self.force_usage {
+            return true; // `stream_options.include_usage` is added to the body.
+        }
+        let upstream = self.upstream_model.as_deref();
+        let model_change = match (upstream, requested) {
+            (Some(upstream), Some(requested)) if upstream == requested => None,
+            (upstream, _) => upstream,
+        };
+        translator.needs_request_body(model_change)
+    }
+
     fn resolve_provider(&self, host: &dyn Host, routed: Option<&str>) -> Option<usize> {
         let by_name = |name: &str| self.providers.iter().position(|p| p.name == name);
         if let Some(bytes) = host.property(&PROVIDER_METADATA) {
@@ -707,8 +724,11 @@ impl TranslateFilter {
 impl HttpFilter for TranslateFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
         let providers = Rc::clone(&self.providers);
+        // One copy of every request header: everything below reads from it, and removes only
+        // headers it shows, instead of one host call per header asked for or removed.
+        let all = host.request_headers();
         // Router's facts as the first try saw them (a retry shares its rewritten headers).
-        let first = FirstTry::load_or_save(host);
+        let first = FirstTry::load_or_save(host, &all);
         let Some((index, provider)) = self
             .resolve_provider(host, first.provider.as_deref())
             .and_then(|i| providers.get(i).map(|p| (i, p)))
@@ -736,13 +756,17 @@ impl HttpFilter for TranslateFilter {
             first.include_usage.as_deref() == Some(crate::ratelimit::estimate::USAGE_FORCED);
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
-        for (name, _) in host.request_headers() {
-            if headers::is_reserved(&name) {
-                host.remove_request_header(&name);
+        let mut removed: Vec<&str> = Vec::new();
+        for (name, _) in &all {
+            let drop = headers::is_reserved(name)
+                || CLIENT_CREDENTIALS
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(name));
+            // A header listed twice (two values) is removed once.
+            if drop && !removed.contains(&name.as_str()) {
+                host.remove_request_header(name);
+                removed.push(name);
             }
-        }
-        for name in CLIENT_CREDENTIALS {
-            host.remove_request_header(name);
         }
         match &provider.backend {
             Backend::OpenAi { .. } => {
@@ -779,9 +803,8 @@ impl HttpFilter for TranslateFilter {
             Some((p, q)) => (p, Some(q)),
             None => (path.as_str(), None),
         };
-        let is_post = host
-            .request_header(":method")
-            .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+        let is_post =
+            headers::find(&all, ":method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
         let translator = match (is_post, path_only) {
             (true, CHAT_COMPLETIONS) => Some(provider.translator(self.upstream_model.as_deref())),
             (true, EMBEDDINGS) => provider.embeddings_translator(self.upstream_model.as_deref()),
@@ -797,10 +820,18 @@ impl HttpFilter for TranslateFilter {
                 );
             }
             host.set_request_header(":path", &translator.chat_path(query));
+            // A compressed answer could be neither translated nor watched for its end.
+            if headers::find(&all, "accept-encoding").is_some() {
+                host.remove_request_header("accept-encoding");
+            }
+            if !self.needs_body(&*translator, headers::find(&all, headers::REQUESTED_MODEL)) {
+                // Passthrough: the body leaves as the client sent it, so it is neither
+                // buffered nor copied into the VM, and its content-length stays right.
+                self.translator = Some(translator);
+                return Flow::Continue;
+            }
             // The body is rewritten; the length is set again once it is known.
             host.remove_request_header("content-length");
-            // A compressed answer could be neither translated nor watched for its end.
-            host.remove_request_header("accept-encoding");
             self.translator = Some(translator);
             self.chat = true;
             // Wait for the body; Envoy's `allow_on_headers_stop_iteration` lets the header

@@ -812,3 +812,117 @@ fn a_local_reply_logs_its_error_code() {
         "not overwritten when the try ends"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The passthrough fast path: the body is neither buffered nor read when nothing in it changes.
+
+/// An OpenAI-schema request as router hands it on, asking for `requested` and routed to
+/// `upstream`.
+fn routed_host(requested: &str, upstream: &str) -> FakeHost {
+    chat_host("openai", SIMPLE)
+        .with_request_header(headers::REQUESTED_MODEL, requested)
+        .with_request_header(headers::UPSTREAM_MODEL, upstream)
+}
+
+#[test]
+fn same_model_on_an_openai_backend_skips_the_body() {
+    let mut filter = root().new_filter();
+    let mut host = routed_host("claude-3-5-haiku-latest", "claude-3-5-haiku-latest");
+    let length = SIMPLE.len().to_string();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
+    // Not paused for the body: a first chunk passes on at once.
+    assert_eq!(filter.on_request_body(&mut host, 10, false), Flow::Continue);
+    assert_eq!(
+        filter.on_request_body(&mut host, SIMPLE.len(), true),
+        Flow::Continue
+    );
+    assert_eq!(host.request_body, SIMPLE.as_bytes());
+    assert_eq!(host.req("content-length"), Some(length.as_str()));
+    // Headers are handled as on the full path.
+    assert_eq!(host.req(":path"), Some("/v1/chat/completions"));
+    assert_eq!(host.req("authorization"), Some("Bearer sk-openai-secret"));
+    assert_eq!(host.req("x-api-key"), None);
+    assert_eq!(host.req("openai-organization"), None);
+    assert_eq!(host.req("accept-encoding"), None);
+    assert!(no_reserved_headers(&host));
+    // The answer is still watched for usage.
+    host.response_headers = vec![
+        (":status".into(), "200".into()),
+        ("content-type".into(), "application/json".into()),
+    ];
+    host.response_body =
+        br#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#
+            .to_vec();
+    assert_eq!(filter.on_response_headers(&mut host, false), Flow::Continue);
+    let size = host.response_body.len();
+    assert_eq!(
+        filter.on_response_body(&mut host, size, true),
+        Flow::Continue
+    );
+    assert_eq!(filter.usage().map(|u| u.prompt_tokens), Some(3));
+}
+
+#[test]
+fn another_model_forced_usage_or_a_field_policy_reads_the_body() {
+    // Router chose another name: the body is rewritten.
+    let mut filter = root().new_filter();
+    let mut host = routed_host("fast", "gpt-4o-mini");
+    assert_eq!(
+        send_request(&mut filter, &mut host),
+        (Flow::Pause, Flow::Continue)
+    );
+    assert_eq!(body_json(&host)["model"], "gpt-4o-mini");
+    assert_eq!(
+        host.req("content-length"),
+        Some(host.request_body.len().to_string().as_str())
+    );
+
+    // Same model, but ratelimit needs the stream's usage.
+    let mut filter = root().new_filter();
+    let model = "claude-3-5-haiku-latest";
+    let mut host = routed_host(model, model).with_request_header(
+        headers::INCLUDE_USAGE,
+        crate::ratelimit::estimate::USAGE_FORCED,
+    );
+    assert_eq!(
+        send_request(&mut filter, &mut host),
+        (Flow::Pause, Flow::Continue)
+    );
+    assert_eq!(body_json(&host)["stream_options"]["include_usage"], true);
+
+    // Same model, but the provider drops a field.
+    let config = r#"{"providers": [{"name": "openai", "schema": "openai",
+        "key_env": "OPENAI_API_KEY", "drop_fields": ["user"]}]}"#;
+    let root = TranslateRoot::configure(config.as_bytes(), &env).unwrap();
+    let mut filter = root.new_filter();
+    let body = r#"{"model":"m","messages":[],"user":"u1"}"#;
+    let mut host = chat_host("openai", body)
+        .with_request_header(headers::REQUESTED_MODEL, "m")
+        .with_request_header(headers::UPSTREAM_MODEL, "m");
+    assert_eq!(
+        send_request(&mut filter, &mut host),
+        (Flow::Pause, Flow::Continue)
+    );
+    assert_eq!(body_json(&host), json!({"model":"m","messages":[]}));
+}
+
+#[test]
+fn a_retry_after_a_fast_first_try_reads_the_body_and_leaves_it_alone() {
+    let model = "claude-3-5-haiku-latest";
+    let mut host = routed_host(model, model);
+    let mut first = root().new_filter();
+    assert_eq!(first.on_request_headers(&mut host, false), Flow::Continue);
+    // The retry sees the header map as the first try left it: no router headers, so it cannot
+    // tell the model is unchanged without reading the body.
+    let mut retry = root().new_filter();
+    assert_eq!(
+        send_request(&mut retry, &mut host),
+        (Flow::Pause, Flow::Continue)
+    );
+    assert_eq!(host.request_body, SIMPLE.as_bytes());
+    assert_eq!(
+        host.req("content-length"),
+        Some(SIMPLE.len().to_string().as_str())
+    );
+    assert_eq!(retry.upstream_model.as_deref(), Some(model));
+}
