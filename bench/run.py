@@ -379,6 +379,7 @@ class Server:
     peer_cmd: list[str] | None = None
     skip: str = ""  # why this server is not measured
     upstream: str = "fast"  # fast (nginx, or the mock without nginx) | mock (streams, TTFT)
+    combined: bool = False  # auth, router and ratelimit as the one gateway.wasm module
 
     # set while running
     proc: subprocess.Popen | None = None
@@ -403,6 +404,8 @@ class Server:
             )
             config = variants.variant(base, self.keep, cluster=self.cluster,
                                       noop_wasm=self.noop_wasm)
+            if self.combined:
+                config = harness.combine_downstream(config)
             if self.wasm_dir:
                 for node in harness._walk(config):
                     code = node.get("code")
@@ -631,6 +634,8 @@ def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
         # an earlier commit), `--baseline-wasm DIR`.
         Server("full-base", "Envoy + full chain (baseline modules)", "envoy", A | R | L | T,
                wasm_dir=opt_dir, skip="" if opt_dir else "no --baseline-wasm given"),
+        Server("full-one", "Envoy + full chain, one downstream module", "envoy", A | R | L | T,
+               combined=True),
         Server("noop1", "Envoy + 1 no-op wasm filter", "envoy", A, noop_wasm=noop),
         Server("noop4", "Envoy + 4 no-op wasm filters", "envoy", A | R | L | T, noop_wasm=noop),
         Server("litellm", "LiteLLM proxy", "litellm", peer_cmd=lite, skip=peer_skip_l),
@@ -662,6 +667,10 @@ def plan(skip_peers: str, litellm: str | None, litellm_skip: str,
             OPENAI_MODEL, False),
         Row("full-base-anthropic", "full chain → Anthropic, baseline modules", "full-base",
             ANTHROPIC_MODEL, False),
+        Row("full-one", "full chain → OpenAI, auth+router+ratelimit as one module", "full-one",
+            OPENAI_MODEL, False),
+        Row("full-one-anthropic", "full chain → Anthropic, auth+router+ratelimit as one module",
+            "full-one", ANTHROPIC_MODEL, False),
         Row("noop1", "1 no-op wasm filter (floor)", "noop1", OPENAI_MODEL, False),
         Row("noop4", "4 no-op wasm filters (floor)", "noop4", OPENAI_MODEL, False),
         Row("litellm", "LiteLLM proxy", "litellm", OPENAI_MODEL, False),
@@ -835,6 +844,10 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     r_fa = fa / plain_rps if fa and plain_rps else None
     row_line("full chain (Anthropic, translated) req/s ÷ plain Envoy", r_fa, "≥ 70%",
              None if r_fa is None else r_fa >= TARGETS["throughput_ratio"])
+    one = m("full-one", "rps")
+    r_one = one / plain_rps if one and plain_rps else None
+    row_line("full chain, auth+router+ratelimit as one module (OpenAI) req/s ÷ plain Envoy",
+             r_one, "≥ 70%", None if r_one is None else r_one >= TARGETS["throughput_ratio"])
     for peer, prps, label in (("litellm", lite_rps, "LiteLLM"), ("portkey", port_rps, "Portkey")):
         if full_rps and prps:
             w(f"| full chain req/s ÷ {label} req/s | {full_rps / prps:.1f}× | — | — |")
