@@ -86,8 +86,11 @@ fn run(filter: &mut dyn HttpFilter, host: &mut FakeHost, answer: &str) {
     filter.on_stream_done(host);
 }
 
-/// Microseconds per request of `once`, which gets a fresh host from `host` every time.
-fn time(mut host: impl FnMut() -> FakeHost, mut once: impl FnMut(&mut FakeHost)) -> f64 {
+/// Microseconds per request of `once`, which gets a fresh host from `host` every time, and
+/// the host calls one request made.
+fn time(mut host: impl FnMut() -> FakeHost, mut once: impl FnMut(&mut FakeHost)) -> (f64, u32) {
+    let mut first = host();
+    once(&mut first);
     for _ in 0..N / 10 {
         once(&mut host());
     }
@@ -97,7 +100,8 @@ fn time(mut host: impl FnMut() -> FakeHost, mut once: impl FnMut(&mut FakeHost))
         once(&mut h);
         black_box(&h);
     }
-    start.elapsed().as_secs_f64() * 1e6 / f64::from(N)
+    let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(N);
+    (us, first.host_calls.get())
 }
 
 fn refused(filter: &str) -> impl Fn(llmgw_core::config::ConfigError) -> String + '_ {
@@ -119,14 +123,14 @@ fn main() -> Result<(), String> {
         GatewayRoot::configure(gateway_json.as_bytes(), &no_env).map_err(refused("gateway"))?;
 
     // The fake host's own cost: building the request and the callbacks' bookkeeping.
-    let base = time(client_request, |h| {
+    let (base, _) = time(client_request, |h| {
         run(
             &mut llmgw_core::gateway::Chain::new(Vec::new()),
             h,
             OPENAI_ANSWER,
         )
     });
-    let routed_base = time(
+    let (routed_base, _) = time(
         || routed_request("openai", "gpt-4o-mini"),
         |h| {
             run(
@@ -143,13 +147,15 @@ fn main() -> Result<(), String> {
             "auth",
             time(client_request, |h| {
                 run(&mut auth.new_filter(), h, OPENAI_ANSWER)
-            }) - base,
+            }),
+            base,
         ),
         (
             "router",
             time(client_request, |h| {
                 run(&mut router.new_filter(), h, OPENAI_ANSWER)
-            }) - base,
+            }),
+            base,
         ),
         (
             "ratelimit",
@@ -162,32 +168,37 @@ fn main() -> Result<(), String> {
                     run(&mut ratelimit.new_filter(), h, OPENAI_ANSWER);
                     shared.replace(std::mem::take(&mut h.shared));
                 },
-            ) - routed_base,
+            ),
+            routed_base,
         ),
         (
             "translate → OpenAI (passthrough)",
             time(
                 || routed_request("openai", "gpt-4o-mini"),
                 |h| run(&mut translate.new_filter(), h, OPENAI_ANSWER),
-            ) - routed_base,
+            ),
+            routed_base,
         ),
         (
             "translate → Anthropic",
             time(
                 || routed_request("anthropic", "claude-haiku-4-5"),
                 |h| run(&mut translate.new_filter(), h, ANTHROPIC_ANSWER),
-            ) - routed_base,
+            ),
+            routed_base,
         ),
         (
             "auth + router + ratelimit (gateway module)",
             time(client_request, |h| {
                 run(&mut gateway.new_filter(), h, OPENAI_ANSWER)
-            }) - base,
+            }),
+            base,
         ),
     ];
-    println!("native µs per request ({N} requests each; fake host's own {base:.2} µs subtracted)");
-    for (name, us) in rows {
-        println!("  {name:<45} {us:>7.2}");
+    println!("native µs per request ({N} requests each; the fake host's own cost subtracted)");
+    println!("  {:<45} {:>7} {:>11}", "filter", "µs", "host calls");
+    for (name, (us, calls), fake_host_cost) in rows {
+        println!("  {name:<45} {:>7.2} {calls:>11}", us - fake_host_cost);
     }
     Ok(())
 }

@@ -58,9 +58,16 @@ pub struct FakeHost {
     pub metrics: Vec<(String, MetricKind, i64, Vec<u64>)>,
     /// How many times `define_metric` was called.
     pub metrics_defined: usize,
+    /// How many `Host` calls the filters made: in Envoy each is a call out of the VM (and, for
+    /// one that returns data, an allocation call back into it). `request_cost` prints them.
+    pub host_calls: std::cell::Cell<u32>,
 }
 
 impl FakeHost {
+    fn tick(&self) {
+        self.host_calls.set(self.host_calls.get() + 1);
+    }
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -154,47 +161,61 @@ fn replace_prefix(buffer: &mut Vec<u8>, size: usize, data: &[u8]) {
 
 impl Host for FakeHost {
     fn request_header(&self, name: &str) -> Option<String> {
+        self.tick();
         self.req(name).map(str::to_string)
     }
     fn request_headers(&self) -> Vec<(String, String)> {
+        self.tick();
         self.request_headers.clone()
     }
     fn set_request_header(&mut self, name: &str, value: &str) {
+        self.tick();
         set(&mut self.request_headers, name, value)
     }
     fn remove_request_header(&mut self, name: &str) {
+        self.tick();
         remove(&mut self.request_headers, name)
     }
     fn response_header(&self, name: &str) -> Option<String> {
+        self.tick();
         self.resp(name).map(str::to_string)
     }
     fn set_response_header(&mut self, name: &str, value: &str) {
+        self.tick();
         set(&mut self.response_headers, name, value)
     }
     fn remove_response_header(&mut self, name: &str) {
+        self.tick();
         remove(&mut self.response_headers, name)
     }
     fn request_body(&self, size: usize) -> Vec<u8> {
+        self.tick();
         self.request_body[..size.min(self.request_body.len())].to_vec()
     }
     fn set_request_body(&mut self, size: usize, body: &[u8]) {
+        self.tick();
         replace_prefix(&mut self.request_body, size, body)
     }
     fn response_body(&self, size: usize) -> Vec<u8> {
+        self.tick();
         self.response_body[..size.min(self.response_body.len())].to_vec()
     }
     fn set_response_body(&mut self, size: usize, body: &[u8]) {
+        self.tick();
         replace_prefix(&mut self.response_body, size, body)
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.tick();
         let key: Vec<String> = path.iter().map(|s| s.to_string()).collect();
         self.properties.get(&key).cloned()
     }
     fn set_property(&mut self, path: &[&str], value: &[u8]) {
+        self.tick();
         self.properties
             .insert(path.iter().map(|s| s.to_string()).collect(), value.to_vec());
     }
     fn shared_data(&self, key: &str) -> SharedValue {
+        self.tick();
         match self.shared.get(key) {
             Some((data, cas)) => SharedValue {
                 data: Some(data.clone()),
@@ -209,6 +230,7 @@ impl Host for FakeHost {
         value: &[u8],
         cas: Option<u32>,
     ) -> Result<(), SharedDataError> {
+        self.tick();
         if cas.is_some() && self.cas_conflicts > 0 {
             self.cas_conflicts -= 1;
             return Err(SharedDataError::CasMismatch);
@@ -224,6 +246,7 @@ impl Host for FakeHost {
         Ok(())
     }
     fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        self.tick();
         self.local_response = Some(LocalResponse {
             status,
             headers: headers
@@ -234,9 +257,11 @@ impl Host for FakeHost {
         });
     }
     fn now_ms(&self) -> u64 {
+        self.tick();
         self.now_ms
     }
     fn random_u64(&mut self) -> u64 {
+        self.tick();
         self.randoms.pop().unwrap_or(0)
     }
     fn grpc_call(
@@ -247,6 +272,7 @@ impl Host for FakeHost {
         message: &[u8],
         _timeout_ms: u64,
     ) -> Option<u32> {
+        self.tick();
         if self.grpc_unavailable {
             return None;
         }
@@ -259,12 +285,15 @@ impl Host for FakeHost {
         Some(self.grpc_calls.len() as u32)
     }
     fn grpc_response_body(&self, size: usize) -> Vec<u8> {
+        self.tick();
         self.grpc_response[..size.min(self.grpc_response.len())].to_vec()
     }
     fn resume_request(&mut self) {
+        self.tick();
         self.resumed += 1;
     }
     fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
+        self.tick();
         self.metrics_defined += 1;
         let found = self
             .metrics
@@ -276,11 +305,13 @@ impl Host for FakeHost {
         }) as u32)
     }
     fn increment_metric(&mut self, id: u32, delta: i64) {
+        self.tick();
         if let Some(metric) = self.metrics.get_mut(id as usize) {
             metric.2 += delta;
         }
     }
     fn record_metric(&mut self, id: u32, value: u64) {
+        self.tick();
         if let Some(metric) = self.metrics.get_mut(id as usize) {
             metric.3.push(value);
         }
