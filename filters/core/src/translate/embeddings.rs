@@ -85,10 +85,6 @@ impl Translator for OpenAiEmbeddings {
         }
     }
 
-    fn response_chunk(&mut self, _: &[u8], _: bool) -> Option<Vec<u8>> {
-        None
-    }
-
     fn usage(&self) -> Option<Usage> {
         None
     }
@@ -432,10 +428,6 @@ impl Translator for BedrockEmbeddings {
         self.path.clone()
     }
 
-    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
-        true
-    }
-
     fn request_body(
         &mut self,
         body: &[u8],
@@ -494,10 +486,6 @@ impl Translator for BedrockEmbeddings {
             |body| translate_error(status, error_type.as_deref(), body),
             |body| self.translate(body),
         )
-    }
-
-    fn response_chunk(&mut self, _: &[u8], _: bool) -> Option<Vec<u8>> {
-        None
     }
 
     fn usage(&self) -> Option<Usage> {
@@ -643,10 +631,6 @@ impl Translator for GeminiEmbeddings {
         format!("{}:embedContent", self.endpoint.model_path("-"))
     }
 
-    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
-        true
-    }
-
     fn request_body(
         &mut self,
         body: &[u8],
@@ -698,10 +682,6 @@ impl Translator for GeminiEmbeddings {
             |body| google_error(status, body),
             |body| self.translate(body),
         )
-    }
-
-    fn response_chunk(&mut self, _: &[u8], _: bool) -> Option<Vec<u8>> {
-        None
     }
 
     fn usage(&self) -> Option<Usage> {

@@ -499,8 +499,11 @@ pub struct ResponseBody {
 pub trait Translator {
     /// The provider path for a chat completions request (`query` is the client's, if any).
     fn chat_path(&self, query: Option<&str>) -> String;
-    /// Whether [`Translator::request_body`] needs the body (reading it costs a copy).
-    fn needs_request_body(&self, upstream_model: Option<&str>) -> bool;
+    /// Whether [`Translator::request_body`] needs the body (reading it costs a copy). Every
+    /// translator that rewrites the body does; passthroughs say when they can skip it.
+    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
+        true
+    }
     /// The whole request body in, the provider's body out (`None`: send it unchanged).
     fn request_body(
         &mut self,
@@ -519,8 +522,10 @@ pub trait Translator {
     /// The whole response body in ([`ResponseMode::Buffer`]), the OpenAI body out.
     fn response_body(&mut self, body: &[u8]) -> ResponseBody;
     /// One piece of a streamed response in ([`ResponseMode::Stream`]), what replaces it out
-    /// (`None`: leave the piece as it is).
-    fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>>;
+    /// (`None`: leave the piece as it is). Translators that only buffer never get one.
+    fn response_chunk(&mut self, _chunk: &[u8], _end_of_stream: bool) -> Option<Vec<u8>> {
+        None
+    }
     /// Token usage, once the provider reported it.
     fn usage(&self) -> Option<Usage>;
     /// Request headers to set once the rewritten body is final, called with that body (only

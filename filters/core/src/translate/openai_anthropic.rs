@@ -779,10 +779,6 @@ impl Translator for OpenAiAnthropic {
         "/v1/messages".to_string()
     }
 
-    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
-        true
-    }
-
     fn request_body(
         &mut self,
         body: &[u8],

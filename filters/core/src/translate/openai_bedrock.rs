@@ -941,10 +941,6 @@ impl Translator for OpenAiBedrock {
         self.path.clone()
     }
 
-    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
-        true
-    }
-
     fn request_body(
         &mut self,
         body: &[u8],

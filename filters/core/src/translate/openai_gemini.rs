@@ -440,10 +440,6 @@ impl Translator for OpenAiGemini {
         self.endpoint.model_path("-")
     }
 
-    fn needs_request_body(&self, _upstream_model: Option<&str>) -> bool {
-        true
-    }
-
     fn request_body(
         &mut self,
         body: &[u8],
