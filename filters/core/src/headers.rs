@@ -86,7 +86,22 @@ impl Price {
 
 /// One `provider=input/output` entry of [`PRICES`].
 pub fn format_price(provider: &str, price: Price) -> String {
-    format!("{provider}={}/{}", price.input, price.output)
+    format!(
+        "{provider}={}/{}",
+        format_number(price.input),
+        format_number(price.output)
+    )
+}
+
+/// A price as short text: whole numbers without a decimal point (`5`), others in serde_json's
+/// shortest form (`0.15`). Not `f64`'s `Display`: that links ~6 KB of float formatting into
+/// router for this one header, while serde_json's printer is linked anyway.
+fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) {
+        (v as u64).to_string()
+    } else {
+        serde_json::to_string(&v).unwrap_or_default()
+    }
 }
 
 /// The price a [`PRICES`] value gives `provider`; `None` when absent or unreadable.

@@ -141,16 +141,24 @@ pub fn record_latency(host: &mut dyn Host, target: &Target, sample_ms: u64) {
             Some(old) => old + LATENCY_ALPHA * (sample - old),
             None => sample,
         };
-        Some(format!("{average:.1}"))
+        // Tenths of a millisecond, printed and read back with integer code: `f64`'s `Display`
+        // and `FromStr` would add ~9 KB to router for this one value.
+        let tenths = (average * 10.0).round() as u64;
+        Some(format!("{}.{}", tenths / 10, tenths % 10))
     });
 }
 
+/// `123.4` (what [`record_latency`] writes) or `123`.
 fn parse_latency(bytes: &[u8]) -> Option<f64> {
-    std::str::from_utf8(bytes)
-        .ok()?
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let digits = |s: &str| !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let whole = whole.parse::<u64>().ok()? as f64;
+    let fraction = fraction.parse::<u64>().ok()? as f64 / 10f64.powi(fraction.len() as i32);
+    Some(whole + fraction)
 }
 
 /// [`TargetState`] read from shared data at one moment.
@@ -174,5 +182,23 @@ impl TargetState for SharedState<'_> {
             .shared_data(&format!("{LATENCY_PREFIX}{}", target.key))
             .data?;
         parse_latency(&data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::parse_latency;
+
+    #[test]
+    fn latency_text_reads_back() {
+        assert_eq!(parse_latency(b"123.4"), Some(123.4));
+        assert_eq!(parse_latency(b"250"), Some(250.0));
+        assert_eq!(parse_latency(b"0.25"), Some(0.25));
+        for bad in [&b""[..], b".5", b"1.", b"-1.0", b"1e3", b"nan", b"1.2.3"] {
+            assert_eq!(parse_latency(bad), None, "{bad:?}");
+        }
     }
 }
