@@ -93,12 +93,12 @@ pub fn format_price(provider: &str, price: Price) -> String {
     )
 }
 
-/// A price as short text: whole numbers without a decimal point (`5`), others in serde_json's
-/// shortest form (`0.15`). Not `f64`'s `Display`: that links ~6 KB of float formatting into
-/// router for this one header, while serde_json's printer is linked anyway.
-fn format_number(v: f64) -> String {
-    if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) {
-        (v as u64).to_string()
+/// A number as short text: whole numbers without a decimal point (`5`), others in serde_json's
+/// shortest form (`0.15`). Not `f64`'s `Display`: that links ~10 KB of float formatting into
+/// a module for a header or a message, while serde_json's printer is linked anyway.
+pub fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        (v as i64).to_string()
     } else {
         serde_json::to_string(&v).unwrap_or_default()
     }
@@ -107,9 +107,11 @@ fn format_number(v: f64) -> String {
 /// The price a [`PRICES`] value gives `provider`; `None` when absent or unreadable.
 pub fn price_for_provider(prices: &str, provider: &str) -> Option<Price> {
     let (input, output) = value_for_provider(prices, provider)?.split_once('/')?;
+    // serde_json's number parser (linked anyway) rather than `f64`'s `FromStr` (~4 KB more).
+    let number = |s: &str| s.trim().parse::<serde_json::Number>().ok()?.as_f64();
     let price = Price {
-        input: input.trim().parse().ok()?,
-        output: output.trim().parse().ok()?,
+        input: number(input)?,
+        output: number(output)?,
     };
     let valid = |v: f64| v.is_finite() && v >= 0.0;
     (valid(price.input) && valid(price.output)).then_some(price)

@@ -28,6 +28,7 @@ use super::{
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
+use crate::headers;
 use crate::schema::anthropic as an;
 use crate::schema::openai as oa;
 use crate::sse;
@@ -300,8 +301,9 @@ pub fn to_messages_request_with<'a>(
     if let Some(t) = request.temperature {
         if !(0.0..=MAX_TEMPERATURE).contains(&t) {
             return Err(ApiError::invalid_request(format!(
-                "`temperature` {t} is outside 0..1, the range Anthropic accepts \
-                 (OpenAI's 0..2 cannot be mapped without changing its meaning)"
+                "`temperature` {} is outside 0..1, the range Anthropic accepts \
+                 (OpenAI's 0..2 cannot be mapped without changing its meaning)",
+                headers::format_number(t)
             ))
             .with_param("temperature"));
         }
