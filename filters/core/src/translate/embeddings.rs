@@ -32,8 +32,10 @@ use serde_json::Value;
 use super::openai_bedrock::{model_path, translate_error, BedrockEndpoint};
 use super::openai_gemini::{google_error, model_segment, Endpoint};
 use super::openai_openai::OpenAiOpenAi;
-use super::{ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
-use crate::error::{ApiError, ErrorType};
+use super::{
+    buffer_plan, buffered_answer, unreadable_answer, ResponseBody, ResponsePlan, Translator, Usage,
+};
+use crate::error::ApiError;
 use crate::schema::bedrock as br;
 use crate::schema::gemini as gm;
 
@@ -124,12 +126,7 @@ fn refuse(field: &str, why: &str) -> ApiError {
 }
 
 fn unreadable() -> ApiError {
-    ApiError::new(
-        502,
-        ErrorType::ApiError,
-        "the provider answered something unreadable: not the model's embeddings answer",
-    )
-    .with_code("upstream_unreadable")
+    unreadable_answer("not the model's embeddings answer")
 }
 
 /// The parsed request, the model it goes to, and whether the client wants base64 vectors.
@@ -364,42 +361,6 @@ fn openai_list(
     Ok((body, usage))
 }
 
-/// Buffer answers and errors alike: both are rewritten whole.
-fn buffer_plan(status: u16) -> ResponsePlan {
-    if (200..300).contains(&status) || status >= 400 {
-        ResponsePlan {
-            mode: ResponseMode::Buffer,
-            status: None,
-            content_type: Some("application/json"),
-        }
-    } else {
-        ResponsePlan::UNTOUCHED
-    }
-}
-
-/// The whole answer: for an error `status`, the provider's error as `error` normalizes it
-/// (with the status it maps to, when that differs); else the translated list, or the error
-/// that replaces an unreadable one.
-fn answer(
-    status: u16,
-    body: &[u8],
-    error: impl FnOnce(&[u8]) -> ApiError,
-    translate: impl FnOnce(&[u8]) -> Result<Vec<u8>, ApiError>,
-) -> ResponseBody {
-    let error = if status >= 400 {
-        error(body)
-    } else {
-        match translate(body) {
-            Ok(body) => return ResponseBody { status: None, body },
-            Err(error) => error,
-        }
-    };
-    ResponseBody {
-        status: (error.status != status).then_some(error.status),
-        body: error.body(),
-    }
-}
-
 impl BedrockEmbeddings {
     fn translate(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         let (vectors, tokens) = match self.family {
@@ -475,16 +436,17 @@ impl Translator for BedrockEmbeddings {
         _created: u64,
     ) -> ResponsePlan {
         self.status = status;
-        buffer_plan(status)
+        buffer_plan(status, false, status)
     }
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
         let (status, error_type) = (self.status, self.error_type.take());
-        answer(
+        buffered_answer(
+            status,
             status,
             body,
-            |body| translate_error(status, error_type.as_deref(), body),
-            |body| self.translate(body),
+            &|body| translate_error(status, error_type.as_deref(), body),
+            &mut |body| self.translate(body),
         )
     }
 
@@ -671,16 +633,17 @@ impl Translator for GeminiEmbeddings {
         _created: u64,
     ) -> ResponsePlan {
         self.status = status;
-        buffer_plan(status)
+        buffer_plan(status, false, status)
     }
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
         let status = self.status;
-        answer(
+        buffered_answer(
+            status,
             status,
             body,
-            |body| google_error(status, body),
-            |body| self.translate(body),
+            &|body| google_error(status, body),
+            &mut |body| self.translate(body),
         )
     }
 

@@ -493,6 +493,75 @@ pub struct ResponseBody {
     pub body: Vec<u8>,
 }
 
+/// How a translator that rewrites whole answers and errors plans the response: a 2xx the
+/// provider streams (`stream`: its streaming media type, not content-encoded) is translated
+/// chunk by chunk into SSE; other 2xx answers and every error are buffered and rewritten as
+/// JSON, errors with `error_status` when the provider's status maps to another; anything else
+/// (1xx, 3xx) passes untouched.
+pub fn buffer_plan(status: u16, stream: bool, error_status: u16) -> ResponsePlan {
+    let ok = (200..300).contains(&status);
+    if ok && stream {
+        ResponsePlan {
+            mode: ResponseMode::Stream,
+            status: None,
+            content_type: Some("text/event-stream"),
+        }
+    } else if ok || status >= 400 {
+        ResponsePlan {
+            mode: ResponseMode::Buffer,
+            status: (status >= 400 && error_status != status).then_some(error_status),
+            content_type: Some("application/json"),
+        }
+    } else {
+        ResponsePlan::UNTOUCHED
+    }
+}
+
+/// What turns a provider's 2xx answer into the OpenAI body, for [`buffered_answer`].
+pub type Translate<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, ApiError> + 'a;
+
+/// The whole answer [`buffer_plan`] buffered: for an error `status`, the provider's error as
+/// `error` normalizes it (a new status only where it differs from `error_status`, which the
+/// plan already set); for a 2xx, what `translate` makes of it, or the 502 that replaces an
+/// answer llmgw cannot read. (`dyn`: one copy of this serves every translator.)
+pub fn buffered_answer(
+    status: u16,
+    error_status: u16,
+    body: &[u8],
+    error: &dyn Fn(&[u8]) -> ApiError,
+    translate: &mut Translate<'_>,
+) -> ResponseBody {
+    let error = if status >= 400 {
+        let error = error(body);
+        if error.status == error_status {
+            return ResponseBody {
+                status: None,
+                body: error.body(),
+            };
+        }
+        error
+    } else {
+        match translate(body) {
+            Ok(body) => return ResponseBody { status: None, body },
+            Err(error) => error,
+        }
+    };
+    ResponseBody {
+        status: Some(error.status),
+        body: error.body(),
+    }
+}
+
+/// A 2xx answer llmgw cannot read (`what` it is not) is not passed on as if it were an answer.
+pub fn unreadable_answer(what: &str) -> ApiError {
+    ApiError::new(
+        502,
+        ErrorType::ApiError,
+        format!("the provider answered something unreadable: {what}"),
+    )
+    .with_code("upstream_unreadable")
+}
+
 /// One request's translation between the client's OpenAI format and one provider's format.
 /// A new translator is made per try, so it keeps the per-response state (stream ids, the SSE
 /// decoder's partial frames, usage).

@@ -23,8 +23,8 @@ use serde_json::Value;
 
 use super::request_fields;
 use super::{
-    has_media_type, stream_error_frame, tool_use_finish, truncated_stream_error, ResponseBody,
-    ResponseMode, ResponsePlan, StreamBlock,
+    buffer_plan, buffered_answer, has_media_type, stream_error_frame, tool_use_finish,
+    truncated_stream_error, unreadable_answer, ResponseBody, ResponsePlan, StreamBlock,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -521,16 +521,6 @@ fn translate_error(body: &an::ErrorBody<'_>, status: u16) -> ApiError {
     .with_code(body.kind.as_ref())
 }
 
-/// A 2xx answer llmgw cannot read is not passed on as if it were an answer.
-fn unreadable(what: &str) -> ApiError {
-    ApiError::new(
-        502,
-        ErrorType::ApiError,
-        format!("the provider answered something unreadable: {what}"),
-    )
-    .with_code("upstream_unreadable")
-}
-
 fn translate_message(
     message: &an::MessageResponse<'_>,
     created: u64,
@@ -627,7 +617,7 @@ impl OpenAiAnthropic {
             Ok(parsed) => parsed,
             Err(err) => {
                 log::warn!("llmgw.translate: unreadable Anthropic stream event: {err}");
-                self.fail(out, &unreadable("a stream event that is not JSON"));
+                self.fail(out, &unreadable_answer("a stream event that is not JSON"));
                 return;
             }
         };
@@ -819,65 +809,45 @@ impl Translator for OpenAiAnthropic {
     ) -> ResponsePlan {
         self.created = created;
         self.status = status;
-        let is_sse = has_media_type(content_type, "text/event-stream");
-        let ok = (200..300).contains(&status);
-        if ok && is_sse && !encoded {
-            ResponsePlan {
-                mode: ResponseMode::Stream,
-                status: None,
-                content_type: Some("text/event-stream"),
-            }
-        } else if ok || status >= 400 {
-            ResponsePlan {
-                mode: ResponseMode::Buffer,
-                status: (client_status(status) != status).then(|| client_status(status)),
-                content_type: Some("application/json"),
-            }
-        } else {
-            ResponsePlan::UNTOUCHED
-        }
+        let stream = !encoded && has_media_type(content_type, "text/event-stream");
+        buffer_plan(status, stream, client_status(status))
     }
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
         // Errors keep their status (429 must stay 429 for retries and clients), mapped for
         // Anthropic-only codes; an unreadable error body still becomes an OpenAI error.
-        if self.status >= 400 {
-            let status = client_status(self.status);
-            let error = match serde_json::from_slice::<an::ErrorResponse<'_>>(body) {
-                Ok(parsed) => translate_error(&parsed.error, status),
-                Err(_) => ApiError::new(
-                    status,
-                    error_type_for_status(status),
-                    format!(
-                        "the provider answered HTTP {} with an unreadable error body",
-                        self.status
+        let status = self.status;
+        let (created, answer_tool, usage) =
+            (self.created, self.answer_tool.as_deref(), &mut self.usage);
+        buffered_answer(
+            status,
+            client_status(status),
+            body,
+            &|body| {
+                let client = client_status(status);
+                match serde_json::from_slice::<an::ErrorResponse<'_>>(body) {
+                    Ok(parsed) => translate_error(&parsed.error, client),
+                    Err(_) => ApiError::new(
+                        client,
+                        error_type_for_status(client),
+                        format!(
+                            "the provider answered HTTP {status} with an unreadable error body"
+                        ),
                     ),
-                ),
-            };
-            return ResponseBody {
-                status: None,
-                body: error.body(),
-            };
-        }
-        let translated = serde_json::from_slice::<an::MessageResponse<'_>>(body)
-            .map_err(|err| {
-                log::warn!("llmgw.translate: unreadable Anthropic message: {err}");
-                unreadable("not an Anthropic message")
-            })
-            .and_then(|message| {
-                translate_message(&message, self.created, self.answer_tool.as_deref())
-                    .map_err(|_| unreadable("a message that cannot be re-encoded"))
-            });
-        match translated {
-            Ok((body, usage)) => {
-                self.usage = Some(usage);
-                ResponseBody { status: None, body }
-            }
-            Err(error) => ResponseBody {
-                status: Some(error.status),
-                body: error.body(),
+                }
             },
-        }
+            &mut |body| {
+                let message =
+                    serde_json::from_slice::<an::MessageResponse<'_>>(body).map_err(|err| {
+                        log::warn!("llmgw.translate: unreadable Anthropic message: {err}");
+                        unreadable_answer("not an Anthropic message")
+                    })?;
+                let (out, recorded) = translate_message(&message, created, answer_tool)
+                    .map_err(|_| unreadable_answer("a message that cannot be re-encoded"))?;
+                *usage = Some(recorded);
+                Ok(out)
+            },
+        )
     }
 
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {

@@ -27,8 +27,8 @@ use serde_json::Value;
 
 use super::request_fields;
 use super::{
-    has_media_type, stream_error_frame, tool_use_finish, truncated_stream_error, ResponseBody,
-    ResponseMode, ResponsePlan, StreamBlock,
+    buffer_plan, buffered_answer, has_media_type, stream_error_frame, tool_use_finish,
+    truncated_stream_error, unreadable_answer, ResponseBody, ResponsePlan, StreamBlock,
 };
 use super::{RawProvider, Secret, Translator, Usage};
 use crate::aws::sigv4;
@@ -579,16 +579,6 @@ pub fn translate_error(status: u16, error_type: Option<&str>, body: &[u8]) -> Ap
     }
 }
 
-/// A 2xx answer llmgw cannot read is not passed on as if it were an answer.
-fn unreadable(what: &str) -> ApiError {
-    ApiError::new(
-        502,
-        ErrorType::ApiError,
-        format!("the provider answered something unreadable: {what}"),
-    )
-    .with_code("upstream_unreadable")
-}
-
 // ---------------------------------------------------------------------------------------------
 // Response
 
@@ -735,6 +725,12 @@ impl OpenAiBedrock {
         }
     }
 
+    /// The status an error answer goes to the client with (what `x-amzn-errortype` maps to).
+    fn error_status(&self) -> u16 {
+        let name = self.error_type.as_deref().map(error_name).unwrap_or("");
+        classify(name, self.status).1
+    }
+
     fn id(&self) -> String {
         match &self.request_id {
             Some(id) => format!("chatcmpl-{id}"),
@@ -808,7 +804,7 @@ impl OpenAiBedrock {
         let fail_unreadable = |this: &mut Self, out: &mut Vec<u8>| {
             this.fail(
                 out,
-                &unreadable("a stream event that is not the documented JSON"),
+                &unreadable_answer("a stream event that is not the documented JSON"),
             );
         };
         match event {
@@ -1014,65 +1010,33 @@ impl Translator for OpenAiBedrock {
     ) -> ResponsePlan {
         self.created = created;
         self.status = status;
-        let is_event_stream = has_media_type(content_type, "application/vnd.amazon.eventstream");
-        let ok = (200..300).contains(&status);
-        if ok && is_event_stream && !encoded {
-            ResponsePlan {
-                mode: ResponseMode::Stream,
-                status: None,
-                content_type: Some("text/event-stream"),
-            }
-        } else if ok || status >= 400 {
-            let new_status = if status >= 400 {
-                let name = self.error_type.as_deref().map(error_name).unwrap_or("");
-                Some(classify(name, status).1).filter(|s| *s != status)
-            } else {
-                None
-            };
-            ResponsePlan {
-                mode: ResponseMode::Buffer,
-                status: new_status,
-                content_type: Some("application/json"),
-            }
-        } else {
-            ResponsePlan::UNTOUCHED
-        }
+        let stream = !encoded && has_media_type(content_type, "application/vnd.amazon.eventstream");
+        buffer_plan(status, stream, self.error_status())
     }
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
-        if self.status >= 400 {
-            let error = translate_error(self.status, self.error_type.as_deref(), body);
-            return ResponseBody {
-                status: None,
-                body: error.body(),
-            };
-        }
+        let (status, error_status) = (self.status, self.error_status());
         let id = self.id();
-        let translated = serde_json::from_slice::<br::ConverseResponse<'_>>(body)
-            .map_err(|err| {
-                log::warn!("llmgw.translate: unreadable Bedrock Converse answer: {err}");
-                unreadable("not a Bedrock Converse answer")
-            })
-            .and_then(|response| {
-                translate_response(
-                    &response,
-                    &id,
-                    &self.model,
-                    self.created,
-                    self.answer_tool.as_deref(),
-                )
-                .map_err(|_| unreadable("an answer that cannot be re-encoded"))
-            });
-        match translated {
-            Ok((body, usage)) => {
-                self.usage = Some(usage);
-                ResponseBody { status: None, body }
-            }
-            Err(error) => ResponseBody {
-                status: Some(error.status),
-                body: error.body(),
+        let (error_type, model, created) = (self.error_type.as_deref(), &self.model, self.created);
+        let (answer_tool, usage) = (self.answer_tool.as_deref(), &mut self.usage);
+        buffered_answer(
+            status,
+            error_status,
+            body,
+            &|body| translate_error(status, error_type, body),
+            &mut |body| {
+                let response =
+                    serde_json::from_slice::<br::ConverseResponse<'_>>(body).map_err(|err| {
+                        log::warn!("llmgw.translate: unreadable Bedrock Converse answer: {err}");
+                        unreadable_answer("not a Bedrock Converse answer")
+                    })?;
+                let (out, recorded) =
+                    translate_response(&response, &id, model, created, answer_tool)
+                        .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;
+                *usage = Some(recorded);
+                Ok(out)
             },
-        }
+        )
     }
 
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {

@@ -27,8 +27,8 @@ use std::borrow::Cow;
 
 use super::options::VertexBackend;
 use super::{
-    has_media_type, stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode,
-    ResponsePlan,
+    buffer_plan, buffered_answer, has_media_type, stream_error_frame, truncated_stream_error,
+    unreadable_answer, ResponseBody, ResponsePlan,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -203,15 +203,6 @@ pub(crate) fn google_error(status: u16, body: &[u8]) -> ApiError {
     }
 }
 
-fn unreadable(what: &str) -> ApiError {
-    ApiError::new(
-        502,
-        ErrorType::ApiError,
-        format!("the provider answered something unreadable: {what}"),
-    )
-    .with_code("upstream_unreadable")
-}
-
 /// `call_<n>` unless the model numbered the call itself.
 fn call_id(given: Option<&Cow<'_, str>>, n: u32) -> String {
     match given {
@@ -326,7 +317,7 @@ impl OpenAiGemini {
                     };
                     translate_error(&e.error, status)
                 }
-                None => unreadable("an error event that is not Gemini's error shape"),
+                None => unreadable_answer("an error event that is not Gemini's error shape"),
             };
             self.fail(out, &error);
             return;
@@ -335,7 +326,7 @@ impl OpenAiGemini {
             Ok(chunk) => chunk,
             Err(err) => {
                 log::warn!("llmgw.translate: unreadable Gemini stream chunk: {err}");
-                self.fail(out, &unreadable("a stream chunk that is not JSON"));
+                self.fail(out, &unreadable_answer("a stream chunk that is not JSON"));
                 return;
             }
         };
@@ -491,51 +482,30 @@ impl Translator for OpenAiGemini {
     ) -> ResponsePlan {
         self.created = created;
         self.status = status;
-        let is_sse = has_media_type(content_type, "text/event-stream");
-        let ok = (200..300).contains(&status);
-        if ok && is_sse && !encoded {
-            ResponsePlan {
-                mode: ResponseMode::Stream,
-                status: None,
-                content_type: Some("text/event-stream"),
-            }
-        } else if ok || status >= 400 {
-            ResponsePlan {
-                mode: ResponseMode::Buffer,
-                status: None,
-                content_type: Some("application/json"),
-            }
-        } else {
-            ResponsePlan::UNTOUCHED
-        }
+        let stream = !encoded && has_media_type(content_type, "text/event-stream");
+        buffer_plan(status, stream, status)
     }
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
-        if self.status >= 400 {
-            return ResponseBody {
-                status: None,
-                body: google_error(self.status, body).body(),
-            };
-        }
-        let translated = serde_json::from_slice::<gm::GenerateContentResponse<'_>>(body)
-            .map_err(|err| {
-                log::warn!("llmgw.translate: unreadable Gemini answer: {err}");
-                unreadable("not a Gemini GenerateContentResponse")
-            })
-            .and_then(|response| {
-                translate_response(&response, self.created, &self.model)
-                    .map_err(|_| unreadable("an answer that cannot be re-encoded"))
-            });
-        match translated {
-            Ok((body, usage)) => {
-                self.usage = Some(usage);
-                ResponseBody { status: None, body }
-            }
-            Err(error) => ResponseBody {
-                status: Some(error.status),
-                body: error.body(),
+        let status = self.status;
+        let (created, model, usage) = (self.created, &self.model, &mut self.usage);
+        buffered_answer(
+            status,
+            status,
+            body,
+            &|body| google_error(status, body),
+            &mut |body| {
+                let response = serde_json::from_slice::<gm::GenerateContentResponse<'_>>(body)
+                    .map_err(|err| {
+                        log::warn!("llmgw.translate: unreadable Gemini answer: {err}");
+                        unreadable_answer("not a Gemini GenerateContentResponse")
+                    })?;
+                let (out, recorded) = translate_response(&response, created, model)
+                    .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;
+                *usage = Some(recorded);
+                Ok(out)
             },
-        }
+        )
     }
 
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
