@@ -6,30 +6,17 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use serde_json::{json, Value};
 
+use super::golden::{
+    assert_sse_eq, check_answers, check_errors, json, json_bytes, respond, Answer, CREATED,
+};
 use super::openai_bedrock::{BedrockEndpoint, OpenAiBedrock};
 use super::*;
 use crate::aws::sigv4;
 use crate::eventstream;
-use crate::sse;
 use crate::testing::FakeHost;
 
-const CREATED: u64 = 1_700_000_000;
 const REQUEST_ID: &str = "5f7a2c1e-0d2b-4c3e-9b5a-1e2f3a4b5c6d";
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
-
-macro_rules! fixture {
-    ($pair:literal, $name:literal) => {
-        include_str!(concat!("../../fixtures/translate/", $pair, "/", $name))
-    };
-}
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"))
-}
-
-fn json_bytes(bytes: &[u8]) -> Value {
-    json(std::str::from_utf8(bytes).unwrap())
-}
 
 fn endpoint() -> Rc<BedrockEndpoint> {
     Rc::new(BedrockEndpoint {
@@ -132,24 +119,6 @@ fn run_stream(make: &dyn Fn() -> OpenAiBedrock, input: &[u8]) -> (Vec<u8>, Optio
         assert_eq!(whole, feed(make, &[a, b]), "split at {split}");
     }
     whole
-}
-
-fn assert_sse_eq(got: &[u8], want: &str, name: &str) {
-    let norm = |bytes: &[u8]| -> Vec<Value> {
-        let mut dec = sse::Decoder::new();
-        let events = dec.feed(bytes);
-        assert!(!dec.has_pending(), "{name}: unterminated frame");
-        events
-            .into_iter()
-            .map(|e| serde_json::from_str(&e.data).unwrap_or(Value::String(e.data)))
-            .collect()
-    };
-    assert_eq!(
-        norm(got),
-        norm(want.as_bytes()),
-        "{name}\n got: {}",
-        String::from_utf8_lossy(got)
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,51 +374,41 @@ fn converse_stream_input_for_an_unknown_tool_block_is_an_error() {
 // ---------------------------------------------------------------------------------------------
 // Golden: responses and errors
 
-fn converse_response(
-    status: u16,
-    error_type: Option<&str>,
-    input: &str,
-) -> (u16, Value, Option<Usage>) {
+fn converse_response(status: u16, error_type: Option<&str>, input: &str) -> Answer {
     let mut t = bedrock(false, false);
     if let Some(e) = error_type {
         t.note_response_header("x-amzn-errortype", e);
     }
-    let plan = t.response_headers(status, Some("application/json"), false, CREATED);
-    assert_eq!(plan.mode, ResponseMode::Buffer);
-    assert_eq!(plan.content_type, Some("application/json"));
-    let out = t.response_body(input.as_bytes());
-    let status = out.status.or(plan.status).unwrap_or(status);
-    (status, json_bytes(&out.body), t.usage())
+    respond(&mut t, status, "application/json", input)
 }
 
 #[test]
 fn converse_responses() {
     let cases = [
         (
+            "response_basic",
             fixture!("openai_bedrock", "response_basic.in.json"),
             fixture!("openai_bedrock", "response_basic.out.json"),
         ),
         (
+            "response_cache_max_tokens",
             fixture!("openai_bedrock", "response_cache_max_tokens.in.json"),
             fixture!("openai_bedrock", "response_cache_max_tokens.out.json"),
         ),
         (
+            "response_tool_use",
             fixture!("openai_bedrock", "response_tool_use.in.json"),
             fixture!("openai_bedrock", "response_tool_use.out.json"),
         ),
         (
+            "response_guardrail",
             fixture!("openai_bedrock", "response_guardrail.in.json"),
             fixture!("openai_bedrock", "response_guardrail.out.json"),
         ),
     ];
-    for (input, want) in cases {
-        let (status, got, usage) = converse_response(200, None, input);
-        let want = json(want);
-        assert_eq!(status, 200);
-        assert_eq!(got, want, "{input}");
-        let recorded: Usage = serde_json::from_value(want["usage"].clone()).unwrap();
-        assert_eq!(usage, Some(recorded));
-    }
+    check_answers(&cases, |status, input| {
+        converse_response(status, None, input)
+    });
 }
 
 #[test]
@@ -500,10 +459,9 @@ fn converse_errors() {
         ),
     ];
     for (status_in, error_type, status_out, input, want) in cases {
-        let (status, got, usage) = converse_response(status_in, error_type, input);
-        assert_eq!(status, status_out, "{input}");
-        assert_eq!(got, json(want), "{input}");
-        assert_eq!(usage, None);
+        check_errors(&[(status_in, status_out, input, want)], |status, input| {
+            converse_response(status, error_type, input)
+        });
     }
 }
 

@@ -5,24 +5,14 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::embeddings::GeminiEmbeddings;
+use super::golden::{check_errors, json_bytes, respond};
 use super::openai_gemini::Endpoint;
 use super::options::VertexBackend;
 use super::*;
 use crate::testing::FakeHost;
-
-macro_rules! fixture {
-    ($pair:literal, $name:literal) => {
-        include_str!(concat!("../../fixtures/translate/", $pair, "/", $name))
-    };
-}
-
-fn json_of(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", String::from_utf8_lossy(bytes)))
-}
 
 fn vertex() -> Endpoint {
     Endpoint::Vertex(VertexBackend {
@@ -74,14 +64,14 @@ fn google_embeddings_requests_and_responses() {
             .request_body(req_in.as_bytes(), Some(model))
             .unwrap()
             .unwrap();
-        assert_eq!(json_of(&body), json_of(req_out.as_bytes()), "{name}");
+        assert_eq!(json_bytes(&body), json_bytes(req_out.as_bytes()), "{name}");
         assert_eq!(t.request_path().as_deref(), Some(path), "{name}");
         let plan = t.response_headers(200, Some("application/json; charset=UTF-8"), false, 0);
         assert_eq!(plan.mode, ResponseMode::Buffer, "{name}");
         let out = t.response_body(resp_in.as_bytes());
         assert_eq!(out.status, None, "{name}");
-        let want = json_of(resp_out.as_bytes());
-        assert_eq!(json_of(&out.body), want, "{name}");
+        let want = json_bytes(resp_out.as_bytes());
+        assert_eq!(json_bytes(&out.body), want, "{name}");
         assert_eq!(
             t.usage().map(|u| (u.prompt_tokens, u.completion_tokens)),
             Some((want["usage"]["prompt_tokens"].as_u64().unwrap(), 0)),
@@ -101,7 +91,10 @@ fn google_embeddings_base64_matches_openai_encoding() {
     t.response_headers(200, Some("application/json"), false, 0);
     let out = t.response_body(br#"{"embedding":{"values":[1.0,2.0]}}"#);
     // 1.0f32, 2.0f32 little-endian = 00 00 80 3f 00 00 00 40.
-    assert_eq!(json_of(&out.body)["data"][0]["embedding"], "AACAPwAAAEA=");
+    assert_eq!(
+        json_bytes(&out.body)["data"][0]["embedding"],
+        "AACAPwAAAEA="
+    );
 }
 
 #[test]
@@ -140,7 +133,7 @@ fn google_embeddings_errors_and_short_answers() {
     t.response_headers(429, Some("application/json"), false, 0);
     let out = t.response_body(fixture!("openai_gemini", "error_rate_limit.in.json").as_bytes());
     assert_eq!(out.status, None, "the 429 stays a 429");
-    assert_eq!(json_of(&out.body)["error"]["type"], "rate_limit_error");
+    assert_eq!(json_bytes(&out.body)["error"]["type"], "rate_limit_error");
     assert_eq!(t.usage(), None);
 
     // One vector for two inputs would pair vectors with the wrong texts: a 502, not a list.
@@ -150,7 +143,10 @@ fn google_embeddings_errors_and_short_answers() {
     t.response_headers(200, Some("application/json"), false, 0);
     let out = t.response_body(br#"{"embeddings":[{"values":[0.1]}]}"#);
     assert_eq!(out.status, Some(502));
-    assert_eq!(json_of(&out.body)["error"]["code"], "upstream_unreadable");
+    assert_eq!(
+        json_bytes(&out.body)["error"]["code"],
+        "upstream_unreadable"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -161,26 +157,30 @@ fn azure_errors_become_openai_errors_with_the_same_status() {
     let cases = [
         (
             429,
+            429,
             fixture!("openai_azure", "error_rate_limit.in.json"),
             fixture!("openai_azure", "error_rate_limit.out.json"),
         ),
         (
+            400,
             400,
             fixture!("openai_azure", "error_content_filter.in.json"),
             fixture!("openai_azure", "error_content_filter.out.json"),
         ),
         (
             404,
+            404,
             fixture!("openai_azure", "error_deployment_not_found.in.json"),
             fixture!("openai_azure", "error_deployment_not_found.out.json"),
         ),
         (
             401,
+            401,
             fixture!("openai_azure", "error_unauthorized.in.json"),
             fixture!("openai_azure", "error_unauthorized.out.json"),
         ),
     ];
-    for (status, input, want) in cases {
+    check_errors(&cases, |status, input| {
         let mut t = openai_azure::OpenAiAzure::new(
             options::AzureBackend {
                 api_version: "2024-10-21".into(),
@@ -190,13 +190,8 @@ fn azure_errors_become_openai_errors_with_the_same_status() {
             Some("gpt-4o"),
             Vec::new(),
         );
-        let plan = t.response_headers(status, Some("application/json"), false, 0);
-        assert_eq!(plan.mode, ResponseMode::Buffer);
-        assert_eq!(plan.status, None);
-        let out = t.response_body(input.as_bytes());
-        assert_eq!(out.status, None, "{input}");
-        assert_eq!(json_of(&out.body), json_of(want.as_bytes()), "{input}");
-    }
+        respond(&mut t, status, "application/json", input)
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,7 +233,7 @@ fn gemini_embeddings_get_the_key_header_and_method_path() {
         Some("/v1beta/models/gemini-embedding-001:batchEmbedContents")
     );
     assert_eq!(
-        json_of(&host.request_body)["requests"][1]["model"],
+        json_bytes(&host.request_body)["requests"][1]["model"],
         "models/gemini-embedding-001"
     );
     assert_eq!(
@@ -256,7 +251,7 @@ fn vertex_embeddings_get_the_bearer_token_and_predict_path() {
         Some("/v1/projects/proj-1/locations/europe-west4/publishers/google/models/text-embedding-005:predict")
     );
     assert_eq!(
-        json_of(&host.request_body),
+        json_bytes(&host.request_body),
         json!({"instances":[{"content":"a"}]})
     );
 }
@@ -276,7 +271,7 @@ fn azure_embeddings_use_the_deployment_and_api_key() {
     );
     // Azure takes OpenAI's body: only the model name is the upstream one.
     assert_eq!(
-        json_of(&host.request_body),
+        json_bytes(&host.request_body),
         json!({"model":"gpt-4o","input":"a","dimensions":8})
     );
 }

@@ -5,58 +5,16 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use serde_json::Value;
 
+use super::golden::{
+    assert_sse_eq, check_answers, check_errors, json, json_bytes, respond, run_stream, Answer,
+};
 use super::openai_anthropic::OpenAiAnthropic;
 use super::openai_openai::OpenAiOpenAi;
-use super::{ResponseMode, Translator, Usage};
+use super::{Translator, Usage};
 use crate::schema::openai::PromptTokensDetails;
-use crate::sse;
 
-const CREATED: u64 = 1_700_000_000;
-
-macro_rules! fixture {
-    ($pair:literal, $name:literal) => {
-        include_str!(concat!("../../fixtures/translate/", $pair, "/", $name))
-    };
-}
-
-// After `fixture!`, which it uses.
 /// Gemini and Vertex, and the tool / vision / structured output fixtures.
 mod providers;
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"))
-}
-
-fn json_bytes(bytes: &[u8]) -> Value {
-    json(std::str::from_utf8(bytes).unwrap())
-}
-
-/// SSE compared event by event; `data` as JSON where it is JSON.
-fn assert_sse_eq(got: &[u8], want: &str, name: &str) {
-    let norm = |bytes: &[u8]| -> Vec<(Option<String>, Value)> {
-        let mut dec = sse::Decoder::new();
-        let events = dec.feed(bytes);
-        assert!(!dec.has_pending(), "{name}: unterminated frame in output");
-        events
-            .into_iter()
-            .map(|e| {
-                let data =
-                    serde_json::from_str(&e.data).unwrap_or_else(|_| Value::String(e.data.clone()));
-                (e.event, data)
-            })
-            .collect()
-    };
-    let (got_events, want_events) = (norm(got), norm(want.as_bytes()));
-    assert_eq!(
-        got_events.len(),
-        want_events.len(),
-        "{name}: event count\n got: {}",
-        String::from_utf8_lossy(got)
-    );
-    for (i, (g, w)) in got_events.iter().zip(&want_events).enumerate() {
-        assert_eq!(g, w, "{name}: event {i}");
-    }
-}
 
 fn anthropic() -> OpenAiAnthropic {
     OpenAiAnthropic::new(4096)
@@ -71,47 +29,6 @@ fn streaming(include_usage: bool) -> OpenAiAnthropic {
     );
     t.request_body(request.as_bytes(), None).unwrap();
     t
-}
-
-/// Feed `input` whole and byte by byte through fresh translators; both outputs must be equal
-/// byte for byte. Returns the output and the usage recorded.
-fn run_stream(
-    make: impl Fn() -> Box<dyn Translator>,
-    input: &str,
-    name: &str,
-) -> (Vec<u8>, Option<Usage>) {
-    let feed = |pieces: Vec<&[u8]>| {
-        let mut t = make();
-        let plan = t.response_headers(
-            200,
-            Some("text/event-stream; charset=utf-8"),
-            false,
-            CREATED,
-        );
-        assert_eq!(plan.mode, ResponseMode::Stream, "{name}");
-        let mut out = Vec::new();
-        let last = pieces.len().saturating_sub(1);
-        for (i, piece) in pieces.iter().enumerate() {
-            match t.response_chunk(piece, i == last) {
-                Some(replaced) => out.extend_from_slice(&replaced),
-                None => out.extend_from_slice(piece),
-            }
-        }
-        (out, t.usage())
-    };
-    let bytes = input.as_bytes();
-    let whole = feed(vec![bytes]);
-    let mut pieces: Vec<&[u8]> = bytes.chunks(1).collect();
-    // Envoy may also signal the end with an empty last piece.
-    pieces.push(&[]);
-    let bytewise = feed(pieces);
-    assert_eq!(
-        String::from_utf8_lossy(&whole.0),
-        String::from_utf8_lossy(&bytewise.0),
-        "{name}: whole vs byte by byte"
-    );
-    assert_eq!(whole.1, bytewise.1, "{name}: usage whole vs byte by byte");
-    whole
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,13 +76,8 @@ fn anthropic_request_stop_string() {
     );
 }
 
-fn anthropic_response(status: u16, input: &str) -> (Option<u16>, Value, Option<Usage>) {
-    let mut t = anthropic();
-    let plan = t.response_headers(status, Some("application/json"), false, CREATED);
-    assert_eq!(plan.mode, ResponseMode::Buffer);
-    assert_eq!(plan.content_type, Some("application/json"));
-    let out = t.response_body(input.as_bytes());
-    (out.status.or(plan.status), json_bytes(&out.body), t.usage())
+fn anthropic_response(status: u16, input: &str) -> Answer {
+    respond(&mut anthropic(), status, "application/json", input)
 }
 
 #[test]
@@ -187,15 +99,8 @@ fn anthropic_responses() {
             fixture!("openai_anthropic", "response_tool_use.out.json"),
         ),
     ];
-    for (name, input, want) in cases {
-        let (status, got, usage) = anthropic_response(200, input);
-        let want = json(want);
-        assert_eq!(status, None, "{name}");
-        assert_eq!(got, want, "{name}");
-        // The usage recorded is the usage the client sees.
-        let recorded: Usage = serde_json::from_value(want["usage"].clone()).unwrap();
-        assert_eq!(usage, Some(recorded), "{name}");
-    }
+    // The usage recorded is the usage the client sees.
+    check_answers(&cases, anthropic_response);
 }
 
 #[test]
@@ -232,12 +137,7 @@ fn anthropic_errors() {
             fixture!("openai_anthropic", "response_unreadable.out.json"),
         ),
     ];
-    for (status_in, status_out, input, want) in cases {
-        let (status, got, usage) = anthropic_response(status_in, input);
-        assert_eq!(status.unwrap_or(status_in), status_out, "{input}");
-        assert_eq!(got, json(want), "{input}");
-        assert_eq!(usage, None);
-    }
+    check_errors(&cases, anthropic_response);
 }
 
 #[test]

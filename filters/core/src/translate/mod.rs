@@ -29,10 +29,27 @@ pub mod options;
 pub mod request_fields;
 pub mod telemetry;
 
+/// A golden fixture's text: `fixtures/translate/<pair>/<name>` (a path from the crate root,
+/// so every test module below uses this one macro).
+#[cfg(test)]
+macro_rules! fixture {
+    ($pair:literal, $name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/translate/",
+            $pair,
+            "/",
+            $name
+        ))
+    };
+}
+
 #[cfg(test)]
 mod bedrock_tests;
 #[cfg(test)]
 mod embeddings_tests;
+#[cfg(test)]
+mod golden;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
@@ -560,6 +577,15 @@ pub fn unreadable_answer(what: &str) -> ApiError {
         format!("the provider answered something unreadable: {what}"),
     )
     .with_code("upstream_unreadable")
+}
+
+/// A provider's 2xx answer read as `T`; one llmgw cannot read (`what` it then is, e.g. "not an
+/// Anthropic message") is logged and becomes the 502 of [`unreadable_answer`].
+pub fn read_answer<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|err| {
+        log::warn!("llmgw.translate: unreadable answer, {what}: {err}");
+        unreadable_answer(what)
+    })
 }
 
 /// One request's translation between the client's OpenAI format and one provider's format.

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::request_fields;
 use super::{
-    buffer_plan, buffered_answer, has_media_type, stream_error_frame, tool_use_finish,
+    buffer_plan, buffered_answer, has_media_type, read_answer, stream_error_frame, tool_use_finish,
     truncated_stream_error, unreadable_answer, ResponseBody, ResponsePlan, StreamBlock,
 };
 use super::{Translator, Usage};
@@ -838,10 +838,7 @@ impl Translator for OpenAiAnthropic {
             },
             &mut |body| {
                 let message =
-                    serde_json::from_slice::<an::MessageResponse<'_>>(body).map_err(|err| {
-                        log::warn!("llmgw.translate: unreadable Anthropic message: {err}");
-                        unreadable_answer("not an Anthropic message")
-                    })?;
+                    read_answer::<an::MessageResponse<'_>>(body, "not an Anthropic message")?;
                 let (out, recorded) = translate_message(&message, created, answer_tool)
                     .map_err(|_| unreadable_answer("a message that cannot be re-encoded"))?;
                 *usage = Some(recorded);

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::request_fields;
 use super::{
-    buffer_plan, buffered_answer, has_media_type, stream_error_frame, tool_use_finish,
+    buffer_plan, buffered_answer, has_media_type, read_answer, stream_error_frame, tool_use_finish,
     truncated_stream_error, unreadable_answer, ResponseBody, ResponsePlan, StreamBlock,
 };
 use super::{RawProvider, Secret, Translator, Usage};
@@ -1026,10 +1026,7 @@ impl Translator for OpenAiBedrock {
             &|body| translate_error(status, error_type, body),
             &mut |body| {
                 let response =
-                    serde_json::from_slice::<br::ConverseResponse<'_>>(body).map_err(|err| {
-                        log::warn!("llmgw.translate: unreadable Bedrock Converse answer: {err}");
-                        unreadable_answer("not a Bedrock Converse answer")
-                    })?;
+                    read_answer::<br::ConverseResponse<'_>>(body, "not a Bedrock Converse answer")?;
                 let (out, recorded) =
                     translate_response(&response, &id, model, created, answer_tool)
                         .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;

@@ -27,8 +27,8 @@ use std::borrow::Cow;
 
 use super::options::VertexBackend;
 use super::{
-    buffer_plan, buffered_answer, has_media_type, stream_error_frame, truncated_stream_error,
-    unreadable_answer, ResponseBody, ResponsePlan,
+    buffer_plan, buffered_answer, has_media_type, read_answer, stream_error_frame,
+    truncated_stream_error, unreadable_answer, ResponseBody, ResponsePlan,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -495,11 +495,10 @@ impl Translator for OpenAiGemini {
             body,
             &|body| google_error(status, body),
             &mut |body| {
-                let response = serde_json::from_slice::<gm::GenerateContentResponse<'_>>(body)
-                    .map_err(|err| {
-                        log::warn!("llmgw.translate: unreadable Gemini answer: {err}");
-                        unreadable_answer("not a Gemini GenerateContentResponse")
-                    })?;
+                let response = read_answer::<gm::GenerateContentResponse<'_>>(
+                    body,
+                    "not a Gemini GenerateContentResponse",
+                )?;
                 let (out, recorded) = translate_response(&response, created, model)
                     .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;
                 *usage = Some(recorded);

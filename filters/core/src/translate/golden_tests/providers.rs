@@ -5,17 +5,13 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use super::{assert_sse_eq, json, json_bytes, run_stream, CREATED};
-
-/// The parent's `fixture!`, from this file's directory.
-macro_rules! fixture {
-    ($pair:literal, $name:literal) => {
-        include_str!(concat!("../../../fixtures/translate/", $pair, "/", $name))
-    };
-}
+use crate::translate::golden::{
+    assert_sse_eq, check_answers, check_errors, json, json_bytes, respond, run_stream, Answer,
+    CREATED,
+};
 use crate::translate::openai_anthropic::OpenAiAnthropic;
 use crate::translate::openai_gemini::{Endpoint, OpenAiGemini};
-use crate::translate::{ResponseMode, Translator, Usage};
+use crate::translate::Translator;
 
 // ---------------------------------------------------------------------------------------------
 // openai → gemini
@@ -66,17 +62,13 @@ fn gemini_requests() {
     }
 }
 
-fn gemini_response(status: u16, input: &str) -> (Option<u16>, serde_json::Value, Option<Usage>) {
-    let mut t = gemini_after_request(false);
-    let plan = t.response_headers(
+fn gemini_response(status: u16, input: &str) -> Answer {
+    respond(
+        &mut gemini_after_request(false),
         status,
-        Some("application/json; charset=UTF-8"),
-        false,
-        CREATED,
-    );
-    assert_eq!(plan.mode, ResponseMode::Buffer);
-    let out = t.response_body(input.as_bytes());
-    (out.status.or(plan.status), json_bytes(&out.body), t.usage())
+        "application/json; charset=UTF-8",
+        input,
+    )
 }
 
 #[test]
@@ -108,14 +100,7 @@ fn gemini_responses() {
             fixture!("openai_gemini", "response_max_tokens.out.json"),
         ),
     ];
-    for (name, input, want) in cases {
-        let (status, got, usage) = gemini_response(200, input);
-        let want = json(want);
-        assert_eq!(status, None, "{name}");
-        assert_eq!(got, want, "{name}");
-        let recorded: Usage = serde_json::from_value(want["usage"].clone()).unwrap();
-        assert_eq!(usage, Some(recorded), "{name}");
-    }
+    check_answers(&cases, gemini_response);
 }
 
 #[test]
@@ -123,31 +108,30 @@ fn gemini_errors_keep_their_status() {
     let cases = [
         (
             429,
+            429,
             fixture!("openai_gemini", "error_rate_limit.in.json"),
             fixture!("openai_gemini", "error_rate_limit.out.json"),
         ),
         (
+            400,
             400,
             fixture!("openai_gemini", "error_invalid_key.in.json"),
             fixture!("openai_gemini", "error_invalid_key.out.json"),
         ),
         (
             503,
+            503,
             fixture!("openai_gemini", "error_array.in.json"),
             fixture!("openai_gemini", "error_array.out.json"),
         ),
         (
             502,
+            502,
             fixture!("openai_gemini", "error_html.in.json"),
             fixture!("openai_gemini", "error_html.out.json"),
         ),
     ];
-    for (status_in, input, want) in cases {
-        let (status, got, usage) = gemini_response(status_in, input);
-        assert_eq!(status, None, "{input}");
-        assert_eq!(got, json(want), "{input}");
-        assert_eq!(usage, None);
-    }
+    check_errors(&cases, gemini_response);
 }
 
 #[test]
