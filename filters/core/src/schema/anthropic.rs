@@ -205,44 +205,120 @@ pub struct ErrorBody<'a> {
 // ---------------------------------------------------------------------------------------------
 // Stream events: <https://docs.anthropic.com/en/api/messages-streaming#event-types>
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// Read with [`StreamEvent::parse`].
+#[derive(Debug)]
 pub enum StreamEvent<'a> {
     MessageStart {
-        #[serde(borrow)]
         message: MessageStart<'a>,
     },
     ContentBlockStart {
-        #[serde(default)]
         index: u32,
-        #[serde(borrow)]
         content_block: ContentBlock<'a>,
     },
     ContentBlockDelta {
-        #[serde(default)]
         index: u32,
-        #[serde(borrow)]
         delta: BlockDelta<'a>,
     },
     ContentBlockStop {
-        #[serde(default)]
         index: u32,
     },
     MessageDelta {
-        #[serde(default)]
         delta: MessageDeltaBody,
-        #[serde(default)]
         usage: Option<DeltaUsage>,
     },
     MessageStop,
     Ping,
     Error {
-        #[serde(borrow)]
         error: ErrorBody<'a>,
     },
     /// New event types are to be ignored, per Anthropic's versioning policy.
-    #[serde(other)]
     Unknown,
+}
+
+impl<'a> StreamEvent<'a> {
+    /// One event's JSON (`data:`). The `type` tag is read first, then the one event's struct,
+    /// instead of `#[serde(tag = "type")]`: an internally tagged enum buffers every event into
+    /// serde's `Content` tree before it picks the variant (allocations per event, and ~20 KB of
+    /// wasm); a second scan of a small event costs less.
+    pub fn parse(text: &'a str) -> serde_json::Result<Self> {
+        #[derive(Deserialize)]
+        struct Tag<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Cow<'a, str>,
+        }
+        #[derive(Deserialize)]
+        struct Start<'a> {
+            #[serde(borrow)]
+            message: MessageStart<'a>,
+        }
+        #[derive(Deserialize)]
+        struct BlockStart<'a> {
+            #[serde(default)]
+            index: u32,
+            #[serde(borrow)]
+            content_block: ContentBlock<'a>,
+        }
+        #[derive(Deserialize)]
+        struct Delta<'a> {
+            #[serde(default)]
+            index: u32,
+            #[serde(borrow)]
+            delta: BlockDelta<'a>,
+        }
+        #[derive(Deserialize)]
+        struct Stop {
+            #[serde(default)]
+            index: u32,
+        }
+        #[derive(Deserialize)]
+        struct MsgDelta {
+            #[serde(default)]
+            delta: MessageDeltaBody,
+            #[serde(default)]
+            usage: Option<DeltaUsage>,
+        }
+        #[derive(Deserialize)]
+        struct Failure<'a> {
+            #[serde(borrow)]
+            error: ErrorBody<'a>,
+        }
+        let tag: Tag<'_> = serde_json::from_str(text)?;
+        Ok(match tag.kind.as_ref() {
+            "message_start" => {
+                let Start { message } = serde_json::from_str(text)?;
+                StreamEvent::MessageStart { message }
+            }
+            "content_block_start" => {
+                let BlockStart {
+                    index,
+                    content_block,
+                } = serde_json::from_str(text)?;
+                StreamEvent::ContentBlockStart {
+                    index,
+                    content_block,
+                }
+            }
+            "content_block_delta" => {
+                let Delta { index, delta } = serde_json::from_str(text)?;
+                StreamEvent::ContentBlockDelta { index, delta }
+            }
+            "content_block_stop" => {
+                let Stop { index } = serde_json::from_str(text)?;
+                StreamEvent::ContentBlockStop { index }
+            }
+            "message_delta" => {
+                let MsgDelta { delta, usage } = serde_json::from_str(text)?;
+                StreamEvent::MessageDelta { delta, usage }
+            }
+            "message_stop" => StreamEvent::MessageStop,
+            "ping" => StreamEvent::Ping,
+            "error" => {
+                let Failure { error } = serde_json::from_str(text)?;
+                StreamEvent::Error { error }
+            }
+            _ => StreamEvent::Unknown,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,20 +331,45 @@ pub struct MessageStart<'a> {
     pub usage: Usage,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum BlockDelta<'a> {
     TextDelta {
-        #[serde(borrow)]
         text: Cow<'a, str>,
     },
     InputJsonDelta {
-        #[serde(borrow)]
         partial_json: Cow<'a, str>,
     },
     /// `thinking_delta`, `signature_delta`, `citations_delta`, …
-    #[serde(other)]
     Other,
+}
+
+/// By `type`, like `#[serde(tag = "type")]` but without buffering the delta into serde's
+/// `Content` first: one struct holds the fields of the deltas llmgw reads.
+impl<'de: 'a, 'a> Deserialize<'de> for BlockDelta<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Cow<'a, str>,
+            #[serde(borrow, default)]
+            text: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            partial_json: Option<Cow<'a, str>>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let missing = <D::Error as serde::de::Error>::missing_field;
+        match raw.kind.as_ref() {
+            "text_delta" => match raw.text {
+                Some(text) => Ok(BlockDelta::TextDelta { text }),
+                None => Err(missing("text")),
+            },
+            "input_json_delta" => match raw.partial_json {
+                Some(partial_json) => Ok(BlockDelta::InputJsonDelta { partial_json }),
+                None => Err(missing("partial_json")),
+            },
+            _ => Ok(BlockDelta::Other),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -613,7 +613,7 @@ impl OpenAiAnthropic {
 
     /// One Anthropic event → zero or more OpenAI frames.
     fn on_event(&mut self, event: &sse::Event, out: &mut Vec<u8>) {
-        let parsed: an::StreamEvent<'_> = match serde_json::from_str(&event.data) {
+        let parsed = match an::StreamEvent::parse(&event.data) {
             Ok(parsed) => parsed,
             Err(err) => {
                 log::warn!("llmgw.translate: unreadable Anthropic stream event: {err}");
