@@ -64,67 +64,188 @@ pub struct StreamOptions {
 }
 
 /// A message, by `role`. Unknown fields inside a message (`name`, …) are ignored.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum ChatMessage<'a> {
     System {
-        #[serde(borrow)]
         content: Content<'a>,
     },
     /// The o1-era name for `system`.
     Developer {
-        #[serde(borrow)]
         content: Content<'a>,
     },
     User {
-        #[serde(borrow)]
         content: Content<'a>,
     },
     Assistant {
-        #[serde(borrow, default)]
         content: Option<Content<'a>>,
-        #[serde(default)]
         tool_calls: Option<Value>,
-        #[serde(default)]
         function_call: Option<Value>,
     },
     /// A tool's result, answering the assistant's tool call `tool_call_id`.
     Tool {
-        #[serde(borrow, default)]
         tool_call_id: Option<Cow<'a, str>>,
-        #[serde(borrow, default)]
         content: Option<Content<'a>>,
     },
     Function {},
 }
 
-/// Message content: a string or an array of parts.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Content<'a> {
-    Text(#[serde(borrow)] Cow<'a, str>),
-    Parts(#[serde(borrow)] Vec<ContentPart<'a>>),
+/// By `role`, like `#[serde(tag = "role")]` but read in one pass: an internally tagged enum
+/// buffers each message (its whole content) into serde's `Content` tree before it picks the
+/// variant. One struct holds the fields any role uses; each role then takes its own.
+impl<'de: 'a, 'a> Deserialize<'de> for ChatMessage<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow)]
+            role: Cow<'a, str>,
+            #[serde(borrow, default)]
+            content: Option<Content<'a>>,
+            #[serde(default)]
+            tool_calls: Option<Value>,
+            #[serde(default)]
+            function_call: Option<Value>,
+            /// A `Value`: other roles ignore it, whatever it holds.
+            #[serde(default)]
+            tool_call_id: Option<Value>,
+        }
+        const ROLES: &[&str] = &[
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+            "function",
+        ];
+        let raw = Raw::deserialize(deserializer)?;
+        let required = |content: Option<Content<'a>>| {
+            content.ok_or_else(|| D::Error::missing_field("content"))
+        };
+        Ok(match raw.role.as_ref() {
+            "system" => ChatMessage::System {
+                content: required(raw.content)?,
+            },
+            "developer" => ChatMessage::Developer {
+                content: required(raw.content)?,
+            },
+            "user" => ChatMessage::User {
+                content: required(raw.content)?,
+            },
+            "assistant" => ChatMessage::Assistant {
+                content: raw.content,
+                tool_calls: raw.tool_calls,
+                function_call: raw.function_call,
+            },
+            "tool" => ChatMessage::Tool {
+                tool_call_id: match raw.tool_call_id {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(id)) => Some(Cow::Owned(id)),
+                    Some(_) => {
+                        return Err(D::Error::invalid_type(
+                            serde::de::Unexpected::Other("a non-string `tool_call_id`"),
+                            &"a string",
+                        ))
+                    }
+                },
+                content: raw.content,
+            },
+            "function" => ChatMessage::Function {},
+            other => return Err(D::Error::unknown_variant(other, ROLES)),
+        })
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// Message content: a string or an array of parts.
+#[derive(Debug)]
+pub enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<ContentPart<'a>>),
+}
+
+/// A string or an array, told apart by the JSON itself (what `#[serde(untagged)]` does after
+/// buffering the value into serde's `Content` tree).
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Content<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Content::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Content::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Content::Text(Cow::Owned(v)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug)]
 pub enum ContentPart<'a> {
     Text {
-        #[serde(borrow)]
         text: Cow<'a, str>,
     },
     ImageUrl {
-        #[serde(borrow)]
         image_url: ImageUrl<'a>,
     },
     /// An assistant message's refusal part.
     Refusal {
-        #[serde(borrow)]
         refusal: Cow<'a, str>,
     },
     /// `input_audio`, `file` and whatever comes next.
-    #[serde(other)]
     Other,
+}
+
+/// By `type`, like `#[serde(tag = "type")]` but without buffering each part into serde's
+/// `Content` first: one struct holds the fields of the parts llmgw reads.
+impl<'de: 'a, 'a> Deserialize<'de> for ContentPart<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Cow<'a, str>,
+            #[serde(borrow, default)]
+            text: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            image_url: Option<ImageUrl<'a>>,
+            #[serde(borrow, default)]
+            refusal: Option<Cow<'a, str>>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        Ok(match raw.kind.as_ref() {
+            "text" => ContentPart::Text {
+                text: raw.text.ok_or_else(|| D::Error::missing_field("text"))?,
+            },
+            "image_url" => ContentPart::ImageUrl {
+                image_url: raw
+                    .image_url
+                    .ok_or_else(|| D::Error::missing_field("image_url"))?,
+            },
+            "refusal" => ContentPart::Refusal {
+                refusal: raw
+                    .refusal
+                    .ok_or_else(|| D::Error::missing_field("refusal"))?,
+            },
+            _ => ContentPart::Other,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
