@@ -141,24 +141,52 @@ pub struct MessageResponse<'a> {
     pub usage: Usage,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum ContentBlock<'a> {
     Text {
-        #[serde(borrow)]
         text: Cow<'a, str>,
     },
     ToolUse {
-        #[serde(borrow)]
         id: Cow<'a, str>,
-        #[serde(borrow)]
         name: Cow<'a, str>,
-        #[serde(default)]
         input: Value,
     },
     /// `thinking`, `redacted_thinking`, server tool results and whatever comes next.
-    #[serde(other)]
     Other,
+}
+
+/// By `type`, like `#[serde(tag = "type")]` but without buffering each block into serde's
+/// `Content` first: one struct holds the fields of the blocks llmgw reads.
+impl<'de: 'a, 'a> Deserialize<'de> for ContentBlock<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Cow<'a, str>,
+            #[serde(borrow, default)]
+            text: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            id: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            name: Option<Cow<'a, str>>,
+            #[serde(default)]
+            input: Value,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let missing = D::Error::missing_field;
+        Ok(match raw.kind.as_ref() {
+            "text" => ContentBlock::Text {
+                text: raw.text.ok_or_else(|| missing("text"))?,
+            },
+            "tool_use" => ContentBlock::ToolUse {
+                id: raw.id.ok_or_else(|| missing("id"))?,
+                name: raw.name.ok_or_else(|| missing("name"))?,
+                input: raw.input,
+            },
+            _ => ContentBlock::Other,
+        })
+    }
 }
 
 /// <https://docs.anthropic.com/en/api/handling-stop-reasons>
