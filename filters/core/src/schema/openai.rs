@@ -13,31 +13,119 @@ use serde_json::Value;
 /// The request fields a translator maps one to one. Every other field lands in
 /// [`ChatCompletionRequest::other`], so a translator can refuse what it cannot honour by name
 /// instead of dropping it silently.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ChatCompletionRequest<'a> {
-    #[serde(borrow, default)]
     pub model: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub messages: Vec<ChatMessage<'a>>,
-    #[serde(default)]
     pub max_tokens: Option<u32>,
-    #[serde(default)]
     pub max_completion_tokens: Option<u32>,
-    #[serde(default)]
     pub temperature: Option<f64>,
-    #[serde(default)]
     pub top_p: Option<f64>,
-    #[serde(borrow, default)]
     pub stop: Option<Stop<'a>>,
-    #[serde(default)]
     pub stream: Option<bool>,
-    #[serde(default)]
     pub stream_options: Option<StreamOptions>,
-    #[serde(borrow, default)]
     pub user: Option<Cow<'a, str>>,
     /// Everything else the client sent (`n`, `tools`, `logprobs`, …), by name.
-    #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
+}
+
+/// Field by field, as `#[derive(Deserialize)]` with `#[serde(flatten)] other` would, but
+/// without buffering every other field into serde's `Content` tree first and converting it to
+/// a `Value` afterwards: each is read straight into its `Value`.
+impl<'de: 'a, 'a> Deserialize<'de> for ChatCompletionRequest<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// A field name, borrowed from the body unless it holds escapes.
+        struct Key<'a>(Cow<'a, str>);
+        impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct KeyVisitor;
+                impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+                    type Value = Key<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a field name")
+                    }
+                    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                        Ok(Key(Cow::Borrowed(v)))
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                        Ok(Key(Cow::Owned(v.to_owned())))
+                    }
+                }
+                d.deserialize_str(KeyVisitor)
+            }
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ChatCompletionRequest<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a chat completions request object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::de::Error;
+                /// `Some` once the field was read: a second one is refused, as derive does.
+                fn once<'de, A: serde::de::MapAccess<'de>, T: Deserialize<'de>>(
+                    map: &mut A,
+                    slot: &mut Option<T>,
+                    name: &'static str,
+                ) -> Result<(), A::Error> {
+                    if slot.is_some() {
+                        return Err(A::Error::duplicate_field(name));
+                    }
+                    *slot = Some(map.next_value()?);
+                    Ok(())
+                }
+                let mut model = None;
+                let mut messages = None;
+                let mut max_tokens = None;
+                let mut max_completion_tokens = None;
+                let mut temperature = None;
+                let mut top_p = None;
+                let mut stop = None;
+                let mut stream = None;
+                let mut stream_options = None;
+                let mut user = None;
+                let mut other = BTreeMap::new();
+                while let Some(Key(key)) = map.next_key()? {
+                    match key.as_ref() {
+                        "model" => once(&mut map, &mut model, "model")?,
+                        "messages" => once(&mut map, &mut messages, "messages")?,
+                        "max_tokens" => once(&mut map, &mut max_tokens, "max_tokens")?,
+                        "max_completion_tokens" => once(
+                            &mut map,
+                            &mut max_completion_tokens,
+                            "max_completion_tokens",
+                        )?,
+                        "temperature" => once(&mut map, &mut temperature, "temperature")?,
+                        "top_p" => once(&mut map, &mut top_p, "top_p")?,
+                        "stop" => once(&mut map, &mut stop, "stop")?,
+                        "stream" => once(&mut map, &mut stream, "stream")?,
+                        "stream_options" => once(&mut map, &mut stream_options, "stream_options")?,
+                        "user" => once(&mut map, &mut user, "user")?,
+                        _ => {
+                            other.insert(key.into_owned(), map.next_value()?);
+                        }
+                    }
+                }
+                Ok(ChatCompletionRequest {
+                    model: model.flatten(),
+                    messages: messages.ok_or_else(|| A::Error::missing_field("messages"))?,
+                    max_tokens: max_tokens.flatten(),
+                    max_completion_tokens: max_completion_tokens.flatten(),
+                    temperature: temperature.flatten(),
+                    top_p: top_p.flatten(),
+                    stop: stop.flatten(),
+                    stream: stream.flatten(),
+                    stream_options: stream_options.flatten(),
+                    user: user.flatten(),
+                    other,
+                })
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// `stop`: one sequence or a list.
