@@ -155,33 +155,40 @@ pub enum ContentBlock<'a> {
     Other,
 }
 
-/// By `type`, like `#[serde(tag = "type")]` but without buffering each block into serde's
-/// `Content` first: one struct holds the fields of the blocks llmgw reads.
+/// A content block or a block delta as read, before its `type` picks what it is: one struct
+/// holds the fields of the blocks and deltas llmgw reads (`#[serde(tag = "type")]` would
+/// buffer each one into serde's `Content` tree first). Other types ignore these fields.
+#[derive(Deserialize)]
+struct Block<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    input: Value,
+}
+
+/// A field the block's `type` requires.
+fn required<T, E: serde::de::Error>(field: Option<T>, name: &'static str) -> Result<T, E> {
+    field.ok_or_else(|| E::missing_field(name))
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for ContentBlock<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        #[derive(Deserialize)]
-        struct Raw<'a> {
-            #[serde(rename = "type", borrow)]
-            kind: Cow<'a, str>,
-            #[serde(borrow, default)]
-            text: Option<Cow<'a, str>>,
-            #[serde(borrow, default)]
-            id: Option<Cow<'a, str>>,
-            #[serde(borrow, default)]
-            name: Option<Cow<'a, str>>,
-            #[serde(default)]
-            input: Value,
-        }
-        let raw = Raw::deserialize(deserializer)?;
-        let missing = D::Error::missing_field;
+        let raw = Block::deserialize(deserializer)?;
         Ok(match raw.kind.as_ref() {
             "text" => ContentBlock::Text {
-                text: raw.text.ok_or_else(|| missing("text"))?,
+                text: required(raw.text, "text")?,
             },
             "tool_use" => ContentBlock::ToolUse {
-                id: raw.id.ok_or_else(|| missing("id"))?,
-                name: raw.name.ok_or_else(|| missing("name"))?,
+                id: required(raw.id, "id")?,
+                name: required(raw.name, "name")?,
                 input: raw.input,
             },
             _ => ContentBlock::Other,
@@ -371,32 +378,18 @@ pub enum BlockDelta<'a> {
     Other,
 }
 
-/// By `type`, like `#[serde(tag = "type")]` but without buffering the delta into serde's
-/// `Content` first: one struct holds the fields of the deltas llmgw reads.
 impl<'de: 'a, 'a> Deserialize<'de> for BlockDelta<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Raw<'a> {
-            #[serde(rename = "type", borrow)]
-            kind: Cow<'a, str>,
-            #[serde(borrow, default)]
-            text: Option<Cow<'a, str>>,
-            #[serde(borrow, default)]
-            partial_json: Option<Cow<'a, str>>,
-        }
-        let raw = Raw::deserialize(deserializer)?;
-        let missing = <D::Error as serde::de::Error>::missing_field;
-        match raw.kind.as_ref() {
-            "text_delta" => match raw.text {
-                Some(text) => Ok(BlockDelta::TextDelta { text }),
-                None => Err(missing("text")),
+        let raw = Block::deserialize(deserializer)?;
+        Ok(match raw.kind.as_ref() {
+            "text_delta" => BlockDelta::TextDelta {
+                text: required(raw.text, "text")?,
             },
-            "input_json_delta" => match raw.partial_json {
-                Some(partial_json) => Ok(BlockDelta::InputJsonDelta { partial_json }),
-                None => Err(missing("partial_json")),
+            "input_json_delta" => BlockDelta::InputJsonDelta {
+                partial_json: required(raw.partial_json, "partial_json")?,
             },
-            _ => Ok(BlockDelta::Other),
-        }
+            _ => BlockDelta::Other,
+        })
     }
 }
 

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::{text_or_list, TextOrList};
+
 /// The request fields a translator maps one to one. Every other field lands in
 /// [`ChatCompletionRequest::other`], so a translator can refuse what it cannot honour by name
 /// instead of dropping it silently.
@@ -135,34 +137,13 @@ pub enum Stop<'a> {
     Many(Vec<Cow<'a, str>>),
 }
 
-/// A string or an array, told apart by the JSON itself (what `#[serde(untagged)]` does after
-/// buffering the value into serde's `Content` tree).
 impl<'de: 'a, 'a> Deserialize<'de> for Stop<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Stop<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string or an array of strings")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Stop::One(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Stop::One(Cow::Owned(v.to_owned())))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut many = Vec::new();
-                while let Some(one) = seq.next_element()? {
-                    many.push(one);
-                }
-                Ok(Stop::Many(many))
-            }
+        match TextOrList::deserialize(deserializer)? {
+            TextOrList::Text(one) => Ok(Stop::One(one)),
+            TextOrList::List(many) => Ok(Stop::Many(many)),
+            TextOrList::Other => Err(text_or_list("a string or an array of strings")),
         }
-        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -280,37 +261,13 @@ pub enum Content<'a> {
     Parts(Vec<ContentPart<'a>>),
 }
 
-/// A string or an array, told apart by the JSON itself (what `#[serde(untagged)]` does after
-/// buffering the value into serde's `Content` tree).
 impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Content<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string or an array of content parts")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Content::Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Content::Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Content::Text(Cow::Owned(v)))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut parts = Vec::new();
-                while let Some(part) = seq.next_element()? {
-                    parts.push(part);
-                }
-                Ok(Content::Parts(parts))
-            }
+        match TextOrList::deserialize(deserializer)? {
+            TextOrList::Text(text) => Ok(Content::Text(text)),
+            TextOrList::List(parts) => Ok(Content::Parts(parts)),
+            TextOrList::Other => Err(text_or_list("a string or an array of content parts")),
         }
-        deserializer.deserialize_any(Visitor)
     }
 }
 

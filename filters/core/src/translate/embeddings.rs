@@ -38,6 +38,7 @@ use super::{
 use crate::error::ApiError;
 use crate::schema::bedrock as br;
 use crate::schema::gemini as gm;
+use crate::schema::TextOrList;
 
 /// OpenAI and OpenAI-compatible embeddings: the model name is rewritten, nothing else.
 #[derive(Debug)]
@@ -120,72 +121,28 @@ enum Input<'a> {
     Tokens,
 }
 
-/// A string, an array of strings, or anything else (token ids), told apart as it is read
-/// rather than after `#[serde(untagged)]` buffered the value into serde's `Content` tree.
+/// A string, an array of strings, or anything else (token ids).
 impl<'de: 'a, 'a> Deserialize<'de> for Input<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         /// One array element: a string, or `None` for anything else.
         struct Element<'a>(Option<Cow<'a, str>>);
         impl<'de: 'a, 'a> Deserialize<'de> for Element<'a> {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                d.deserialize_any(Visitor).map(|input| match input {
-                    Input::One(text) => Element(Some(text)),
-                    _ => Element(None),
-                })
+                Ok(Element(match TextOrList::<Element>::deserialize(d)? {
+                    TextOrList::Text(text) => Some(text),
+                    _ => None,
+                }))
             }
         }
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Input<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string, an array of strings or token ids")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Input::One(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Input::One(Cow::Owned(v.to_owned())))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut many = Some(Vec::new());
-                while let Some(Element(element)) = seq.next_element()? {
-                    match (element, many.as_mut()) {
-                        (Some(text), Some(many)) => many.push(text),
-                        _ => many = None,
-                    }
-                }
-                Ok(many.map_or(Input::Tokens, Input::Many))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Input::Tokens)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Input::Tokens)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Input::Tokens)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Input::Tokens)
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Input::Tokens)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Input::Tokens)
-            }
-        }
-        deserializer.deserialize_any(Visitor)
+        Ok(match TextOrList::<Element>::deserialize(deserializer)? {
+            TextOrList::Text(one) => Input::One(one),
+            TextOrList::List(many) => many
+                .into_iter()
+                .map(|Element(text)| text)
+                .collect::<Option<Vec<_>>>()
+                .map_or(Input::Tokens, Input::Many),
+            TextOrList::Other => Input::Tokens,
+        })
     }
 }
 
