@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::MaybeStr;
+
 // ---------------------------------------------------------------------------------------------
 // Request (what llmgw sends)
 
@@ -157,19 +159,20 @@ pub enum ContentBlock<'a> {
 
 /// A content block or a block delta as read, before its `type` picks what it is: one struct
 /// holds the fields of the blocks and deltas llmgw reads (`#[serde(tag = "type")]` would
-/// buffer each one into serde's `Content` tree first). Other types ignore these fields.
+/// buffer each one into serde's `Content` tree first). Other types ignore these fields, whatever
+/// their shape ([`MaybeStr`]).
 #[derive(Deserialize)]
 struct Block<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: MaybeStr<'a>,
     #[serde(borrow, default)]
-    partial_json: Option<Cow<'a, str>>,
+    partial_json: MaybeStr<'a>,
     #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+    id: MaybeStr<'a>,
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    name: MaybeStr<'a>,
     #[serde(default)]
     input: Value,
 }
@@ -184,11 +187,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for ContentBlock<'a> {
         let raw = Block::deserialize(deserializer)?;
         Ok(match raw.kind.as_ref() {
             "text" => ContentBlock::Text {
-                text: required(raw.text, "text")?,
+                text: required(raw.text.0, "text")?,
             },
             "tool_use" => ContentBlock::ToolUse {
-                id: required(raw.id, "id")?,
-                name: required(raw.name, "name")?,
+                id: required(raw.id.0, "id")?,
+                name: required(raw.name.0, "name")?,
                 input: raw.input,
             },
             _ => ContentBlock::Other,
@@ -383,10 +386,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for BlockDelta<'a> {
         let raw = Block::deserialize(deserializer)?;
         Ok(match raw.kind.as_ref() {
             "text_delta" => BlockDelta::TextDelta {
-                text: required(raw.text, "text")?,
+                text: required(raw.text.0, "text")?,
             },
             "input_json_delta" => BlockDelta::InputJsonDelta {
-                partial_json: required(raw.partial_json, "partial_json")?,
+                partial_json: required(raw.partial_json.0, "partial_json")?,
             },
             _ => BlockDelta::Other,
         })

@@ -17,12 +17,13 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Vis
 
 /// A field that holds a string or an array (OpenAI's `content`, `stop`, embeddings `input`),
 /// told apart as it is read: `#[serde(untagged)]` would buffer the value into serde's `Content`
-/// tree first. Any other JSON value is `Other`, for the caller to refuse or to name.
+/// tree first. Any other JSON value is `Other` (naming what it was), for the caller to refuse
+/// or to name.
 #[derive(Debug)]
 pub enum TextOrList<'a, T> {
     Text(Cow<'a, str>),
     List(Vec<T>),
-    Other,
+    Other(&'static str),
 }
 
 impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for TextOrList<'a, T> {
@@ -48,29 +49,107 @@ impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for TextOrList<'a, T> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(TextOrList::Other)
+                Ok(TextOrList::Other("an object"))
             }
             fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(TextOrList::Other)
+                Ok(TextOrList::Other("a boolean"))
             }
             fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(TextOrList::Other)
+                Ok(TextOrList::Other("a number"))
             }
             fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(TextOrList::Other)
+                Ok(TextOrList::Other("a number"))
             }
             fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(TextOrList::Other)
+                Ok(TextOrList::Other("a number"))
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(TextOrList::Other)
+                Ok(TextOrList::Other("null"))
             }
         }
         deserializer.deserialize_any(TextOrListVisitor(std::marker::PhantomData))
     }
 }
 
-/// `Other` as a refusal, for fields that must be a string or an array.
-pub fn text_or_list<E: serde::de::Error>(what: &'static str) -> E {
-    E::invalid_type(serde::de::Unexpected::Other("another JSON value"), &what)
+/// `Other(seen)` as a refusal, for fields that must be a string or an array (`what`).
+pub fn text_or_list<E: serde::de::Error>(seen: &'static str, what: &'static str) -> E {
+    E::invalid_type(serde::de::Unexpected::Other(seen), &what)
+}
+
+/// A provider's string field that a future version might fill with something else: a string
+/// is `Some`, any other value is read past and left `None`, so a new block type that reuses a
+/// field name with another shape does not break the answer (schema tolerance, above).
+#[derive(Debug, Default)]
+pub struct MaybeStr<'a>(pub Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for MaybeStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MaybeStrVisitor;
+        impl<'de> Visitor<'de> for MaybeStrVisitor {
+            type Value = MaybeStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeStr(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeStr(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MaybeStr(None))
+            }
+        }
+        deserializer.deserialize_any(MaybeStrVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::{anthropic, openai};
+
+    #[test]
+    fn a_future_block_type_may_reuse_a_known_field_name_with_another_shape() {
+        let block = r#"{"type":"citation_card","text":{"spans":[1,2]},"id":7,"name":null}"#;
+        let parsed: anthropic::ContentBlock = serde_json::from_str(block).unwrap();
+        assert!(matches!(parsed, anthropic::ContentBlock::Other));
+        // A known type still needs its field as a string.
+        let bad = r#"{"type":"text","text":{"spans":[]}}"#;
+        let err = serde_json::from_str::<anthropic::ContentBlock>(bad).unwrap_err();
+        assert!(err.to_string().contains("missing field `text`"), "{err}");
+    }
+
+    #[test]
+    fn content_that_is_neither_text_nor_a_list_is_refused_by_what_it_is() {
+        let err = serde_json::from_str::<openai::ChatMessage>(r#"{"role":"user","content":5}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid type: a number, expected a string or an array of content parts"),
+            "{err}"
+        );
+    }
 }

@@ -142,7 +142,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Stop<'a> {
         match TextOrList::deserialize(deserializer)? {
             TextOrList::Text(one) => Ok(Stop::One(one)),
             TextOrList::List(many) => Ok(Stop::Many(many)),
-            TextOrList::Other => Err(text_or_list("a string or an array of strings")),
+            TextOrList::Other(seen) => Err(text_or_list(seen, "a string or an array of strings")),
         }
     }
 }
@@ -266,7 +266,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
         match TextOrList::deserialize(deserializer)? {
             TextOrList::Text(text) => Ok(Content::Text(text)),
             TextOrList::List(parts) => Ok(Content::Parts(parts)),
-            TextOrList::Other => Err(text_or_list("a string or an array of content parts")),
+            TextOrList::Other(seen) => {
+                Err(text_or_list(seen, "a string or an array of content parts"))
+            }
         }
     }
 }

@@ -141,7 +141,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Input<'a> {
                 .map(|Element(text)| text)
                 .collect::<Option<Vec<_>>>()
                 .map_or(Input::Tokens, Input::Many),
-            TextOrList::Other => Input::Tokens,
+            TextOrList::Other(_) => Input::Tokens,
         })
     }
 }
