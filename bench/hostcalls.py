@@ -120,13 +120,14 @@ def main() -> None:
     floor = statistics.median(cpu["none"])
     print(f"\nEnvoy CPU per request with the probe making no call: {floor:.0f} µs "
           f"(median of {opts.runs}); 1000 req/s, 2 workers\n")
-    print("| host call | llmgw `Host` method | µs per call | runs (µs CPU/request) |")
-    print("|---|---|---|---|")
+    print("| host call | llmgw `Host` method | µs per call | ± (runs' spread) | runs (µs CPU/request) |")
+    print("|---|---|---|---|---|")
     for call in calls:
         n = 1 if call == "buffer_body" else opts.times
         each = (statistics.median(cpu[call]) - floor) / n
+        spread = (max(cpu[call]) - min(cpu[call])) / 2 / n
         runs = ", ".join(f"{x:.0f}" for x in cpu[call])
-        print(f"| `{call}` | {known[call]} | {each:.2f} | {runs} |")
+        print(f"| `{call}` | {known[call]} | {each:.2f} | {spread:.2f} | {runs} |")
 
 
 if __name__ == "__main__":
