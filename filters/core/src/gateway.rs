@@ -295,6 +295,9 @@ impl Host for TrackingHost<'_> {
     fn response_header(&self, name: &str) -> Option<String> {
         self.inner.response_header(name)
     }
+    fn response_headers(&self) -> Vec<(String, String)> {
+        self.inner.response_headers()
+    }
     fn set_response_header(&mut self, name: &str, value: &str) {
         self.inner.set_response_header(name, value);
     }

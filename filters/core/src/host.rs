@@ -41,6 +41,8 @@ pub trait Host {
     fn remove_request_header(&mut self, name: &str);
 
     fn response_header(&self, name: &str) -> Option<String>;
+    /// All response headers, in order, `:status` included.
+    fn response_headers(&self) -> Vec<(String, String)>;
     fn set_response_header(&mut self, name: &str, value: &str);
     fn remove_response_header(&mut self, name: &str);
 

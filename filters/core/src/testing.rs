@@ -7,6 +7,8 @@
 //! ```
 #![allow(clippy::unwrap_used)]
 
+pub mod scenario;
+
 use std::collections::HashMap;
 
 use crate::host::{Host, MetricKind, SharedDataError, SharedValue};
@@ -179,6 +181,10 @@ impl Host for FakeHost {
     fn response_header(&self, name: &str) -> Option<String> {
         self.tick();
         self.resp(name).map(str::to_string)
+    }
+    fn response_headers(&self) -> Vec<(String, String)> {
+        self.tick();
+        self.response_headers.clone()
     }
     fn set_response_header(&mut self, name: &str, value: &str) {
         self.tick();

@@ -94,6 +94,13 @@ impl Host for ProxyWasmHost {
         )
         .flatten()
     }
+    fn response_headers(&self) -> Vec<(String, String)> {
+        log_err(
+            "get response headers",
+            hostcalls::get_map(MapType::HttpResponseHeaders),
+        )
+        .unwrap_or_default()
+    }
     fn set_response_header(&mut self, name: &str, value: &str) {
         log_err(
             "set response header",

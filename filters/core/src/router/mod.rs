@@ -90,6 +90,7 @@ impl FilterRoot for RouterRoot {
         RouterFilter {
             config: Rc::clone(&self.shared),
             metrics: self.metrics.clone(),
+            client: Client::default(),
             routed: None,
         }
     }
@@ -187,7 +188,17 @@ struct Routed {
 pub struct RouterFilter {
     config: Rc<config::Compiled>,
     metrics: Metrics,
+    /// auth's word on the client, read with the request headers (one host call for all).
+    client: Client,
     routed: Option<Routed>,
+}
+
+/// What auth said about the client, from its `x-llmgw-*` request headers.
+#[derive(Default)]
+struct Client {
+    consumer: Option<String>,
+    team: Option<String>,
+    allowed_models: Option<String>,
 }
 
 impl RouterFilter {
@@ -195,12 +206,12 @@ impl RouterFilter {
     fn route(&mut self, host: &mut dyn Host, body: &[u8]) -> Result<(), ApiError> {
         let facts = RequestFacts::parse(body).map_err(RouteError::from)?;
         let requested = facts.model.as_str();
-        if let Some(allowed) = host.request_header(headers::ALLOWED_MODELS) {
-            if !auth::model_allowed(&allowed, requested) {
+        if let Some(allowed) = &self.client.allowed_models {
+            if !auth::model_allowed(allowed, requested) {
                 return Err(auth::model_not_allowed(requested));
             }
         }
-        let consumer = host.request_header(headers::CONSUMER);
+        let consumer = self.client.consumer.take();
         let draw = host.random_u64();
         let model = self
             .config
@@ -279,7 +290,7 @@ impl RouterFilter {
             target: chosen,
             started_ms: now_ms,
             consumer: consumer.filter(|_| labelled),
-            team: host.request_header(headers::TEAM).filter(|_| labelled),
+            team: self.client.team.take().filter(|_| labelled),
         });
         Ok(())
     }
@@ -322,12 +333,20 @@ fn host_draw(draw: u64) -> u64 {
 
 impl HttpFilter for RouterFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
-        let method = host.request_header(":method").unwrap_or_default();
-        let path = host.request_header(":path").unwrap_or_default();
+        // One copy of the request headers serves every read below and in the body callback.
+        let all = host.request_headers();
+        let header = |name: &str| headers::find(&all, name).map(str::to_string);
+        self.client = Client {
+            consumer: header(headers::CONSUMER),
+            team: header(headers::TEAM),
+            allowed_models: header(headers::ALLOWED_MODELS),
+        };
+        let method = header(":method").unwrap_or_default();
+        let path = header(":path").unwrap_or_default();
         let route_path = path.split('?').next().unwrap_or_default();
         if method == "GET" && route_path == MODELS {
-            let allowed = host.request_header(headers::ALLOWED_MODELS);
-            let body = models::list_body(self.config.catalogue.names(), allowed.as_deref());
+            let allowed = self.client.allowed_models.as_deref();
+            let body = models::list_body(self.config.catalogue.names(), allowed);
             host.send_response(200, &[("content-type", "application/json")], &body);
             return Flow::Pause;
         }

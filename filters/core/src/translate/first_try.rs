@@ -90,9 +90,15 @@ impl FirstTry {
 
     /// This request's facts: from filter state when an earlier try saved them, else from the
     /// headers (`all`, this try's request headers; saved for the tries after this one).
+    ///
+    /// Router's and auth's headers in `all` mean this is the first try (it removes them for
+    /// every later one), so nothing saved can exist yet and the read is skipped.
     pub fn load_or_save(host: &mut dyn Host, all: &[(String, String)]) -> Self {
-        if let Some(saved) = host.property(&PROPERTY).and_then(|b| Self::decode(&b)) {
-            return saved;
+        let first_try = all.iter().any(|(name, _)| headers::is_reserved(name));
+        if !first_try {
+            if let Some(saved) = host.property(&PROPERTY).and_then(|b| Self::decode(&b)) {
+                return saved;
+            }
         }
         let first = Self::from_headers(all);
         host.set_property(&PROPERTY, &first.encode());

@@ -1063,8 +1063,9 @@ impl TranslateFilter {
     }
 
     fn response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
-        let status = host
-            .response_header(":status")
+        // One copy of the response headers serves every read below.
+        let all = host.response_headers();
+        let status = headers::find(&all, ":status")
             .and_then(|s| s.trim().parse::<u16>().ok())
             .unwrap_or(0);
         self.telemetry.status_changed(status);
@@ -1074,17 +1075,16 @@ impl TranslateFilter {
         let Some(translator) = self.translator.as_mut() else {
             return Flow::Continue;
         };
-        let content_type = host.response_header("content-type");
-        let encoded = host
-            .response_header("content-encoding")
+        let content_type = headers::find(&all, "content-type");
+        let encoded = headers::find(&all, "content-encoding")
             .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
         for name in translator.response_headers_read() {
-            if let Some(value) = host.response_header(name) {
-                translator.note_response_header(name, &value);
+            if let Some(value) = headers::find(&all, name) {
+                translator.note_response_header(name, value);
             }
         }
         let created = host.now_ms() / 1000;
-        let plan = translator.response_headers(status, content_type.as_deref(), encoded, created);
+        let plan = translator.response_headers(status, content_type, encoded, created);
         self.mode = plan.mode;
         if let Some(new_status) = plan.status {
             self.telemetry.status_changed(new_status);

@@ -1,0 +1,204 @@
+//! The benchmark's request (bench/run.py) as fake-host fixtures: the same client request,
+//! configs and answers, for `examples/request_cost.rs` (what each filter costs natively) and
+//! for the host-call budget test (how many calls out of the VM each filter makes).
+
+use crate::auth::{hash_key, AuthRoot};
+use crate::config::ConfigError;
+use crate::filter::{FilterRoot, HttpFilter};
+use crate::gateway::GatewayRoot;
+use crate::headers;
+use crate::ratelimit::RateLimitRoot;
+use crate::router::RouterRoot;
+use crate::testing::FakeHost;
+use crate::translate::TranslateRoot;
+
+pub const KEY: &str = "sk-llmgw-bench-0123456789abcdef";
+pub const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello to the benchmark, in a few words please."}]}"#;
+pub const OPENAI_ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello, benchmark!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":14,"completion_tokens":4,"total_tokens":18}}"#;
+pub const ANTHROPIC_ANSWER: &str = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[{"type":"text","text":"Hello, benchmark!"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":14,"output_tokens":4}}"#;
+
+const ROUTER: &str = r#"{"models":[{"name":"gpt-4o-mini","targets":[{"provider":"openai","model":"gpt-4o-mini","price":{"input":0.15,"output":0.6}}]},{"name":"claude-haiku-4-5","targets":[{"provider":"anthropic","model":"claude-haiku-4-5"}]}]}"#;
+const RATELIMIT: &str = r#"{"default":{"requests_per_minute":1000000000}}"#;
+const TRANSLATE: &str = r#"{"providers":[{"name":"openai","schema":"openai","key_env":"OPENAI_API_KEY"},{"name":"anthropic","schema":"anthropic","key_env":"ANTHROPIC_API_KEY"}]}"#;
+
+fn auth_config() -> String {
+    format!(
+        r#"{{"keys":[{{"sha256":"{}","consumer":"bench","team":"bench"}}]}}"#,
+        hash_key(KEY)
+    )
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn env(name: &str) -> Option<String> {
+    Some(format!("bench-{name}"))
+}
+
+/// Every filter configured as the benchmark configures it.
+pub struct Roots {
+    pub auth: AuthRoot,
+    pub router: RouterRoot,
+    pub ratelimit: RateLimitRoot,
+    pub translate: TranslateRoot,
+    pub gateway: GatewayRoot,
+}
+
+impl Roots {
+    pub fn new() -> Result<Self, String> {
+        let refused = |filter: &'static str| {
+            move |err: ConfigError| format!("{filter} config refused: {}: {}", err.path, err.reason)
+        };
+        let gateway = format!(
+            r#"{{"auth":{},"router":{ROUTER},"ratelimit":{RATELIMIT}}}"#,
+            auth_config()
+        );
+        Ok(Self {
+            auth: AuthRoot::configure(auth_config().as_bytes(), &no_env)
+                .map_err(refused("auth"))?,
+            router: RouterRoot::configure(ROUTER.as_bytes(), &no_env).map_err(refused("router"))?,
+            ratelimit: RateLimitRoot::configure(RATELIMIT.as_bytes(), &no_env)
+                .map_err(refused("ratelimit"))?,
+            translate: TranslateRoot::configure(TRANSLATE.as_bytes(), &env)
+                .map_err(refused("translate"))?,
+            gateway: GatewayRoot::configure(gateway.as_bytes(), &no_env)
+                .map_err(refused("gateway"))?,
+        })
+    }
+}
+
+/// The request as the client sends it.
+pub fn client_request() -> FakeHost {
+    FakeHost::new()
+        .with_now_ms(1_700_000_000_000)
+        .with_request_header(":method", "POST")
+        .with_request_header(":path", "/v1/chat/completions")
+        .with_request_header(":authority", "127.0.0.1:10000")
+        .with_request_header("content-type", "application/json")
+        .with_request_header("content-length", &BODY.len().to_string())
+        .with_request_header("authorization", &format!("Bearer {KEY}"))
+        .with_request_header("user-agent", "oha/1.16.0")
+        .with_request_body(BODY)
+}
+
+/// The request as router hands it on (what ratelimit and translate see).
+pub fn routed_request(provider: &str, model: &str) -> FakeHost {
+    client_request()
+        .with_request_header(headers::CONSUMER, "bench")
+        .with_request_header(headers::TEAM, "bench")
+        .with_request_header(headers::REQUESTED_MODEL, "gpt-4o-mini")
+        .with_request_header(headers::PROVIDER, provider)
+        .with_request_header(headers::UPSTREAM_MODEL, model)
+        .with_request_header(headers::CLUSTER, provider)
+        .with_request_header(headers::STREAM, "false")
+        .with_request_header(headers::INPUT_TOKENS_ESTIMATE, "30")
+}
+
+/// One request through `filter`: request headers, body, response headers and body, done.
+pub fn run(filter: &mut dyn HttpFilter, host: &mut FakeHost, answer: &str) {
+    filter.on_request_headers(host, false);
+    let size = host.request_body.len();
+    filter.on_request_body(host, size, true);
+    host.response_headers = vec![
+        (":status".into(), "200".into()),
+        ("content-type".into(), "application/json".into()),
+        ("content-length".into(), answer.len().to_string()),
+    ];
+    host.response_body = answer.as_bytes().to_vec();
+    filter.on_response_headers(host, false);
+    filter.on_response_body(host, answer.len(), true);
+    filter.on_stream_done(host);
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// Host calls of one warm request (metric ids already cached, as after the first request
+    /// on a worker), for a fresh host from `host` each time.
+    fn warm_calls(mut host: impl FnMut() -> FakeHost, mut once: impl FnMut(&mut FakeHost)) -> u32 {
+        once(&mut host());
+        let mut warm = host();
+        once(&mut warm);
+        warm.host_calls.get()
+    }
+
+    /// Each call out of the VM costs ~1–4 µs in Envoy (bench/hostcalls.py measures them), more
+    /// than the filters' own logic; this pins every filter's count so that a change which
+    /// adds calls on the request path has to raise its budget here, visibly.
+    #[test]
+    fn host_calls_per_request_stay_within_each_filters_budget() {
+        let roots = Roots::new().unwrap();
+        let shared = RefCell::new(FakeHost::new().shared);
+        let with_shared = |h: FakeHost| FakeHost {
+            shared: shared.take(),
+            ..h
+        };
+        let calls = [
+            (
+                "auth",
+                warm_calls(client_request, |h| {
+                    run(&mut roots.auth.new_filter(), h, OPENAI_ANSWER)
+                }),
+                6,
+            ),
+            (
+                "router",
+                warm_calls(client_request, |h| {
+                    run(&mut roots.router.new_filter(), h, OPENAI_ANSWER)
+                }),
+                19,
+            ),
+            (
+                "ratelimit",
+                warm_calls(
+                    || with_shared(routed_request("openai", "gpt-4o-mini")),
+                    |h| {
+                        run(&mut roots.ratelimit.new_filter(), h, OPENAI_ANSWER);
+                        shared.replace(std::mem::take(&mut h.shared));
+                    },
+                ),
+                8,
+            ),
+            (
+                "translate → OpenAI",
+                warm_calls(
+                    || routed_request("openai", "gpt-4o-mini"),
+                    |h| run(&mut roots.translate.new_filter(), h, OPENAI_ANSWER),
+                ),
+                31,
+            ),
+            (
+                "translate → Anthropic",
+                warm_calls(
+                    || routed_request("anthropic", "claude-haiku-4-5"),
+                    |h| run(&mut roots.translate.new_filter(), h, ANTHROPIC_ANSWER),
+                ),
+                41,
+            ),
+            (
+                "gateway",
+                warm_calls(
+                    || with_shared(client_request()),
+                    |h| {
+                        run(&mut roots.gateway.new_filter(), h, OPENAI_ANSWER);
+                        shared.replace(std::mem::take(&mut h.shared));
+                    },
+                ),
+                33,
+            ),
+        ];
+        for (filter, made, budget) in calls {
+            assert!(
+                made <= budget,
+                "{filter} made {made} host calls for one request; its budget is {budget}"
+            );
+        }
+    }
+}
