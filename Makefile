@@ -33,7 +33,7 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $@
 
-## build: the filters and the one-module gateway (build/wasm/*.wasm, through `wasm-opt -Oz`), the mock provider
+## build: the filters and the one-module gateway (build/wasm/*.wasm, through `wasm-opt -Oz --converge`), the mock provider
 build: setup
 	cargo build --release --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f))
 	cargo build --release -p llmgw-mock-provider
