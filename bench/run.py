@@ -973,7 +973,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     w("")
 
     w("## Filter sizes\n")
-    w("As `make build` makes them (release profile, opt-level s, then `wasm-opt -Oz`).\n")
+    w("As `make build` makes them (release profile, opt-level s, then `wasm-opt -Oz --converge`).\n")
     w("| filter | bytes | KiB | ≤ 400 KiB |")
     w("|---|---|---|---|")
     for name, size in sizes:
