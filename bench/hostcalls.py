@@ -31,7 +31,9 @@ PROBE_WASM = bench.BENCH_DIR / "hostcall-probe.wasm"
 # (call, what it stands for in llmgw's Host trait)
 CALLS = [
     ("get_headers", "request_headers(): every request header (get_map)"),
+    ("get_headers_raw", "the header map as one buffer, not split into String pairs"),
     ("get_header", "request_header(name): one header"),
+    ("get_header_absent", "request_header(name) of a header the request lacks (no data back)"),
     ("set_header", "set_request_header"),
     ("remove_header", "remove_request_header (absent header)"),
     ("set_headers", "get_map + set_map: every header replaced in one call"),

@@ -75,6 +75,8 @@ impl HttpContext for Probe {
             let _ = match self.plan.call.as_str() {
                 "get_headers" => hostcalls::get_map(request).map(drop),
                 "get_header" => hostcalls::get_map_value(request, "authorization").map(drop),
+                "get_header_absent" => hostcalls::get_map_value(request, "x-absent").map(drop),
+                "get_headers_raw" => raw_header_map().map(drop),
                 "set_header" => {
                     hostcalls::set_map_value(request, &format!("x-probe-{name}"), Some("value"))
                 }
@@ -110,5 +112,31 @@ impl HttpContext for Probe {
         }
         let _ = hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, body_size);
         Action::Continue
+    }
+}
+
+extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
+}
+
+/// The request header map as Envoy serializes it, in one buffer: what `get_map` costs before
+/// the SDK splits it into one `String` pair per header.
+fn raw_header_map() -> Result<Vec<u8>, proxy_wasm::types::Status> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a buffer it allocated through proxy_on_memory_allocate (the
+    // SDK's allocator: a Vec<u8> of `size`), which is ours to own and free.
+    unsafe {
+        if proxy_get_header_map_pairs(0, &mut data, &mut size) != 0 {
+            return Err(proxy_wasm::types::Status::InternalFailure);
+        }
+        if data.is_null() {
+            return Ok(Vec::new());
+        }
+        Ok(Vec::from_raw_parts(data, size, size))
     }
 }
