@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::window::{Limit, LimitKind, Window};
@@ -52,18 +53,54 @@ pub(super) struct RateLimitConfig {
 /// `<kind>_per_<window>` → max, checked at compile time (so a typo names the field).
 type Rates = BTreeMap<String, u64>;
 
-#[derive(Debug, Deserialize)]
+/// A named limit: its own fields, and every other field is one of its rates.
+#[derive(Debug)]
 struct RuleConfig {
     name: String,
-    #[serde(default)]
     by: Vec<String>,
-    #[serde(default)]
     models: Option<Vec<String>>,
     /// Per-consumer overrides: these rates replace the rule's for that consumer's requests.
-    #[serde(default)]
     consumers: BTreeMap<String, Rates>,
-    #[serde(flatten)]
     rates: Rates,
+}
+
+/// Read field by field, as `#[serde(flatten)] rates` would, but without buffering the rule into
+/// serde's `Content` tree first: a rate of the wrong type is refused with its own path.
+impl<'de> Deserialize<'de> for RuleConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RuleVisitor;
+        impl<'de> Visitor<'de> for RuleVisitor {
+            type Value = RuleConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a limit: `name`, optional `by`, `models`, `consumers`, and rates")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RuleConfig, A::Error> {
+                let mut name = None;
+                let mut rule = RuleConfig {
+                    name: String::new(),
+                    by: Vec::new(),
+                    models: None,
+                    consumers: BTreeMap::new(),
+                    rates: Rates::new(),
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => name = Some(map.next_value()?),
+                        "by" => rule.by = map.next_value()?,
+                        "models" => rule.models = map.next_value()?,
+                        "consumers" => rule.consumers = map.next_value()?,
+                        _ => {
+                            let max = map.next_value()?;
+                            rule.rates.insert(key, max);
+                        }
+                    }
+                }
+                rule.name = name.ok_or_else(|| serde::de::Error::missing_field("name"))?;
+                Ok(rule)
+            }
+        }
+        deserializer.deserialize_map(RuleVisitor)
+    }
 }
 
 /// A request dimension a limit can be keyed by.

@@ -15,6 +15,7 @@ use super::window::LimitKind;
 use crate::headers;
 use crate::host::Host;
 use crate::schema::openai::Usage;
+use crate::schema::Lenient;
 
 /// Tokens a request is charged per kind: by estimate at admission, by usage at the end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,26 +69,6 @@ pub fn estimate_from_headers(all: &[(String, String)], default_max_output: u64) 
     Cost {
         input: number(headers::INPUT_TOKENS_ESTIMATE).unwrap_or(0),
         output: number(headers::MAX_OUTPUT_TOKENS).unwrap_or(default_max_output),
-    }
-}
-
-/// A request field router reads for ratelimit: the value when it has the expected type, else
-/// nothing (validating it is the provider's job; a wrong type must not fail routing).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lenient<T>(pub Option<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either<T> {
-            Valid(T),
-            Invalid(serde::de::IgnoredAny),
-        }
-        Ok(Lenient(match Either::<T>::deserialize(d)? {
-            Either::Valid(v) => Some(v),
-            Either::Invalid(_) => None,
-        }))
     }
 }
 

@@ -321,6 +321,15 @@ fn malformed_config_is_refused_with_path() {
     assert_eq!(err.path, "limits[0].by[0]");
     let err = configure(r#"{"limits": [{"name": "t", "by": ["team"]}]}"#).unwrap_err();
     assert_eq!(err.path, "limits[0]");
+    let err = configure(r#"{"limits": [{"name": "t", "requests_per_day": "x"}]}"#).unwrap_err();
+    assert_eq!(err.path, "limits[0].requests_per_day");
+    let err = configure(r#"{"limits": [{"requests_per_day": 1}]}"#).unwrap_err();
+    assert_eq!(err.path, "limits[0]");
+    assert!(
+        err.reason.contains("missing field `name`"),
+        "{}",
+        err.reason
+    );
     let err = configure(
         r#"{"limits": [{"name": "t", "requests_per_day": 1}, {"name": "t", "requests_per_day": 2}]}"#,
     )

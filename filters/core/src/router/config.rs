@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::catalogue::{Capabilities, Catalogue, Entry, Fallback, Model, Price, Rollout, Target};
@@ -99,11 +101,32 @@ pub enum Capability {
 }
 
 /// An alias: a plain name, or a pinned version with an optional rollout to a new version.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum RawAlias {
     Plain(String),
     Pinned(RawPinned),
+}
+
+/// Told apart by the value's type as it is read, so a mistake inside the object is refused
+/// with its own path and reason (`#[serde(untagged)]` would buffer the value and could only say
+/// that no variant matched).
+impl<'de> Deserialize<'de> for RawAlias {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AliasVisitor;
+        impl<'de> Visitor<'de> for AliasVisitor {
+            type Value = RawAlias;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a model name or an object with `version` (and `rollout`)")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<RawAlias, E> {
+                Ok(RawAlias::Plain(name.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawAlias, A::Error> {
+                RawPinned::deserialize(MapAccessDeserializer::new(map)).map(RawAlias::Pinned)
+            }
+        }
+        deserializer.deserialize_any(AliasVisitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,53 +12,37 @@ use serde::Deserialize;
 use super::catalogue::Capabilities;
 use super::config::Capability;
 use super::policy::Needs;
+use crate::ratelimit::estimate::StreamOptionsPeek;
+use crate::schema::Lenient;
 
 /// The fields of a Chat Completions (or Embeddings) request router needs.
 #[derive(Deserialize)]
 struct Peek<'a> {
-    #[serde(borrow, default)]
-    model: Option<Typed<Cow<'a, str>>>,
     #[serde(default)]
-    stream: Option<Typed<bool>>,
+    model: Option<Lenient<String>>,
     #[serde(default)]
-    max_tokens: Option<Typed<u64>>,
+    stream: Option<Lenient<bool>>,
     #[serde(default)]
-    max_completion_tokens: Option<Typed<u64>>,
+    max_tokens: Option<Lenient<u64>>,
+    #[serde(default)]
+    max_completion_tokens: Option<Lenient<u64>>,
     #[serde(default)]
     tools: Option<NonEmpty>,
     #[serde(default)]
     functions: Option<NonEmpty>,
     #[serde(default)]
-    response_format: Option<Typed<ResponseFormat<'a>>>,
+    response_format: Option<Lenient<ResponseFormat<'a>>>,
     #[serde(default)]
     messages: Option<HasImage>,
     /// For ratelimit: whether a stream's client asked for usage.
     #[serde(default)]
-    stream_options:
-        crate::ratelimit::estimate::Lenient<crate::ratelimit::estimate::StreamOptionsPeek>,
+    stream_options: Lenient<StreamOptionsPeek>,
 }
 
 #[derive(Deserialize)]
 struct ResponseFormat<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
-}
-
-/// A field of the expected type, or of another type (so the error can name the field).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Typed<T> {
-    Valid(T),
-    Invalid(IgnoredAny),
-}
-
-impl<T> Typed<T> {
-    fn valid(self) -> Option<T> {
-        match self {
-            Typed::Valid(v) => Some(v),
-            Typed::Invalid(_) => None,
-        }
-    }
+    #[serde(rename = "type", default)]
+    kind: Lenient<Cow<'a, str>>,
 }
 
 /// Why the body cannot be routed.
@@ -88,14 +72,13 @@ impl RequestFacts {
             serde_json::from_slice(body).map_err(|err| PeekError::Malformed(err.to_string()))?;
         let model = match peek.model {
             None => return Err(PeekError::MissingModel),
-            Some(Typed::Invalid(_)) => return Err(PeekError::ModelNotString),
-            Some(Typed::Valid(name)) if name.is_empty() => return Err(PeekError::MissingModel),
-            Some(Typed::Valid(name)) => name.into_owned(),
+            Some(Lenient(None)) => return Err(PeekError::ModelNotString),
+            Some(Lenient(Some(name))) if name.is_empty() => return Err(PeekError::MissingModel),
+            Some(Lenient(Some(name))) => name,
         };
         let stream = match peek.stream {
             None => false,
-            Some(Typed::Valid(stream)) => stream,
-            Some(Typed::Invalid(_)) => return Err(PeekError::StreamNotBool),
+            Some(Lenient(stream)) => stream.ok_or(PeekError::StreamNotBool)?,
         };
         let mut capabilities = Capabilities::NONE;
         if stream {
@@ -109,16 +92,16 @@ impl RequestFacts {
         }
         let json_schema = peek
             .response_format
-            .and_then(Typed::valid)
-            .and_then(|f| f.kind)
+            .and_then(|f| f.0)
+            .and_then(|f| f.kind.0)
             .is_some_and(|k| k == "json_schema");
         if json_schema {
             capabilities = capabilities.with(Capability::JsonSchema);
         }
         let max_output_tokens = peek
             .max_completion_tokens
-            .and_then(Typed::valid)
-            .or_else(|| peek.max_tokens.and_then(Typed::valid));
+            .and_then(|n| n.0)
+            .or_else(|| peek.max_tokens.and_then(|n| n.0));
         Ok(RequestFacts {
             model,
             stream,

@@ -201,6 +201,11 @@ fn bad_bodies_are_400() {
         (r#"{"model": "fast""#, None),
         ("not json", None),
         (r#"{"model":"fast","stream":"yes"}"#, Some("invalid_type")),
+        (
+            r#"{"model":"fast","stream":{"on":[true]}}"#,
+            Some("invalid_type"),
+        ),
+        (r#"{"model":["fast"]}"#, Some("invalid_type")),
     ] {
         let (flow, host) = route(body, FakeHost::new());
         assert_eq!(flow, Flow::Pause, "{body}");
@@ -215,7 +220,8 @@ fn bad_bodies_are_400() {
 #[test]
 fn odd_shapes_of_fields_router_only_peeks_at_are_left_to_the_provider() {
     let body = r#"{"model":"fast","messages":"x","tools":{},"max_tokens":"9",
-                   "response_format":"json","functions":null}"#;
+                   "response_format":"json","functions":null,"max_completion_tokens":-1,
+                   "stream_options":[true]}"#;
     let (flow, host) = route(body, FakeHost::new());
     assert_eq!(flow, Flow::Continue);
     assert!(host.local_response.is_none());
@@ -879,6 +885,19 @@ fn config_refusals_name_the_field() {
             ),
             "aliases.x.version",
             "not in `models`",
+        ),
+        (
+            format!(
+                r#"{{"models":[{{"name":"a","targets":{t}}}],
+                    "aliases":{{"x":{{"versoin":"a"}}}}}}"#
+            ),
+            "aliases.x.versoin",
+            "unknown field",
+        ),
+        (
+            format!(r#"{{"models":[{{"name":"a","targets":{t}}}],"aliases":{{"x":7}}}}"#),
+            "aliases.x",
+            "expected a model name or an object",
         ),
         (
             r#"{"models":[{"name":"a","policy":"cheapest","targets":[

@@ -13,7 +13,12 @@ pub mod openai;
 
 use std::borrow::Cow;
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::marker::PhantomData;
+
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, UnitDeserializer};
+use serde::de::{
+    Deserialize, Deserializer, Error, IgnoredAny, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 
 /// A field that holds a string or an array (OpenAI's `content`, `stop`, embeddings `input`),
 /// told apart as it is read: `#[serde(untagged)]` would buffer the value into serde's `Content`
@@ -124,12 +129,122 @@ impl<'de: 'a, 'a> Deserialize<'de> for MaybeStr<'a> {
     }
 }
 
+/// A field read as `T` when it has `T`'s shape and as `Lenient(None)` when it has another, in
+/// one pass (`#[serde(untagged)]` would buffer the value into serde's `Content` tree and read
+/// it twice). For fields whose validation is someone else's job (router routes on `stream`;
+/// the provider refuses a malformed `max_tokens`), so a wrong type must not fail the body.
+///
+/// A scalar is handed to `T` as it is; an array is read past (no such field is one). An object
+/// is handed to `T` as it is read and, if `T` refuses it, read past: `T`'s own fields must be
+/// lenient too (they are, where it is used), so that only malformed JSON (or a duplicate key)
+/// fails the whole body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lenient<T>(pub Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LenientVisitor(PhantomData))
+    }
+}
+
+struct LenientVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for LenientVisitor<T> {
+    type Value = Lenient<T>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Lenient(
+            T::deserialize(IntoDeserializer::<E>::into_deserializer(v)).ok(),
+        ))
+    }
+    fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Lenient(
+            T::deserialize(IntoDeserializer::<E>::into_deserializer(v)).ok(),
+        ))
+    }
+    fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Lenient(
+            T::deserialize(IntoDeserializer::<E>::into_deserializer(v)).ok(),
+        ))
+    }
+    fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Lenient(
+            T::deserialize(IntoDeserializer::<E>::into_deserializer(v)).ok(),
+        ))
+    }
+    fn visit_borrowed_str<E: Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Lenient(
+            T::deserialize(BorrowedStrDeserializer::<E>::new(v)).ok(),
+        ))
+    }
+    fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Lenient(
+            T::deserialize(IntoDeserializer::<E>::into_deserializer(v)).ok(),
+        ))
+    }
+    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+        Ok(Lenient(T::deserialize(UnitDeserializer::<E>::new()).ok()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Lenient(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // Objects only: serde's derived structs would also take an array, field by field.
+        let value = T::deserialize(MapAccessDeserializer::new(&mut map)).ok();
+        if value.is_none() {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        }
+        Ok(Lenient(value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::{anthropic, openai};
+
+    #[test]
+    fn lenient_fields_read_their_type_and_read_past_any_other() {
+        use super::Lenient;
+        #[derive(serde::Deserialize)]
+        struct Options {
+            #[serde(default)]
+            flag: Lenient<bool>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Body {
+            a: Option<Lenient<u64>>,
+            b: Option<Lenient<String>>,
+            c: Option<Lenient<Options>>,
+            after: u64,
+        }
+        let read = |json: &str| serde_json::from_str::<Body>(json).unwrap();
+        let body = read(r#"{"a":7,"b":"x\"y","c":{"flag":true,"other":[1]},"after":1}"#);
+        assert_eq!(body.a, Some(Lenient(Some(7))));
+        assert_eq!(body.b, Some(Lenient(Some("x\"y".to_owned()))));
+        assert_eq!(body.c.and_then(|c| c.0).and_then(|o| o.flag.0), Some(true));
+        // Another type is read past whole, and the fields after it are still read.
+        for odd in [r#""7""#, "-1", "1.5", "true", "[1,{}]", r#"{"k":[2]}"#] {
+            let json = format!(r#"{{"a":{odd},"b":{odd},"after":3}}"#);
+            let body = read(&json);
+            assert_eq!(body.a, Some(Lenient(None)), "{json}");
+            let string_ok = odd.starts_with('"');
+            assert_eq!(body.b.unwrap().0.is_some(), string_ok, "{json}");
+            assert_eq!(body.after, 3, "{json}");
+        }
+        // An object of the wrong shape inside an object field: only that field is lost.
+        let body = read(r#"{"c":{"flag":"yes"},"after":4}"#);
+        assert_eq!(body.c.and_then(|c| c.0).map(|o| o.flag.0), Some(None));
+        let body = read(r#"{"c":[{"flag":true}],"after":5}"#);
+        assert!(body.c.unwrap().0.is_none(), "an array is not an object");
+        // Malformed JSON still fails the body.
+        assert!(serde_json::from_str::<Body>(r#"{"a":{"k":},"after":1}"#).is_err());
+    }
 
     #[test]
     fn a_future_block_type_may_reuse_a_known_field_name_with_another_shape() {
