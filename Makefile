@@ -9,7 +9,12 @@ FILTERS     := auth router ratelimit translate gateway
 WASM_BINDGEN_VERSION := 0.2.130
 PORT        ?= 10000
 
-WASM_OUT    := $(foreach f,$(FILTERS),build/wasm/$(f).wasm)
+# translate-openai.wasm: translate with the OpenAI wire family alone (`--no-default-features`,
+# README "Which translate module"). It builds into its own target dir: in the shared one the two
+# feature sets would overwrite each other's llmgw_translate.wasm and relink it on every build.
+LEAN_FLAGS  := -p llmgw-translate --no-default-features
+LEAN_TARGET := target/translate-openai
+WASM_OUT    := $(foreach f,$(FILTERS),build/wasm/$(f).wasm) build/wasm/translate-openai.wasm
 # Binaryen (Debian: binaryen) shrinks the modules ~15% more than rustc alone (`--converge`
 # repeats -Oz while it still pays: ~500 bytes a module). The features are those rustc emits for
 # wasm32-wasip1; Envoy's V8 runs all of them.
@@ -33,15 +38,17 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $@
 
-## build: the filters and the one-module gateway (build/wasm/*.wasm, through `wasm-opt -Oz --converge`), the mock provider
+## build: the filters, translate-openai.wasm and the one-module gateway (build/wasm/*.wasm, through `wasm-opt -Oz --converge`), the mock provider
 build: setup
 	cargo build --release --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f))
+	cargo build --release --target $(WASM_TARGET) $(LEAN_FLAGS) --target-dir $(LEAN_TARGET)
 	cargo build --release -p llmgw-mock-provider
 	cargo build -p llmgw-rls-server
 	@mkdir -p build/wasm
 	@for f in $(FILTERS); do \
 		$(WASM_OPT) target/$(WASM_TARGET)/release/llmgw_$$f.wasm -o build/wasm/$$f.wasm || exit 1; \
 	done
+	@$(WASM_OPT) $(LEAN_TARGET)/$(WASM_TARGET)/release/llmgw_translate.wasm -o build/wasm/translate-openai.wasm
 	@ls -l build/wasm/*.wasm | awk '{print "  " $$NF ": " $$5 " bytes"}'
 
 ## run: the mock provider and Envoy with the whole chain at http://127.0.0.1:$(PORT)/v1
@@ -55,9 +62,14 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f)) -- -D warnings
+	cargo clippy --release --target $(WASM_TARGET) $(LEAN_FLAGS) -- -D warnings
+	cargo clippy -p llmgw-core --no-default-features --all-targets -- -D warnings
 
+# The core suite again without the optional provider families: what translate-openai.wasm is
+# built from (translate::family_tests checks its refusals word for word).
 test-rust:
 	cargo test --workspace
+	cargo test -p llmgw-core --no-default-features --lib
 
 ## test-wasm32: the core tests again, compiled to wasm32 and run by wasm-bindgen-test (Node.js)
 test-wasm32: setup

@@ -9,9 +9,11 @@
 
 pub mod access_log;
 pub mod auth;
+#[cfg(feature = "bedrock")]
 pub mod aws;
 pub mod config;
 pub mod error;
+#[cfg(feature = "bedrock")]
 pub mod eventstream;
 pub mod filter;
 pub mod gateway;

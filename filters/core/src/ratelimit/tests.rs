@@ -805,6 +805,8 @@ fn usage_is_not_forced_without_token_limits() {
 
 // ---- the chain: router publishes, ratelimit forces, translate asks the provider ----
 
+// The chain's second provider is translate's Anthropic one.
+#[cfg(feature = "anthropic")]
 #[test]
 fn forced_usage_reaches_the_provider_body_for_every_schema() {
     use crate::translate::TranslateRoot;

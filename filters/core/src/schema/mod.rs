@@ -6,8 +6,11 @@
 //! events fall into catch-all variants, so a provider's new field does not break traffic.
 //! Strings are borrowed (`Cow`) from the body being translated where that saves a copy.
 
+#[cfg(feature = "anthropic")]
 pub mod anthropic;
+#[cfg(feature = "bedrock")]
 pub mod bedrock;
+#[cfg(feature = "gemini")]
 pub mod gemini;
 pub mod openai;
 
@@ -202,6 +205,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for LenientVisitor<T> {
 }
 
 #[cfg(test)]
+#[cfg(feature = "anthropic")]
 mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;

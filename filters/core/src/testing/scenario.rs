@@ -112,6 +112,8 @@ pub fn run(filter: &mut dyn HttpFilter, host: &mut FakeHost, answer: &str) {
 }
 
 #[cfg(test)]
+// The scenario routes to translate's Anthropic provider too.
+#[cfg(feature = "anthropic")]
 mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;

@@ -22,6 +22,11 @@
 //! Every non-OpenAI answer becomes OpenAI's `{"object":"list","data":[…],"model","usage"}`;
 //! `encoding_format: "base64"` (the OpenAI Python SDK's default) is honoured by encoding the
 //! vectors as OpenAI does.
+// A build without Gemini or Bedrock (Cargo features) leaves some shared helpers unused.
+#![cfg_attr(
+    not(all(feature = "gemini", feature = "bedrock")),
+    allow(dead_code, unused_imports)
+)]
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -29,14 +34,18 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+#[cfg(feature = "bedrock")]
 use super::openai_bedrock::{model_path, translate_error, BedrockEndpoint};
+#[cfg(feature = "gemini")]
 use super::openai_gemini::{google_error, model_segment, Endpoint};
 use super::openai_openai::OpenAiOpenAi;
 use super::{
     buffer_plan, buffered_answer, unreadable_answer, ResponseBody, ResponsePlan, Translator, Usage,
 };
 use crate::error::ApiError;
+#[cfg(feature = "bedrock")]
 use crate::schema::bedrock as br;
+#[cfg(feature = "gemini")]
 use crate::schema::gemini as gm;
 use crate::schema::TextOrList;
 
@@ -210,6 +219,7 @@ fn texts<'a>(
 // Bedrock
 
 /// Which request body the Bedrock model takes.
+#[cfg(feature = "bedrock")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
     Titan,
@@ -217,6 +227,7 @@ enum Family {
 }
 
 /// Model ids may carry a cross-region prefix (`us.cohere.embed-v4:0`).
+#[cfg(feature = "bedrock")]
 fn family(model: &str) -> Option<Family> {
     if model.contains("amazon.titan-embed") {
         Some(Family::Titan)
@@ -228,6 +239,7 @@ fn family(model: &str) -> Option<Family> {
 }
 
 /// Bedrock embedding models; one per try.
+#[cfg(feature = "bedrock")]
 #[derive(Debug)]
 pub struct BedrockEmbeddings {
     endpoint: Rc<BedrockEndpoint>,
@@ -242,6 +254,7 @@ pub struct BedrockEmbeddings {
     usage: Option<Usage>,
 }
 
+#[cfg(feature = "bedrock")]
 impl BedrockEmbeddings {
     pub fn new(endpoint: Rc<BedrockEndpoint>) -> Self {
         Self {
@@ -259,6 +272,7 @@ impl BedrockEmbeddings {
 }
 
 /// OpenAI embeddings request → the body the Bedrock model family takes.
+#[cfg(feature = "bedrock")]
 fn bedrock_body(request: EmbeddingsRequest<'_>, family: Family) -> Result<Vec<u8>, ApiError> {
     let texts = texts(&request.other, request.input, "Amazon Bedrock")?;
     let body = match family {
@@ -386,6 +400,7 @@ fn openai_list(
     Ok((body, usage))
 }
 
+#[cfg(feature = "bedrock")]
 impl BedrockEmbeddings {
     fn translate(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         let (vectors, tokens) = match self.family {
@@ -408,6 +423,7 @@ impl BedrockEmbeddings {
     }
 }
 
+#[cfg(feature = "bedrock")]
 impl Translator for BedrockEmbeddings {
     fn chat_path(&self, _query: Option<&str>) -> String {
         // Placeholder until the body names the model; `finish_request` sets the real path.
@@ -485,6 +501,7 @@ impl Translator for BedrockEmbeddings {
 
 /// Gemini API (`embedContent` / `batchEmbedContents`) and Vertex AI (`predict`) embeddings;
 /// one per try.
+#[cfg(feature = "gemini")]
 #[derive(Debug)]
 pub struct GeminiEmbeddings {
     endpoint: Endpoint,
@@ -504,10 +521,12 @@ pub struct GeminiEmbeddings {
 
 /// Tokens of `text` as llmgw estimates them where a provider reports none: UTF-8 bytes / 4,
 /// rounded up (router's rule for prompts, [`crate::headers::INPUT_TOKENS_ESTIMATE`]).
+#[cfg(feature = "gemini")]
 fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
 
+#[cfg(feature = "gemini")]
 impl GeminiEmbeddings {
     pub fn new(endpoint: Endpoint) -> Self {
         Self {
@@ -612,6 +631,7 @@ impl GeminiEmbeddings {
     }
 }
 
+#[cfg(feature = "gemini")]
 impl Translator for GeminiEmbeddings {
     fn chat_path(&self, _query: Option<&str>) -> String {
         // The model is in the body: the real path is set once it was read (`request_path`).
@@ -692,6 +712,7 @@ mod tests {
         assert_eq!(base64_f32(&[]), "");
     }
 
+    #[cfg(feature = "bedrock")]
     #[test]
     fn families_by_model_id() {
         assert_eq!(family("amazon.titan-embed-text-v2:0"), Some(Family::Titan));
@@ -699,6 +720,7 @@ mod tests {
         assert_eq!(family("anthropic.claude-3-haiku-20240307-v1:0"), None);
     }
 
+    #[cfg(feature = "gemini")]
     #[test]
     fn token_estimate_rounds_up() {
         assert_eq!(estimate_tokens(""), 0);

@@ -20,9 +20,12 @@
 
 pub mod embeddings;
 mod first_try;
+#[cfg(feature = "anthropic")]
 pub mod openai_anthropic;
 pub mod openai_azure;
+#[cfg(feature = "bedrock")]
 pub mod openai_bedrock;
+#[cfg(feature = "gemini")]
 pub mod openai_gemini;
 pub mod openai_openai;
 pub mod options;
@@ -32,6 +35,7 @@ pub mod telemetry;
 /// A golden fixture's text: `fixtures/translate/<pair>/<name>` (a path from the crate root,
 /// so every test module below uses this one macro).
 #[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 macro_rules! fixture {
     ($pair:literal, $name:literal) => {
         include_str!(concat!(
@@ -44,17 +48,26 @@ macro_rules! fixture {
     };
 }
 
+// The suites below exercise every family; a lean build's tests are `family_tests`.
 #[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod bedrock_tests;
 #[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod embeddings_tests;
 #[cfg(test)]
+mod family_tests;
+#[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod golden;
 #[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod golden_tests;
 #[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod provider_tests;
 #[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod tests;
 
 use std::collections::HashMap;
@@ -180,7 +193,129 @@ impl Schema {
             Schema::Bedrock => "bedrock",
         }
     }
+
+    /// Every schema (a test checks the list against the config's spelling).
+    pub const ALL: [Schema; 6] = [
+        Schema::OpenAi,
+        Schema::Anthropic,
+        Schema::Azure,
+        Schema::Gemini,
+        Schema::Vertex,
+        Schema::Bedrock,
+    ];
+
+    /// The schema a config names `name` (`"anthropic"`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|schema| schema.name() == name)
+    }
+
+    /// The family whose translators speak this schema.
+    pub const fn family(self) -> Family {
+        match self {
+            Schema::OpenAi | Schema::Azure => Family::OpenAi,
+            Schema::Anthropic => Family::Anthropic,
+            Schema::Gemini | Schema::Vertex => Family::Gemini,
+            Schema::Bedrock => Family::Bedrock,
+        }
+    }
 }
+
+/// A provider family: the translators one Cargo feature of llmgw-core (and llmgw-translate)
+/// brings. Envoy builds carry only the extensions they need; translate builds likewise carry
+/// only the families a deployment's clusters speak (issue #6: each module ≤ 400 KB), and
+/// `make build` ships two: translate.wasm (every family) and translate-openai.wasm (the OpenAI
+/// wire family alone). [`Schema`] stays whole in every build, so a config or an endpoint that
+/// names a family the build lacks is refused by what it is, never read as an unknown schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// OpenAI, Azure OpenAI and OpenAI-compatible servers: always built.
+    OpenAi,
+    /// Anthropic Messages (feature `anthropic`).
+    Anthropic,
+    /// Gemini API and Vertex AI (feature `gemini`).
+    Gemini,
+    /// Amazon Bedrock with SigV4 and the AWS event stream (feature `bedrock`).
+    Bedrock,
+}
+
+impl Family {
+    /// Whether this build carries the family's translators.
+    pub const fn is_built(self) -> bool {
+        match self {
+            Family::OpenAi => true,
+            Family::Anthropic => cfg!(feature = "anthropic"),
+            Family::Gemini => cfg!(feature = "gemini"),
+            Family::Bedrock => cfg!(feature = "bedrock"),
+        }
+    }
+
+    /// The Cargo feature that builds it (`None`: always built).
+    pub const fn feature(self) -> Option<&'static str> {
+        match self {
+            Family::OpenAi => None,
+            Family::Anthropic => Some("anthropic"),
+            Family::Gemini => Some("gemini"),
+            Family::Bedrock => Some("bedrock"),
+        }
+    }
+}
+
+/// Whether this build lacks a family (it is not translate.wasm).
+const LACKS_A_FAMILY: bool = !cfg!(all(
+    feature = "anthropic",
+    feature = "gemini",
+    feature = "bedrock"
+));
+
+/// The module that carries every family.
+pub const FULL_MODULE: &str = "translate.wasm";
+/// The module with the OpenAI wire family alone.
+pub const OPENAI_MODULE: &str = "translate-openai.wasm";
+
+/// Why `schema` cannot be served by this build (`None`: it can). Names the schema, this build
+/// and the module to load instead: "`anthropic` is not in this build of translate
+/// (translate-openai.wasm); load translate.wasm".
+pub fn not_built(schema: Schema) -> Option<String> {
+    if !LACKS_A_FAMILY {
+        return None; // (the full build links none of what follows)
+    }
+    let family = schema.family();
+    let feature = family.feature().filter(|_| !family.is_built())?;
+    let openai_only = !cfg!(any(
+        feature = "anthropic",
+        feature = "gemini",
+        feature = "bedrock"
+    ));
+    let build = if openai_only {
+        OPENAI_MODULE.to_string()
+    } else {
+        format!("built without Cargo feature `{feature}`")
+    };
+    Some(format!(
+        "`{}` is not in this build of translate ({build}); load {FULL_MODULE}",
+        schema.name()
+    ))
+}
+
+/// The 500 a try gets when its provider speaks a schema this build lacks (a config naming it is
+/// refused, so this is an endpoint or router naming a provider translate was not given).
+fn not_built_error(provider: &str, why: &str) -> ApiError {
+    ApiError::new(
+        500,
+        ErrorType::ApiError,
+        format!("llmgw translate: provider `{provider}`: {why}"),
+    )
+    .with_code("provider_not_in_build")
+}
+
+/// Compiled settings of a family this build lacks: no value exists, so no backend of it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotBuilt {}
+
+#[cfg(feature = "bedrock")]
+type BedrockSettings = Rc<openai_bedrock::BedrockEndpoint>;
+#[cfg(not(feature = "bedrock"))]
+type BedrockSettings = NotBuilt;
 
 /// A secret string (a provider key). `Debug` prints `***`, and there is no `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -220,7 +355,7 @@ pub enum Backend {
     Gemini,
     Vertex(options::VertexBackend),
     /// Amazon Bedrock runtime (Converse, and InvokeModel for embeddings).
-    Bedrock(Rc<openai_bedrock::BedrockEndpoint>),
+    Bedrock(BedrockSettings),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,13 +369,37 @@ pub struct Provider {
 }
 
 impl Provider {
-    fn translator(&self, upstream_model: Option<&str>) -> Box<dyn Translator> {
-        let drop = self.options.drop_fields.clone();
+    /// The schema of the provider's backend.
+    pub fn schema(&self) -> Schema {
         match &self.backend {
+            Backend::OpenAi { .. } => Schema::OpenAi,
+            Backend::Anthropic { .. } => Schema::Anthropic,
+            Backend::Azure(_) => Schema::Azure,
+            Backend::Gemini => Schema::Gemini,
+            Backend::Vertex(_) => Schema::Vertex,
+            Backend::Bedrock(_) => Schema::Bedrock,
+        }
+    }
+
+    /// This build cannot translate for the provider: its schema's family is not built. `compile`
+    /// refuses such a provider, so only a backend made some other way gets here. (Bedrock's
+    /// backend cannot even be made without its family: [`NotBuilt`].)
+    #[cfg(not(all(feature = "anthropic", feature = "gemini")))]
+    fn not_built(&self) -> ApiError {
+        let why = not_built(self.schema()).unwrap_or_default();
+        not_built_error(&self.name, &why)
+    }
+
+    /// The translator for `POST /v1/chat/completions`. The families this build lacks have no
+    /// translator (Cargo features, [`Family`]): their arms answer with [`not_built_error`].
+    fn translator(&self, upstream_model: Option<&str>) -> Result<Box<dyn Translator>, ApiError> {
+        let drop = self.options.drop_fields.clone();
+        Ok(match &self.backend {
             Backend::OpenAi { base_path } => Box::new(
                 openai_openai::OpenAiOpenAi::new(base_path.clone())
                     .with_fields(self.options.refuse_fields.clone(), drop),
             ),
+            #[cfg(feature = "anthropic")]
             Backend::Anthropic {
                 default_max_tokens, ..
             } => Box::new(
@@ -252,26 +411,40 @@ impl Provider {
                 upstream_model,
                 drop,
             )),
+            #[cfg(feature = "gemini")]
             Backend::Gemini => Box::new(openai_gemini::OpenAiGemini::new(
                 openai_gemini::Endpoint::AiStudio,
                 drop,
             )),
+            #[cfg(feature = "gemini")]
             Backend::Vertex(vertex) => Box::new(openai_gemini::OpenAiGemini::new(
                 openai_gemini::Endpoint::Vertex(vertex.clone()),
                 drop,
             )),
+            #[cfg(feature = "bedrock")]
             Backend::Bedrock(endpoint) => {
                 Box::new(openai_bedrock::OpenAiBedrock::new(Rc::clone(endpoint)))
             }
-        }
+            #[cfg(not(feature = "anthropic"))]
+            Backend::Anthropic { .. } => return Err(self.not_built()),
+            #[cfg(not(feature = "gemini"))]
+            Backend::Gemini | Backend::Vertex(_) => return Err(self.not_built()),
+            #[cfg(not(feature = "bedrock"))]
+            Backend::Bedrock(not_built) => match *not_built {},
+        })
     }
 
-    /// The translator for `POST /v1/embeddings`, where the provider has an embeddings API.
-    fn embeddings_translator(&self, upstream_model: Option<&str>) -> Option<Box<dyn Translator>> {
-        match &self.backend {
+    /// The translator for `POST /v1/embeddings`, where the provider has an embeddings API
+    /// (`Ok(None)`: it has none).
+    fn embeddings_translator(
+        &self,
+        upstream_model: Option<&str>,
+    ) -> Result<Option<Box<dyn Translator>>, ApiError> {
+        Ok(match &self.backend {
             Backend::OpenAi { base_path } => Some(Box::new(embeddings::OpenAiEmbeddings::new(
                 base_path.clone(),
             ))),
+            #[cfg(feature = "bedrock")]
             Backend::Bedrock(endpoint) => Some(Box::new(embeddings::BedrockEmbeddings::new(
                 Rc::clone(endpoint),
             ))),
@@ -281,16 +454,47 @@ impl Provider {
                 upstream_model,
                 self.options.drop_fields.clone(),
             ))),
+            #[cfg(feature = "gemini")]
             Backend::Gemini => Some(Box::new(embeddings::GeminiEmbeddings::new(
                 openai_gemini::Endpoint::AiStudio,
             ))),
+            #[cfg(feature = "gemini")]
             Backend::Vertex(vertex) => Some(Box::new(embeddings::GeminiEmbeddings::new(
                 openai_gemini::Endpoint::Vertex(vertex.clone()),
             ))),
             // Anthropic has no embeddings API: refused with a 404.
+            #[cfg(feature = "anthropic")]
             Backend::Anthropic { .. } => None,
-        }
+            #[cfg(not(feature = "anthropic"))]
+            Backend::Anthropic { .. } => return Err(self.not_built()),
+            #[cfg(not(feature = "gemini"))]
+            Backend::Gemini | Backend::Vertex(_) => return Err(self.not_built()),
+            #[cfg(not(feature = "bedrock"))]
+            Backend::Bedrock(not_built) => match *not_built {},
+        })
     }
+}
+
+#[cfg(feature = "bedrock")]
+fn bedrock_backend(
+    p: &RawProvider,
+    env: &dyn Env,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Backend, ConfigError> {
+    Ok(Backend::Bedrock(Rc::new(openai_bedrock::compile_endpoint(
+        p, env, at,
+    )?)))
+}
+
+/// Not reached: `compile` refuses the schema of a family this build lacks first.
+#[cfg(not(feature = "bedrock"))]
+fn bedrock_backend(
+    _: &RawProvider,
+    _: &dyn Env,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Backend, ConfigError> {
+    let why = not_built(Schema::Bedrock).unwrap_or_default();
+    Err(ConfigError::new(at("schema"), why))
 }
 
 fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> {
@@ -315,6 +519,10 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
                     p.name
                 ),
             ));
+        }
+        // Before any other field: a schema this build lacks is what needs fixing.
+        if let Some(why) = not_built(p.schema) {
+            return Err(ConfigError::new(at("schema"), why));
         }
         let more = options::RawOptions {
             auth: p.auth,
@@ -456,7 +664,7 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
                 if p.default_max_tokens.is_some() {
                     return Err(only_for("default_max_tokens", Schema::Anthropic));
                 }
-                Backend::Bedrock(Rc::new(openai_bedrock::compile_endpoint(&p, env, &at)?))
+                bedrock_backend(&p, env, &at)?
             }
         };
         providers.push(Provider {
@@ -800,8 +1008,14 @@ impl TranslateFilter {
         translator.needs_request_body(model_change)
     }
 
-    fn resolve_provider(&self, host: &dyn Host, routed: Option<&str>) -> Option<usize> {
-        let by_name = |name: &str| self.providers.iter().position(|p| p.name == name);
+    /// The configured provider this try goes to, else the name it was given (empty: none).
+    fn resolve_provider(&self, host: &dyn Host, routed: Option<&str>) -> Result<usize, String> {
+        let by_name = |name: &str| {
+            self.providers
+                .iter()
+                .position(|p| p.name == name)
+                .ok_or_else(|| name.to_string())
+        };
         if let Some(bytes) = host.property(&PROVIDER_METADATA) {
             let name = String::from_utf8_lossy(&bytes);
             let name = name.trim().trim_matches('"').trim();
@@ -815,10 +1029,27 @@ impl TranslateFilter {
             return by_name(name.trim());
         }
         match &*self.providers {
-            [_only] => Some(0),
-            _ => None,
+            [_only] => Ok(0),
+            _ => Err(String::new()),
         }
     }
+}
+
+/// The 500 of a try whose provider (`name`, from the endpoint or router) translate was not
+/// given. Named after a schema of a family this build lacks (the providers of `make run` and
+/// the examples are), the provider most likely speaks it: the answer says which module to load
+/// (a config that names the schema is refused, so it cannot be configured here).
+fn unknown_provider(name: &str) -> ApiError {
+    // (Not even looked up in the full build, which lacks nothing.)
+    let schema = Schema::from_name(name).filter(|_| LACKS_A_FAMILY);
+    if let Some(why) = schema.and_then(not_built) {
+        return not_built_error(name, &why);
+    }
+    ApiError::new(
+        500,
+        ErrorType::ApiError,
+        "llmgw translate: no provider configured for this upstream",
+    )
 }
 
 impl HttpFilter for TranslateFilter {
@@ -829,18 +1060,14 @@ impl HttpFilter for TranslateFilter {
         let all = host.request_headers();
         // Router's facts as the first try saw them (a retry shares its rewritten headers).
         let first = FirstTry::load_or_save(host, &all);
-        let Some((index, provider)) = self
-            .resolve_provider(host, first.provider.as_deref())
-            .and_then(|i| providers.get(i).map(|p| (i, p)))
+        let resolved = self.resolve_provider(host, first.provider.as_deref());
+        let Some((index, provider)) = resolved
+            .as_ref()
+            .ok()
+            .and_then(|&i| providers.get(i).map(|p| (i, p)))
         else {
-            return self.reply(
-                host,
-                &ApiError::new(
-                    500,
-                    ErrorType::ApiError,
-                    "llmgw translate: no provider configured for this upstream",
-                ),
-            );
+            let name = resolved.err().unwrap_or_default();
+            return self.reply(host, &unknown_provider(&name));
         };
         self.provider = Some(index);
         // A fallback chain names the model per provider; this try's provider picks its own.
@@ -906,9 +1133,15 @@ impl HttpFilter for TranslateFilter {
         let is_post =
             headers::find(&all, ":method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
         let translator = match (is_post, path_only) {
-            (true, CHAT_COMPLETIONS) => Some(provider.translator(self.upstream_model.as_deref())),
+            (true, CHAT_COMPLETIONS) => provider
+                .translator(self.upstream_model.as_deref())
+                .map(Some),
             (true, EMBEDDINGS) => provider.embeddings_translator(self.upstream_model.as_deref()),
-            _ => None,
+            _ => Ok(None),
+        };
+        let translator = match translator {
+            Ok(translator) => translator,
+            Err(error) => return self.reply(host, &error),
         };
         if let Some(translator) = translator {
             if end_of_stream {
