@@ -146,6 +146,17 @@ def test_spoofed_llmgw_headers_have_no_effect(gateway, mock):
     assert not any(h.startswith("x-llmgw-") for h in seen[0]["headers"])
 
 
+def test_header_values_that_are_not_utf8_are_served_and_kill_no_filter(gateway):
+    # HTTP lets a client send obs-text bytes in a value; the proxy-wasm SDK's header reads
+    # unwrap UTF-8 and would trap the VM (every later request on that worker a 503).
+    for _ in range(6):  # enough for every worker to see one
+        resp = post(gateway, CHAT, headers={"x-note": b"caf\xe9", "x-api-key": b"\xff"})
+        assert resp.status == 200, resp.body
+    for _ in range(6):
+        assert post(gateway, CHAT).status == 200
+    assert "panicked" not in gateway.log()
+
+
 def test_spoofed_headers_cannot_skip_auth(gateway):
     resp = post(gateway, CHAT, key=None, headers={"x-llmgw-consumer": "alice"})
     assert resp.status == 401

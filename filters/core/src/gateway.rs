@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::auth::AuthRoot;
 use crate::config::{self, ConfigError};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
+use crate::headers::HeaderMap;
 use crate::host::{Host, MetricKind, SharedDataError, SharedValue};
 use crate::ratelimit::RateLimitRoot;
 use crate::router::RouterRoot;
@@ -283,7 +284,7 @@ impl Host for TrackingHost<'_> {
     fn request_header(&self, name: &str) -> Option<String> {
         self.inner.request_header(name)
     }
-    fn request_headers(&self) -> Vec<(String, String)> {
+    fn request_headers(&self) -> HeaderMap {
         self.inner.request_headers()
     }
     fn set_request_header(&mut self, name: &str, value: &str) {
@@ -295,7 +296,7 @@ impl Host for TrackingHost<'_> {
     fn response_header(&self, name: &str) -> Option<String> {
         self.inner.response_header(name)
     }
-    fn response_headers(&self) -> Vec<(String, String)> {
+    fn response_headers(&self) -> HeaderMap {
         self.inner.response_headers()
     }
     fn set_response_header(&mut self, name: &str, value: &str) {

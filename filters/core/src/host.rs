@@ -5,6 +5,7 @@
 //! say); implementations log and carry on rather than panic, so methods return plain values.
 
 use crate::error::ApiError;
+use crate::headers::HeaderMap;
 
 /// Shared data could not be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -35,14 +36,14 @@ pub trait Host {
     /// A request header (names are lower-case in Envoy).
     fn request_header(&self, name: &str) -> Option<String>;
     /// All request headers, in order, pseudo-headers included.
-    fn request_headers(&self) -> Vec<(String, String)>;
+    fn request_headers(&self) -> HeaderMap;
     /// Set (replace) a request header.
     fn set_request_header(&mut self, name: &str, value: &str);
     fn remove_request_header(&mut self, name: &str);
 
     fn response_header(&self, name: &str) -> Option<String>;
     /// All response headers, in order, `:status` included.
-    fn response_headers(&self) -> Vec<(String, String)>;
+    fn response_headers(&self) -> HeaderMap;
     fn set_response_header(&mut self, name: &str, value: &str);
     fn remove_response_header(&mut self, name: &str);
 

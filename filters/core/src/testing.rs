@@ -11,6 +11,7 @@ pub mod scenario;
 
 use std::collections::HashMap;
 
+use crate::headers::HeaderMap;
 use crate::host::{Host, MetricKind, SharedDataError, SharedValue};
 
 /// A reply sent with [`Host::send_response`].
@@ -166,9 +167,9 @@ impl Host for FakeHost {
         self.tick();
         self.req(name).map(str::to_string)
     }
-    fn request_headers(&self) -> Vec<(String, String)> {
+    fn request_headers(&self) -> HeaderMap {
         self.tick();
-        self.request_headers.clone()
+        self.request_headers.iter().map(|(n, v)| (n, v)).collect()
     }
     fn set_request_header(&mut self, name: &str, value: &str) {
         self.tick();
@@ -182,9 +183,9 @@ impl Host for FakeHost {
         self.tick();
         self.resp(name).map(str::to_string)
     }
-    fn response_headers(&self) -> Vec<(String, String)> {
+    fn response_headers(&self) -> HeaderMap {
         self.tick();
-        self.response_headers.clone()
+        self.response_headers.iter().map(|(n, v)| (n, v)).collect()
     }
     fn set_response_header(&mut self, name: &str, value: &str) {
         self.tick();

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use llmgw_core::filter::{FilterRoot, Flow, HttpFilter};
+use llmgw_core::headers::HeaderMap;
 use llmgw_core::host::{Host, MetricKind, SharedDataError, SharedValue};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -60,57 +61,177 @@ fn body(kind: BufferType, size: usize) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// The header-map calls without the SDK's panics: its `get_map` and `get_map_value` unwrap
+/// `String::from_utf8` (any client can send a value that is not UTF-8: HTTP allows obs-text
+/// bytes), and every one of its header calls panics on a status it does not expect (a write
+/// Envoy refuses, say). A panic traps the VM: every later request on that worker fails. These
+/// return the status instead, read Envoy's bytes as they are (the UTF-8 question is
+/// [`HeaderMap`]'s), and read the whole map into one buffer rather than a `String` pair per
+/// header.
+mod header_abi {
+    use proxy_wasm::types::MapType;
+
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        fn proxy_get_header_map_pairs(
+            map_type: MapType,
+            return_map_data: *mut *mut u8,
+            return_map_size: *mut usize,
+        ) -> u32;
+        fn proxy_get_header_map_value(
+            map_type: MapType,
+            key_data: *const u8,
+            key_size: usize,
+            return_value_data: *mut *mut u8,
+            return_value_size: *mut usize,
+        ) -> u32;
+        fn proxy_replace_header_map_value(
+            map_type: MapType,
+            key_data: *const u8,
+            key_size: usize,
+            value_data: *const u8,
+            value_size: usize,
+        ) -> u32;
+        fn proxy_remove_header_map_value(
+            map_type: MapType,
+            key_data: *const u8,
+            key_size: usize,
+        ) -> u32;
+    }
+
+    const OK: u32 = 0;
+    const NOT_FOUND: u32 = 1;
+
+    /// A buffer the host filled: it allocated it through the SDK's `proxy_on_memory_allocate`
+    /// (a `Vec<u8>` of that size, leaked), so it is ours to take back.
+    ///
+    /// SAFETY: `data`/`size` must come from a host call that just returned them.
+    unsafe fn take(data: *mut u8, size: usize) -> Vec<u8> {
+        if data.is_null() {
+            Vec::new()
+        } else {
+            Vec::from_raw_parts(data, size, size)
+        }
+    }
+
+    /// The whole map in proxy-wasm's serialized form (see `HeaderMap::from_wire`), or the status.
+    pub fn pairs(map: MapType) -> Result<Vec<u8>, u32> {
+        let (mut data, mut size) = (std::ptr::null_mut(), 0);
+        // SAFETY: the host writes the out-pointers only; `take` follows the ABI's ownership.
+        match unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) } {
+            OK => Ok(unsafe { take(data, size) }),
+            status => Err(status),
+        }
+    }
+
+    /// Replace header `name` (add it when absent), or remove it (`None`).
+    pub fn set(map: MapType, name: &str, value: Option<&str>) -> Result<(), u32> {
+        // SAFETY: the host reads the given slices during the call only.
+        let status = unsafe {
+            match value {
+                Some(v) => proxy_replace_header_map_value(
+                    map,
+                    name.as_ptr(),
+                    name.len(),
+                    v.as_ptr(),
+                    v.len(),
+                ),
+                None => proxy_remove_header_map_value(map, name.as_ptr(), name.len()),
+            }
+        };
+        match status {
+            OK => Ok(()),
+            status => Err(status),
+        }
+    }
+
+    /// One header's value, `None` when absent, or the status.
+    pub fn value(map: MapType, name: &str) -> Result<Option<Vec<u8>>, u32> {
+        let (mut data, mut size) = (std::ptr::null_mut(), 0);
+        // SAFETY: as above; `name` outlives the call.
+        let status = unsafe {
+            proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size)
+        };
+        match status {
+            OK => Ok(Some(unsafe { take(data, size) })),
+            NOT_FOUND => Ok(None),
+            status => Err(status),
+        }
+    }
+}
+
+fn header_map(map: MapType) -> HeaderMap {
+    match header_abi::pairs(map) {
+        Ok(bytes) => HeaderMap::from_wire(&bytes).unwrap_or_else(|| {
+            log::warn!("llmgw: get headers: the host's header map is malformed");
+            HeaderMap::new()
+        }),
+        Err(status) => {
+            log::warn!("llmgw: get headers failed: status {status}");
+            HeaderMap::new()
+        }
+    }
+}
+
+fn set_header(what: &str, map: MapType, name: &str, value: Option<&str>) {
+    if let Err(status) = header_abi::set(map, name, value) {
+        log::warn!("llmgw: {what} {name} failed: status {status}");
+    }
+}
+
+fn header_value(map: MapType, name: &str) -> Option<String> {
+    match header_abi::value(map, name) {
+        Ok(value) => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+        Err(status) => {
+            log::warn!("llmgw: get header failed: status {status}");
+            None
+        }
+    }
+}
+
 impl Host for ProxyWasmHost {
     fn request_header(&self, name: &str) -> Option<String> {
-        log_err(
-            "get request header",
-            hostcalls::get_map_value(MapType::HttpRequestHeaders, name),
-        )
-        .flatten()
+        header_value(MapType::HttpRequestHeaders, name)
     }
-    fn request_headers(&self) -> Vec<(String, String)> {
-        log_err(
-            "get request headers",
-            hostcalls::get_map(MapType::HttpRequestHeaders),
-        )
-        .unwrap_or_default()
+    fn request_headers(&self) -> HeaderMap {
+        header_map(MapType::HttpRequestHeaders)
     }
     fn set_request_header(&mut self, name: &str, value: &str) {
-        log_err(
+        set_header(
             "set request header",
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value)),
+            MapType::HttpRequestHeaders,
+            name,
+            Some(value),
         );
     }
     fn remove_request_header(&mut self, name: &str) {
-        log_err(
+        set_header(
             "remove request header",
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None),
+            MapType::HttpRequestHeaders,
+            name,
+            None,
         );
     }
     fn response_header(&self, name: &str) -> Option<String> {
-        log_err(
-            "get response header",
-            hostcalls::get_map_value(MapType::HttpResponseHeaders, name),
-        )
-        .flatten()
+        header_value(MapType::HttpResponseHeaders, name)
     }
-    fn response_headers(&self) -> Vec<(String, String)> {
-        log_err(
-            "get response headers",
-            hostcalls::get_map(MapType::HttpResponseHeaders),
-        )
-        .unwrap_or_default()
+    fn response_headers(&self) -> HeaderMap {
+        header_map(MapType::HttpResponseHeaders)
     }
     fn set_response_header(&mut self, name: &str, value: &str) {
-        log_err(
+        set_header(
             "set response header",
-            hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value)),
+            MapType::HttpResponseHeaders,
+            name,
+            Some(value),
         );
     }
     fn remove_response_header(&mut self, name: &str) {
-        log_err(
+        set_header(
             "remove response header",
-            hostcalls::set_map_value(MapType::HttpResponseHeaders, name, None),
+            MapType::HttpResponseHeaders,
+            name,
+            None,
         );
     }
     fn request_body(&self, size: usize) -> Vec<u8> {

@@ -31,7 +31,7 @@ use crate::access_log::{self, Field};
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
-use crate::headers;
+use crate::headers::{self, HeaderMap};
 use crate::host::{self, Host};
 
 /// The client's credential headers, removed once the key is accepted.
@@ -133,7 +133,7 @@ pub struct AuthFilter {
 
 impl AuthFilter {
     /// Check the key presented in `all` (the request headers).
-    fn authenticate(&self, host: &dyn Host, all: &[(String, String)]) -> Result<&Key, AuthError> {
+    fn authenticate(&self, host: &dyn Host, all: &HeaderMap) -> Result<&Key, AuthError> {
         let presented = presented_key(all).ok_or(AuthError::Missing)?;
         let key = find_key(&self.keys, &Sha256::digest(presented.as_bytes()).into())
             .ok_or(AuthError::Unknown)?;
@@ -157,8 +157,8 @@ impl HttpFilter for AuthFilter {
         let all = host.request_headers();
         // Client-sent x-llmgw-* headers are never trusted, whatever happens next.
         let mut spoofed: Vec<&str> = Vec::new();
-        for (name, _) in &all {
-            if headers::is_reserved(name) && !spoofed.contains(&name.as_str()) {
+        for (name, _) in all.iter() {
+            if headers::is_reserved(name) && !spoofed.contains(&name) {
                 host.remove_request_header(name);
                 spoofed.push(name);
             }
@@ -200,7 +200,7 @@ impl HttpFilter for AuthFilter {
 
 /// The key the client presented: `Authorization: Bearer <key>` (scheme in any case), else
 /// `x-api-key: <key>`. Empty values count as absent.
-fn presented_key(all: &[(String, String)]) -> Option<&str> {
+fn presented_key(all: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers::find(all, AUTHORIZATION) {
         let value = value.trim();
         if let Some((scheme, rest)) = value.split_once([' ', '\t']) {

@@ -64,7 +64,7 @@ pub const fn input_tokens_from_body_len(len: usize) -> u64 {
 /// The estimate ratelimit admits against, from router's headers. Without router in front (no
 /// header), the prompt counts 0 and the answer `default_max_output`. `all`: the request
 /// headers as one `get_map` returned them.
-pub fn estimate_from_headers(all: &[(String, String)], default_max_output: u64) -> Cost {
+pub fn estimate_from_headers(all: &headers::HeaderMap, default_max_output: u64) -> Cost {
     let number = |name: &str| headers::find(all, name).and_then(|v| v.trim().parse::<u64>().ok());
     Cost {
         input: number(headers::INPUT_TOKENS_ESTIMATE).unwrap_or(0),
@@ -243,7 +243,7 @@ mod tests {
             .with_request_header(headers::INPUT_TOKENS_ESTIMATE, "120")
             .with_request_header(headers::MAX_OUTPUT_TOKENS, "30");
         assert_eq!(
-            estimate_from_headers(&host.request_headers, 500),
+            estimate_from_headers(&host.request_headers(), 500),
             Cost {
                 input: 120,
                 output: 30
@@ -251,7 +251,7 @@ mod tests {
         );
         let host = FakeHost::new().with_request_header(headers::INPUT_TOKENS_ESTIMATE, "junk");
         assert_eq!(
-            estimate_from_headers(&host.request_headers, 500),
+            estimate_from_headers(&host.request_headers(), 500),
             Cost {
                 input: 0,
                 output: 500

@@ -46,7 +46,7 @@ use crate::auth::is_valid_id;
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
-use crate::headers;
+use crate::headers::{self, HeaderMap};
 use crate::host::{self, Host};
 use crate::metrics::Metrics;
 
@@ -431,14 +431,14 @@ impl RateLimitFilter {
 /// A request header that must be a valid id (anything else counts as absent, so a client
 /// talking to this filter without auth in front can neither mint unbounded keys nor inject odd
 /// bytes into them). `all` is the request's headers from one `get_map` host call.
-fn id_header(all: &[(String, String)], name: &str) -> Option<String> {
+fn id_header(all: &HeaderMap, name: &str) -> Option<String> {
     headers::find(all, name)
         .filter(|v| is_valid_id(v))
         .map(str::to_string)
 }
 
 /// Model and provider names as router validated them (letters, digits, `._-:/@`).
-fn name_header(all: &[(String, String)], name: &str) -> Option<String> {
+fn name_header(all: &HeaderMap, name: &str) -> Option<String> {
     headers::find(all, name)
         .filter(|v| {
             !v.is_empty()
@@ -449,7 +449,7 @@ fn name_header(all: &[(String, String)], name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn identity(all: &[(String, String)]) -> Identity {
+fn identity(all: &HeaderMap) -> Identity {
     Identity {
         consumer: id_header(all, headers::CONSUMER).unwrap_or_else(|| ANONYMOUS.to_string()),
         team: id_header(all, headers::TEAM),

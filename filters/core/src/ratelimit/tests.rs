@@ -676,7 +676,7 @@ fn global_admission_pauses_then_resumes_on_ok() {
     assert_eq!(method, "ShouldRateLimit");
     let expected = global::admission(
         "llmgw",
-        &root.policy().applicable(&identity(&host.request_headers)),
+        &root.policy().applicable(&identity(&host.request_headers())),
         &Cost {
             input: 300,
             output: 100,
@@ -771,7 +771,7 @@ fn global_reconciliation_sends_tokens_over_the_estimate() {
     filter.on_response_body(&mut host, body.len(), true);
     assert_eq!(host.grpc_calls.len(), 2);
     let (_, _, _, message) = &host.grpc_calls[1];
-    let applied = root.policy().applicable(&identity(&host.request_headers));
+    let applied = root.policy().applicable(&identity(&host.request_headers()));
     let expected = global::reconciliation(
         "llmgw",
         &applied,

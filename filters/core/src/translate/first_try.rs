@@ -8,7 +8,7 @@
 //! (`wasm.llmgw.translate.request`, which upstream filters share with the downstream stream) and
 //! later tries read them from there instead of the headers.
 
-use crate::headers;
+use crate::headers::{self, HeaderMap};
 use crate::host::Host;
 
 /// The filter-state property holding the facts.
@@ -38,7 +38,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 
 impl FirstTry {
     /// From the request headers as one `get_map` returned them (one host call, not seven).
-    fn from_headers(all: &[(String, String)]) -> Self {
+    fn from_headers(all: &HeaderMap) -> Self {
         let get = |name: &str| headers::find(all, name).map(str::to_string);
         Self {
             path: get(":path").unwrap_or_default(),
@@ -93,7 +93,7 @@ impl FirstTry {
     ///
     /// Router's and auth's headers in `all` mean this is the first try (it removes them for
     /// every later one), so nothing saved can exist yet and the read is skipped.
-    pub fn load_or_save(host: &mut dyn Host, all: &[(String, String)]) -> Self {
+    pub fn load_or_save(host: &mut dyn Host, all: &HeaderMap) -> Self {
         let first_try = all.iter().any(|(name, _)| headers::is_reserved(name));
         if !first_try {
             if let Some(saved) = host.property(&PROPERTY).and_then(|b| Self::decode(&b)) {
@@ -137,7 +137,7 @@ mod tests {
             .with_request_header(headers::TARGETS, "openai=gpt-4o-mini,anthropic=claude")
             .with_request_header(headers::CONSUMER, "alice")
             .with_request_header(headers::PRICES, "openai=0.15/0.6,anthropic=1/5");
-        let all = host.request_headers.clone();
+        let all = host.request_headers();
         let first = FirstTry::load_or_save(&mut host, &all);
         assert_eq!(first.model_for("anthropic").as_deref(), Some("claude"));
         // The first try rewrites the shared header map…
@@ -145,7 +145,7 @@ mod tests {
         host.request_headers
             .push((":path".into(), "/v1/messages".into()));
         // …the retry still sees the request as router handed it on.
-        let retry = FirstTry::load_or_save(&mut host, &[]);
+        let retry = FirstTry::load_or_save(&mut host, &HeaderMap::new());
         assert!(!first.is_retry && retry.is_retry);
         assert_eq!(
             retry,
@@ -167,9 +167,9 @@ mod tests {
     #[test]
     fn absent_fields_stay_absent() {
         let mut host = FakeHost::new().with_request_header(":path", "/v1/models");
-        let all = host.request_headers.clone();
+        let all = host.request_headers();
         let first = FirstTry::load_or_save(&mut host, &all);
-        let retry = FirstTry::load_or_save(&mut host, &[]);
+        let retry = FirstTry::load_or_save(&mut host, &HeaderMap::new());
         assert_eq!(retry.path, first.path);
         assert_eq!(retry.provider, None);
         assert_eq!(first.provider, None);

@@ -1084,13 +1084,13 @@ impl HttpFilter for TranslateFilter {
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         let mut removed: Vec<&str> = Vec::new();
-        for (name, _) in &all {
+        for (name, _) in all.iter() {
             let drop = headers::is_reserved(name)
                 || CLIENT_CREDENTIALS
                     .iter()
                     .any(|c| c.eq_ignore_ascii_case(name));
             // A header listed twice (two values) is removed once.
-            if drop && !removed.contains(&name.as_str()) {
+            if drop && !removed.contains(&name) {
                 host.remove_request_header(name);
                 removed.push(name);
             }
