@@ -43,7 +43,7 @@ from variants import harness  # noqa: E402
 OUT_DIR = bench.BENCH_DIR / "callgrind"
 DEFAULT_ROWS = ("plain,noop1,noop4,auth,router,ratelimit,translate,translate-anthropic,"
                 "full,full-anthropic,full-one")
-WARM_UP = 20
+WARM_UP = int(os.environ.get("WARM_UP", "20"))
 
 
 def ensure_valgrind() -> str:
