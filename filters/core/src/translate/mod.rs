@@ -18,6 +18,7 @@
 //! Secrets: provider keys come from the VM's environment at configure time and never appear in
 //! logs or `Debug` output ([`Secret`]).
 
+pub mod completion;
 pub mod embeddings;
 mod first_try;
 pub mod openai_anthropic;
@@ -660,27 +661,6 @@ pub fn has_media_type(content_type: Option<&str>, media_type: &str) -> bool {
 /// data frame with an `error` key into an `APIError`.
 pub fn stream_error_frame(out: &mut Vec<u8>, error: &ApiError) {
     crate::sse::write_data(out, &error.body());
-}
-
-/// A streamed tool content block (Anthropic `tool_use`, Converse `toolUse`), for its input
-/// fragments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamBlock {
-    /// The forced answer tool of `response_format`: its input JSON is the message content.
-    Answer,
-    /// A tool call with this OpenAI `tool_calls` `index`.
-    Tool(u32),
-}
-
-/// The finish reason of an answer whose provider stopped for a tool call: the forced answer
-/// tool is the answer (`stop`), not a call for the client to make. `answered`: an answer tool
-/// was forced and no client tool was called.
-pub fn tool_use_finish(answered: bool) -> crate::schema::openai::FinishReason {
-    if answered {
-        crate::schema::openai::FinishReason::Stop
-    } else {
-        crate::schema::openai::FinishReason::ToolCalls
-    }
 }
 
 /// The frame appended when the provider's stream ends before its terminal event.

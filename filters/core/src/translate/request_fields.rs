@@ -201,14 +201,6 @@ pub fn answer_tool(
     }))
 }
 
-/// Appends `more` to a message's text, which starts absent (content `null`).
-pub fn append_text<'a>(text: &mut Option<Cow<'a, str>>, more: Cow<'a, str>) {
-    match text {
-        None => *text = Some(more),
-        Some(all) => all.to_mut().push_str(&more),
-    }
-}
-
 /// A `data:<media type>;base64,<data>` URL, split.
 pub struct DataUrl<'a> {
     pub media_type: &'a str,
