@@ -19,8 +19,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
 use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls};
 use super::request_fields;
 use super::{
@@ -94,23 +92,6 @@ fn unsupported(field: &str, why: &str) -> ApiError {
     .with_param(field)
 }
 
-/// Fields without an Anthropic counterpart that are still fine when they ask for nothing
-/// (their OpenAI default): clients and SDKs often send them explicitly.
-fn is_harmless(name: &str, value: &Value) -> bool {
-    let zero = || value.as_f64() == Some(0.0);
-    match name {
-        "n" => value.as_u64() == Some(1),
-        "logprobs" => value == &Value::Bool(false),
-        "presence_penalty" | "frequency_penalty" => zero(),
-        "store" => value == &Value::Bool(false),
-        "functions" => value.as_array().is_some_and(Vec::is_empty),
-        "logit_bias" | "metadata" => value.as_object().is_some_and(|m| m.is_empty()),
-        "function_call" => matches!(value.as_str(), Some("none" | "auto")),
-        "service_tier" => matches!(value.as_str(), Some("auto" | "default")),
-        _ => false,
-    }
-}
-
 /// A field refused because llmgw maps its successor instead (`tools` for `functions`).
 fn not_yet(name: &str) -> bool {
     matches!(name, "functions" | "function_call")
@@ -173,39 +154,24 @@ fn anthropic_tools(mut features: request_fields::Features) -> Result<ToolsAndAns
     Ok((tools, choice, answer))
 }
 
-/// `data:<media type>;base64,<data>` → Anthropic's base64 image source.
+/// `data:<media type>;base64,<data>` → Anthropic's base64 image source (Anthropic judges an
+/// empty media type or data itself); any other URL is Anthropic's to fetch.
 fn image_source(url: Cow<'_, str>) -> Option<an::ImageSource<'_>> {
     if !url.starts_with("data:") {
         return Some(an::ImageSource::Url { url });
     }
-    let rest = url.get("data:".len()..)?;
-    let (meta, data) = rest.split_once(',')?;
-    let media_type = meta.strip_suffix(";base64")?;
+    let data_url = request_fields::split_data_url(&url)?;
     Some(an::ImageSource::Base64 {
-        media_type: Cow::Owned(media_type.to_string()),
-        data: Cow::Owned(data.to_string()),
+        media_type: Cow::Owned(data_url.media_type.to_string()),
+        data: Cow::Owned(data_url.data.to_string()),
     })
 }
 
 fn text_of<'a>(content: oa::Content<'a>, at: &str) -> Result<Cow<'a, str>, ApiError> {
-    match content {
-        oa::Content::Text(text) => Ok(text),
-        oa::Content::Parts(parts) => {
-            let mut text = String::new();
-            for (j, part) in parts.into_iter().enumerate() {
-                match part {
-                    oa::ContentPart::Text { text: t } => text.push_str(&t),
-                    _ => {
-                        return Err(ApiError::invalid_request(format!(
-                            "only text parts are supported in `{at}`"
-                        ))
-                        .with_param(format!("{at}[{j}]")))
-                    }
-                }
-            }
-            Ok(Cow::Owned(text))
-        }
-    }
+    request_fields::text_only(content).map_err(|j| {
+        ApiError::invalid_request(format!("only text parts are supported in `{at}`"))
+            .with_param(format!("{at}[{j}]"))
+    })
 }
 
 fn blocks<'a>(content: oa::Content<'a>, at: &str) -> Result<an::MessageContent<'a>, ApiError> {
@@ -262,10 +228,7 @@ pub fn to_messages_request_with<'a>(
         return Err(unsupported("seed", ""));
     }
     let (tools, tool_choice, answer_tool) = anthropic_tools(features)?;
-    for (name, value) in &request.other {
-        if value.is_null() || is_harmless(name, value) {
-            continue;
-        }
+    if let Some(name) = request_fields::first_unmapped(&request.other) {
         let why = if not_yet(name) {
             " through llmgw yet"
         } else {
@@ -274,13 +237,7 @@ pub fn to_messages_request_with<'a>(
         return Err(unsupported(name, why));
     }
 
-    let model = match (upstream_model, request.model) {
-        (Some(model), _) => Cow::Borrowed(model),
-        (None, Some(model)) => model,
-        (None, None) => {
-            return Err(ApiError::invalid_request("`model` is required").with_param("model"))
-        }
-    };
+    let model = request_fields::chosen_model(upstream_model.map(Cow::Borrowed), request.model)?;
 
     if let Some(t) = request.temperature {
         if !(0.0..=MAX_TEMPERATURE).contains(&t) {
@@ -331,10 +288,9 @@ pub fn to_messages_request_with<'a>(
                         "; use `tool_calls`",
                     ));
                 }
-                let calls_at = format!("messages[{i}].tool_calls");
-                let calls = request_fields::tool_calls(tool_calls, &calls_at)?;
+                let calls = request_fields::assistant_tool_calls(tool_calls, i)?;
                 let content = content.unwrap_or(oa::Content::Text(Cow::Borrowed("")));
-                let content = if calls.is_empty() {
+                let content = if calls.len() == 0 {
                     blocks(content, &at)?
                 } else {
                     let mut list = match blocks(content, &at)? {
@@ -344,15 +300,12 @@ pub fn to_messages_request_with<'a>(
                         }
                         an::MessageContent::Blocks(list) => list,
                     };
-                    for (j, call) in calls.into_iter().enumerate() {
-                        let input = request_fields::arguments_object(
-                            &call.function.arguments,
-                            &format!("{calls_at}[{j}].function.arguments"),
-                        )?;
+                    for call in calls {
+                        let call = call?;
                         list.push(an::ContentBlockParam::ToolUse {
                             id: call.id,
-                            name: call.function.name,
-                            input,
+                            name: call.name,
+                            input: call.arguments,
                         });
                     }
                     an::MessageContent::Blocks(list)
@@ -626,18 +579,8 @@ impl Translator for OpenAiAnthropic {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let request: oa::ChatCompletionRequest<'_> =
-            serde_json::from_slice(body).map_err(|err| {
-                ApiError::invalid_request(format!(
-                    "the request body is not a valid chat completions request: {err}"
-                ))
-            })?;
-        self.stream.include_usage = request.stream == Some(true)
-            && request
-                .stream_options
-                .as_ref()
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false);
+        let request = request_fields::parse_request(body)?;
+        self.stream.include_usage = request_fields::wants_stream_usage(&request);
         let (translated, answer_tool) = to_messages_request_with(
             request,
             upstream_model,
@@ -645,9 +588,7 @@ impl Translator for OpenAiAnthropic {
             &self.drop_fields,
         )?;
         self.tools.answer_tool = answer_tool;
-        serde_json::to_vec(&translated)
-            .map(Some)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+        request_fields::encode(&translated).map(Some)
     }
 
     fn response_headers(

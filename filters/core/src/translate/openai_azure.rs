@@ -20,10 +20,11 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::openai_openai::OpenAiOpenAi;
+use super::openai_openai::{parse_object, OpenAiOpenAi};
 use super::options::AzureBackend;
+use super::request_fields;
 use super::{ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
 use crate::error::{ApiError, ErrorType};
 
@@ -214,26 +215,13 @@ impl Translator for OpenAiAzure {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let mut request: Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
-            ApiError::invalid_request(format!("the request body is not a JSON object: {err}"))
-        })?;
-        let model = match upstream_model {
-            Some(model) => model.to_string(),
-            None => request
-                .get("model")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    ApiError::invalid_request("`model` is required").with_param("model")
-                })?,
-        };
-        self.path = Some(deployment_path(&self.azure, self.operation, &model)?);
-        if !self.inner.apply(&mut request, upstream_model)? {
-            return Ok(None);
-        }
-        serde_json::to_vec(&request)
-            .map(Some)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+        let request = parse_object(body)?;
+        let model = request_fields::chosen_model(
+            upstream_model,
+            request.get("model").and_then(Value::as_str),
+        )?;
+        self.path = Some(deployment_path(&self.azure, self.operation, model)?);
+        self.inner.rewrite(request, upstream_model)
     }
 
     fn request_path(&self) -> Option<String> {

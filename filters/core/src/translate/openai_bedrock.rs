@@ -196,40 +196,21 @@ fn unsupported(field: &str) -> ApiError {
     .with_param(field)
 }
 
-/// Fields without a Converse counterpart that are fine when they ask for nothing (their
-/// OpenAI default): SDKs often send them explicitly.
-fn is_harmless(name: &str, value: &Value) -> bool {
-    let zero = || value.as_f64() == Some(0.0);
-    match name {
-        "n" => value.as_u64() == Some(1),
-        "logprobs" | "store" => value == &Value::Bool(false),
-        "presence_penalty" | "frequency_penalty" => zero(),
-        "functions" => value.as_array().is_some_and(Vec::is_empty),
-        "logit_bias" | "metadata" => value.as_object().is_some_and(|m| m.is_empty()),
-        "function_call" => matches!(value.as_str(), Some("none" | "auto")),
-        "service_tier" => matches!(value.as_str(), Some("auto" | "default")),
-        _ => false,
-    }
-}
-
 /// `data:image/<type>;base64,<data>` → a Converse image block. Converse takes image bytes
 /// (or S3 locations), never URLs to fetch.
 fn image_block(url: Cow<'_, str>) -> Option<br::ContentBlock<'_>> {
-    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
-    let format = match meta.strip_suffix(";base64")? {
+    let data_url = request_fields::data_url(&url)?;
+    let format = match data_url.media_type {
         "image/png" => "png",
         "image/jpeg" | "image/jpg" => "jpeg",
         "image/gif" => "gif",
         "image/webp" => "webp",
         _ => return None,
     };
-    if data.is_empty() {
-        return None;
-    }
     Some(br::ContentBlock::Image(br::ImageBlock {
         format,
         source: br::ImageSource {
-            bytes: Cow::Owned(data.to_string()),
+            bytes: Cow::Owned(data_url.data.to_string()),
         },
     }))
 }
@@ -344,18 +325,14 @@ fn tool_use_blocks(
     value: Option<Value>,
     i: usize,
 ) -> Result<Vec<br::ContentBlock<'static>>, ApiError> {
-    let at = format!("messages[{i}].tool_calls");
-    let calls = request_fields::tool_calls(value, &at)?;
+    let calls = request_fields::assistant_tool_calls(value, i)?;
     let mut blocks = Vec::with_capacity(calls.len());
-    for (j, call) in calls.into_iter().enumerate() {
-        let input = request_fields::arguments_object(
-            &call.function.arguments,
-            &format!("{at}[{j}].function.arguments"),
-        )?;
+    for call in calls {
+        let call = call?;
         blocks.push(br::ContentBlock::ToolUse(br::ToolUseBlock {
             tool_use_id: call.id,
-            name: call.function.name,
-            input,
+            name: call.name,
+            input: call.arguments,
         }));
     }
     Ok(blocks)
@@ -387,10 +364,7 @@ pub fn to_converse_request_with_answer(
         }
     }
     let mut features = request_fields::take_features(&mut request.other)?;
-    for (name, value) in &request.other {
-        if value.is_null() || is_harmless(name, value) {
-            continue;
-        }
+    if let Some(name) = request_fields::first_unmapped(&request.other) {
         return Err(unsupported(name));
     }
     if features.seed.is_some() {
@@ -777,27 +751,11 @@ impl Translator for OpenAiBedrock {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let request: oa::ChatCompletionRequest<'_> =
-            serde_json::from_slice(body).map_err(|err| {
-                ApiError::invalid_request(format!(
-                    "the request body is not a valid chat completions request: {err}"
-                ))
-            })?;
-        let model = match (upstream_model, request.model.as_deref()) {
-            (Some(model), _) => model.to_string(),
-            (None, Some(model)) => model.to_string(),
-            (None, None) => {
-                return Err(ApiError::invalid_request("`model` is required").with_param("model"))
-            }
-        };
-        let stream = request.stream.unwrap_or(false);
-        self.stream.include_usage = stream
-            && request
-                .stream_options
-                .as_ref()
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false);
-        let action = if stream {
+        let request = request_fields::parse_request(body)?;
+        let model =
+            request_fields::chosen_model(upstream_model, request.model.as_deref())?.to_string();
+        self.stream.include_usage = request_fields::wants_stream_usage(&request);
+        let action = if request.stream == Some(true) {
             "converse-stream"
         } else {
             "converse"
@@ -806,9 +764,7 @@ impl Translator for OpenAiBedrock {
         self.stream.model = model;
         let (translated, answer_tool) = to_converse_request_with_answer(request)?;
         self.tools.answer_tool = answer_tool;
-        serde_json::to_vec(&translated)
-            .map(Some)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+        request_fields::encode(&translated).map(Some)
     }
 
     fn finish_request(&mut self, body: &[u8], now_ms: u64) -> Vec<(String, String)> {

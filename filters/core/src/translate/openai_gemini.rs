@@ -27,6 +27,7 @@ use std::borrow::Cow;
 
 use super::completion::{AnswerMessage, ChunkStream};
 use super::options::VertexBackend;
+use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
     unreadable_answer, ResponseBody, ResponsePlan,
@@ -39,7 +40,6 @@ use crate::sse;
 
 mod request;
 
-use request::invalid;
 pub(crate) use request::model_segment;
 pub use request::{gemini_schema, to_gemini_request};
 
@@ -348,28 +348,13 @@ impl Translator for OpenAiGemini {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let request: oa::ChatCompletionRequest<'_> =
-            serde_json::from_slice(body).map_err(|err| {
-                ApiError::invalid_request(format!(
-                    "the request body is not a valid chat completions request: {err}"
-                ))
-            })?;
-        let model = match (upstream_model, request.model.as_deref()) {
-            (Some(model), _) => model.to_string(),
-            (None, Some(model)) => model.to_string(),
-            (None, None) => return Err(invalid("`model` is required", "model")),
-        };
-        let model = model_segment(&model)?.to_string();
+        let request = request_fields::parse_request(body)?;
+        let model = request_fields::chosen_model(upstream_model, request.model.as_deref())?;
+        let model = model_segment(model)?.to_string();
         let stream = request.stream == Some(true);
-        self.stream.include_usage = stream
-            && request
-                .stream_options
-                .as_ref()
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false);
+        self.stream.include_usage = request_fields::wants_stream_usage(&request);
         let translated = to_gemini_request(request, &self.drop_fields)?;
-        let out = serde_json::to_vec(&translated)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))?;
+        let out = request_fields::encode(&translated)?;
         let base = self.endpoint.model_path(&model);
         self.path = Some(if stream {
             format!("{base}:streamGenerateContent?alt=sse")
