@@ -589,6 +589,18 @@ pub fn read_answer<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result
     })
 }
 
+/// What a translator made of a 2xx answer: the OpenAI body, with its usage kept in `usage`. An
+/// answer it could not re-encode (`what` it then is) is the 502 of [`unreadable_answer`].
+pub fn with_usage(
+    translated: Result<(Vec<u8>, Usage), serde_json::Error>,
+    usage: &mut Option<Usage>,
+    what: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let (body, recorded) = translated.map_err(|_| unreadable_answer(what))?;
+    *usage = Some(recorded);
+    Ok(body)
+}
+
 /// One request's translation between the client's OpenAI format and one provider's format.
 /// A new translator is made per try, so it keeps the per-response state (stream ids, the SSE
 /// decoder's partial frames, usage).

@@ -23,7 +23,7 @@ use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls}
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
-    unreadable_answer, ResponseBody, ResponsePlan,
+    unreadable_answer, with_usage, ResponseBody, ResponsePlan,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -629,10 +629,8 @@ impl Translator for OpenAiAnthropic {
             &mut |body| {
                 let message =
                     read_answer::<an::MessageResponse<'_>>(body, "not an Anthropic message")?;
-                let (out, recorded) = translate_message(&message, created, tools)
-                    .map_err(|_| unreadable_answer("a message that cannot be re-encoded"))?;
-                *usage = Some(recorded);
-                Ok(out)
+                let translated = translate_message(&message, created, tools);
+                with_usage(translated, usage, "a message that cannot be re-encoded")
             },
         )
     }

@@ -27,6 +27,7 @@ use super::options::AzureBackend;
 use super::request_fields;
 use super::{ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
 use crate::error::{ApiError, ErrorType};
+use crate::schema::ErrorEnvelope;
 
 /// Which Azure OpenAI operation a request is for (the last path segments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,12 +84,6 @@ fn deployment_path(
 // Errors
 
 #[derive(Debug, Deserialize)]
-struct AzureErrorResponse<'a> {
-    #[serde(borrow)]
-    error: AzureError<'a>,
-}
-
-#[derive(Debug, Deserialize)]
 struct AzureError<'a> {
     /// A string (`"content_filter"`, `"DeploymentNotFound"`, `"429"`) or, rarely, a number.
     #[serde(default)]
@@ -134,7 +129,7 @@ fn known_type(kind: &str) -> Option<ErrorType> {
 
 /// An Azure OpenAI error answer → OpenAI error with the same status.
 pub fn translate_error(status: u16, body: &[u8]) -> ApiError {
-    let Ok(AzureErrorResponse { error }) = serde_json::from_slice::<AzureErrorResponse<'_>>(body)
+    let Ok(ErrorEnvelope { error }) = serde_json::from_slice::<ErrorEnvelope<AzureError<'_>>>(body)
     else {
         return ApiError::new(
             status,

@@ -29,7 +29,7 @@ use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls}
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
-    unreadable_answer, ResponseBody, ResponsePlan,
+    unreadable_answer, with_usage, ResponseBody, ResponsePlan,
 };
 use super::{RawProvider, Secret, Translator, Usage};
 use crate::aws::sigv4;
@@ -817,11 +817,9 @@ impl Translator for OpenAiBedrock {
             &mut |body| {
                 let response =
                     read_answer::<br::ConverseResponse<'_>>(body, "not a Bedrock Converse answer")?;
-                let (out, recorded) =
-                    translate_response(&response, &stream.id, &stream.model, stream.created, tools)
-                        .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;
-                *usage = Some(recorded);
-                Ok(out)
+                let translated =
+                    translate_response(&response, &stream.id, &stream.model, stream.created, tools);
+                with_usage(translated, usage, "an answer that cannot be re-encoded")
             },
         )
     }

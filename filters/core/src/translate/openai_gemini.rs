@@ -30,7 +30,7 @@ use super::options::VertexBackend;
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
-    unreadable_answer, ResponseBody, ResponsePlan,
+    unreadable_answer, with_usage, ResponseBody, ResponsePlan,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -396,10 +396,8 @@ impl Translator for OpenAiGemini {
                     body,
                     "not a Gemini GenerateContentResponse",
                 )?;
-                let (out, recorded) = translate_response(&response, created, model)
-                    .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;
-                *usage = Some(recorded);
-                Ok(out)
+                let translated = translate_response(&response, created, model);
+                with_usage(translated, usage, "an answer that cannot be re-encoded")
             },
         )
     }
