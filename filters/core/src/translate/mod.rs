@@ -580,6 +580,16 @@ pub fn unreadable_answer(what: &str) -> ApiError {
     .with_code("upstream_unreadable")
 }
 
+/// A provider's error answer (HTTP `status`) whose body llmgw cannot read: still an OpenAI
+/// error, of `kind`, sent with `client_status`.
+pub fn unreadable_error(status: u16, client_status: u16, kind: ErrorType) -> ApiError {
+    ApiError::new(
+        client_status,
+        kind,
+        format!("the provider answered HTTP {status} with an unreadable error body"),
+    )
+}
+
 /// A provider's 2xx answer read as `T`; one llmgw cannot read (`what` it then is, e.g. "not an
 /// Anthropic message") is logged and becomes the 502 of [`unreadable_answer`].
 pub fn read_answer<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, ApiError> {

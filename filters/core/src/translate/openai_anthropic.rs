@@ -23,7 +23,7 @@ use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls}
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
-    unreadable_answer, with_usage, ResponseBody, ResponsePlan,
+    unreadable_answer, unreadable_error, with_usage, ResponseBody, ResponsePlan,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -617,13 +617,7 @@ impl Translator for OpenAiAnthropic {
                 let client = client_status(status);
                 match serde_json::from_slice::<an::ErrorResponse<'_>>(body) {
                     Ok(parsed) => translate_error(&parsed.error, client),
-                    Err(_) => ApiError::new(
-                        client,
-                        error_type_for_status(client),
-                        format!(
-                            "the provider answered HTTP {status} with an unreadable error body"
-                        ),
-                    ),
+                    Err(_) => unreadable_error(status, client, error_type_for_status(client)),
                 }
             },
             &mut |body| {

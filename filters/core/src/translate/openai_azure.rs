@@ -25,7 +25,7 @@ use serde_json::Value;
 use super::openai_openai::{parse_object, OpenAiOpenAi};
 use super::options::AzureBackend;
 use super::request_fields;
-use super::{ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
+use super::{unreadable_error, ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
 use crate::error::{ApiError, ErrorType};
 use crate::schema::ErrorEnvelope;
 
@@ -131,11 +131,7 @@ fn known_type(kind: &str) -> Option<ErrorType> {
 pub fn translate_error(status: u16, body: &[u8]) -> ApiError {
     let Ok(ErrorEnvelope { error }) = serde_json::from_slice::<ErrorEnvelope<AzureError<'_>>>(body)
     else {
-        return ApiError::new(
-            status,
-            ErrorType::for_status(status),
-            format!("the provider answered HTTP {status} with an unreadable error body"),
-        );
+        return unreadable_error(status, status, ErrorType::for_status(status));
     };
     let code = match &error.code {
         Some(Value::String(code)) => Some(code.clone()),

@@ -29,7 +29,7 @@ use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls}
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
-    unreadable_answer, with_usage, ResponseBody, ResponsePlan,
+    unreadable_answer, unreadable_error, with_usage, ResponseBody, ResponsePlan,
 };
 use super::{RawProvider, Secret, Translator, Usage};
 use crate::aws::sigv4;
@@ -541,11 +541,11 @@ pub fn translate_error(status: u16, error_type: Option<&str>, body: &[u8]) -> Ap
     let (kind, client_status) = classify(name, status);
     let message = serde_json::from_slice::<br::ErrorBody<'_>>(body)
         .ok()
-        .and_then(|b| b.message.map(Cow::into_owned))
-        .unwrap_or_else(|| {
-            format!("the provider answered HTTP {status} with an unreadable error body")
-        });
-    let error = ApiError::new(client_status, kind, message);
+        .and_then(|b| b.message);
+    let error = match message {
+        Some(message) => ApiError::new(client_status, kind, message),
+        None => unreadable_error(status, client_status, kind),
+    };
     if name.is_empty() {
         error
     } else {

@@ -30,7 +30,7 @@ use super::options::VertexBackend;
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
-    unreadable_answer, with_usage, ResponseBody, ResponsePlan,
+    unreadable_answer, unreadable_error, with_usage, ResponseBody, ResponsePlan,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -190,11 +190,7 @@ fn parse_error(body: &[u8]) -> Option<gm::ErrorResponse<'_>> {
 pub(crate) fn google_error(status: u16, body: &[u8]) -> ApiError {
     match parse_error(body) {
         Some(parsed) => translate_error(&parsed.error, status),
-        None => ApiError::new(
-            status,
-            ErrorType::for_status(status),
-            format!("the provider answered HTTP {status} with an unreadable error body"),
-        ),
+        None => unreadable_error(status, status, ErrorType::for_status(status)),
     }
 }
 
