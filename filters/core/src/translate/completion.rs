@@ -339,3 +339,85 @@ impl ChunkStream {
         stream_error_frame(out, error);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn body(answer: AnswerMessage<'_>) -> Value {
+        let out = answer
+            .into_body("chatcmpl-1", 7, "m", None, Usage::default())
+            .unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn content_is_null_only_beside_tool_calls() {
+        assert_eq!(
+            body(AnswerMessage::default())["choices"][0]["message"]["content"],
+            ""
+        );
+        let mut calls = AnswerMessage::default();
+        calls.push_tool_call(Cow::Borrowed("c"), "f", "{}".into());
+        let message = &body(calls)["choices"][0]["message"];
+        assert!(message["content"].is_null());
+        assert_eq!(message["tool_calls"][0]["id"], "c");
+    }
+
+    #[test]
+    fn the_answer_tool_is_content_and_finishes_with_stop() {
+        let tools = ToolCalls {
+            answer_tool: Some("json_answer".into()),
+            ..ToolCalls::default()
+        };
+        let mut answer = AnswerMessage::default();
+        answer
+            .push_tool_use("t", "json_answer", &json!({"a": 1}), &tools)
+            .unwrap();
+        assert_eq!(answer.tool_use_finish(&tools), oa::FinishReason::Stop);
+        let message = &body(answer)["choices"][0]["message"];
+        assert_eq!(message["content"], r#"{"a":1}"#);
+        assert!(message.get("tool_calls").is_none());
+    }
+
+    #[test]
+    fn stream_blocks_find_their_calls() {
+        let mut tools = ToolCalls {
+            answer_tool: Some("json_answer".into()),
+            ..ToolCalls::default()
+        };
+        assert_eq!(tools.start(3, "json_answer"), None);
+        assert_eq!(tools.tool_use_finish(), oa::FinishReason::Stop);
+        assert_eq!(tools.start(5, "f"), Some(0));
+        assert_eq!(tools.start(6, "g"), Some(1));
+        assert_eq!(tools.block(3), Some(StreamBlock::Answer));
+        assert_eq!(tools.block(6), Some(StreamBlock::Tool(1)));
+        assert_eq!(tools.block(4), None);
+        assert_eq!(tools.tool_use_finish(), oa::FinishReason::ToolCalls);
+    }
+
+    #[test]
+    fn usage_chunk_only_when_asked_and_known() {
+        let mut stream = ChunkStream::default();
+        let mut out = Vec::new();
+        stream.done(&mut out, Some(Usage::default()));
+        assert_eq!(out, sse::DONE);
+        assert!(stream.terminated && !stream.failed);
+        let mut stream = ChunkStream {
+            include_usage: true,
+            ..ChunkStream::default()
+        };
+        let mut out = Vec::new();
+        stream.done(&mut out, None);
+        assert_eq!(out, sse::DONE);
+        let mut out = Vec::new();
+        stream.done(&mut out, Some(usage_with_cache(3, Some(2), Some(1), 4)));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(r#""choices":[],"usage":{"prompt_tokens":6,"completion_tokens":4,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":2}}"#), "{text}");
+    }
+}

@@ -460,6 +460,35 @@ mod tests {
     }
 
     #[test]
+    fn shared_request_steps() {
+        assert_eq!(chosen_model(Some("a"), Some("b")).unwrap(), "a");
+        assert_eq!(chosen_model(None, Some("b")).unwrap(), "b");
+        let err = chosen_model::<&str>(None, None).unwrap_err();
+        assert_eq!((err.status, err.param.as_deref()), (400, Some("model")));
+        let o = other(r#"{"n":1,"store":false,"logprobs":null,"top_logprobs":2}"#);
+        assert_eq!(first_unmapped(&o), Some("top_logprobs"));
+        assert_eq!(first_unmapped(&other(r#"{"n":1}"#)), None);
+        let parts: oa::Content = serde_json::from_str(
+            r#"[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(text_only(parts).unwrap_err(), 1);
+        let calls = serde_json::json!([{"id":"c","function":{"name":"f","arguments":"[]"}}]);
+        let err = assistant_tool_calls(Some(calls), 2)
+            .unwrap()
+            .next()
+            .unwrap()
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.param.as_deref(),
+            Some("messages[2].tool_calls[0].function.arguments")
+        );
+        assert!(split_data_url("data:;base64,").is_some());
+        assert!(data_url("data:;base64,").is_none());
+    }
+
+    #[test]
     fn data_urls_and_arguments() {
         let d = data_url("data:image/png;base64,iVBORw0=").unwrap();
         assert_eq!((d.media_type, d.data), ("image/png", "iVBORw0="));
