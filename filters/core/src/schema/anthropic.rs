@@ -226,11 +226,7 @@ pub struct Usage {
 }
 
 /// `{"type":"error","error":{"type":…,"message":…}}`
-#[derive(Debug, Deserialize)]
-pub struct ErrorResponse<'a> {
-    #[serde(borrow)]
-    pub error: ErrorBody<'a>,
-}
+pub type ErrorResponse<'a> = super::ErrorEnvelope<ErrorBody<'a>>;
 
 #[derive(Debug, Deserialize)]
 pub struct ErrorBody<'a> {

@@ -280,11 +280,7 @@ pub struct PromptFeedback {
 
 /// `{"error":{"code":429,"message":"…","status":"RESOURCE_EXHAUSTED"}}`; the
 /// non-SSE stream method wraps it in an array.
-#[derive(Debug, Deserialize)]
-pub struct ErrorResponse<'a> {
-    #[serde(borrow)]
-    pub error: ErrorBody<'a>,
-}
+pub type ErrorResponse<'a> = super::ErrorEnvelope<ErrorBody<'a>>;
 
 #[derive(Debug, Deserialize)]
 pub struct ErrorBody<'a> {

@@ -79,6 +79,13 @@ impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for TextOrList<'a, T> {
     }
 }
 
+/// The `{"error": {…}}` envelope that Anthropic, Google (Gemini API, Vertex AI) and Azure OpenAI
+/// wrap their error bodies in, as OpenAI does; `B` is the provider's own body.
+#[derive(Debug, serde::Deserialize)]
+pub struct ErrorEnvelope<B> {
+    pub error: B,
+}
+
 /// `Other(seen)` as a refusal, for fields that must be a string or an array (`what`).
 pub fn text_or_list<E: serde::de::Error>(seen: &'static str, what: &'static str) -> E {
     E::invalid_type(serde::de::Unexpected::Other(seen), &what)

@@ -407,7 +407,8 @@ pub struct ResponseMessage<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct ToolCall<'a> {
-    pub id: &'a str,
+    /// The provider's call id, or one llmgw numbered (Gemini).
+    pub id: Cow<'a, str>,
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub function: FunctionCall<'a>,

@@ -39,6 +39,7 @@ use super::openai_bedrock::{model_path, translate_error, BedrockEndpoint};
 #[cfg(feature = "gemini")]
 use super::openai_gemini::{google_error, model_segment, Endpoint};
 use super::openai_openai::OpenAiOpenAi;
+use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, unreadable_answer, ResponseBody, ResponsePlan, Translator, Usage,
 };
@@ -173,10 +174,7 @@ fn parse_request<'a>(
             "the request body is not a valid embeddings request: {err}"
         ))
     })?;
-    let model = match (upstream_model, request.model.as_deref()) {
-        (Some(model), _) | (None, Some(model)) => model.to_string(),
-        (None, None) => return Err(refuse("model", "is required")),
-    };
+    let model = request_fields::chosen_model(upstream_model, request.model.as_deref())?.to_string();
     let base64 = match request.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
@@ -275,7 +273,7 @@ impl BedrockEmbeddings {
 #[cfg(feature = "bedrock")]
 fn bedrock_body(request: EmbeddingsRequest<'_>, family: Family) -> Result<Vec<u8>, ApiError> {
     let texts = texts(&request.other, request.input, "Amazon Bedrock")?;
-    let body = match family {
+    match family {
         Family::Titan => {
             let [text] = <[Cow<'_, str>; 1]>::try_from(texts).map_err(|_| {
                 refuse(
@@ -283,7 +281,7 @@ fn bedrock_body(request: EmbeddingsRequest<'_>, family: Family) -> Result<Vec<u8
                     "must be one text: Titan embedding models embed one input per request",
                 )
             })?;
-            serde_json::to_vec(&br::TitanEmbedRequest {
+            request_fields::encode(&br::TitanEmbedRequest {
                 input_text: text,
                 dimensions: request.dimensions,
             })
@@ -297,13 +295,12 @@ fn bedrock_body(request: EmbeddingsRequest<'_>, family: Family) -> Result<Vec<u8
             }
             // OpenAI has no notion of query vs document; documents are the common case
             // (indexing), and the embeddings stay comparable with each other.
-            serde_json::to_vec(&br::CohereEmbedRequest {
+            request_fields::encode(&br::CohereEmbedRequest {
                 texts,
                 input_type: "search_document",
             })
         }
-    };
-    body.map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+    }
 }
 
 #[derive(Serialize)]
@@ -548,7 +545,7 @@ impl GeminiEmbeddings {
         model: &str,
         mut texts: Vec<Cow<'_, str>>,
         dimensions: Option<u32>,
-    ) -> Result<(Vec<u8>, &'static str), serde_json::Error> {
+    ) -> Result<(Vec<u8>, &'static str), ApiError> {
         match self.endpoint {
             Endpoint::Vertex(_) => {
                 let request = gm::PredictRequest {
@@ -560,7 +557,7 @@ impl GeminiEmbeddings {
                         output_dimensionality: n,
                     }),
                 };
-                Ok((serde_json::to_vec(&request)?, "predict"))
+                Ok((request_fields::encode(&request)?, "predict"))
             }
             Endpoint::AiStudio => {
                 fn one(
@@ -583,11 +580,11 @@ impl GeminiEmbeddings {
                         .map(|text| one(Some(format!("models/{model}")), text, dimensions))
                         .collect();
                     let request = gm::BatchEmbedContentsRequest { requests };
-                    Ok((serde_json::to_vec(&request)?, "batchEmbedContents"))
+                    Ok((request_fields::encode(&request)?, "batchEmbedContents"))
                 } else {
                     let text = texts.pop().unwrap_or_default();
                     Ok((
-                        serde_json::to_vec(&one(None, text, dimensions))?,
+                        request_fields::encode(&one(None, text, dimensions))?,
                         "embedContent",
                     ))
                 }
@@ -657,9 +654,7 @@ impl Translator for GeminiEmbeddings {
         self.inputs = texts.len();
         self.batch = texts.len() > 1;
         self.estimated_tokens = texts.iter().map(|t| estimate_tokens(t)).sum();
-        let (out, method) = self
-            .provider_body(&model, texts, request.dimensions)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))?;
+        let (out, method) = self.provider_body(&model, texts, request.dimensions)?;
         self.path = Some(format!("{}:{method}", self.endpoint.model_path(&model)));
         self.base64 = base64;
         self.model = model;

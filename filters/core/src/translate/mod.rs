@@ -18,6 +18,7 @@
 //! Secrets: provider keys come from the VM's environment at configure time and never appear in
 //! logs or `Debug` output ([`Secret`]).
 
+pub mod completion;
 pub mod embeddings;
 mod first_try;
 #[cfg(feature = "anthropic")]
@@ -787,6 +788,16 @@ pub fn unreadable_answer(what: &str) -> ApiError {
     .with_code("upstream_unreadable")
 }
 
+/// A provider's error answer (HTTP `status`) whose body llmgw cannot read: still an OpenAI
+/// error, of `kind`, sent with `client_status`.
+pub fn unreadable_error(status: u16, client_status: u16, kind: ErrorType) -> ApiError {
+    ApiError::new(
+        client_status,
+        kind,
+        format!("the provider answered HTTP {status} with an unreadable error body"),
+    )
+}
+
 /// A provider's 2xx answer read as `T`; one llmgw cannot read (`what` it then is, e.g. "not an
 /// Anthropic message") is logged and becomes the 502 of [`unreadable_answer`].
 pub fn read_answer<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, ApiError> {
@@ -794,6 +805,18 @@ pub fn read_answer<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result
         log::warn!("llmgw.translate: unreadable answer, {what}: {err}");
         unreadable_answer(what)
     })
+}
+
+/// What a translator made of a 2xx answer: the OpenAI body, with its usage kept in `usage`. An
+/// answer it could not re-encode (`what` it then is) is the 502 of [`unreadable_answer`].
+pub fn with_usage(
+    translated: Result<(Vec<u8>, Usage), serde_json::Error>,
+    usage: &mut Option<Usage>,
+    what: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let (body, recorded) = translated.map_err(|_| unreadable_answer(what))?;
+    *usage = Some(recorded);
+    Ok(body)
 }
 
 /// One request's translation between the client's OpenAI format and one provider's format.
@@ -868,27 +891,6 @@ pub fn has_media_type(content_type: Option<&str>, media_type: &str) -> bool {
 /// data frame with an `error` key into an `APIError`.
 pub fn stream_error_frame(out: &mut Vec<u8>, error: &ApiError) {
     crate::sse::write_data(out, &error.body());
-}
-
-/// A streamed tool content block (Anthropic `tool_use`, Converse `toolUse`), for its input
-/// fragments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamBlock {
-    /// The forced answer tool of `response_format`: its input JSON is the message content.
-    Answer,
-    /// A tool call with this OpenAI `tool_calls` `index`.
-    Tool(u32),
-}
-
-/// The finish reason of an answer whose provider stopped for a tool call: the forced answer
-/// tool is the answer (`stop`), not a call for the client to make. `answered`: an answer tool
-/// was forced and no client tool was called.
-pub fn tool_use_finish(answered: bool) -> crate::schema::openai::FinishReason {
-    if answered {
-        crate::schema::openai::FinishReason::Stop
-    } else {
-        crate::schema::openai::FinishReason::ToolCalls
-    }
 }
 
 /// The frame appended when the provider's stream ends before its terminal event.

@@ -19,12 +19,11 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
+use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls};
 use super::request_fields;
 use super::{
-    buffer_plan, buffered_answer, has_media_type, read_answer, stream_error_frame, tool_use_finish,
-    truncated_stream_error, unreadable_answer, ResponseBody, ResponsePlan, StreamBlock,
+    buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
+    unreadable_answer, unreadable_error, with_usage, ResponseBody, ResponsePlan,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -40,28 +39,18 @@ const MAX_TEMPERATURE: f64 = 1.0;
 #[derive(Debug)]
 pub struct OpenAiAnthropic {
     default_max_tokens: u32,
-    include_usage: bool,
     /// The provider's response status.
     status: u16,
-    created: u64,
-    /// `chatcmpl-<message id>`, shared by every chunk of a stream.
-    id: String,
-    model: String,
+    /// The OpenAI stream: its id is `chatcmpl-<message id>`; it ends (`terminated`) with
+    /// `message_stop` or an `error` event, as the provider meant it, or with our error frame.
+    stream: ChunkStream,
     decoder: sse::Decoder,
-    /// `message_stop` or an `error` event arrived: the stream ended as the provider meant it.
-    terminated: bool,
-    /// The stream ended with an error frame (the provider's, or ours for a cut stream).
-    failed: bool,
     /// Usage as Anthropic reports it, accumulated over `message_start` and `message_delta`.
     stream_usage: an::Usage,
     usage: Option<Usage>,
     drop_fields: Vec<String>,
-    /// The forced tool standing for `response_format`: its input is the answer.
-    answer_tool: Option<String>,
-    /// Stream: what each Anthropic content block index is, for its deltas.
-    blocks: Vec<(u32, StreamBlock)>,
-    /// Stream: tool calls announced so far (their OpenAI `index`).
-    tool_calls: u32,
+    /// The forced answer tool, and which Anthropic content block index is which tool call.
+    tools: ToolCalls,
 }
 
 /// The forced tool's name for `response_format: json_object` (a `json_schema` uses its name).
@@ -71,20 +60,13 @@ impl OpenAiAnthropic {
     pub fn new(default_max_tokens: u32) -> Self {
         Self {
             default_max_tokens,
-            include_usage: false,
             status: 0,
-            created: 0,
-            id: String::new(),
-            model: String::new(),
+            stream: ChunkStream::default(),
             decoder: sse::Decoder::new(),
-            terminated: false,
-            failed: false,
             stream_usage: an::Usage::default(),
             usage: None,
             drop_fields: Vec::new(),
-            answer_tool: None,
-            blocks: Vec::new(),
-            tool_calls: 0,
+            tools: ToolCalls::default(),
         }
     }
 
@@ -96,7 +78,7 @@ impl OpenAiAnthropic {
 
     /// Did the client ask for `stream_options.include_usage`?
     pub fn include_usage(&self) -> bool {
-        self.include_usage
+        self.stream.include_usage
     }
 }
 
@@ -108,23 +90,6 @@ fn unsupported(field: &str, why: &str) -> ApiError {
         "`{field}` is not supported by the Anthropic Messages API{why}"
     ))
     .with_param(field)
-}
-
-/// Fields without an Anthropic counterpart that are still fine when they ask for nothing
-/// (their OpenAI default): clients and SDKs often send them explicitly.
-fn is_harmless(name: &str, value: &Value) -> bool {
-    let zero = || value.as_f64() == Some(0.0);
-    match name {
-        "n" => value.as_u64() == Some(1),
-        "logprobs" => value == &Value::Bool(false),
-        "presence_penalty" | "frequency_penalty" => zero(),
-        "store" => value == &Value::Bool(false),
-        "functions" => value.as_array().is_some_and(Vec::is_empty),
-        "logit_bias" | "metadata" => value.as_object().is_some_and(|m| m.is_empty()),
-        "function_call" => matches!(value.as_str(), Some("none" | "auto")),
-        "service_tier" => matches!(value.as_str(), Some("auto" | "default")),
-        _ => false,
-    }
 }
 
 /// A field refused because llmgw maps its successor instead (`tools` for `functions`).
@@ -189,39 +154,24 @@ fn anthropic_tools(mut features: request_fields::Features) -> Result<ToolsAndAns
     Ok((tools, choice, answer))
 }
 
-/// `data:<media type>;base64,<data>` → Anthropic's base64 image source.
+/// `data:<media type>;base64,<data>` → Anthropic's base64 image source (Anthropic judges an
+/// empty media type or data itself); any other URL is Anthropic's to fetch.
 fn image_source(url: Cow<'_, str>) -> Option<an::ImageSource<'_>> {
     if !url.starts_with("data:") {
         return Some(an::ImageSource::Url { url });
     }
-    let rest = url.get("data:".len()..)?;
-    let (meta, data) = rest.split_once(',')?;
-    let media_type = meta.strip_suffix(";base64")?;
+    let data_url = request_fields::split_data_url(&url)?;
     Some(an::ImageSource::Base64 {
-        media_type: Cow::Owned(media_type.to_string()),
-        data: Cow::Owned(data.to_string()),
+        media_type: Cow::Owned(data_url.media_type.to_string()),
+        data: Cow::Owned(data_url.data.to_string()),
     })
 }
 
 fn text_of<'a>(content: oa::Content<'a>, at: &str) -> Result<Cow<'a, str>, ApiError> {
-    match content {
-        oa::Content::Text(text) => Ok(text),
-        oa::Content::Parts(parts) => {
-            let mut text = String::new();
-            for (j, part) in parts.into_iter().enumerate() {
-                match part {
-                    oa::ContentPart::Text { text: t } => text.push_str(&t),
-                    _ => {
-                        return Err(ApiError::invalid_request(format!(
-                            "only text parts are supported in `{at}`"
-                        ))
-                        .with_param(format!("{at}[{j}]")))
-                    }
-                }
-            }
-            Ok(Cow::Owned(text))
-        }
-    }
+    request_fields::text_only(content).map_err(|j| {
+        ApiError::invalid_request(format!("only text parts are supported in `{at}`"))
+            .with_param(format!("{at}[{j}]"))
+    })
 }
 
 fn blocks<'a>(content: oa::Content<'a>, at: &str) -> Result<an::MessageContent<'a>, ApiError> {
@@ -278,10 +228,7 @@ pub fn to_messages_request_with<'a>(
         return Err(unsupported("seed", ""));
     }
     let (tools, tool_choice, answer_tool) = anthropic_tools(features)?;
-    for (name, value) in &request.other {
-        if value.is_null() || is_harmless(name, value) {
-            continue;
-        }
+    if let Some(name) = request_fields::first_unmapped(&request.other) {
         let why = if not_yet(name) {
             " through llmgw yet"
         } else {
@@ -290,13 +237,7 @@ pub fn to_messages_request_with<'a>(
         return Err(unsupported(name, why));
     }
 
-    let model = match (upstream_model, request.model) {
-        (Some(model), _) => Cow::Borrowed(model),
-        (None, Some(model)) => model,
-        (None, None) => {
-            return Err(ApiError::invalid_request("`model` is required").with_param("model"))
-        }
-    };
+    let model = request_fields::chosen_model(upstream_model.map(Cow::Borrowed), request.model)?;
 
     if let Some(t) = request.temperature {
         if !(0.0..=MAX_TEMPERATURE).contains(&t) {
@@ -347,10 +288,9 @@ pub fn to_messages_request_with<'a>(
                         "; use `tool_calls`",
                     ));
                 }
-                let calls_at = format!("messages[{i}].tool_calls");
-                let calls = request_fields::tool_calls(tool_calls, &calls_at)?;
+                let calls = request_fields::assistant_tool_calls(tool_calls, i)?;
                 let content = content.unwrap_or(oa::Content::Text(Cow::Borrowed("")));
-                let content = if calls.is_empty() {
+                let content = if calls.len() == 0 {
                     blocks(content, &at)?
                 } else {
                     let mut list = match blocks(content, &at)? {
@@ -360,15 +300,12 @@ pub fn to_messages_request_with<'a>(
                         }
                         an::MessageContent::Blocks(list) => list,
                     };
-                    for (j, call) in calls.into_iter().enumerate() {
-                        let input = request_fields::arguments_object(
-                            &call.function.arguments,
-                            &format!("{calls_at}[{j}].function.arguments"),
-                        )?;
+                    for call in calls {
+                        let call = call?;
                         list.push(an::ContentBlockParam::ToolUse {
                             id: call.id,
-                            name: call.function.name,
-                            input,
+                            name: call.name,
+                            input: call.arguments,
                         });
                     }
                     an::MessageContent::Blocks(list)
@@ -462,17 +399,12 @@ fn finish_reason(reason: an::StopReason) -> oa::FinishReason {
 /// `prompt_tokens` includes cached tokens and reports the cache hits in
 /// `prompt_tokens_details.cached_tokens`.
 fn openai_usage(usage: &an::Usage) -> Usage {
-    let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
-    let prompt = usage.input_tokens + usage.cache_creation_input_tokens.unwrap_or(0) + cache_read;
-    Usage {
-        prompt_tokens: prompt,
-        completion_tokens: usage.output_tokens,
-        total_tokens: prompt + usage.output_tokens,
-        prompt_tokens_details: Some(oa::PromptTokensDetails {
-            cached_tokens: cache_read,
-        }),
-        completion_tokens_details: None,
-    }
+    usage_with_cache(
+        usage.input_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_creation_input_tokens,
+        usage.output_tokens,
+    )
 }
 
 /// Anthropic's 529 `overloaded_error` has no standard meaning to HTTP clients and OpenAI
@@ -524,91 +456,35 @@ fn translate_error(body: &an::ErrorBody<'_>, status: u16) -> ApiError {
 fn translate_message(
     message: &an::MessageResponse<'_>,
     created: u64,
-    answer_tool: Option<&str>,
+    tools: &ToolCalls,
 ) -> Result<(Vec<u8>, Usage), serde_json::Error> {
     let id = format!("chatcmpl-{}", message.id);
-    let mut text: Option<Cow<'_, str>> = None;
-    let mut tool_calls = Vec::new();
+    let mut answer = AnswerMessage::default();
     for block in &message.content {
         match block {
-            an::ContentBlock::Text { text: t } => {
-                request_fields::append_text(&mut text, Cow::Borrowed(t.as_ref()))
+            an::ContentBlock::Text { text } => answer.push_text(Cow::Borrowed(text)),
+            an::ContentBlock::ToolUse { id, name, input } => {
+                answer.push_tool_use(id, name, input, tools)?
             }
-            an::ContentBlock::ToolUse { name, input, .. } if Some(name.as_ref()) == answer_tool => {
-                request_fields::append_text(&mut text, Cow::Owned(serde_json::to_string(input)?))
-            }
-            an::ContentBlock::ToolUse { id, name, input } => tool_calls.push(oa::ToolCall {
-                id,
-                kind: "function",
-                function: oa::FunctionCall {
-                    name,
-                    arguments: serde_json::to_string(input)?,
-                },
-            }),
             an::ContentBlock::Other => {}
         }
     }
-    // OpenAI: `content` is null when the answer is only tool calls.
-    if text.is_none() && tool_calls.is_empty() {
-        text = Some(Cow::Borrowed(""));
-    }
     let usage = openai_usage(&message.usage);
-    let answered = answer_tool.is_some() && tool_calls.is_empty();
-    let completion = oa::ChatCompletion {
-        id: &id,
-        object: "chat.completion",
-        created,
-        model: &message.model,
-        choices: vec![oa::Choice {
-            index: 0,
-            message: oa::ResponseMessage {
-                role: "assistant",
-                content: text,
-                refusal: None,
-                tool_calls,
-            },
-            logprobs: None,
-            finish_reason: message.stop_reason.map(|reason| match reason {
-                an::StopReason::ToolUse => tool_use_finish(answered),
-                other => finish_reason(other),
-            }),
-        }],
+    let finish = message.stop_reason.map(|reason| match reason {
+        an::StopReason::ToolUse => answer.tool_use_finish(tools),
+        other => finish_reason(other),
+    });
+    Ok((
+        answer.into_body(&id, created, &message.model, finish, usage)?,
         usage,
-    };
-    Ok((serde_json::to_vec(&completion)?, usage))
+    ))
 }
 
 impl OpenAiAnthropic {
-    fn chunk(
-        &self,
-        out: &mut Vec<u8>,
-        delta: oa::Delta<'_>,
-        finish_reason: Option<oa::FinishReason>,
-    ) {
-        let chunk = oa::ChatCompletionChunk {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            choices: vec![oa::ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason,
-            }],
-            usage: self.include_usage.then_some(None),
-        };
-        sse::write_json(out, &chunk);
-    }
-
-    fn record_usage(&mut self) {
-        self.usage = Some(openai_usage(&self.stream_usage));
-    }
-
-    fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
-        self.terminated = true;
-        self.failed = true;
-        stream_error_frame(out, error);
+    fn record_usage(&mut self) -> Usage {
+        let usage = openai_usage(&self.stream_usage);
+        self.usage = Some(usage);
+        usage
     }
 
     /// One Anthropic event → zero or more OpenAI frames.
@@ -617,105 +493,45 @@ impl OpenAiAnthropic {
             Ok(parsed) => parsed,
             Err(err) => {
                 log::warn!("llmgw.translate: unreadable Anthropic stream event: {err}");
-                self.fail(out, &unreadable_answer("a stream event that is not JSON"));
+                let error = unreadable_answer("a stream event that is not JSON");
+                self.stream.fail(out, &error);
                 return;
             }
         };
         match parsed {
             an::StreamEvent::MessageStart { message } => {
-                self.id = format!("chatcmpl-{}", message.id);
-                self.model = message.model.into_owned();
+                self.stream.id = format!("chatcmpl-{}", message.id);
+                self.stream.model = message.model.into_owned();
                 self.stream_usage = message.usage;
                 self.record_usage();
-                let delta = oa::Delta {
-                    role: Some("assistant"),
-                    content: Some(""),
-                    tool_calls: Vec::new(),
-                };
-                self.chunk(out, delta, None);
+                self.stream.role(out);
             }
             an::StreamEvent::ContentBlockStart {
                 content_block: an::ContentBlock::Text { text },
                 ..
-            } if !text.is_empty() => {
-                let delta = oa::Delta {
-                    role: None,
-                    content: Some(&text),
-                    tool_calls: Vec::new(),
-                };
-                self.chunk(out, delta, None);
-            }
+            } if !text.is_empty() => self.stream.text(out, &text),
             an::StreamEvent::ContentBlockStart {
                 index,
                 content_block: an::ContentBlock::ToolUse { id, name, .. },
             } => {
-                if self.answer_tool.as_deref() == Some(name.as_ref()) {
-                    self.blocks.push((index, StreamBlock::Answer));
-                    return;
+                if let Some(call) = self.tools.start(index, &name) {
+                    self.stream.tool_call(out, call, &id, &name, "");
                 }
-                let call = self.tool_calls;
-                self.tool_calls += 1;
-                self.blocks.push((index, StreamBlock::Tool(call)));
-                let delta = oa::Delta {
-                    role: None,
-                    content: None,
-                    tool_calls: vec![oa::ToolCallDelta {
-                        index: call,
-                        id: Some(&id),
-                        kind: Some("function"),
-                        function: oa::FunctionDelta {
-                            name: Some(&name),
-                            arguments: Some(""),
-                        },
-                    }],
-                };
-                self.chunk(out, delta, None);
             }
             an::StreamEvent::ContentBlockDelta {
                 index,
                 delta: an::BlockDelta::InputJsonDelta { partial_json },
             } => {
-                let block = self
-                    .blocks
-                    .iter()
-                    .find(|(i, _)| *i == index)
-                    .map(|(_, b)| *b);
-                let delta = match block {
-                    Some(StreamBlock::Answer) => oa::Delta {
-                        role: None,
-                        content: Some(&partial_json),
-                        tool_calls: Vec::new(),
-                    },
-                    Some(StreamBlock::Tool(call)) => oa::Delta {
-                        role: None,
-                        content: None,
-                        tool_calls: vec![oa::ToolCallDelta {
-                            index: call,
-                            id: None,
-                            kind: None,
-                            function: oa::FunctionDelta {
-                                name: None,
-                                arguments: Some(&partial_json),
-                            },
-                        }],
-                    },
-                    None => return,
-                };
-                if !partial_json.is_empty() {
-                    self.chunk(out, delta, None);
+                if let Some(block) = self.tools.block(index) {
+                    if !partial_json.is_empty() {
+                        self.stream.tool_input(out, block, &partial_json);
+                    }
                 }
             }
             an::StreamEvent::ContentBlockDelta {
                 delta: an::BlockDelta::TextDelta { text },
                 ..
-            } => {
-                let delta = oa::Delta {
-                    role: None,
-                    content: Some(&text),
-                    tool_calls: Vec::new(),
-                };
-                self.chunk(out, delta, None);
-            }
+            } => self.stream.text(out, &text),
             an::StreamEvent::MessageDelta { delta, usage } => {
                 if let Some(usage) = usage {
                     // Counts in `message_delta` are cumulative: they replace, not add.
@@ -730,34 +546,21 @@ impl OpenAiAnthropic {
                     }
                     self.record_usage();
                 }
-                let answered = self.answer_tool.is_some() && self.tool_calls == 0;
                 let finish = delta.stop_reason.map(|reason| match reason {
-                    an::StopReason::ToolUse => tool_use_finish(answered),
+                    an::StopReason::ToolUse => self.tools.tool_use_finish(),
                     other => finish_reason(other),
                 });
-                self.chunk(out, oa::Delta::default(), finish);
+                self.stream.finish(out, finish);
             }
             an::StreamEvent::MessageStop => {
-                self.terminated = true;
-                self.record_usage();
-                if self.include_usage {
-                    let chunk = oa::ChatCompletionChunk {
-                        id: &self.id,
-                        object: "chat.completion.chunk",
-                        created: self.created,
-                        model: &self.model,
-                        choices: Vec::new(),
-                        usage: Some(self.usage),
-                    };
-                    sse::write_json(out, &chunk);
-                }
-                out.extend_from_slice(sse::DONE);
+                let usage = self.record_usage();
+                self.stream.done(out, Some(usage));
             }
             an::StreamEvent::Error { error } => {
                 // Mid-stream the status line is long gone: report in-band. The status only
                 // picks the error type when Anthropic's is unknown.
                 let error = translate_error(&error, 500);
-                self.fail(out, &error);
+                self.stream.fail(out, &error);
             }
             // ping, content_block_start/stop, tool and thinking deltas, new event types.
             _ => {}
@@ -776,28 +579,16 @@ impl Translator for OpenAiAnthropic {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let request: oa::ChatCompletionRequest<'_> =
-            serde_json::from_slice(body).map_err(|err| {
-                ApiError::invalid_request(format!(
-                    "the request body is not a valid chat completions request: {err}"
-                ))
-            })?;
-        self.include_usage = request.stream == Some(true)
-            && request
-                .stream_options
-                .as_ref()
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false);
+        let request = request_fields::parse_request(body)?;
+        self.stream.include_usage = request_fields::wants_stream_usage(&request);
         let (translated, answer_tool) = to_messages_request_with(
             request,
             upstream_model,
             self.default_max_tokens,
             &self.drop_fields,
         )?;
-        self.answer_tool = answer_tool;
-        serde_json::to_vec(&translated)
-            .map(Some)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+        self.tools.answer_tool = answer_tool;
+        request_fields::encode(&translated).map(Some)
     }
 
     fn response_headers(
@@ -807,7 +598,7 @@ impl Translator for OpenAiAnthropic {
         encoded: bool,
         created: u64,
     ) -> ResponsePlan {
-        self.created = created;
+        self.stream.created = created;
         self.status = status;
         let stream = !encoded && has_media_type(content_type, "text/event-stream");
         buffer_plan(status, stream, client_status(status))
@@ -817,8 +608,7 @@ impl Translator for OpenAiAnthropic {
         // Errors keep their status (429 must stay 429 for retries and clients), mapped for
         // Anthropic-only codes; an unreadable error body still becomes an OpenAI error.
         let status = self.status;
-        let (created, answer_tool, usage) =
-            (self.created, self.answer_tool.as_deref(), &mut self.usage);
+        let (created, tools, usage) = (self.stream.created, &self.tools, &mut self.usage);
         buffered_answer(
             status,
             client_status(status),
@@ -827,39 +617,31 @@ impl Translator for OpenAiAnthropic {
                 let client = client_status(status);
                 match serde_json::from_slice::<an::ErrorResponse<'_>>(body) {
                     Ok(parsed) => translate_error(&parsed.error, client),
-                    Err(_) => ApiError::new(
-                        client,
-                        error_type_for_status(client),
-                        format!(
-                            "the provider answered HTTP {status} with an unreadable error body"
-                        ),
-                    ),
+                    Err(_) => unreadable_error(status, client, error_type_for_status(client)),
                 }
             },
             &mut |body| {
                 let message =
                     read_answer::<an::MessageResponse<'_>>(body, "not an Anthropic message")?;
-                let (out, recorded) = translate_message(&message, created, answer_tool)
-                    .map_err(|_| unreadable_answer("a message that cannot be re-encoded"))?;
-                *usage = Some(recorded);
-                Ok(out)
+                let translated = translate_message(&message, created, tools);
+                with_usage(translated, usage, "a message that cannot be re-encoded")
             },
         )
     }
 
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        if !self.terminated {
+        if !self.stream.terminated {
             for event in self.decoder.feed(chunk) {
                 self.on_event(&event, &mut out);
-                if self.terminated {
+                if self.stream.terminated {
                     // Nothing after the terminal event is forwarded.
                     break;
                 }
             }
         }
-        if end_of_stream && !self.terminated {
-            self.fail(&mut out, &truncated_stream_error());
+        if end_of_stream && !self.stream.terminated {
+            self.stream.fail(&mut out, &truncated_stream_error());
         }
         Some(out)
     }
@@ -869,6 +651,6 @@ impl Translator for OpenAiAnthropic {
     }
 
     fn stream_failed(&self) -> bool {
-        self.failed
+        self.stream.failed
     }
 }

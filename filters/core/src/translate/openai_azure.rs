@@ -20,12 +20,14 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::openai_openai::OpenAiOpenAi;
+use super::openai_openai::{parse_object, OpenAiOpenAi};
 use super::options::AzureBackend;
-use super::{ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
+use super::request_fields;
+use super::{unreadable_error, ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
 use crate::error::{ApiError, ErrorType};
+use crate::schema::ErrorEnvelope;
 
 /// Which Azure OpenAI operation a request is for (the last path segments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,12 +84,6 @@ fn deployment_path(
 // Errors
 
 #[derive(Debug, Deserialize)]
-struct AzureErrorResponse<'a> {
-    #[serde(borrow)]
-    error: AzureError<'a>,
-}
-
-#[derive(Debug, Deserialize)]
 struct AzureError<'a> {
     /// A string (`"content_filter"`, `"DeploymentNotFound"`, `"429"`) or, rarely, a number.
     #[serde(default)]
@@ -133,13 +129,9 @@ fn known_type(kind: &str) -> Option<ErrorType> {
 
 /// An Azure OpenAI error answer → OpenAI error with the same status.
 pub fn translate_error(status: u16, body: &[u8]) -> ApiError {
-    let Ok(AzureErrorResponse { error }) = serde_json::from_slice::<AzureErrorResponse<'_>>(body)
+    let Ok(ErrorEnvelope { error }) = serde_json::from_slice::<ErrorEnvelope<AzureError<'_>>>(body)
     else {
-        return ApiError::new(
-            status,
-            ErrorType::for_status(status),
-            format!("the provider answered HTTP {status} with an unreadable error body"),
-        );
+        return unreadable_error(status, status, ErrorType::for_status(status));
     };
     let code = match &error.code {
         Some(Value::String(code)) => Some(code.clone()),
@@ -214,26 +206,13 @@ impl Translator for OpenAiAzure {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let mut request: Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
-            ApiError::invalid_request(format!("the request body is not a JSON object: {err}"))
-        })?;
-        let model = match upstream_model {
-            Some(model) => model.to_string(),
-            None => request
-                .get("model")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    ApiError::invalid_request("`model` is required").with_param("model")
-                })?,
-        };
-        self.path = Some(deployment_path(&self.azure, self.operation, &model)?);
-        if !self.inner.apply(&mut request, upstream_model)? {
-            return Ok(None);
-        }
-        serde_json::to_vec(&request)
-            .map(Some)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+        let request = parse_object(body)?;
+        let model = request_fields::chosen_model(
+            upstream_model,
+            request.get("model").and_then(Value::as_str),
+        )?;
+        self.path = Some(deployment_path(&self.azure, self.operation, model)?);
+        self.inner.rewrite(request, upstream_model)
     }
 
     fn request_path(&self) -> Option<String> {

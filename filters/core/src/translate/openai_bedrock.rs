@@ -25,10 +25,11 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls};
 use super::request_fields;
 use super::{
-    buffer_plan, buffered_answer, has_media_type, read_answer, stream_error_frame, tool_use_finish,
-    truncated_stream_error, unreadable_answer, ResponseBody, ResponsePlan, StreamBlock,
+    buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
+    unreadable_answer, unreadable_error, with_usage, ResponseBody, ResponsePlan,
 };
 use super::{RawProvider, Secret, Translator, Usage};
 use crate::aws::sigv4;
@@ -38,7 +39,6 @@ use crate::eventstream;
 use crate::filter::Env;
 use crate::schema::bedrock as br;
 use crate::schema::openai as oa;
-use crate::sse;
 
 /// Where the Bedrock runtime is and how to sign for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,40 +196,21 @@ fn unsupported(field: &str) -> ApiError {
     .with_param(field)
 }
 
-/// Fields without a Converse counterpart that are fine when they ask for nothing (their
-/// OpenAI default): SDKs often send them explicitly.
-fn is_harmless(name: &str, value: &Value) -> bool {
-    let zero = || value.as_f64() == Some(0.0);
-    match name {
-        "n" => value.as_u64() == Some(1),
-        "logprobs" | "store" => value == &Value::Bool(false),
-        "presence_penalty" | "frequency_penalty" => zero(),
-        "functions" => value.as_array().is_some_and(Vec::is_empty),
-        "logit_bias" | "metadata" => value.as_object().is_some_and(|m| m.is_empty()),
-        "function_call" => matches!(value.as_str(), Some("none" | "auto")),
-        "service_tier" => matches!(value.as_str(), Some("auto" | "default")),
-        _ => false,
-    }
-}
-
 /// `data:image/<type>;base64,<data>` → a Converse image block. Converse takes image bytes
 /// (or S3 locations), never URLs to fetch.
 fn image_block(url: Cow<'_, str>) -> Option<br::ContentBlock<'_>> {
-    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
-    let format = match meta.strip_suffix(";base64")? {
+    let data_url = request_fields::data_url(&url)?;
+    let format = match data_url.media_type {
         "image/png" => "png",
         "image/jpeg" | "image/jpg" => "jpeg",
         "image/gif" => "gif",
         "image/webp" => "webp",
         _ => return None,
     };
-    if data.is_empty() {
-        return None;
-    }
     Some(br::ContentBlock::Image(br::ImageBlock {
         format,
         source: br::ImageSource {
-            bytes: Cow::Owned(data.to_string()),
+            bytes: Cow::Owned(data_url.data.to_string()),
         },
     }))
 }
@@ -344,18 +325,14 @@ fn tool_use_blocks(
     value: Option<Value>,
     i: usize,
 ) -> Result<Vec<br::ContentBlock<'static>>, ApiError> {
-    let at = format!("messages[{i}].tool_calls");
-    let calls = request_fields::tool_calls(value, &at)?;
+    let calls = request_fields::assistant_tool_calls(value, i)?;
     let mut blocks = Vec::with_capacity(calls.len());
-    for (j, call) in calls.into_iter().enumerate() {
-        let input = request_fields::arguments_object(
-            &call.function.arguments,
-            &format!("{at}[{j}].function.arguments"),
-        )?;
+    for call in calls {
+        let call = call?;
         blocks.push(br::ContentBlock::ToolUse(br::ToolUseBlock {
             tool_use_id: call.id,
-            name: call.function.name,
-            input,
+            name: call.name,
+            input: call.arguments,
         }));
     }
     Ok(blocks)
@@ -387,10 +364,7 @@ pub fn to_converse_request_with_answer(
         }
     }
     let mut features = request_fields::take_features(&mut request.other)?;
-    for (name, value) in &request.other {
-        if value.is_null() || is_harmless(name, value) {
-            continue;
-        }
+    if let Some(name) = request_fields::first_unmapped(&request.other) {
         return Err(unsupported(name));
     }
     if features.seed.is_some() {
@@ -567,11 +541,11 @@ pub fn translate_error(status: u16, error_type: Option<&str>, body: &[u8]) -> Ap
     let (kind, client_status) = classify(name, status);
     let message = serde_json::from_slice::<br::ErrorBody<'_>>(body)
         .ok()
-        .and_then(|b| b.message.map(Cow::into_owned))
-        .unwrap_or_else(|| {
-            format!("the provider answered HTTP {status} with an unreadable error body")
-        });
-    let error = ApiError::new(client_status, kind, message);
+        .and_then(|b| b.message);
+    let error = match message {
+        Some(message) => ApiError::new(client_status, kind, message),
+        None => unreadable_error(status, client_status, kind),
+    };
     if name.is_empty() {
         error
     } else {
@@ -599,77 +573,38 @@ fn finish_reason(reason: br::StopReason) -> oa::FinishReason {
 /// Bedrock counts cache reads and writes apart from `inputTokens`; OpenAI's `prompt_tokens`
 /// includes cached tokens and reports cache hits in `prompt_tokens_details.cached_tokens`.
 pub fn openai_usage(usage: &br::TokenUsage) -> Usage {
-    let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
-    let prompt = usage.input_tokens + cache_read + usage.cache_write_input_tokens.unwrap_or(0);
-    Usage {
-        prompt_tokens: prompt,
-        completion_tokens: usage.output_tokens,
-        total_tokens: prompt + usage.output_tokens,
-        prompt_tokens_details: Some(oa::PromptTokensDetails {
-            cached_tokens: cache_read,
-        }),
-        completion_tokens_details: None,
-    }
+    usage_with_cache(
+        usage.input_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_write_input_tokens,
+        usage.output_tokens,
+    )
 }
 
-/// A Converse answer → `chat.completion`. `answer_tool`: the forced tool standing for
+/// A Converse answer → `chat.completion`. `tools` knows the forced tool standing for
 /// `response_format`, whose input is the message content.
 fn translate_response(
     response: &br::ConverseResponse<'_>,
     id: &str,
     model: &str,
     created: u64,
-    answer_tool: Option<&str>,
+    tools: &ToolCalls,
 ) -> Result<(Vec<u8>, Usage), serde_json::Error> {
-    let mut text: Option<Cow<'_, str>> = None;
-    let mut tool_calls = Vec::new();
+    let mut answer = AnswerMessage::default();
     for block in &response.output.message.content {
-        if let Some(t) = &block.text {
-            request_fields::append_text(&mut text, Cow::Borrowed(t.as_ref()));
+        if let Some(text) = &block.text {
+            answer.push_text(Cow::Borrowed(text));
         }
         if let Some(tool) = &block.tool_use {
-            if Some(tool.name.as_ref()) == answer_tool {
-                let json = serde_json::to_string(&tool.input)?;
-                request_fields::append_text(&mut text, Cow::Owned(json));
-                continue;
-            }
-            tool_calls.push(oa::ToolCall {
-                id: &tool.tool_use_id,
-                kind: "function",
-                function: oa::FunctionCall {
-                    name: &tool.name,
-                    arguments: serde_json::to_string(&tool.input)?,
-                },
-            });
+            answer.push_tool_use(&tool.tool_use_id, &tool.name, &tool.input, tools)?;
         }
     }
-    if text.is_none() && tool_calls.is_empty() {
-        text = Some(Cow::Borrowed(""));
-    }
     let usage = openai_usage(&response.usage.unwrap_or_default());
-    let answered = answer_tool.is_some() && tool_calls.is_empty();
-    let completion = oa::ChatCompletion {
-        id,
-        object: "chat.completion",
-        created,
-        model,
-        choices: vec![oa::Choice {
-            index: 0,
-            message: oa::ResponseMessage {
-                role: "assistant",
-                content: text,
-                refusal: None,
-                tool_calls,
-            },
-            logprobs: None,
-            finish_reason: response.stop_reason.map(|reason| match reason {
-                br::StopReason::ToolUse => tool_use_finish(answered),
-                other => finish_reason(other),
-            }),
-        }],
-        usage,
-    };
-    Ok((serde_json::to_vec(&completion)?, usage))
+    let finish = response.stop_reason.map(|reason| match reason {
+        br::StopReason::ToolUse => answer.tool_use_finish(tools),
+        other => finish_reason(other),
+    });
+    Ok((answer.into_body(id, created, model, finish, usage)?, usage))
 }
 
 /// The translator; one per try.
@@ -678,28 +613,19 @@ pub struct OpenAiBedrock {
     endpoint: Rc<BedrockEndpoint>,
     /// The provider path, known once the body named the model and whether to stream.
     path: String,
-    model: String,
-    include_usage: bool,
     status: u16,
-    created: u64,
     /// `x-amzn-errortype` of an error answer.
     error_type: Option<String>,
-    /// `x-amzn-requestid`, the completion's id (Converse answers carry none of their own).
-    request_id: Option<String>,
+    /// The OpenAI answer's id, model and time, for a whole answer too. The id is
+    /// `chatcmpl-<x-amzn-requestid>` (Converse answers carry none of their own). The stream ends
+    /// (`terminated`) with metadata, an exception, or a broken frame.
+    stream: ChunkStream,
     decoder: eventstream::Decoder,
     /// `messageStop` arrived: the answer is complete, only its usage (`metadata`) may follow.
     stopped: bool,
-    /// The stream ended as the provider meant it (metadata, an exception, or a broken frame).
-    terminated: bool,
-    /// The stream ended with an error frame (an exception, a corrupt frame or a cut stream).
-    failed: bool,
-    /// The forced tool standing for `response_format`: its input is the answer.
-    answer_tool: Option<String>,
-    /// Tool blocks started in the stream by `contentBlockIndex`, so each input fragment
-    /// reaches the call its block started (or the content, for the answer tool).
-    tool_blocks: Vec<(u32, StreamBlock)>,
-    /// Stream: tool calls announced so far (their OpenAI `index`).
-    tool_calls: u32,
+    /// The forced answer tool, and which `contentBlockIndex` is which tool call, so each input
+    /// fragment reaches the call its block started (or the content, for the answer tool).
+    tools: ToolCalls,
     usage: Option<Usage>,
 }
 
@@ -708,19 +634,15 @@ impl OpenAiBedrock {
         Self {
             endpoint,
             path: model_path("", "converse"),
-            model: String::new(),
-            include_usage: false,
             status: 0,
-            created: 0,
             error_type: None,
-            request_id: None,
+            stream: ChunkStream {
+                id: "chatcmpl-bedrock".to_string(),
+                ..ChunkStream::default()
+            },
             decoder: eventstream::Decoder::new(),
             stopped: false,
-            terminated: false,
-            failed: false,
-            answer_tool: None,
-            tool_blocks: Vec::new(),
-            tool_calls: 0,
+            tools: ToolCalls::default(),
             usage: None,
         }
     }
@@ -731,56 +653,6 @@ impl OpenAiBedrock {
         classify(name, self.status).1
     }
 
-    fn id(&self) -> String {
-        match &self.request_id {
-            Some(id) => format!("chatcmpl-{id}"),
-            None => "chatcmpl-bedrock".to_string(),
-        }
-    }
-
-    fn chunk(&self, out: &mut Vec<u8>, delta: oa::Delta<'_>, finish: Option<oa::FinishReason>) {
-        let id = self.id();
-        let chunk = oa::ChatCompletionChunk {
-            id: &id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            choices: vec![oa::ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason: finish,
-            }],
-            usage: self.include_usage.then_some(None),
-        };
-        sse::write_json(out, &chunk);
-    }
-
-    fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
-        self.terminated = true;
-        self.failed = true;
-        stream_error_frame(out, error);
-    }
-
-    fn done(&mut self, out: &mut Vec<u8>) {
-        self.terminated = true;
-        if self.include_usage {
-            if let Some(usage) = self.usage {
-                let id = self.id();
-                let chunk = oa::ChatCompletionChunk {
-                    id: &id,
-                    object: "chat.completion.chunk",
-                    created: self.created,
-                    model: &self.model,
-                    choices: Vec::new(),
-                    usage: Some(Some(usage)),
-                };
-                sse::write_json(out, &chunk);
-            }
-        }
-        out.extend_from_slice(sse::DONE);
-    }
-
     /// One event-stream frame → zero or more OpenAI frames.
     fn on_message(&mut self, message: &eventstream::Message, out: &mut Vec<u8>) {
         match message.header(":message-type") {
@@ -788,123 +660,69 @@ impl OpenAiBedrock {
             Some("exception") => {
                 let name = message.header(":exception-type").unwrap_or_default();
                 let error = translate_error(0, Some(name), &message.payload);
-                self.fail(out, &error);
+                self.stream.fail(out, &error);
                 return;
             }
             Some("error") => {
                 let code = message.header(":error-code").unwrap_or("error");
                 let text = message.header(":error-message").unwrap_or("stream error");
                 let (kind, status) = classify(code, 0);
-                self.fail(out, &ApiError::new(status, kind, text).with_code(code));
+                let error = ApiError::new(status, kind, text).with_code(code);
+                self.stream.fail(out, &error);
                 return;
             }
             _ => return, // unknown message types are skipped, like unknown events
         }
         let event = message.header(":event-type").unwrap_or_default();
-        let fail_unreadable = |this: &mut Self, out: &mut Vec<u8>| {
-            this.fail(
-                out,
-                &unreadable_answer("a stream event that is not the documented JSON"),
-            );
-        };
+        let unreadable = || unreadable_answer("a stream event that is not the documented JSON");
         match event {
-            "messageStart" => {
-                let delta = oa::Delta {
-                    role: Some("assistant"),
-                    content: Some(""),
-                    tool_calls: Vec::new(),
-                };
-                self.chunk(out, delta, None);
-            }
+            "messageStart" => self.stream.role(out),
             "contentBlockStart" => {
                 match serde_json::from_slice::<br::ContentBlockStartEvent<'_>>(&message.payload) {
                     Ok(parsed) => {
                         let Some(tool) = parsed.start.and_then(|s| s.tool_use) else {
                             return; // text blocks start with their first delta
                         };
-                        let block = parsed.content_block_index;
-                        if self.answer_tool.as_deref() == Some(tool.name.as_ref()) {
-                            // The answer's JSON follows as content; nothing to announce.
-                            self.tool_blocks.push((block, StreamBlock::Answer));
-                            return;
+                        // The first piece of a call: id, type and name; arguments follow. The
+                        // answer tool's JSON follows as content: nothing to announce.
+                        if let Some(index) =
+                            self.tools.start(parsed.content_block_index, &tool.name)
+                        {
+                            self.stream
+                                .tool_call(out, index, &tool.tool_use_id, &tool.name, "");
                         }
-                        let index = self.tool_calls;
-                        self.tool_calls += 1;
-                        self.tool_blocks.push((block, StreamBlock::Tool(index)));
-                        // The first piece of a call: id, type and name; arguments follow.
-                        let call = oa::ToolCallDelta {
-                            index,
-                            id: Some(&tool.tool_use_id),
-                            kind: Some("function"),
-                            function: oa::FunctionDelta {
-                                name: Some(&tool.name),
-                                arguments: Some(""),
-                            },
-                        };
-                        self.chunk(out, tool_delta(call), None);
                     }
-                    Err(_) => fail_unreadable(self, out),
+                    Err(_) => self.stream.fail(out, &unreadable()),
                 }
             }
             "contentBlockDelta" => {
                 match serde_json::from_slice::<br::ContentBlockDeltaEvent<'_>>(&message.payload) {
                     Ok(parsed) => {
                         if let Some(text) = parsed.delta.text.filter(|t| !t.is_empty()) {
-                            let delta = oa::Delta {
-                                role: None,
-                                content: Some(&text),
-                                tool_calls: Vec::new(),
-                            };
-                            self.chunk(out, delta, None);
+                            self.stream.text(out, &text);
                         }
                         if let Some(tool) = parsed.delta.tool_use.filter(|t| !t.input.is_empty()) {
-                            let block = parsed.content_block_index;
-                            let Some(&(_, kind)) =
-                                self.tool_blocks.iter().find(|(b, _)| *b == block)
-                            else {
+                            match self.tools.block(parsed.content_block_index) {
+                                Some(block) => self.stream.tool_input(out, block, &tool.input),
                                 // Input for a call that never started: nothing to attach it to.
-                                fail_unreadable(self, out);
-                                return;
-                            };
-                            let index = match kind {
-                                StreamBlock::Tool(index) => index,
-                                StreamBlock::Answer => {
-                                    let delta = oa::Delta {
-                                        role: None,
-                                        content: Some(&tool.input),
-                                        tool_calls: Vec::new(),
-                                    };
-                                    self.chunk(out, delta, None);
-                                    return;
-                                }
-                            };
-                            let call = oa::ToolCallDelta {
-                                index,
-                                id: None,
-                                kind: None,
-                                function: oa::FunctionDelta {
-                                    name: None,
-                                    arguments: Some(&tool.input),
-                                },
-                            };
-                            self.chunk(out, tool_delta(call), None);
+                                None => self.stream.fail(out, &unreadable()),
+                            }
                         }
                     }
-                    Err(_) => fail_unreadable(self, out),
+                    Err(_) => self.stream.fail(out, &unreadable()),
                 }
             }
             "messageStop" => {
                 match serde_json::from_slice::<br::MessageStopEvent>(&message.payload) {
                     Ok(parsed) => {
                         self.stopped = true;
-                        let answered = self.answer_tool.is_some() && self.tool_calls == 0;
                         let finish = parsed.stop_reason.map(|reason| match reason {
-                            br::StopReason::ToolUse => tool_use_finish(answered),
+                            br::StopReason::ToolUse => self.tools.tool_use_finish(),
                             other => finish_reason(other),
                         });
-                        self.chunk(out, oa::Delta::default(), finish);
+                        self.stream.finish(out, finish);
                     }
-                    Err(_) => fail_unreadable(self, out),
+                    Err(_) => self.stream.fail(out, &unreadable()),
                 }
             }
             "metadata" => match serde_json::from_slice::<br::MetadataEvent>(&message.payload) {
@@ -912,22 +730,13 @@ impl OpenAiBedrock {
                     if let Some(usage) = parsed.usage {
                         self.usage = Some(openai_usage(&usage));
                     }
-                    self.done(out);
+                    self.stream.done(out, self.usage);
                 }
-                Err(_) => fail_unreadable(self, out),
+                Err(_) => self.stream.fail(out, &unreadable()),
             },
             // contentBlockStop, reasoning deltas, new event types.
             _ => {}
         }
-    }
-}
-
-/// A delta carrying one tool call piece.
-fn tool_delta(call: oa::ToolCallDelta<'_>) -> oa::Delta<'_> {
-    oa::Delta {
-        role: None,
-        content: None,
-        tool_calls: vec![call],
     }
 }
 
@@ -942,38 +751,20 @@ impl Translator for OpenAiBedrock {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let request: oa::ChatCompletionRequest<'_> =
-            serde_json::from_slice(body).map_err(|err| {
-                ApiError::invalid_request(format!(
-                    "the request body is not a valid chat completions request: {err}"
-                ))
-            })?;
-        let model = match (upstream_model, request.model.as_deref()) {
-            (Some(model), _) => model.to_string(),
-            (None, Some(model)) => model.to_string(),
-            (None, None) => {
-                return Err(ApiError::invalid_request("`model` is required").with_param("model"))
-            }
-        };
-        let stream = request.stream.unwrap_or(false);
-        self.include_usage = stream
-            && request
-                .stream_options
-                .as_ref()
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false);
-        let action = if stream {
+        let request = request_fields::parse_request(body)?;
+        let model =
+            request_fields::chosen_model(upstream_model, request.model.as_deref())?.to_string();
+        self.stream.include_usage = request_fields::wants_stream_usage(&request);
+        let action = if request.stream == Some(true) {
             "converse-stream"
         } else {
             "converse"
         };
         self.path = model_path(&model, action);
-        self.model = model;
+        self.stream.model = model;
         let (translated, answer_tool) = to_converse_request_with_answer(request)?;
-        self.answer_tool = answer_tool;
-        serde_json::to_vec(&translated)
-            .map(Some)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+        self.tools.answer_tool = answer_tool;
+        request_fields::encode(&translated).map(Some)
     }
 
     fn finish_request(&mut self, body: &[u8], now_ms: u64) -> Vec<(String, String)> {
@@ -996,7 +787,7 @@ impl Translator for OpenAiBedrock {
     fn note_response_header(&mut self, name: &str, value: &str) {
         match name {
             "x-amzn-errortype" => self.error_type = Some(value.to_string()),
-            "x-amzn-requestid" => self.request_id = Some(value.to_string()),
+            "x-amzn-requestid" => self.stream.id = format!("chatcmpl-{value}"),
             _ => {}
         }
     }
@@ -1008,7 +799,7 @@ impl Translator for OpenAiBedrock {
         encoded: bool,
         created: u64,
     ) -> ResponsePlan {
-        self.created = created;
+        self.stream.created = created;
         self.status = status;
         let stream = !encoded && has_media_type(content_type, "application/vnd.amazon.eventstream");
         buffer_plan(status, stream, self.error_status())
@@ -1016,9 +807,8 @@ impl Translator for OpenAiBedrock {
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
         let (status, error_status) = (self.status, self.error_status());
-        let id = self.id();
-        let (error_type, model, created) = (self.error_type.as_deref(), &self.model, self.created);
-        let (answer_tool, usage) = (self.answer_tool.as_deref(), &mut self.usage);
+        let (error_type, stream) = (self.error_type.as_deref(), &self.stream);
+        let (tools, usage) = (&self.tools, &mut self.usage);
         buffered_answer(
             status,
             error_status,
@@ -1027,18 +817,16 @@ impl Translator for OpenAiBedrock {
             &mut |body| {
                 let response =
                     read_answer::<br::ConverseResponse<'_>>(body, "not a Bedrock Converse answer")?;
-                let (out, recorded) =
-                    translate_response(&response, &id, model, created, answer_tool)
-                        .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;
-                *usage = Some(recorded);
-                Ok(out)
+                let translated =
+                    translate_response(&response, &stream.id, &stream.model, stream.created, tools);
+                with_usage(translated, usage, "an answer that cannot be re-encoded")
             },
         )
     }
 
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        if !self.terminated {
+        if !self.stream.terminated {
             for frame in self.decoder.feed(chunk) {
                 match frame {
                     Ok(message) => self.on_message(&message, &mut out),
@@ -1050,20 +838,20 @@ impl Translator for OpenAiBedrock {
                             format!("the provider's event stream is corrupt: {err}"),
                         )
                         .with_code("upstream_stream_corrupt");
-                        self.fail(&mut out, &error);
+                        self.stream.fail(&mut out, &error);
                     }
                 }
-                if self.terminated {
+                if self.stream.terminated {
                     break; // nothing after the terminal event is forwarded
                 }
             }
         }
-        if end_of_stream && !self.terminated {
+        if end_of_stream && !self.stream.terminated {
             if self.stopped && !self.decoder.has_pending() {
                 // The answer is complete; only the usage event is missing.
-                self.done(&mut out);
+                self.stream.done(&mut out, self.usage);
             } else {
-                self.fail(&mut out, &truncated_stream_error());
+                self.stream.fail(&mut out, &truncated_stream_error());
             }
         }
         Some(out)
@@ -1074,6 +862,6 @@ impl Translator for OpenAiBedrock {
     }
 
     fn stream_failed(&self) -> bool {
-        self.failed
+        self.stream.failed
     }
 }

@@ -25,10 +25,12 @@
 
 use std::borrow::Cow;
 
+use super::completion::{AnswerMessage, ChunkStream};
 use super::options::VertexBackend;
+use super::request_fields;
 use super::{
-    buffer_plan, buffered_answer, has_media_type, read_answer, stream_error_frame,
-    truncated_stream_error, unreadable_answer, ResponseBody, ResponsePlan,
+    buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
+    unreadable_answer, unreadable_error, with_usage, ResponseBody, ResponsePlan,
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
@@ -38,7 +40,6 @@ use crate::sse;
 
 mod request;
 
-use request::invalid;
 pub(crate) use request::model_segment;
 pub use request::{gemini_schema, to_gemini_request};
 
@@ -68,18 +69,16 @@ pub struct OpenAiGemini {
     drop_fields: Vec<String>,
     /// Set once the body was read.
     path: Option<String>,
-    model: String,
-    include_usage: bool,
     status: u16,
-    created: u64,
-    id: String,
+    /// The OpenAI answer's id, model and time (the model asked for, until the answer names
+    /// its version). Gemini has no terminal event: the stream ends (`terminated`) only with an
+    /// error frame, or at the end of the body.
+    stream: ChunkStream,
     decoder: sse::Decoder,
     /// The first chunk was seen (the role chunk was sent).
     started: bool,
     /// A candidate reported its finish reason: the answer is complete.
     finished: bool,
-    /// An error ended the stream.
-    failed: bool,
     /// Function calls seen so far in the stream (their `index` and `call_<n>` id).
     tool_calls: u32,
     usage: Option<Usage>,
@@ -91,15 +90,11 @@ impl OpenAiGemini {
             endpoint,
             drop_fields,
             path: None,
-            model: String::new(),
-            include_usage: false,
             status: 0,
-            created: 0,
-            id: String::new(),
+            stream: ChunkStream::default(),
             decoder: sse::Decoder::new(),
             started: false,
             finished: false,
-            failed: false,
             tool_calls: 0,
             usage: None,
         }
@@ -195,11 +190,7 @@ fn parse_error(body: &[u8]) -> Option<gm::ErrorResponse<'_>> {
 pub(crate) fn google_error(status: u16, body: &[u8]) -> ApiError {
     match parse_error(body) {
         Some(parsed) => translate_error(&parsed.error, status),
-        None => ApiError::new(
-            status,
-            ErrorType::for_status(status),
-            format!("the provider answered HTTP {status} with an unreadable error body"),
-        ),
+        None => unreadable_error(status, status, ErrorType::for_status(status)),
     }
 }
 
@@ -222,21 +213,20 @@ fn translate_response(
     );
     let model = response.model_version.as_deref().unwrap_or(fallback_model);
     let candidate = response.candidates.iter().find(|c| c.index == 0);
-    let mut text: Option<String> = None;
-    let mut ids = Vec::new();
-    let mut calls = Vec::new();
+    let mut answer = AnswerMessage::default();
     if let Some(content) = candidate.and_then(|c| c.content.as_ref()) {
         for part in &content.parts {
             if let Some(call) = &part.function_call {
-                ids.push(call_id(call.id.as_ref(), calls.len() as u32));
-                calls.push((call.name.as_ref(), serde_json::to_string(&call.args)?));
-            } else if let (Some(t), false) = (&part.text, part.thought) {
-                text.get_or_insert_with(String::new).push_str(t);
+                let id = call_id(call.id.as_ref(), answer.tool_call_count() as u32);
+                let arguments = serde_json::to_string(&call.args)?;
+                answer.push_tool_call(Cow::Owned(id), &call.name, arguments);
+            } else if let (Some(text), false) = (&part.text, part.thought) {
+                answer.push_text(Cow::Borrowed(text));
             }
         }
     }
     let finish = match candidate.and_then(|c| c.finish_reason) {
-        Some(reason) => Some(finish_reason(reason, !calls.is_empty())),
+        Some(reason) => Some(finish_reason(reason, answer.tool_call_count() > 0)),
         // A blocked prompt has no candidates, only `promptFeedback.blockReason`.
         None if response
             .prompt_feedback
@@ -247,63 +237,11 @@ fn translate_response(
         }
         None => None,
     };
-    if text.is_none() && calls.is_empty() {
-        text = Some(String::new());
-    }
-    let tool_calls = calls
-        .into_iter()
-        .zip(&ids)
-        .map(|((name, arguments), id)| oa::ToolCall {
-            id,
-            kind: "function",
-            function: oa::FunctionCall { name, arguments },
-        })
-        .collect();
     let usage = openai_usage(&response.usage_metadata.unwrap_or_default());
-    let completion = oa::ChatCompletion {
-        id: &id,
-        object: "chat.completion",
-        created,
-        model,
-        choices: vec![oa::Choice {
-            index: 0,
-            message: oa::ResponseMessage {
-                role: "assistant",
-                content: text.map(Cow::Owned),
-                refusal: None,
-                tool_calls,
-            },
-            logprobs: None,
-            finish_reason: finish,
-        }],
-        usage,
-    };
-    Ok((serde_json::to_vec(&completion)?, usage))
+    Ok((answer.into_body(&id, created, model, finish, usage)?, usage))
 }
 
 impl OpenAiGemini {
-    fn chunk(&self, out: &mut Vec<u8>, delta: oa::Delta<'_>, finish: Option<oa::FinishReason>) {
-        let chunk = oa::ChatCompletionChunk {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            choices: vec![oa::ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason: finish,
-            }],
-            usage: self.include_usage.then_some(None),
-        };
-        sse::write_json(out, &chunk);
-    }
-
-    fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
-        self.failed = true;
-        stream_error_frame(out, error);
-    }
-
     /// One `GenerateContentResponse` chunk → zero or more OpenAI frames.
     fn on_event(&mut self, event: &sse::Event, out: &mut Vec<u8>) {
         let data = event.data.trim();
@@ -319,31 +257,27 @@ impl OpenAiGemini {
                 }
                 None => unreadable_answer("an error event that is not Gemini's error shape"),
             };
-            self.fail(out, &error);
+            self.stream.fail(out, &error);
             return;
         }
         let chunk: gm::GenerateContentResponse<'_> = match serde_json::from_str(data) {
             Ok(chunk) => chunk,
             Err(err) => {
                 log::warn!("llmgw.translate: unreadable Gemini stream chunk: {err}");
-                self.fail(out, &unreadable_answer("a stream chunk that is not JSON"));
+                let error = unreadable_answer("a stream chunk that is not JSON");
+                self.stream.fail(out, &error);
                 return;
             }
         };
         if !self.started {
             self.started = true;
             if let Some(id) = &chunk.response_id {
-                self.id = format!("chatcmpl-{id}");
+                self.stream.id = format!("chatcmpl-{id}");
             }
             if let Some(model) = &chunk.model_version {
-                self.model = model.to_string();
+                self.stream.model = model.to_string();
             }
-            let delta = oa::Delta {
-                role: Some("assistant"),
-                content: Some(""),
-                tool_calls: Vec::new(),
-            };
-            self.chunk(out, delta, None);
+            self.stream.role(out);
         }
         if let Some(usage) = &chunk.usage_metadata {
             // Each chunk's counts are totals so far: they replace, not add.
@@ -357,7 +291,7 @@ impl OpenAiGemini {
             {
                 self.finished = true;
                 let finish = Some(oa::FinishReason::ContentFilter);
-                self.chunk(out, oa::Delta::default(), finish);
+                self.stream.finish(out, finish);
             }
             return;
         };
@@ -368,28 +302,12 @@ impl OpenAiGemini {
                     self.tool_calls += 1;
                     let id = call_id(call.id.as_ref(), index);
                     let arguments = serde_json::to_string(&call.args).unwrap_or_default();
-                    let delta = oa::Delta {
-                        role: None,
-                        content: None,
-                        tool_calls: vec![oa::ToolCallDelta {
-                            index,
-                            id: Some(&id),
-                            kind: Some("function"),
-                            function: oa::FunctionDelta {
-                                name: Some(&call.name),
-                                arguments: Some(&arguments),
-                            },
-                        }],
-                    };
-                    self.chunk(out, delta, None);
+                    // Gemini sends a call whole: its first piece carries all the arguments.
+                    self.stream
+                        .tool_call(out, index, &id, &call.name, &arguments);
                 } else if let (Some(text), false) = (&part.text, part.thought) {
                     if !text.is_empty() {
-                        let delta = oa::Delta {
-                            role: None,
-                            content: Some(text),
-                            tool_calls: Vec::new(),
-                        };
-                        self.chunk(out, delta, None);
+                        self.stream.text(out, text);
                     }
                 }
             }
@@ -397,30 +315,20 @@ impl OpenAiGemini {
         if let Some(reason) = candidate.finish_reason {
             self.finished = true;
             let finish = finish_reason(reason, self.tool_calls > 0);
-            self.chunk(out, oa::Delta::default(), Some(finish));
+            self.stream.finish(out, Some(finish));
         }
     }
 
     fn end(&mut self, out: &mut Vec<u8>) {
-        if self.failed {
+        if self.stream.failed {
             return;
         }
         if !self.finished {
-            self.fail(out, &truncated_stream_error());
+            self.stream.fail(out, &truncated_stream_error());
             return;
         }
-        if self.include_usage {
-            let chunk = oa::ChatCompletionChunk {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: &self.model,
-                choices: Vec::new(),
-                usage: Some(Some(self.usage.unwrap_or_default())),
-            };
-            sse::write_json(out, &chunk);
-        }
-        out.extend_from_slice(sse::DONE);
+        // Gemini reports usage on its chunks; a stream without any still ends with one.
+        self.stream.done(out, Some(self.usage.unwrap_or_default()));
     }
 }
 
@@ -436,36 +344,21 @@ impl Translator for OpenAiGemini {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let request: oa::ChatCompletionRequest<'_> =
-            serde_json::from_slice(body).map_err(|err| {
-                ApiError::invalid_request(format!(
-                    "the request body is not a valid chat completions request: {err}"
-                ))
-            })?;
-        let model = match (upstream_model, request.model.as_deref()) {
-            (Some(model), _) => model.to_string(),
-            (None, Some(model)) => model.to_string(),
-            (None, None) => return Err(invalid("`model` is required", "model")),
-        };
-        let model = model_segment(&model)?.to_string();
+        let request = request_fields::parse_request(body)?;
+        let model = request_fields::chosen_model(upstream_model, request.model.as_deref())?;
+        let model = model_segment(model)?.to_string();
         let stream = request.stream == Some(true);
-        self.include_usage = stream
-            && request
-                .stream_options
-                .as_ref()
-                .and_then(|o| o.include_usage)
-                .unwrap_or(false);
+        self.stream.include_usage = request_fields::wants_stream_usage(&request);
         let translated = to_gemini_request(request, &self.drop_fields)?;
-        let out = serde_json::to_vec(&translated)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))?;
+        let out = request_fields::encode(&translated)?;
         let base = self.endpoint.model_path(&model);
         self.path = Some(if stream {
             format!("{base}:streamGenerateContent?alt=sse")
         } else {
             format!("{base}:generateContent")
         });
-        self.id = "chatcmpl-gemini".to_string();
-        self.model = model;
+        self.stream.id = "chatcmpl-gemini".to_string();
+        self.stream.model = model;
         Ok(Some(out))
     }
 
@@ -480,7 +373,7 @@ impl Translator for OpenAiGemini {
         encoded: bool,
         created: u64,
     ) -> ResponsePlan {
-        self.created = created;
+        self.stream.created = created;
         self.status = status;
         let stream = !encoded && has_media_type(content_type, "text/event-stream");
         buffer_plan(status, stream, status)
@@ -488,7 +381,7 @@ impl Translator for OpenAiGemini {
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
         let status = self.status;
-        let (created, model, usage) = (self.created, &self.model, &mut self.usage);
+        let (created, model, usage) = (self.stream.created, &self.stream.model, &mut self.usage);
         buffered_answer(
             status,
             status,
@@ -499,20 +392,18 @@ impl Translator for OpenAiGemini {
                     body,
                     "not a Gemini GenerateContentResponse",
                 )?;
-                let (out, recorded) = translate_response(&response, created, model)
-                    .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;
-                *usage = Some(recorded);
-                Ok(out)
+                let translated = translate_response(&response, created, model);
+                with_usage(translated, usage, "an answer that cannot be re-encoded")
             },
         )
     }
 
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        if !self.failed {
+        if !self.stream.failed {
             for event in self.decoder.feed(chunk) {
                 self.on_event(&event, &mut out);
-                if self.failed {
+                if self.stream.failed {
                     break;
                 }
             }

@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value};
 
+use super::request_fields;
 use super::{
     has_media_type, stream_error_frame, truncated_stream_error, ResponseBody, ResponseMode,
     ResponsePlan,
@@ -67,7 +68,7 @@ impl OpenAiOpenAi {
 
     /// Applies the field policy and the model rewrite to a parsed body; `true` when it
     /// changed. A refused field present with a value (not `null`) is a 400 naming it.
-    pub fn apply(
+    fn apply(
         &self,
         request: &mut Map<String, Value>,
         upstream_model: Option<&str>,
@@ -93,6 +94,19 @@ impl OpenAiOpenAi {
         Ok(changed)
     }
 
+    /// The body to send for a parsed request ([`parse_object`]): `None` when neither the field
+    /// policy nor the model rewrite changed it, so it leaves as the client sent it.
+    pub fn rewrite(
+        &self,
+        mut request: Map<String, Value>,
+        upstream_model: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        if !self.apply(&mut request, upstream_model)? {
+            return Ok(None);
+        }
+        request_fields::encode(&request).map(Some)
+    }
+
     fn watch(&mut self, event: &sse::Event) {
         let data = event.data.trim();
         if data == "[DONE]" {
@@ -112,6 +126,13 @@ impl OpenAiOpenAi {
             }
         }
     }
+}
+
+/// An OpenAI request body as the JSON object the passthroughs rewrite (whatever its fields).
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    serde_json::from_slice(body).map_err(|err| {
+        ApiError::invalid_request(format!("the request body is not a JSON object: {err}"))
+    })
 }
 
 /// Does `data` hold `"usage": {` (and not `"usage": null`)?
@@ -151,15 +172,7 @@ impl Translator for OpenAiOpenAi {
         if upstream_model.is_none() && !self.has_field_policy() {
             return Ok(None);
         }
-        let mut request: Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
-            ApiError::invalid_request(format!("the request body is not a JSON object: {err}"))
-        })?;
-        if !self.apply(&mut request, upstream_model)? {
-            return Ok(None);
-        }
-        serde_json::to_vec(&request)
-            .map(Some)
-            .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+        self.rewrite(parse_object(body)?, upstream_model)
     }
 
     fn response_headers(

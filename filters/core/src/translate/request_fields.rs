@@ -1,18 +1,66 @@
 //! OpenAI request features the non-OpenAI translators map (tools, tool choice, structured
 //! output, images, tool call history) and the configured field drops, read once from the
-//! parsed request so each translator only decides how its provider spells them.
+//! parsed request so each translator only decides how its provider spells them; and the steps
+//! every translator takes with a request body (parse it, pick the model, encode the result).
 //!
-//! References: tools and `tool_choice`
+//! References: the request
+//! <https://platform.openai.com/docs/api-reference/chat/create>, tools and `tool_choice`
 //! <https://platform.openai.com/docs/api-reference/chat/create#chat-create-tools>, structured
 //! output <https://platform.openai.com/docs/guides/structured-outputs>, images
 //! <https://platform.openai.com/docs/guides/images-vision>.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::schema::openai as oa;
+
+// ---------------------------------------------------------------------------------------------
+// The request body
+
+/// The body as an OpenAI chat completions request; a 400 when it is not one.
+pub fn parse_request(body: &[u8]) -> Result<oa::ChatCompletionRequest<'_>, ApiError> {
+    serde_json::from_slice(body).map_err(|err| {
+        ApiError::invalid_request(format!(
+            "the request body is not a valid chat completions request: {err}"
+        ))
+    })
+}
+
+/// Did the client ask for a stream with its usage (`stream_options.include_usage`)? Then the
+/// translated stream ends with a usage chunk, as OpenAI's does.
+pub fn wants_stream_usage(request: &oa::ChatCompletionRequest<'_>) -> bool {
+    request.stream == Some(true)
+        && request
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
+}
+
+/// The model the provider is asked for: router's name for it at this provider (`upstream`),
+/// else the one the body names (`requested`); a 400 naming `model` when there is neither.
+pub fn chosen_model<T>(upstream: Option<T>, requested: Option<T>) -> Result<T, ApiError> {
+    upstream
+        .or(requested)
+        .ok_or_else(|| invalid("`model` is required", "model"))
+}
+
+/// The provider's request body, encoded.
+pub fn encode<T: Serialize>(body: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(body).map_err(unencodable)
+}
+
+/// Not generic, so one copy serves every [`encode`].
+fn unencodable(err: serde_json::Error) -> ApiError {
+    ApiError::invalid_request(format!("the request body: {err}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Features
 
 /// The features taken out of [`oa::ChatCompletionRequest::other`].
 #[derive(Debug, Default)]
@@ -42,15 +90,14 @@ pub fn drop_fields(request: &mut oa::ChatCompletionRequest<'_>, names: &[String]
     }
 }
 
-fn invalid(message: impl Into<String>, param: impl Into<String>) -> ApiError {
+/// A 400 naming the request field `param`.
+pub fn invalid(message: impl Into<String>, param: impl Into<String>) -> ApiError {
     ApiError::invalid_request(message).with_param(param)
 }
 
 /// Takes tools, tool choice, response format and seed out of `other` (a `null` counts as
 /// absent), checking their shape. What is left in `other` is for the translator to refuse.
-pub fn take_features(
-    other: &mut std::collections::BTreeMap<String, Value>,
-) -> Result<Features, ApiError> {
+pub fn take_features(other: &mut BTreeMap<String, Value>) -> Result<Features, ApiError> {
     let mut take = |name: &str| other.remove(name).filter(|v| !v.is_null());
     let mut features = Features::default();
     if let Some(tools) = take("tools") {
@@ -201,12 +248,31 @@ pub fn answer_tool(
     }))
 }
 
-/// Appends `more` to a message's text, which starts absent (content `null`).
-pub fn append_text<'a>(text: &mut Option<Cow<'a, str>>, more: Cow<'a, str>) {
-    match text {
-        None => *text = Some(more),
-        Some(all) => all.to_mut().push_str(&more),
+/// Fields that Anthropic and Bedrock Converse have no counterpart for, yet fine when they ask
+/// for nothing (their OpenAI default): clients and SDKs often send them explicitly. (Gemini
+/// maps `n` and the penalties, and lets fewer go.)
+fn asks_for_nothing(name: &str, value: &Value) -> bool {
+    let zero = || value.as_f64() == Some(0.0);
+    match name {
+        "n" => value.as_u64() == Some(1),
+        "logprobs" | "store" => value == &Value::Bool(false),
+        "presence_penalty" | "frequency_penalty" => zero(),
+        "functions" => value.as_array().is_some_and(Vec::is_empty),
+        "logit_bias" | "metadata" => value.as_object().is_some_and(|m| m.is_empty()),
+        "function_call" => matches!(value.as_str(), Some("none" | "auto")),
+        "service_tier" => matches!(value.as_str(), Some("auto" | "default")),
+        _ => false,
     }
+}
+
+/// The first field left in `other` (after [`take_features`]) that asks for something the
+/// Anthropic and Bedrock translators do not map, for them to refuse by name; `null` and
+/// defaults ([`asks_for_nothing`]) are let go.
+pub fn first_unmapped(other: &BTreeMap<String, Value>) -> Option<&str> {
+    other
+        .iter()
+        .find(|(name, value)| !value.is_null() && !asks_for_nothing(name, value))
+        .map(|(name, _)| name.as_str())
 }
 
 /// A `data:<media type>;base64,<data>` URL, split.
@@ -215,23 +281,52 @@ pub struct DataUrl<'a> {
     pub data: &'a str,
 }
 
+/// A base64 `data:` URL with a media type and data.
 pub fn data_url(url: &str) -> Option<DataUrl<'_>> {
+    split_data_url(url).filter(|d| !d.media_type.is_empty() && !d.data.is_empty())
+}
+
+/// A base64 `data:` URL, split; either part may be empty.
+pub fn split_data_url(url: &str) -> Option<DataUrl<'_>> {
     let rest = url.strip_prefix("data:")?;
     let (meta, data) = rest.split_once(',')?;
     let media_type = meta.strip_suffix(";base64")?;
-    if media_type.is_empty() || data.is_empty() {
-        return None;
-    }
     Some(DataUrl { media_type, data })
 }
 
-/// An assistant message's `tool_calls`, typed.
-pub fn tool_calls(value: Option<Value>, at: &str) -> Result<Vec<oa::ToolCallParam>, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(value) => serde_json::from_value(value)
-            .map_err(|err| invalid(format!("invalid `tool_calls`: {err}"), at.to_string())),
-    }
+/// An assistant message's tool call, its `arguments` as the JSON object providers take.
+pub struct ToolCallInput {
+    pub id: String,
+    pub name: String,
+    pub arguments: Value,
+}
+
+/// The `tool_calls` of message `i` (an assistant turn of the history), typed, each call's
+/// arguments read as it is taken.
+pub fn assistant_tool_calls(
+    value: Option<Value>,
+    i: usize,
+) -> Result<impl ExactSizeIterator<Item = Result<ToolCallInput, ApiError>>, ApiError> {
+    let calls: Vec<oa::ToolCallParam> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(value) => serde_json::from_value(value).map_err(|err| {
+            invalid(
+                format!("invalid `tool_calls`: {err}"),
+                format!("messages[{i}].tool_calls"),
+            )
+        })?,
+    };
+    Ok(calls.into_iter().enumerate().map(move |(j, call)| {
+        let arguments = arguments_object(
+            &call.function.arguments,
+            &format!("messages[{i}].tool_calls[{j}].function.arguments"),
+        )?;
+        Ok(ToolCallInput {
+            id: call.id,
+            name: call.function.name,
+            arguments,
+        })
+    }))
 }
 
 /// A tool call's `arguments` (JSON text) as the object providers take. Empty text is `{}`.
@@ -248,6 +343,24 @@ pub fn arguments_object(arguments: &str, at: &str) -> Result<Value, ApiError> {
     }
 }
 
+/// Content that may only be text (system prompts, tool results): a string as it is, text
+/// parts joined. `Err(j)`: part `j` is not text, for the caller to refuse in its own words.
+pub fn text_only(content: oa::Content<'_>) -> Result<Cow<'_, str>, usize> {
+    match content {
+        oa::Content::Text(text) => Ok(text),
+        oa::Content::Parts(parts) => {
+            let mut text = String::new();
+            for (j, part) in parts.into_iter().enumerate() {
+                match part {
+                    oa::ContentPart::Text { text: t } => text.push_str(&t),
+                    _ => return Err(j),
+                }
+            }
+            Ok(Cow::Owned(text))
+        }
+    }
+}
+
 /// A tool message's content as text (tool results are text in OpenAI's format).
 pub fn tool_result_text<'a>(
     content: Option<oa::Content<'a>>,
@@ -255,22 +368,12 @@ pub fn tool_result_text<'a>(
 ) -> Result<Cow<'a, str>, ApiError> {
     match content {
         None => Ok(Cow::Borrowed("")),
-        Some(oa::Content::Text(text)) => Ok(text),
-        Some(oa::Content::Parts(parts)) => {
-            let mut text = String::new();
-            for (j, part) in parts.into_iter().enumerate() {
-                match part {
-                    oa::ContentPart::Text { text: t } => text.push_str(&t),
-                    _ => {
-                        return Err(invalid(
-                            "tool results may only hold text parts",
-                            format!("{at}[{j}]"),
-                        ))
-                    }
-                }
-            }
-            Ok(Cow::Owned(text))
-        }
+        Some(content) => text_only(content).map_err(|j| {
+            invalid(
+                "tool results may only hold text parts",
+                format!("{at}[{j}]"),
+            )
+        }),
     }
 }
 
@@ -354,6 +457,35 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.param.as_deref(), Some("response_format"));
         assert!(err.message.contains("for P: structured"), "{}", err.message);
+    }
+
+    #[test]
+    fn shared_request_steps() {
+        assert_eq!(chosen_model(Some("a"), Some("b")).unwrap(), "a");
+        assert_eq!(chosen_model(None, Some("b")).unwrap(), "b");
+        let err = chosen_model::<&str>(None, None).unwrap_err();
+        assert_eq!((err.status, err.param.as_deref()), (400, Some("model")));
+        let o = other(r#"{"n":1,"store":false,"logprobs":null,"top_logprobs":2}"#);
+        assert_eq!(first_unmapped(&o), Some("top_logprobs"));
+        assert_eq!(first_unmapped(&other(r#"{"n":1}"#)), None);
+        let parts: oa::Content = serde_json::from_str(
+            r#"[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(text_only(parts).unwrap_err(), 1);
+        let calls = serde_json::json!([{"id":"c","function":{"name":"f","arguments":"[]"}}]);
+        let err = assistant_tool_calls(Some(calls), 2)
+            .unwrap()
+            .next()
+            .unwrap()
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.param.as_deref(),
+            Some("messages[2].tool_calls[0].function.arguments")
+        );
+        assert!(split_data_url("data:;base64,").is_some());
+        assert!(data_url("data:;base64,").is_none());
     }
 
     #[test]

@@ -10,11 +10,7 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::schema::gemini as gm;
 use crate::schema::openai as oa;
-use crate::translate::request_fields::{self, Features};
-
-pub(super) fn invalid(message: impl Into<String>, param: impl Into<String>) -> ApiError {
-    ApiError::invalid_request(message).with_param(param)
-}
+use crate::translate::request_fields::{self, invalid, Features};
 
 fn unsupported(field: &str) -> ApiError {
     invalid(
@@ -192,24 +188,14 @@ fn user_parts<'a>(content: oa::Content<'a>, at: &str) -> Result<Vec<gm::Part<'a>
 }
 
 fn system_text(content: oa::Content<'_>, at: &str) -> Result<String, ApiError> {
-    match content {
-        oa::Content::Text(text) => Ok(text.into_owned()),
-        oa::Content::Parts(parts) => {
-            let mut text = String::new();
-            for (j, part) in parts.into_iter().enumerate() {
-                match part {
-                    oa::ContentPart::Text { text: t } => text.push_str(&t),
-                    _ => {
-                        return Err(invalid(
-                            "only text parts are supported in system messages",
-                            format!("{at}[{j}]"),
-                        ))
-                    }
-                }
-            }
-            Ok(text)
-        }
-    }
+    request_fields::text_only(content)
+        .map(Cow::into_owned)
+        .map_err(|j| {
+            invalid(
+                "only text parts are supported in system messages",
+                format!("{at}[{j}]"),
+            )
+        })
 }
 
 fn tools_and_config(
@@ -363,20 +349,13 @@ pub fn to_gemini_request<'a>(
                 };
                 // An empty text part is refused by Gemini.
                 parts.retain(|p| !matches!(p, gm::Part::Text { text } if text.is_empty()));
-                let calls_at = format!("messages[{i}].tool_calls");
-                for (j, call) in request_fields::tool_calls(tool_calls, &calls_at)?
-                    .into_iter()
-                    .enumerate()
-                {
-                    let args = request_fields::arguments_object(
-                        &call.function.arguments,
-                        &format!("{calls_at}[{j}].function.arguments"),
-                    )?;
-                    call_names.insert(call.id, call.function.name.clone());
+                for call in request_fields::assistant_tool_calls(tool_calls, i)? {
+                    let call = call?;
+                    call_names.insert(call.id, call.name.clone());
                     parts.push(gm::Part::FunctionCall {
                         function_call: gm::FunctionCall {
-                            name: call.function.name,
-                            args,
+                            name: call.name,
+                            args: call.arguments,
                         },
                     });
                 }
