@@ -417,6 +417,10 @@ impl Translator for OpenAiGemini {
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
+
+    fn stream_failed(&self) -> bool {
+        self.stream.failed
+    }
 }
 
 #[cfg(test)]

@@ -182,6 +182,34 @@ fn gemini_streams() {
     }
 }
 
+/// A stream that ends in an error frame (the provider's, or a cut stream's) is counted as an
+/// error by telemetry (`llmgw_upstream_errors_total{class="stream_error"}`).
+#[test]
+fn gemini_stream_failures_are_reported() {
+    for (name, input, failed) in [
+        (
+            "stream_basic",
+            fixture!("openai_gemini", "stream_basic.in.sse"),
+            false,
+        ),
+        (
+            "stream_truncated",
+            fixture!("openai_gemini", "stream_truncated.in.sse"),
+            true,
+        ),
+        (
+            "stream_error",
+            fixture!("openai_gemini", "stream_error.in.sse"),
+            true,
+        ),
+    ] {
+        let mut t = gemini_after_request(true);
+        t.response_headers(200, Some("text/event-stream"), false, 1);
+        t.response_chunk(input.as_bytes(), true);
+        assert_eq!(t.stream_failed(), failed, "{name}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // openai → anthropic: tools, vision, structured output
 
