@@ -247,8 +247,10 @@ impl Host for ProxyWasmHost {
         // that registration is private to the SDK. A `proxy_grpc_call` of our own would start
         // the call and drop its answer. The SDK's wrapper panics on a status other than
         // `ParseFailure` (unknown cluster) and `InternalFailure`; Envoy 1.40 also answers
-        // `BadArgument` when it cannot create the gRPC client, which a cluster name that happens
-        // to parse as a serialized `GrpcService` could cause.
+        // `BadArgument` when it cannot create the gRPC client. Envoy first tries to read the
+        // name as a serialized `GrpcService`: a name that parses as one (`hh`, `pp`: a varint
+        // field and its value) has no target, and Envoy 1.40 aborts the whole process ("unset
+        // oneof", checked with ratelimit's `global.cluster` = `hh`), whoever makes the call.
         log_err(
             "dispatch gRPC call",
             hostcalls::dispatch_grpc_call(
