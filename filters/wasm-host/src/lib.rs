@@ -250,7 +250,8 @@ impl Host for ProxyWasmHost {
         // `BadArgument` when it cannot create the gRPC client. Envoy first tries to read the
         // name as a serialized `GrpcService`: a name that parses as one (`hh`, `pp`: a varint
         // field and its value) has no target, and Envoy 1.40 aborts the whole process ("unset
-        // oneof", checked with ratelimit's `global.cluster` = `hh`), whoever makes the call.
+        // oneof", checked with ratelimit's `global.cluster` = `hh`), whoever makes the call;
+        // ratelimit's config refuses such names (`ratelimit::proto::is_wire_message`).
         log_err(
             "dispatch gRPC call",
             hostcalls::dispatch_grpc_call(
