@@ -65,6 +65,13 @@ BAD_CONFIGS = [
         {"llmgw.ratelimit": {"consumers": {"x": {"requests_per_minute": 0}}}},
         "consumers.x.requests_per_minute",
     ),
+    (
+        # Envoy 1.40 reads it as a serialized GrpcService with no target and aborts on the first
+        # rate limit call; refused up front instead.
+        "ratelimit rls cluster Envoy parses as a GrpcService",
+        {"llmgw.ratelimit": {"global": {"cluster": "hh"}}},
+        "global.cluster",
+    ),
 ]
 
 

@@ -220,6 +220,36 @@ impl HeaderMap {
     }
 }
 
+/// `pairs` in proxy-wasm's serialized map form, the inverse of [`HeaderMap::from_wire`]: what
+/// `proxy_send_local_response` takes for the local response's headers (and `proxy_grpc_call` for
+/// initial metadata). Sizes are u32 on the wire, so `None` when one does not fit (a name or value
+/// of 4 GiB: only possible natively, never in a wasm32 VM).
+///
+/// <https://github.com/proxy-wasm/spec/tree/main/abi-versions/v0.2.1#proxy_send_local_response>
+pub fn to_wire<V: AsRef<[u8]>>(pairs: &[(&str, V)]) -> Option<Vec<u8>> {
+    let size = |n: usize| u32::try_from(n).ok().map(u32::to_le_bytes);
+    // 8 bytes of sizes and 2 NULs per pair: a capacity hint only, dropped should it overflow.
+    let total = pairs.iter().try_fold(4usize, |total, (name, value)| {
+        total
+            .checked_add(name.len())?
+            .checked_add(value.as_ref().len())?
+            .checked_add(10)
+    });
+    let mut out = Vec::with_capacity(total.unwrap_or(0));
+    out.extend(size(pairs.len())?);
+    for (name, value) in pairs {
+        out.extend(size(name.len())?);
+        out.extend(size(value.as_ref().len())?);
+    }
+    for (name, value) in pairs {
+        out.extend(name.as_bytes());
+        out.push(0);
+        out.extend(value.as_ref());
+        out.push(0);
+    }
+    Some(out)
+}
+
 impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for HeaderMap {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Self {
         let mut map = Self::new();
@@ -354,6 +384,35 @@ mod tests {
         let mut huge_size = good.clone();
         huge_size[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(HeaderMap::from_wire(&huge_size), None);
+    }
+
+    #[test]
+    fn pairs_are_serialized_as_the_host_reads_them() {
+        // Written out by hand from the spec: count, each pair's sizes, then NUL-ended fields.
+        let expected: &[u8] = &[
+            2, 0, 0, 0, // two pairs
+            12, 0, 0, 0, 16, 0, 0, 0, // "content-type", "application/json"
+            4, 0, 0, 0, 0, 0, 0, 0, // "x-id", ""
+            b'c', b'o', b'n', b't', b'e', b'n', b't', b'-', b't', b'y', b'p', b'e', 0, //
+            b'a', b'p', b'p', b'l', b'i', b'c', b'a', b't', b'i', b'o', b'n', b'/', b'j', b's',
+            b'o', b'n', 0, //
+            b'x', b'-', b'i', b'd', 0, //
+            0,
+        ];
+        let pairs = [("content-type", "application/json"), ("x-id", "")];
+        assert_eq!(to_wire(&pairs).unwrap(), expected);
+        assert_eq!(to_wire::<&str>(&[]).unwrap(), [0, 0, 0, 0]);
+        // Byte values (gRPC metadata) serialize the same way.
+        let bytes: [(&str, &[u8]); 1] = [("x-bin", b"\x00\xff")];
+        assert_eq!(to_wire(&bytes).unwrap(), wire(&[(b"x-bin", b"\x00\xff")]));
+    }
+
+    #[test]
+    fn serialized_pairs_read_back_whole() {
+        let pairs = [(":status", "429"), ("retry-after", "1"), ("x-note", "café")];
+        let map = HeaderMap::from_wire(&to_wire(&pairs).unwrap()).unwrap();
+        let back: Vec<(&str, &str)> = map.iter().collect();
+        assert_eq!(back, pairs);
     }
 
     #[test]

@@ -114,6 +114,25 @@ pub trait Host {
     }
 }
 
+/// A property path as proxy-wasm's `proxy_get_property` / `proxy_set_property` take it: the
+/// segments joined by NUL (`["xds", "cluster_name"]` is `xds\0cluster_name`). `None` when a
+/// segment holds a NUL itself: the host would split it there and read some other property.
+///
+/// <https://github.com/proxy-wasm/spec/tree/main/abi-versions/v0.2.1#proxy_get_property>
+pub fn property_path(path: &[&str]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(path.iter().map(|s| s.len() + 1).sum());
+    for (i, segment) in path.iter().enumerate() {
+        if segment.as_bytes().contains(&0) {
+            return None;
+        }
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend(segment.as_bytes());
+    }
+    Some(out)
+}
+
 /// Answer with an OpenAI-format error body.
 pub fn send_error(host: &mut dyn Host, error: &ApiError) {
     log::debug!("llmgw: answering {error}");
@@ -121,4 +140,32 @@ pub fn send_error(host: &mut dyn Host, error: &ApiError) {
     let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
     headers.extend(error.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     host.send_response(error.status, &headers, &error.body());
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn property_paths_are_joined_by_nul() {
+        let path = ["xds", "upstream_host_metadata", "filter_metadata", "llmgw"];
+        assert_eq!(
+            property_path(&path).unwrap(),
+            b"xds\0upstream_host_metadata\0filter_metadata\0llmgw"
+        );
+        assert_eq!(
+            property_path(&["llmgw.consumer"]).unwrap(),
+            b"llmgw.consumer"
+        );
+        assert_eq!(property_path(&[]).unwrap(), b"");
+        assert_eq!(property_path(&["a", ""]).unwrap(), b"a\0");
+    }
+
+    #[test]
+    fn a_segment_with_a_nul_is_refused_not_split() {
+        assert_eq!(property_path(&["xds", "cluster\0name"]), None);
+    }
 }

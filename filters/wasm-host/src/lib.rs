@@ -1,22 +1,28 @@
 //! The thin shell: runs an `llmgw-core` filter inside Envoy through proxy-wasm.
 //!
-//! [`ProxyWasmHost`] implements the core `Host` trait with `proxy_wasm::hostcalls`, which
-//! return `Result`s; the SDK's `HttpContext` convenience methods unwrap them and would kill the
-//! VM (for every request on that worker) on a call Envoy may legally refuse. Failures are
-//! logged and the request goes on.
+//! [`ProxyWasmHost`] implements the core `Host` trait over the proxy-wasm ABI directly
+//! ([`abi`]), not the SDK's `proxy_wasm::hostcalls`: those panic on any host status they do not
+//! expect, and a panic traps the VM for every later request on that worker. Failures are
+//! logged and the request goes on. The SDK still owns the `proxy_on_*` exports, their dispatch
+//! to [`Root`] and [`Http`], the logger, and starting a gRPC call (see `grpc_call`).
 //!
 //! A filter crate is one line: `llmgw_wasm_host::export_filter!(llmgw_core::auth::AuthRoot);`
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod abi;
+
 use std::marker::PhantomData;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
+use abi::Failure;
 use llmgw_core::filter::{FilterRoot, Flow, HttpFilter};
-use llmgw_core::headers::HeaderMap;
-use llmgw_core::host::{Host, MetricKind, SharedDataError, SharedValue};
+use llmgw_core::headers::{self, HeaderMap};
+use llmgw_core::host::{property_path, Host, MetricKind, SharedDataError, SharedValue};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType};
 
 #[doc(hidden)]
 pub use proxy_wasm;
@@ -34,7 +40,7 @@ macro_rules! export_filter {
     };
 }
 
-/// The core `Host` over proxy-wasm hostcalls, for the stream being processed.
+/// The core `Host` over the proxy-wasm ABI, for the stream being processed.
 pub struct ProxyWasmHost {
     rng: u64,
 }
@@ -45,145 +51,46 @@ impl ProxyWasmHost {
     }
 }
 
-fn log_err<T>(what: &str, result: Result<T, Status>) -> Option<T> {
+fn log_err<T>(what: &str, result: Result<T, Failure>) -> Option<T> {
     match result {
         Ok(value) => Some(value),
-        Err(status) => {
-            log::warn!("llmgw: {what} failed: {status:?}");
+        Err(failure) => {
+            log::warn!("llmgw: {what} failed: {failure:?}");
             None
         }
     }
 }
 
 fn body(kind: BufferType, size: usize) -> Vec<u8> {
-    log_err("get body", hostcalls::get_buffer(kind, 0, size))
+    log_err("get body", abi::buffer(kind, 0, size))
         .flatten()
         .unwrap_or_default()
 }
 
-/// The header-map calls without the SDK's panics: its `get_map` and `get_map_value` unwrap
-/// `String::from_utf8` (any client can send a value that is not UTF-8: HTTP allows obs-text
-/// bytes), and every one of its header calls panics on a status it does not expect (a write
-/// Envoy refuses, say). A panic traps the VM: every later request on that worker fails. These
-/// return the status instead, read Envoy's bytes as they are (the UTF-8 question is
-/// [`HeaderMap`]'s), and read the whole map into one buffer rather than a `String` pair per
-/// header.
-mod header_abi {
-    use proxy_wasm::types::MapType;
-
-    #[link(wasm_import_module = "env")]
-    extern "C" {
-        fn proxy_get_header_map_pairs(
-            map_type: MapType,
-            return_map_data: *mut *mut u8,
-            return_map_size: *mut usize,
-        ) -> u32;
-        fn proxy_get_header_map_value(
-            map_type: MapType,
-            key_data: *const u8,
-            key_size: usize,
-            return_value_data: *mut *mut u8,
-            return_value_size: *mut usize,
-        ) -> u32;
-        fn proxy_replace_header_map_value(
-            map_type: MapType,
-            key_data: *const u8,
-            key_size: usize,
-            value_data: *const u8,
-            value_size: usize,
-        ) -> u32;
-        fn proxy_remove_header_map_value(
-            map_type: MapType,
-            key_data: *const u8,
-            key_size: usize,
-        ) -> u32;
-    }
-
-    const OK: u32 = 0;
-    const NOT_FOUND: u32 = 1;
-
-    /// A buffer the host filled: it allocated it through the SDK's `proxy_on_memory_allocate`
-    /// (a `Vec<u8>` of that size, leaked), so it is ours to take back.
-    ///
-    /// SAFETY: `data`/`size` must come from a host call that just returned them.
-    unsafe fn take(data: *mut u8, size: usize) -> Vec<u8> {
-        if data.is_null() {
-            Vec::new()
-        } else {
-            Vec::from_raw_parts(data, size, size)
-        }
-    }
-
-    /// The whole map in proxy-wasm's serialized form (see `HeaderMap::from_wire`), or the status.
-    pub fn pairs(map: MapType) -> Result<Vec<u8>, u32> {
-        let (mut data, mut size) = (std::ptr::null_mut(), 0);
-        // SAFETY: the host writes the out-pointers only; `take` follows the ABI's ownership.
-        match unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) } {
-            OK => Ok(unsafe { take(data, size) }),
-            status => Err(status),
-        }
-    }
-
-    /// Replace header `name` (add it when absent), or remove it (`None`).
-    pub fn set(map: MapType, name: &str, value: Option<&str>) -> Result<(), u32> {
-        // SAFETY: the host reads the given slices during the call only.
-        let status = unsafe {
-            match value {
-                Some(v) => proxy_replace_header_map_value(
-                    map,
-                    name.as_ptr(),
-                    name.len(),
-                    v.as_ptr(),
-                    v.len(),
-                ),
-                None => proxy_remove_header_map_value(map, name.as_ptr(), name.len()),
-            }
-        };
-        match status {
-            OK => Ok(()),
-            status => Err(status),
-        }
-    }
-
-    /// One header's value, `None` when absent, or the status.
-    pub fn value(map: MapType, name: &str) -> Result<Option<Vec<u8>>, u32> {
-        let (mut data, mut size) = (std::ptr::null_mut(), 0);
-        // SAFETY: as above; `name` outlives the call.
-        let status = unsafe {
-            proxy_get_header_map_value(map, name.as_ptr(), name.len(), &mut data, &mut size)
-        };
-        match status {
-            OK => Ok(Some(unsafe { take(data, size) })),
-            NOT_FOUND => Ok(None),
-            status => Err(status),
-        }
-    }
-}
-
 fn header_map(map: MapType) -> HeaderMap {
-    match header_abi::pairs(map) {
+    match abi::header_pairs(map) {
         Ok(bytes) => HeaderMap::from_wire(&bytes).unwrap_or_else(|| {
             log::warn!("llmgw: get headers: the host's header map is malformed");
             HeaderMap::new()
         }),
-        Err(status) => {
-            log::warn!("llmgw: get headers failed: status {status}");
+        Err(failure) => {
+            log::warn!("llmgw: get headers failed: {failure}");
             HeaderMap::new()
         }
     }
 }
 
 fn set_header(what: &str, map: MapType, name: &str, value: Option<&str>) {
-    if let Err(status) = header_abi::set(map, name, value) {
-        log::warn!("llmgw: {what} {name} failed: status {status}");
+    if let Err(failure) = abi::set_header(map, name, value) {
+        log::warn!("llmgw: {what} {name} failed: {failure}");
     }
 }
 
 fn header_value(map: MapType, name: &str) -> Option<String> {
-    match header_abi::value(map, name) {
+    match abi::header_value(map, name) {
         Ok(value) => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
-        Err(status) => {
-            log::warn!("llmgw: get header failed: status {status}");
+        Err(failure) => {
+            log::warn!("llmgw: get header failed: {failure}");
             None
         }
     }
@@ -240,7 +147,7 @@ impl Host for ProxyWasmHost {
     fn set_request_body(&mut self, size: usize, body: &[u8]) {
         log_err(
             "set request body",
-            hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, body),
+            abi::set_buffer(BufferType::HttpRequestBody, 0, size, body),
         );
     }
     fn response_body(&self, size: usize) -> Vec<u8> {
@@ -249,24 +156,27 @@ impl Host for ProxyWasmHost {
     fn set_response_body(&mut self, size: usize, body: &[u8]) {
         log_err(
             "set response body",
-            hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, body),
+            abi::set_buffer(BufferType::HttpResponseBody, 0, size, body),
         );
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        // Absent properties are normal (e.g. no endpoint metadata): no warning.
-        hostcalls::get_property(path.to_vec()).ok().flatten()
+        // Absent properties are normal (e.g. no endpoint metadata), and a read the host refuses
+        // reads as absent too, as it did through the SDK: no warning.
+        abi::property(&property_path(path)?).ok().flatten()
     }
     fn set_property(&mut self, path: &[&str], value: &[u8]) {
-        log_err(
-            "set property",
-            hostcalls::set_property(path.to_vec(), Some(value)),
-        );
+        // Paths are llmgw's constants; one with a NUL in a segment would name another property.
+        let Some(path) = property_path(path) else {
+            log::warn!("llmgw: set property failed: a path segment holds a NUL");
+            return;
+        };
+        log_err("set property", abi::set_property(&path, value));
     }
     fn shared_data(&self, key: &str) -> SharedValue {
-        match hostcalls::get_shared_data(key) {
+        match abi::shared_data(key) {
             Ok((data, cas)) => SharedValue { data, cas },
-            Err(status) => {
-                log::warn!("llmgw: get shared data failed: {status:?}");
+            Err(failure) => {
+                log::warn!("llmgw: get shared data failed: {failure:?}");
                 SharedValue::default()
             }
         }
@@ -277,25 +187,29 @@ impl Host for ProxyWasmHost {
         value: &[u8],
         cas: Option<u32>,
     ) -> Result<(), SharedDataError> {
-        match hostcalls::set_shared_data(key, Some(value), cas) {
+        match abi::set_shared_data(key, value, cas.unwrap_or(0)) {
             Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(SharedDataError::CasMismatch),
-            Err(status) => {
-                log::warn!("llmgw: set shared data failed: {status:?}");
+            Err(Failure::CAS_MISMATCH) => Err(SharedDataError::CasMismatch),
+            Err(failure) => {
+                log::warn!("llmgw: set shared data failed: {failure:?}");
                 Err(SharedDataError::Unavailable)
             }
         }
     }
     fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        // Only a name or value of 4 GiB fails to serialize: not in a wasm32 VM.
+        let Some(headers) = headers::to_wire(headers) else {
+            log::warn!("llmgw: send local response failed: a header does not fit the ABI");
+            return;
+        };
         log_err(
             "send local response",
-            hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body)),
+            abi::send_local_response(u32::from(status), &headers, body),
         );
     }
     fn now_ms(&self) -> u64 {
-        log_err("get current time", hostcalls::get_current_time())
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_millis() as u64)
+        log_err("get current time", abi::current_time_ns())
+            .map(|nanos| nanos / 1_000_000)
             .unwrap_or(0)
     }
     fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
@@ -304,13 +218,13 @@ impl Host for ProxyWasmHost {
             MetricKind::Gauge => MetricType::Gauge,
             MetricKind::Histogram => MetricType::Histogram,
         };
-        log_err("define metric", hostcalls::define_metric(kind, name))
+        log_err("define metric", abi::define_metric(kind, name))
     }
     fn increment_metric(&mut self, id: u32, delta: i64) {
-        log_err("increment metric", hostcalls::increment_metric(id, delta));
+        log_err("increment metric", abi::increment_metric(id, delta));
     }
     fn record_metric(&mut self, id: u32, value: u64) {
-        log_err("record metric", hostcalls::record_metric(id, value));
+        log_err("record metric", abi::record_metric(id, value));
     }
     fn random_u64(&mut self) -> u64 {
         // splitmix64: fast, well distributed, good enough for weighted splits (not secrets).
@@ -328,6 +242,16 @@ impl Host for ProxyWasmHost {
         message: &[u8],
         timeout_ms: u64,
     ) -> Option<u32> {
+        // The one call left to the SDK: the answer reaches `Http::on_grpc_call_response` only
+        // through the SDK's dispatcher, which routes it by the token this call registers, and
+        // that registration is private to the SDK. A `proxy_grpc_call` of our own would start
+        // the call and drop its answer. The SDK's wrapper panics on a status other than
+        // `ParseFailure` (unknown cluster) and `InternalFailure`; Envoy 1.40 also answers
+        // `BadArgument` when it cannot create the gRPC client. Envoy first tries to read the
+        // name as a serialized `GrpcService`: a name that parses as one (`hh`, `pp`: a varint
+        // field and its value) has no target, and Envoy 1.40 aborts the whole process ("unset
+        // oneof", checked with ratelimit's `global.cluster` = `hh`), whoever makes the call;
+        // ratelimit's config refuses such names (`ratelimit::proto::is_wire_message`).
         log_err(
             "dispatch gRPC call",
             hostcalls::dispatch_grpc_call(
@@ -337,14 +261,15 @@ impl Host for ProxyWasmHost {
                 Vec::new(),
                 Some(message),
                 Duration::from_millis(timeout_ms),
-            ),
+            )
+            .map_err(|status| Failure::Status(status as u32)),
         )
     }
     fn grpc_response_body(&self, size: usize) -> Vec<u8> {
         body(BufferType::GrpcReceiveBuffer, size)
     }
     fn resume_request(&mut self) {
-        log_err("resume request", hostcalls::resume_http_request());
+        log_err("resume request", abi::resume_request());
     }
 }
 
@@ -369,7 +294,7 @@ impl<R: FilterRoot> RootContext for Root<R> {
     fn on_configure(&mut self, _size: usize) -> bool {
         let config = log_err(
             "get plugin configuration",
-            hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX),
+            abi::buffer(BufferType::PluginConfiguration, 0, usize::MAX),
         )
         .flatten()
         .unwrap_or_default();

@@ -67,6 +67,13 @@ impl GlobalConfig {
                 "must name an Envoy cluster",
             ));
         }
+        if super::proto::is_wire_message(self.cluster.as_bytes()) {
+            return Err(ConfigError::new(
+                "global.cluster",
+                "Envoy would read this name as a serialized GrpcService and abort (Envoy 1.40: \
+                 \"unset oneof\"); give the rate limit service's cluster another name",
+            ));
+        }
         if self.domain.is_empty() {
             return Err(ConfigError::new("global.domain", "must not be empty"));
         }

@@ -210,6 +210,55 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Would a protobuf parser read `bytes` as a message? Any message type: a parser keeps fields it
+/// does not know, so only the wire format decides. Conservative: the contents of length-delimited
+/// fields are not looked into, so this may say yes where a parser for one type would say no.
+///
+/// Envoy 1.40 first reads a gRPC call's cluster name as a serialized `GrpcService`; a name that
+/// parses (`hh`: field 13, varint 104) is taken for a service with no target, and Envoy aborts
+/// the whole process ("unset oneof"). [`super::global::GlobalConfig::validate`] refuses such
+/// names.
+pub fn is_wire_message(bytes: &[u8]) -> bool {
+    let mut r = Reader { bytes };
+    skip_fields(&mut r, None, 0).is_ok()
+}
+
+/// Skip fields to the end of the message (`group` `None`) or to the end-group tag of field
+/// `group`, groups nested at most 100 deep (protobuf's own recursion limit).
+fn skip_fields(r: &mut Reader<'_>, group: Option<u64>, depth: u32) -> Result<(), DecodeError> {
+    while !r.bytes.is_empty() {
+        let key = r.varint()?;
+        let field = key >> 3;
+        // Field 0 and numbers past 2^29 - 1 are not valid tags.
+        if field == 0 || field >= 1 << 29 {
+            return Err(DecodeError::Truncated);
+        }
+        match (key & 7) as u8 {
+            0 => {
+                r.varint()?;
+            }
+            1 => {
+                r.take(8)?;
+            }
+            2 => {
+                let len = usize::try_from(r.varint()?).map_err(|_| DecodeError::Truncated)?;
+                r.take(len)?;
+            }
+            3 if depth < 100 => skip_fields(r, Some(field), depth + 1)?,
+            4 if group == Some(field) => return Ok(()),
+            5 => {
+                r.take(4)?;
+            }
+            other => return Err(DecodeError::WireType(other)),
+        }
+    }
+    // The end of the bytes ends a message, not an open group.
+    match group {
+        None => Ok(()),
+        Some(_) => Err(DecodeError::Truncated),
+    }
+}
+
 pub fn decode_varint(bytes: &[u8]) -> Result<u64, DecodeError> {
     Reader { bytes }.varint()
 }
@@ -403,6 +452,39 @@ mod tests {
                 })
                 .collect();
             let _ = RateLimitResponse::decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn names_a_protobuf_parser_would_read_as_a_message_are_told_apart() {
+        // Varint, fixed64, fixed32 and group fields; an empty message.
+        for yes in ["hh", "pp", "xx", "hhpp", "i12345678", "m1234", ""] {
+            assert!(is_wire_message(yes.as_bytes()), "{yes:?}");
+        }
+        // A group and its end tag: field 1 start (0x0b), field 1 end (0x0c).
+        assert!(is_wire_message(&[0x0b, 0x08, 0x01, 0x0c]));
+        assert!(!is_wire_message(&[0x0b, 0x08, 0x01]), "an open group");
+        assert!(!is_wire_message(&[0x0c]), "an end tag with no group");
+        assert!(
+            !is_wire_message(&[0x0b, 0x14]),
+            "the end tag of another field"
+        );
+        let deep = [0x0b; 200];
+        assert!(
+            !is_wire_message(&deep),
+            "deeper than protobuf's recursion limit"
+        );
+        // Cluster names as people write them.
+        for no in [
+            "rls",
+            "llmgw-rls",
+            "ratelimit",
+            "rate_limit_service",
+            "httpbin",
+            "outbound|8081||ratelimit.default.svc.cluster.local",
+            "prometheus",
+        ] {
+            assert!(!is_wire_message(no.as_bytes()), "{no:?}");
         }
     }
 }

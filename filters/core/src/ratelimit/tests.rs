@@ -342,6 +342,10 @@ fn malformed_config_is_refused_with_path() {
     assert_eq!(err.path, "default_max_output_tokens");
     let err = configure(r#"{"global": {"cluster": "rls", "timeout_ms": 0}}"#).unwrap_err();
     assert_eq!(err.path, "global.timeout_ms");
+    // A name Envoy would parse as a serialized GrpcService (field 13, varint 104) crashes it.
+    let err = configure(r#"{"global": {"cluster": "hh"}}"#).unwrap_err();
+    assert_eq!(err.path, "global.cluster");
+    assert!(err.reason.contains("GrpcService"), "{}", err.reason);
     let err = configure(r#"{"global": {"cluster": "rls", "mode": "x"}}"#).unwrap_err();
     assert_eq!(err.path, "global.mode");
     let err = configure(r#"{"defaults": {}}"#).unwrap_err();
