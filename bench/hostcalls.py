@@ -89,11 +89,7 @@ def main() -> None:
         sys.exit(f"hostcalls: unknown calls {unknown}; known: {', '.join(known)}")
     probe = ensure_probe()
     oha_exe = bench.ensure_oha()
-    nginx, why = bench.ensure_nginx()
-    if not nginx:
-        sys.exit(f"hostcalls: nginx is needed as the upstream ({why})")
-    mock = bench.start_mock()
-    fast = bench.start_nginx(nginx, bench.capture_answers(mock))
+    mock, fast = bench.start_replay_upstreams("hostcalls")
     row = bench.Row("probe", "probe", "probe", bench.OPENAI_MODEL, False)
     plans = {"none": "none:0"} | {
         c: f"{c}:{1 if c == 'buffer_body' else opts.times}" for c in calls

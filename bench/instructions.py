@@ -131,15 +131,11 @@ def sender(port: int, path: str, headers: dict[str, str], payload: bytes) -> cal
 
 def measure_rows(keys: list[str], baseline: str | None, requests: int) -> list[tuple[str, float]]:
     noop = bench.ensure_noop()
-    nginx, why = bench.ensure_nginx()
-    if not nginx:
-        sys.exit(f"instructions: nginx is needed as the upstream ({why})")
     servers, rows = bench.plan("skip", None, "", None, "", noop, "nginx", None)
     known = {r.key: r for r in rows}
     if unknown := [k for k in keys if k not in known]:
         sys.exit(f"instructions: unknown rows {unknown}; known: {', '.join(known)}")
-    mock = bench.start_mock()
-    fast = bench.start_nginx(nginx, bench.capture_answers(mock))
+    mock, fast = bench.start_replay_upstreams("instructions")
     upstreams = {"fast": fast, "mock": mock}
     runs = [(k, None) for k in keys]
     if baseline:
@@ -172,11 +168,7 @@ def measure_rows(keys: list[str], baseline: str | None, requests: int) -> list[t
 
 def measure_calls(calls: list[str], times: int, requests: int) -> list[tuple[str, float]]:
     probe = hostcalls.ensure_probe()
-    nginx, why = bench.ensure_nginx()
-    if not nginx:
-        sys.exit(f"instructions: nginx is needed as the upstream ({why})")
-    mock = bench.start_mock()
-    fast = bench.start_nginx(nginx, bench.capture_answers(mock))
+    mock, fast = bench.start_replay_upstreams("instructions")
     headers = {"authorization": f"Bearer {bench.BENCH_KEY}"}
     payload = bench.body(bench.OPENAI_MODEL, False)
 

@@ -262,6 +262,17 @@ def capture_answers(mock: Upstream) -> dict[str, str]:
     }
 
 
+def start_replay_upstreams(tool: str) -> tuple[Upstream, Upstream]:
+    """The mock provider and nginx replaying its answers (the fast upstream), for the tools that
+    measure one Envoy at a time (bench/hostcalls.py, bench/instructions.py); `tool` names the
+    caller when nginx is missing."""
+    nginx, why = ensure_nginx()
+    if not nginx:
+        sys.exit(f"{tool}: nginx is needed as the upstream ({why})")
+    mock = start_mock()
+    return mock, start_nginx(nginx, capture_answers(mock))
+
+
 def start_nginx(exe: str, answers: dict[str, str]) -> Upstream:
     """nginx answering each path with a fixed body: the upstream kept out of the measurement."""
     prefix = BENCH_DIR / "nginx"
