@@ -22,7 +22,7 @@ WASM_OPT    := wasm-opt -Oz --converge --enable-bulk-memory --enable-sign-ext --
 	--enable-nontrapping-float-to-int
 
 .PHONY: all setup build run test lint test-rust test-wasm32 test-e2e key sizes clean
-.PHONY: fuzz
+.PHONY: fuzz soak
 
 all: build
 
@@ -85,15 +85,27 @@ test-e2e: build
 	$(VENV)/bin/python -m pytest -q tests/e2e
 	COMBINED=1 $(VENV)/bin/python -m pytest -q $(foreach s,$(COMBINED_SUITES),tests/e2e/$(s).py)
 
-## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_SECONDS on nightly; not part of `make test`
-FUZZ_TARGETS := sse_decoder eventstream_decoder response_openai response_anthropic response_bedrock response_embeddings
-FUZZ_SECONDS ?= 30
+## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_RUNS executions on nightly, then a table of
+## runs and time per target; not part of `make test` (FUZZ_RUNS=100000 for a quick look)
+FUZZ_TARGETS := sse_decoder eventstream_decoder header_map request_chat response_openai \
+	response_anthropic response_gemini response_bedrock response_embeddings
+FUZZ_RUNS ?= 10000000
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
+	@mkdir -p build/fuzz
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
-		cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; \
+		echo "fuzz $$t: $(FUZZ_RUNS) runs (log: build/fuzz/$$t.log)"; \
+		cargo +nightly fuzz run $$t -- -runs=$(FUZZ_RUNS) -rss_limit_mb=1024 \
+			> ../build/fuzz/$$t.log 2>&1 || { tail -n 40 ../build/fuzz/$$t.log; exit 1; }; \
 	done
+	@for t in $(FUZZ_TARGETS); do \
+		printf '%-22s %s\n' $$t "$$(grep -m1 '^Done' build/fuzz/$$t.log)"; done
+
+## soak: the full chain at SOAK_RATE req/s (500) for SOAK_SECONDS (1200), half streamed; fails on
+## any failed request or an Envoy RSS drift over 5% (bench/soak.py); not part of `make test`
+soak: build
+	$(VENV)/bin/python bench/soak.py
 
 ## key: a new client API key and the SHA-256 that goes in auth's config
 key:
