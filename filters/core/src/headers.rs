@@ -128,6 +128,17 @@ pub const MAX_OUTPUT_TOKENS: &str = "x-llmgw-max-output-tokens";
 /// anyway, and ratelimit hides that usage chunk from the client again.
 pub const INCLUDE_USAGE: &str = "x-llmgw-include-usage";
 
+/// Filter state (not a header; a client cannot set it), written by translate when a try's
+/// answer ended: the try's token usage in OpenAI terms, as JSON (`schema::openai::Usage`).
+/// translate is the filter that reads every client dialect's answer, so the filters in front
+/// of it read usage here instead of parsing Messages or Responses bodies themselves.
+pub const USAGE: [&str; 1] = ["llmgw.usage"];
+
+/// The usage translate recorded in [`USAGE`], if any.
+pub fn read_usage(host: &dyn crate::host::Host) -> Option<crate::schema::openai::Usage> {
+    serde_json::from_slice(&host.property(&USAGE)?).ok()
+}
+
 /// A header map as one host call returned it (names lower-cased, in order, pseudo-headers
 /// included): filters read what they need from this one copy instead of asking Envoy once per
 /// header. Every name and value sits in one string (two allocations, not two per header), read

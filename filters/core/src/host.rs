@@ -4,6 +4,7 @@
 //! tests. Every call is fallible on the Envoy side (a header write after headers were sent,
 //! say); implementations log and carry on rather than panic, so methods return plain values.
 
+use crate::dialect::ClientApi;
 use crate::error::ApiError;
 use crate::headers::HeaderMap;
 
@@ -135,11 +136,16 @@ pub fn property_path(path: &[&str]) -> Option<Vec<u8>> {
 
 /// Answer with an OpenAI-format error body.
 pub fn send_error(host: &mut dyn Host, error: &ApiError) {
+    send_error_in(host, ClientApi::ChatCompletions, error);
+}
+
+/// [`send_error`] in the client's dialect: Anthropic's error shape for a Messages client.
+pub fn send_error_in(host: &mut dyn Host, api: ClientApi, error: &ApiError) {
     log::debug!("llmgw: answering {error}");
     crate::access_log::record(host, crate::access_log::Field::Error, error.class());
     let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
     headers.extend(error.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    host.send_response(error.status, &headers, &error.body());
+    host.send_response(error.status, &headers, &api.error_body(error));
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod auth;
 #[cfg(feature = "bedrock")]
 pub mod aws;
 pub mod config;
+pub mod dialect;
 pub mod error;
 #[cfg(feature = "bedrock")]
 pub mod eventstream;

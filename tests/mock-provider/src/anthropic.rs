@@ -120,6 +120,25 @@ fn validate_blocks(where_: &str, blocks: &[Value]) -> Result<(), Response<MockBo
                 "{where_}.{j}: tool_use blocks need string id, string name and object input"
             )));
         }
+        if typ == "thinking" {
+            // The real API checks the signature against the thinking text: a block changed on
+            // the way (or a signature dropped) is refused.
+            let thinking = b.get("thinking").and_then(Value::as_str);
+            let signature = b.get("signature").and_then(Value::as_str);
+            match (thinking, signature) {
+                (Some(t), Some(sig)) if sig == sign(t) => {}
+                (Some(_), Some(_)) => {
+                    return Err(bad(&format!(
+                        "{where_}.{j}: Invalid `signature` in `thinking` block"
+                    )))
+                }
+                (_, None) => return Err(bad(&format!("{where_}.{j}.signature: Field required"))),
+                (None, _) => return Err(bad(&format!("{where_}.{j}.thinking: Field required"))),
+            }
+        }
+        if typ == "redacted_thinking" && !b.get("data").is_some_and(Value::is_string) {
+            return Err(bad(&format!("{where_}.{j}.data: Field required")));
+        }
         if typ == "tool_result" && !b.get("tool_use_id").is_some_and(Value::is_string) {
             return Err(bad(&format!("{where_}.{j}.tool_use_id: Field required")));
         }
@@ -157,6 +176,118 @@ fn validate_blocks(where_: &str, blocks: &[Value]) -> Result<(), Response<MockBo
         }
     }
     Ok(())
+}
+
+/// The mock's thinking signature: a hash of the thinking text, so that a thinking block sent
+/// back altered, or with another block's signature, is caught as the real API catches it.
+pub fn sign(thinking: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"mock-signature:".iter().chain(thinking.as_bytes()) {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("EqMock{hash:016x}")
+}
+
+/// `thinking`: `{"type":"enabled","budget_tokens":N}` (1024 ≤ N < max_tokens) or
+/// `{"type":"disabled"}` (<https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking>).
+fn thinking_enabled(
+    obj: &serde_json::Map<String, Value>,
+    max_tokens: u64,
+) -> Result<bool, Response<MockBody>> {
+    let Some(config) = obj.get("thinking") else {
+        return Ok(false);
+    };
+    match config.get("type").and_then(Value::as_str) {
+        Some("disabled") => Ok(false),
+        Some("enabled") => {
+            let Some(budget) = config.get("budget_tokens").and_then(Value::as_u64) else {
+                return Err(bad("thinking.enabled.budget_tokens: Field required"));
+            };
+            if budget < 1024 {
+                return Err(bad(
+                    "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+                ));
+            }
+            if max_tokens <= budget {
+                return Err(bad(
+                    "`max_tokens` must be greater than `thinking.budget_tokens`",
+                ));
+            }
+            Ok(true)
+        }
+        _ => Err(bad(
+            "thinking: Input tag found using 'type' does not match any of the expected tags: 'disabled', 'enabled'",
+        )),
+    }
+}
+
+/// With thinking on, the assistant turn that made the tool calls being answered must start
+/// with its thinking block, sent back as it came.
+fn check_thinking_kept(messages: &[Value]) -> Result<(), Response<MockBody>> {
+    let answers_tools = messages
+        .last()
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_array)
+        .is_some_and(|b| {
+            b.iter()
+                .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+        });
+    if !answers_tools {
+        return Ok(());
+    }
+    let i = messages.len().saturating_sub(2);
+    let first = messages
+        .get(i)
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_array)
+        .and_then(|b| b.first())
+        .and_then(|b| b.get("type"))
+        .and_then(Value::as_str);
+    match first {
+        Some("thinking" | "redacted_thinking") => Ok(()),
+        other => Err(bad(&format!(
+            "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks).",
+            other.unwrap_or("text")
+        ))),
+    }
+}
+
+/// The mock's thinking for a prompt.
+fn thinking_text(prompt: &str) -> String {
+    let words: Vec<&str> = prompt.split_whitespace().take(8).collect();
+    format!("The user asks: {}. I will answer briefly.", words.join(" "))
+}
+
+/// Stream frames of one thinking block at `index`.
+fn thinking_frames(index: usize, thinking: &str) -> Vec<Bytes> {
+    let mid = thinking
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|&i| i >= thinking.len() / 2)
+        .unwrap_or(0);
+    let mut frames = vec![event(
+        "content_block_start",
+        &json!({"type": "content_block_start", "index": index,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+    )];
+    for piece in [&thinking[..mid], &thinking[mid..]] {
+        frames.push(event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "thinking_delta", "thinking": piece}}),
+        ));
+    }
+    frames.push(event(
+        "content_block_delta",
+        &json!({"type": "content_block_delta", "index": index,
+                "delta": {"type": "signature_delta", "signature": sign(thinking)}}),
+    ));
+    frames.push(event(
+        "content_block_stop",
+        &json!({"type": "content_block_stop", "index": index}),
+    ));
+    frames
 }
 
 pub fn handle(state: &State, headers: &HeaderMap, body: &Bytes) -> Response<MockBody> {
@@ -331,6 +462,11 @@ fn handle_inner(
         }
     };
 
+    let thinking = thinking_enabled(obj, max_tokens)?;
+    if thinking {
+        check_thinking_kept(messages)?;
+    }
+
     // Usage and reply. The system prompt counts like a message, so that an OpenAI request and
     // its translation into Anthropic's format get the same prompt token count.
     let input_tokens: u64 = messages
@@ -415,8 +551,16 @@ fn handle_inner(
             })
             .collect()
     };
+    let thought = thinking.then(|| thinking_text(&cleaned));
     if !calls.is_empty() {
-        return Ok(tool_use_answer(state, &model, &calls, input_tokens, stream));
+        return Ok(tool_use_answer(
+            state,
+            &model,
+            &calls,
+            input_tokens,
+            stream,
+            thought.as_deref(),
+        ));
     }
     let reply = if results.is_empty() {
         reply_text("anthropic", &cleaned, &controls)
@@ -441,7 +585,9 @@ fn handle_inner(
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": pieces.concat()}],
+                "content": thinking_block(thought.as_deref()).into_iter()
+                    .chain([json!({"type": "text", "text": pieces.concat()})])
+                    .collect::<Vec<_>>(),
                 "stop_reason": stop_reason,
                 "stop_sequence": stop_sequence,
                 "usage": {
@@ -456,7 +602,8 @@ fn handle_inner(
         return Ok(r);
     }
 
-    let head = vec![
+    let text_index = usize::from(thought.is_some());
+    let mut head = vec![
         event(
             "message_start",
             &json!({"type": "message_start", "message": {
@@ -465,19 +612,22 @@ fn handle_inner(
                 "usage": {"input_tokens": input_tokens, "output_tokens": 1}
             }}),
         ),
-        event(
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": 0,
-                    "content_block": {"type": "text", "text": ""}}),
-        ),
         event("ping", &json!({"type": "ping"})),
     ];
+    if let Some(thought) = &thought {
+        head.extend(thinking_frames(0, thought));
+    }
+    head.push(event(
+        "content_block_start",
+        &json!({"type": "content_block_start", "index": text_index,
+                "content_block": {"type": "text", "text": ""}}),
+    ));
     let content: Vec<Bytes> = pieces
         .iter()
         .map(|p| {
             event(
                 "content_block_delta",
-                &json!({"type": "content_block_delta", "index": 0,
+                &json!({"type": "content_block_delta", "index": text_index,
                         "delta": {"type": "text_delta", "text": p}}),
             )
         })
@@ -485,7 +635,7 @@ fn handle_inner(
     let tail = vec![
         event(
             "content_block_stop",
-            &json!({"type": "content_block_stop", "index": 0}),
+            &json!({"type": "content_block_stop", "index": text_index}),
         ),
         event(
             "message_delta",
@@ -498,6 +648,11 @@ fn handle_inner(
     let mut r = sse_response(spawn_stream(head, content, tail, controls.plan));
     set_header(&mut r, "request-id", &request_id);
     Ok(r)
+}
+
+/// A thinking content block with its signature, when thinking is on.
+fn thinking_block(thought: Option<&str>) -> Option<Value> {
+    thought.map(|t| json!({"type": "thinking", "thinking": t, "signature": sign(t)}))
 }
 
 fn event(name: &str, data: &Value) -> Bytes {
@@ -578,6 +733,7 @@ fn tool_use_answer(
     calls: &[(String, String, Value)],
     input_tokens: u64,
     stream: bool,
+    thought: Option<&str>,
 ) -> Response<MockBody> {
     let id = format!("msg_mock{}", state.next_id());
     let output_tokens: u64 = calls
@@ -585,9 +741,11 @@ fn tool_use_answer(
         .map(|(_, _, v)| count_tokens(&v.to_string()) + 3)
         .sum();
     if !stream {
-        let content: Vec<Value> = calls
-            .iter()
-            .map(|(id, name, input)| json!({"type": "tool_use", "id": id, "name": name, "input": input}))
+        let content: Vec<Value> = thinking_block(thought)
+            .into_iter()
+            .chain(calls.iter().map(|(id, name, input)| {
+                json!({"type": "tool_use", "id": id, "name": name, "input": input})
+            }))
             .collect();
         return json_response(
             StatusCode::OK,
@@ -603,7 +761,12 @@ fn tool_use_answer(
             "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
     )];
+    let first = usize::from(thought.is_some());
+    if let Some(thought) = thought {
+        frames.extend(thinking_frames(0, thought));
+    }
     for (index, (call_id, name, input)) in calls.iter().enumerate() {
+        let index = index + first;
         frames.push(event(
             "content_block_start",
             &json!({"type": "content_block_start", "index": index,

@@ -29,6 +29,7 @@ pub use self::rfc3339::parse_rfc3339_ms;
 use self::config::{AuthConfig, Key};
 use crate::access_log::{self, Field};
 use crate::config::ConfigError;
+use crate::dialect::ClientApi;
 use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers::{self, HeaderMap};
@@ -191,7 +192,10 @@ impl HttpFilter for AuthFilter {
                 };
                 self.metrics
                     .count(host, "llmgw_auth_failures_total", &[("reason", reason)], 1);
-                host::send_error(host, &ApiError::from(&err));
+                // An Anthropic SDK (`/v1/messages`) gets Anthropic's 401 shape.
+                let path = headers::find(&all, ":path").unwrap_or_default();
+                let api = ClientApi::for_errors(path);
+                host::send_error_in(host, api, &ApiError::from(&err));
                 Flow::Pause
             }
         }

@@ -44,6 +44,7 @@ use self::store::{adjust, applied_key, try_acquire, Acquire, Counter};
 use self::watch::ResponseWatcher;
 use crate::auth::is_valid_id;
 use crate::config::ConfigError;
+use crate::dialect::ClientApi;
 use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers::{self, HeaderMap};
@@ -148,6 +149,7 @@ impl FilterRoot for RateLimitRoot {
             charged: Vec::new(),
             hide_usage: false,
             watcher: None,
+            api: ClientApi::ChatCompletions,
             pending_call: None,
             done: false,
         }
@@ -178,6 +180,9 @@ pub struct RateLimitFilter {
     /// The client did not ask for the stream's usage chunk: remove it.
     hide_usage: bool,
     watcher: Option<ResponseWatcher>,
+    /// The client's dialect: errors are answered in it, and for Messages and Responses the
+    /// answer's usage is translate's [`headers::USAGE`], not read off the body.
+    api: ClientApi,
     /// The admission call to the rate limit service in flight.
     pending_call: Option<u32>,
     /// The real usage was charged (or the request was refused): nothing more to do.
@@ -197,7 +202,7 @@ impl RateLimitFilter {
         self.metrics
             .count(host, metrics::REFUSED, &[("limit", name)], 1);
         let err = rate_limited(&self.consumer, name, &usage, &self.usage);
-        host::send_error(host, &err);
+        host::send_error_in(host, self.api, &err);
         Flow::Pause
     }
 
@@ -317,7 +322,7 @@ impl RateLimitFilter {
                     "The rate limit service is unavailable; the request was not sent. Retry later.",
                 )
                 .with_code("rate_limit_service_unavailable");
-                host::send_error(host, &err);
+                host::send_error_in(host, self.api, &err);
                 Flow::Pause
             }
         }
@@ -379,7 +384,11 @@ impl RateLimitFilter {
         }
         self.done = true;
         let watcher = self.watcher.take();
-        let actual = match watcher.as_ref().and_then(ResponseWatcher::usage) {
+        let recorded = match self.api {
+            ClientApi::ChatCompletions => watcher.as_ref().and_then(ResponseWatcher::usage),
+            ClientApi::Messages | ClientApi::Responses => headers::read_usage(host),
+        };
+        let actual = match recorded {
             Some(usage) => Cost::from_usage(&usage),
             None if !status_ok => Cost::default(), // the provider refused: no tokens spent
             None => {
@@ -463,6 +472,7 @@ impl HttpFilter for RateLimitFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
         // Every fact below comes from this one copy of the headers (one host call, not eight).
         let all = host.request_headers();
+        self.api = ClientApi::for_errors(headers::find(&all, ":path").unwrap_or_default());
         let who = identity(&all);
         self.applied = self.policy.applicable(&who);
         self.consumer = who.consumer;
@@ -525,7 +535,11 @@ impl HttpFilter for RateLimitFilter {
         let status_ok = (200..300).contains(&status);
         if self.needs_usage() {
             let content_type = host.response_header("content-type");
-            let watcher = ResponseWatcher::new(status, content_type.as_deref(), self.hide_usage);
+            let watcher = if self.api == ClientApi::ChatCompletions {
+                ResponseWatcher::new(status, content_type.as_deref(), self.hide_usage)
+            } else {
+                ResponseWatcher::ignoring()
+            };
             if self.hide_usage && watcher.expects_usage() {
                 host.remove_response_header("content-length");
             }

@@ -83,6 +83,16 @@ impl ResponseWatcher {
         !matches!(self.mode, Mode::Ignored)
     }
 
+    /// A watcher that reads nothing: the answer is in a dialect whose usage translate records
+    /// ([`crate::headers::USAGE`]).
+    pub fn ignoring() -> Self {
+        Self {
+            mode: Mode::Ignored,
+            usage: None,
+            hidden: false,
+        }
+    }
+
     /// The usage, once the body carried it.
     pub fn usage(&self) -> Option<Usage> {
         self.usage

@@ -40,14 +40,15 @@ use self::request::PeekError;
 use crate::access_log::{self, Field};
 use crate::auth;
 use crate::config::{self as config_parse, ConfigError};
+use crate::dialect::{ClientApi, Operation};
 use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
-use crate::host::{send_error, Host};
+use crate::host::{send_error_in, Host};
 use crate::metrics::Metrics;
 
-/// The paths router serves; anything else gets OpenAI's 404 for an unknown URL.
-const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
+/// The paths router serves besides the client dialects' ([`ClientApi::from_path`]); anything
+/// else gets a 404 for an unknown URL.
 const EMBEDDINGS: &str = "/v1/embeddings";
 const MODELS: &str = "/v1/models";
 
@@ -92,6 +93,8 @@ impl FilterRoot for RouterRoot {
             metrics: self.metrics.clone(),
             client: Client::default(),
             routed: None,
+            api: ClientApi::ChatCompletions,
+            operation: Operation::Create,
         }
     }
 }
@@ -191,6 +194,9 @@ pub struct RouterFilter {
     /// auth's word on the client, read with the request headers (one host call for all).
     client: Client,
     routed: Option<Routed>,
+    /// The client's dialect (errors are answered in it) and what it asks.
+    api: ClientApi,
+    operation: Operation,
 }
 
 /// What auth said about the client, from its `x-llmgw-*` request headers.
@@ -204,7 +210,8 @@ struct Client {
 impl RouterFilter {
     /// Parse the body once, check the allow-list, pick a target and publish it in headers.
     fn route(&mut self, host: &mut dyn Host, body: &[u8]) -> Result<(), ApiError> {
-        let facts = RequestFacts::parse(body).map_err(RouteError::from)?;
+        let facts =
+            RequestFacts::parse_in(body, self.api, self.operation).map_err(RouteError::from)?;
         let requested = facts.model.as_str();
         if let Some(allowed) = &self.client.allowed_models {
             if !auth::model_allowed(allowed, requested) {
@@ -350,12 +357,21 @@ impl HttpFilter for RouterFilter {
             host.send_response(200, &[("content-type", "application/json")], &body);
             return Flow::Pause;
         }
-        if method != "POST" || (route_path != CHAT_COMPLETIONS && route_path != EMBEDDINGS) {
-            send_error(host, &RouteError::UnknownUrl { method, path }.into());
+        self.api = ClientApi::for_errors(route_path);
+        let dialect = ClientApi::from_path(route_path);
+        if let Some((_, operation)) = dialect {
+            self.operation = operation;
+        }
+        if method != "POST" || (dialect.is_none() && route_path != EMBEDDINGS) {
+            send_error_in(
+                host,
+                self.api,
+                &RouteError::UnknownUrl { method, path }.into(),
+            );
             return Flow::Pause;
         }
         if end_of_stream {
-            send_error(host, &RouteError::EmptyBody.into());
+            send_error_in(host, self.api, &RouteError::EmptyBody.into());
             return Flow::Pause;
         }
         // Hold the headers until the body says which cluster to route to.
@@ -368,13 +384,13 @@ impl HttpFilter for RouterFilter {
         }
         let body = host.request_body(size);
         if body.is_empty() {
-            send_error(host, &RouteError::EmptyBody.into());
+            send_error_in(host, self.api, &RouteError::EmptyBody.into());
             return Flow::Pause;
         }
         match self.route(host, &body) {
             Ok(()) => Flow::Continue,
             Err(err) => {
-                send_error(host, &err);
+                send_error_in(host, self.api, &err);
                 Flow::Pause
             }
         }

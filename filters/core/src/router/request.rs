@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::catalogue::Capabilities;
 use super::config::Capability;
 use super::policy::Needs;
+use crate::dialect::{ClientApi, Operation};
 use crate::ratelimit::estimate::StreamOptionsPeek;
 use crate::schema::Lenient;
 
@@ -26,6 +27,9 @@ struct Peek<'a> {
     max_tokens: Option<Lenient<u64>>,
     #[serde(default)]
     max_completion_tokens: Option<Lenient<u64>>,
+    /// Responses' output cap.
+    #[serde(default)]
+    max_output_tokens: Option<Lenient<u64>>,
     #[serde(default)]
     tools: Option<NonEmpty>,
     #[serde(default)]
@@ -67,7 +71,15 @@ pub struct RequestFacts {
 }
 
 impl RequestFacts {
+    /// A Chat Completions (or embeddings) body.
     pub fn parse(body: &[u8]) -> Result<Self, PeekError> {
+        Self::parse_in(body, ClientApi::ChatCompletions, Operation::Create)
+    }
+
+    /// A body of `api`'s `operation`: `model` and `stream` are top-level fields in every
+    /// dialect; the output cap is Chat's `max_completion_tokens` else `max_tokens`, Messages'
+    /// `max_tokens`, Responses' `max_output_tokens`, and none for counting tokens.
+    pub fn parse_in(body: &[u8], api: ClientApi, operation: Operation) -> Result<Self, PeekError> {
         let peek: Peek =
             serde_json::from_slice(body).map_err(|err| PeekError::Malformed(err.to_string()))?;
         let model = match peek.model {
@@ -98,16 +110,28 @@ impl RequestFacts {
         if json_schema {
             capabilities = capabilities.with(Capability::JsonSchema);
         }
-        let max_output_tokens = peek
-            .max_completion_tokens
-            .and_then(|n| n.0)
-            .or_else(|| peek.max_tokens.and_then(|n| n.0));
+        let max_tokens = peek.max_tokens.and_then(|n| n.0);
+        let max_output_tokens = match (operation, api) {
+            (Operation::CountTokens, _) => Some(0),
+            (_, ClientApi::ChatCompletions) => {
+                peek.max_completion_tokens.and_then(|n| n.0).or(max_tokens)
+            }
+            (_, ClientApi::Messages) => max_tokens,
+            (_, ClientApi::Responses) => peek.max_output_tokens.and_then(|n| n.0),
+        };
+        // Messages and Responses streams always end with their usage; only Chat's is asked.
+        let include_usage = match api {
+            ClientApi::ChatCompletions => {
+                crate::ratelimit::estimate::include_usage(&peek.stream_options)
+            }
+            ClientApi::Messages | ClientApi::Responses => true,
+        };
         Ok(RequestFacts {
             model,
             stream,
             max_output_tokens,
             capabilities,
-            include_usage: crate::ratelimit::estimate::include_usage(&peek.stream_options),
+            include_usage,
         })
     }
 
@@ -175,7 +199,7 @@ impl<'de> Deserialize<'de> for NonEmpty {
 }
 
 /// Does the value contain, at any depth, an object with `"type": "image_url"` (an image part
-/// of a message)? Strings are skipped without being copied.
+/// of a Chat message; `image` in Messages, `input_image` in Responses)? Strings are skipped without being copied.
 struct HasImage(bool);
 
 impl<'de> Deserialize<'de> for HasImage {
@@ -210,7 +234,7 @@ impl<'de> Deserialize<'de> for HasImage {
     }
 }
 
-/// Is the value the string `image_url`?
+/// Is the value the string `image_url` (or `image`, `input_image`)?
 struct IsImageType(bool);
 
 impl<'de> Deserialize<'de> for IsImageType {
@@ -237,7 +261,10 @@ impl<'de> Deserialize<'de> for IsImageType {
                 Ok(IsImageType(false))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<IsImageType, E> {
-                Ok(IsImageType(v == "image_url"))
+                Ok(IsImageType(matches!(
+                    v,
+                    "image_url" | "image" | "input_image"
+                )))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IsImageType, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}

@@ -494,6 +494,79 @@ fn request_facts_read_what_the_request_needs() {
 }
 
 #[test]
+fn request_facts_read_each_dialects_fields() {
+    use crate::dialect::{ClientApi, Operation};
+    let messages = br#"{"model":"m","stream":true,"max_tokens":300,"max_completion_tokens":5,
+        "tools":[{"name":"f","input_schema":{"type":"object"}}],
+        "messages":[{"role":"user","content":[{"type":"image",
+            "source":{"type":"base64","media_type":"image/png","data":"iVBOR"}}]}]}"#;
+    let facts = RequestFacts::parse_in(messages, ClientApi::Messages, Operation::Create).unwrap();
+    assert_eq!(
+        facts.max_output_tokens,
+        Some(300),
+        "Messages' cap is max_tokens"
+    );
+    assert!(
+        facts.include_usage,
+        "a Messages stream always reports usage"
+    );
+    assert_eq!(
+        facts.capabilities,
+        Capabilities::of(&[Capability::Streaming, Capability::Tools, Capability::Vision])
+    );
+    let count =
+        RequestFacts::parse_in(messages, ClientApi::Messages, Operation::CountTokens).unwrap();
+    assert_eq!(
+        count.max_output_tokens,
+        Some(0),
+        "counting tokens writes none"
+    );
+    let responses = br#"{"model":"m","max_output_tokens":77,"max_tokens":5,"input":"hi"}"#;
+    let facts = RequestFacts::parse_in(responses, ClientApi::Responses, Operation::Create).unwrap();
+    assert_eq!(facts.max_output_tokens, Some(77));
+    let chat = br#"{"model":"m","stream":true,"max_output_tokens":77,"messages":[]}"#;
+    let facts = RequestFacts::parse(chat).unwrap();
+    assert_eq!(facts.max_output_tokens, None);
+    assert!(
+        !facts.include_usage,
+        "a Chat stream reports usage when asked"
+    );
+}
+
+#[test]
+fn a_messages_client_is_refused_in_anthropics_format() {
+    let body = r#"{"model":"nope","max_tokens":5,"messages":[]}"#;
+    let mut filter = root().new_filter();
+    let mut host = FakeHost::new()
+        .with_request_header(":method", "POST")
+        .with_request_header(":path", "/v1/messages")
+        .with_request_body(body.as_bytes().to_vec());
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+    assert_eq!(
+        filter.on_request_body(&mut host, body.len(), true),
+        Flow::Pause
+    );
+    let reply = host.local_response.as_ref().unwrap();
+    assert_eq!(reply.status, 404);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"type": "error", "error": {"type": "not_found_error",
+            "message": "The model `nope` does not exist or you do not have access to it."}})
+    );
+    // A path under /v1/messages llmgw does not serve: Anthropic's 404 too.
+    let mut filter = root().new_filter();
+    let mut host = FakeHost::new()
+        .with_request_header(":method", "POST")
+        .with_request_header(":path", "/v1/messages/batches");
+    filter.on_request_headers(&mut host, true);
+    let reply = host.local_response.as_ref().unwrap();
+    assert_eq!(
+        (reply.status, &reply.json()["type"]),
+        (404, &serde_json::json!("error"))
+    );
+}
+
+#[test]
 fn cheapest_through_the_filter_says_why_nothing_fits() {
     let big = "x".repeat(900_000);
     let body = format!(r#"{{"model":"cheap","messages":[{{"role":"user","content":"{big}"}}]}}"#);

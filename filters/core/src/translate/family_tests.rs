@@ -248,3 +248,25 @@ mod openai_only {
         assert_eq!(reply(chat_host(Some("azure"), "openai")), (500, plain));
     }
 }
+
+/// The Messages dialect needs the Anthropic family's wire types: the OpenAI-only build answers
+/// a Messages client with a 404 in Anthropic's format naming the module to load.
+#[cfg(not(feature = "anthropic"))]
+#[test]
+fn a_build_without_anthropic_refuses_the_messages_dialect_in_its_format() {
+    let root = configure(&[EVERY_SCHEMA[0].1]).unwrap();
+    let mut filter = root.new_filter();
+    let mut host = crate::testing::FakeHost::new()
+        .with_request_header(":method", "POST")
+        .with_request_header(":path", "/v1/messages")
+        .with_request_header(headers::PROVIDER, "openai")
+        .with_request_body(br#"{"model":"m","max_tokens":5,"messages":[]}"#.to_vec());
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+    let reply = host.local_response.as_ref().unwrap();
+    assert_eq!(reply.status, 404);
+    let json = reply.json();
+    assert_eq!(json["type"], "error");
+    assert_eq!(json["error"]["type"], "not_found_error");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("translate-openai.wasm") && message.contains("translate.wasm"));
+}

@@ -22,6 +22,10 @@ pub mod completion;
 pub mod embeddings;
 mod first_try;
 #[cfg(feature = "anthropic")]
+pub mod messages_anthropic;
+#[cfg(feature = "anthropic")]
+pub mod model_field;
+#[cfg(feature = "anthropic")]
 pub mod openai_anthropic;
 pub mod openai_azure;
 #[cfg(feature = "bedrock")]
@@ -66,6 +70,9 @@ mod golden;
 mod golden_tests;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+mod messages_tests;
+#[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod provider_tests;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
@@ -77,6 +84,7 @@ use std::rc::Rc;
 use serde::Deserialize;
 
 use crate::config::{self, ConfigError};
+use crate::dialect::{ClientApi, Operation};
 use crate::error::{ApiError, ErrorType};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
@@ -106,7 +114,6 @@ const CLIENT_CREDENTIALS: [&str; 5] = [
     "openai-project",
 ];
 
-const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
 const EMBEDDINGS: &str = "/v1/embeddings";
 
 // ---------------------------------------------------------------------------------------------
@@ -435,6 +442,37 @@ impl Provider {
         })
     }
 
+    /// The translator for an Anthropic Messages client (`POST /v1/messages`, `…/count_tokens`):
+    /// a passthrough to Anthropic. The Messages dialect needs the Anthropic family's wire
+    /// types, so a build without it (translate-openai.wasm) refuses it.
+    fn messages_translator(&self, operation: Operation) -> Result<Box<dyn Translator>, ApiError> {
+        match &self.backend {
+            #[cfg(feature = "anthropic")]
+            Backend::Anthropic { .. } => Ok(Box::new(messages_anthropic::MessagesAnthropic::new(
+                operation,
+            ))),
+            #[cfg(not(feature = "anthropic"))]
+            Backend::Anthropic { .. } => Err(self.not_built()),
+            _ if !cfg!(feature = "anthropic") => Err(ApiError::new(
+                404,
+                ErrorType::NotFoundError,
+                format!(
+                    "`{}` needs the Anthropic family, which is not in this build of translate \
+                     ({OPENAI_MODULE}); load {FULL_MODULE}",
+                    dialect_path(operation)
+                ),
+            )
+            .with_code("dialect_not_in_build")),
+            _ => Err(ApiError::invalid_request(format!(
+                "`{}` is not supported yet for provider {} (schema `{}`)",
+                dialect_path(operation),
+                self.name,
+                self.schema().name()
+            ))
+            .with_code("dialect_not_supported")),
+        }
+    }
+
     /// The translator for `POST /v1/embeddings`, where the provider has an embeddings API
     /// (`Ok(None)`: it has none).
     fn embeddings_translator(
@@ -473,6 +511,14 @@ impl Provider {
             #[cfg(not(feature = "bedrock"))]
             Backend::Bedrock(not_built) => match *not_built {},
         })
+    }
+}
+
+/// The client path of a Messages operation, for messages.
+fn dialect_path(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Create => crate::dialect::MESSAGES,
+        Operation::CountTokens => crate::dialect::MESSAGES_COUNT_TOKENS,
     }
 }
 
@@ -945,6 +991,7 @@ impl FilterRoot for TranslateRoot {
             replied: false,
             mode: ResponseMode::Untouched,
             force_usage: false,
+            api: ClientApi::ChatCompletions,
             metrics_config: self.metrics_config,
             metrics: self.metrics.clone(),
             telemetry: TryTelemetry::default(),
@@ -966,6 +1013,8 @@ pub struct TranslateFilter {
     /// Router marked the stream's usage `forced` ([`headers::INCLUDE_USAGE`]): ask the
     /// provider for it though the client did not (ratelimit charges it, then hides it).
     force_usage: bool,
+    /// The client's dialect: local answers are rendered in it.
+    api: ClientApi,
     metrics_config: MetricsConfig,
     metrics: Metrics,
     telemetry: TryTelemetry,
@@ -989,7 +1038,7 @@ impl TranslateFilter {
     fn reply(&mut self, host: &mut dyn Host, error: &ApiError) -> Flow {
         self.replied = true;
         self.telemetry.replied();
-        host::send_error(host, error);
+        host::send_error_in(host, self.api, error);
         Flow::Pause
     }
 
@@ -1062,6 +1111,7 @@ impl HttpFilter for TranslateFilter {
         let all = host.request_headers();
         // Router's facts as the first try saw them (a retry shares its rewritten headers).
         let first = FirstTry::load_or_save(host, &all);
+        self.api = ClientApi::for_errors(&first.path);
         let resolved = self.resolve_provider(host, first.provider.as_deref());
         let Some((index, provider)) = resolved
             .as_ref()
@@ -1081,8 +1131,9 @@ impl HttpFilter for TranslateFilter {
             &provider.name,
             self.upstream_model.as_deref(),
         );
-        self.force_usage =
-            first.include_usage.as_deref() == Some(crate::ratelimit::estimate::USAGE_FORCED);
+        // Only Chat streams need asking for usage (Messages and Responses always report it).
+        self.force_usage = self.api == ClientApi::ChatCompletions
+            && first.include_usage.as_deref() == Some(crate::ratelimit::estimate::USAGE_FORCED);
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         let mut removed: Vec<&str> = Vec::new();
@@ -1121,7 +1172,12 @@ impl HttpFilter for TranslateFilter {
             Backend::Anthropic { version, .. } => {
                 // <https://docs.anthropic.com/en/api/overview#authentication>
                 host.set_request_header("x-api-key", provider.key.expose());
-                host.set_request_header("anthropic-version", version);
+                // A Messages client's own `anthropic-version` is what its body is written for.
+                let own = self.api == ClientApi::Messages
+                    && headers::find(&all, "anthropic-version").is_some_and(|v| !v.is_empty());
+                if !own {
+                    host.set_request_header("anthropic-version", version);
+                }
             }
             // Signed in the body callback: the signature covers the final body.
             Backend::Bedrock(_) => {}
@@ -1134,11 +1190,16 @@ impl HttpFilter for TranslateFilter {
         };
         let is_post =
             headers::find(&all, ":method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
-        let translator = match (is_post, path_only) {
-            (true, CHAT_COMPLETIONS) => provider
+        let translator = match (is_post, ClientApi::from_path(path_only)) {
+            (true, Some((ClientApi::ChatCompletions, _))) => provider
                 .translator(self.upstream_model.as_deref())
                 .map(Some),
-            (true, EMBEDDINGS) => provider.embeddings_translator(self.upstream_model.as_deref()),
+            (true, Some((ClientApi::Messages, operation))) => {
+                provider.messages_translator(operation).map(Some)
+            }
+            (true, None) if path_only == EMBEDDINGS => {
+                provider.embeddings_translator(self.upstream_model.as_deref())
+            }
             _ => Ok(None),
         };
         let translator = match translator {
@@ -1295,6 +1356,10 @@ impl TranslateFilter {
         let usage = self.translator.as_ref().and_then(|t| t.usage());
         let stream_failed = self.translator.as_ref().is_some_and(|t| t.stream_failed());
         self.telemetry.log_outcome(host, usage, stream_failed);
+        // For the filters in front, before they see the end of the answer.
+        if let Some(json) = usage.and_then(|u| serde_json::to_vec(&u).ok()) {
+            host.set_property(&headers::USAGE, &json);
+        }
     }
 
     fn response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {

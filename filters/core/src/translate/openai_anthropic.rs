@@ -398,7 +398,7 @@ fn finish_reason(reason: an::StopReason) -> oa::FinishReason {
 /// Anthropic counts cache writes and reads apart from `input_tokens`; OpenAI's
 /// `prompt_tokens` includes cached tokens and reports the cache hits in
 /// `prompt_tokens_details.cached_tokens`.
-fn openai_usage(usage: &an::Usage) -> Usage {
+pub(crate) fn openai_usage(usage: &an::Usage) -> Usage {
     usage_with_cache(
         usage.input_tokens,
         usage.cache_read_input_tokens,
