@@ -612,7 +612,6 @@ fn handle_inner(
                 "usage": {"input_tokens": input_tokens, "output_tokens": 1}
             }}),
         ),
-        event("ping", &json!({"type": "ping"})),
     ];
     if let Some(thought) = &thought {
         head.extend(thinking_frames(0, thought));
@@ -622,6 +621,7 @@ fn handle_inner(
         &json!({"type": "content_block_start", "index": text_index,
                 "content_block": {"type": "text", "text": ""}}),
     ));
+    head.push(event("ping", &json!({"type": "ping"})));
     let content: Vec<Bytes> = pieces
         .iter()
         .map(|p| {
