@@ -603,16 +603,14 @@ fn handle_inner(
     }
 
     let text_index = usize::from(thought.is_some());
-    let mut head = vec![
-        event(
-            "message_start",
-            &json!({"type": "message_start", "message": {
-                "id": id, "type": "message", "role": "assistant", "content": [],
-                "model": model, "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": input_tokens, "output_tokens": 1}
-            }}),
-        ),
-    ];
+    let mut head = vec![event(
+        "message_start",
+        &json!({"type": "message_start", "message": {
+            "id": id, "type": "message", "role": "assistant", "content": [],
+            "model": model, "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1}
+        }}),
+    )];
     if let Some(thought) = &thought {
         head.extend(thinking_frames(0, thought));
     }
