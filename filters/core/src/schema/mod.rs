@@ -13,6 +13,8 @@ pub mod bedrock;
 #[cfg(feature = "gemini")]
 pub mod gemini;
 pub mod openai;
+#[cfg(any(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+pub mod responses;
 
 use std::borrow::Cow;
 

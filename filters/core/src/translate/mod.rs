@@ -35,6 +35,9 @@ pub mod openai_gemini;
 pub mod openai_openai;
 pub mod options;
 pub mod request_fields;
+/// Responses in, on backends that do not speak it: only builds that carry such a backend.
+#[cfg(any(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+pub mod responses_chat;
 pub mod telemetry;
 
 /// A golden fixture's text: `fixtures/translate/<pair>/<name>` (a path from the crate root,

@@ -1,0 +1,581 @@
+//! OpenAI Responses, the second OpenAI dialect clients speak to llmgw, as far as the
+//! Responses ↔ Chat adapter (`translate::responses_chat`) writes it; and the Chat Completions
+//! answers and chunks as that adapter reads them back from the inner translator.
+//!
+//! References: the response object
+//! <https://platform.openai.com/docs/api-reference/responses/object> and the streaming events
+//! <https://platform.openai.com/docs/api-reference/responses-streaming>. The request is read
+//! field by field in `translate::responses_chat::request` (it is mapped, not echoed whole).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::openai::Usage;
+
+// ---------------------------------------------------------------------------------------------
+// The response object
+
+/// `status` of a response and of its output items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    InProgress,
+    Completed,
+    Incomplete,
+    Failed,
+}
+
+/// `incomplete_details.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncompleteReason {
+    MaxOutputTokens,
+    ContentFilter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IncompleteDetails {
+    pub reason: IncompleteReason,
+}
+
+/// `error` of a failed response. `code` is one of the codes the Responses API documents for
+/// it (`server_error`, `rate_limit_exceeded`, `invalid_prompt`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResponseError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// `reasoning` as echoed on the response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Reasoning {
+    pub effort: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// What the request said that the response object repeats (the API echoes its settings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Echo {
+    pub instructions: Option<String>,
+    pub max_output_tokens: Option<u64>,
+    pub parallel_tool_calls: bool,
+    pub reasoning: Reasoning,
+    pub temperature: Option<f64>,
+    /// `{"format": …}` as requested (`{"type":"text"}` when not).
+    pub text: Value,
+    pub tool_choice: Value,
+    pub tools: Value,
+    pub top_p: Option<f64>,
+    pub user: Option<String>,
+    pub metadata: Value,
+}
+
+impl Default for Echo {
+    fn default() -> Self {
+        Self {
+            instructions: None,
+            max_output_tokens: None,
+            parallel_tool_calls: true,
+            reasoning: Reasoning::default(),
+            temperature: None,
+            text: serde_json::json!({"format": {"type": "text"}}),
+            tool_choice: Value::String("auto".into()),
+            tools: Value::Array(Vec::new()),
+            top_p: None,
+            user: None,
+            metadata: Value::Object(serde_json::Map::new()),
+        }
+    }
+}
+
+/// A response (`object: "response"`).
+#[derive(Debug, Serialize)]
+pub struct Response<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    pub created_at: u64,
+    pub status: Status,
+    pub background: bool,
+    pub error: Option<ResponseError>,
+    pub incomplete_details: Option<IncompleteDetails>,
+    pub instructions: Option<&'a str>,
+    pub max_output_tokens: Option<u64>,
+    pub max_tool_calls: Option<u64>,
+    pub model: &'a str,
+    pub output: &'a [OutputItem],
+    pub parallel_tool_calls: bool,
+    pub previous_response_id: Option<&'a str>,
+    pub reasoning: &'a Reasoning,
+    /// Always `false`: llmgw keeps no responses (`store: true` is refused).
+    pub store: bool,
+    pub temperature: Option<f64>,
+    pub text: &'a Value,
+    pub tool_choice: &'a Value,
+    pub tools: &'a Value,
+    pub top_p: Option<f64>,
+    pub truncation: &'static str,
+    pub usage: Option<ResponseUsage>,
+    pub user: Option<&'a str>,
+    pub metadata: &'a Value,
+}
+
+impl<'a> Response<'a> {
+    /// The response `id` for model `model` with `output`, its settings from `echo`.
+    pub fn new(
+        id: &'a str,
+        created_at: u64,
+        model: &'a str,
+        echo: &'a Echo,
+        output: &'a [OutputItem],
+    ) -> Self {
+        Self {
+            id,
+            object: "response",
+            created_at,
+            status: Status::InProgress,
+            background: false,
+            error: None,
+            incomplete_details: None,
+            instructions: echo.instructions.as_deref(),
+            max_output_tokens: echo.max_output_tokens,
+            max_tool_calls: None,
+            model,
+            output,
+            parallel_tool_calls: echo.parallel_tool_calls,
+            previous_response_id: None,
+            reasoning: &echo.reasoning,
+            store: false,
+            temperature: echo.temperature,
+            text: &echo.text,
+            tool_choice: &echo.tool_choice,
+            tools: &echo.tools,
+            top_p: echo.top_p,
+            truncation: "disabled",
+            usage: None,
+            user: echo.user.as_deref(),
+            metadata: &echo.metadata,
+        }
+    }
+}
+
+/// An item of `output`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputItem {
+    Message {
+        id: String,
+        status: Status,
+        role: &'static str,
+        content: Vec<OutputContent>,
+    },
+    FunctionCall {
+        id: String,
+        status: Status,
+        arguments: String,
+        call_id: String,
+        name: String,
+    },
+    /// The model's reasoning, as text (`content`) where the provider returned it; llmgw writes
+    /// no summaries and no `encrypted_content`.
+    Reasoning {
+        id: String,
+        status: Status,
+        summary: Vec<Value>,
+        content: Vec<ReasoningText>,
+    },
+}
+
+impl OutputItem {
+    pub fn id(&self) -> &str {
+        match self {
+            OutputItem::Message { id, .. }
+            | OutputItem::FunctionCall { id, .. }
+            | OutputItem::Reasoning { id, .. } => id,
+        }
+    }
+}
+
+/// A part of an output message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputContent {
+    OutputText {
+        annotations: Vec<Value>,
+        logprobs: Vec<Value>,
+        text: String,
+    },
+    Refusal {
+        refusal: String,
+    },
+}
+
+impl OutputContent {
+    pub fn text(text: String) -> Self {
+        OutputContent::OutputText {
+            annotations: Vec::new(),
+            logprobs: Vec::new(),
+            text,
+        }
+    }
+}
+
+/// A part of a reasoning item's `content`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReasoningText {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl ReasoningText {
+    pub fn new(text: String) -> Self {
+        Self {
+            kind: "reasoning_text",
+            text,
+        }
+    }
+}
+
+/// `usage` of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ResponseUsage {
+    pub input_tokens: u64,
+    pub input_tokens_details: InputTokensDetails,
+    pub output_tokens: u64,
+    pub output_tokens_details: OutputTokensDetails,
+    pub total_tokens: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InputTokensDetails {
+    pub cached_tokens: u64,
+    /// Required by the current SDKs' types. The Chat usage llmgw pivots on counts cache writes
+    /// inside `prompt_tokens` (`input_tokens` here) but not apart, so this says 0.
+    pub cache_write_tokens: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OutputTokensDetails {
+    pub reasoning_tokens: u64,
+}
+
+impl From<Usage> for ResponseUsage {
+    fn from(usage: Usage) -> Self {
+        Self {
+            input_tokens: usage.prompt_tokens,
+            input_tokens_details: InputTokensDetails {
+                cached_tokens: usage.cached_tokens(),
+                cache_write_tokens: 0,
+            },
+            output_tokens: usage.completion_tokens,
+            output_tokens_details: OutputTokensDetails {
+                reasoning_tokens: usage
+                    .completion_tokens_details
+                    .map_or(0, |d| d.reasoning_tokens),
+            },
+            total_tokens: usage.total_tokens,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming events: each is sent as `event: <type>` with the event as `data:`.
+
+/// The content part a `content_part.*` event carries.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part<'a> {
+    OutputText {
+        annotations: [(); 0],
+        logprobs: [(); 0],
+        text: &'a str,
+    },
+    Refusal {
+        refusal: &'a str,
+    },
+    ReasoningText {
+        text: &'a str,
+    },
+}
+
+/// One streaming event. `sequence_number` counts from 0 over the stream.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+pub enum StreamEvent<'a> {
+    #[serde(rename = "response.created")]
+    Created {
+        sequence_number: u64,
+        response: Response<'a>,
+    },
+    #[serde(rename = "response.in_progress")]
+    InProgress {
+        sequence_number: u64,
+        response: Response<'a>,
+    },
+    #[serde(rename = "response.completed")]
+    Completed {
+        sequence_number: u64,
+        response: Response<'a>,
+    },
+    #[serde(rename = "response.incomplete")]
+    Incomplete {
+        sequence_number: u64,
+        response: Response<'a>,
+    },
+    #[serde(rename = "response.failed")]
+    Failed {
+        sequence_number: u64,
+        response: Response<'a>,
+    },
+    #[serde(rename = "response.output_item.added")]
+    OutputItemAdded {
+        sequence_number: u64,
+        output_index: usize,
+        item: &'a OutputItem,
+    },
+    #[serde(rename = "response.output_item.done")]
+    OutputItemDone {
+        sequence_number: u64,
+        output_index: usize,
+        item: &'a OutputItem,
+    },
+    #[serde(rename = "response.content_part.added")]
+    ContentPartAdded {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        part: Part<'a>,
+    },
+    #[serde(rename = "response.content_part.done")]
+    ContentPartDone {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        part: Part<'a>,
+    },
+    #[serde(rename = "response.output_text.delta")]
+    OutputTextDelta {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        delta: &'a str,
+        logprobs: [(); 0],
+    },
+    #[serde(rename = "response.output_text.done")]
+    OutputTextDone {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        text: &'a str,
+        logprobs: [(); 0],
+    },
+    #[serde(rename = "response.refusal.delta")]
+    RefusalDelta {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        delta: &'a str,
+    },
+    #[serde(rename = "response.refusal.done")]
+    RefusalDone {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        refusal: &'a str,
+    },
+    #[serde(rename = "response.reasoning_text.delta")]
+    ReasoningTextDelta {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        delta: &'a str,
+    },
+    #[serde(rename = "response.reasoning_text.done")]
+    ReasoningTextDone {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        content_index: usize,
+        text: &'a str,
+    },
+    #[serde(rename = "response.function_call_arguments.delta")]
+    FunctionCallArgumentsDelta {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        delta: &'a str,
+    },
+    #[serde(rename = "response.function_call_arguments.done")]
+    FunctionCallArgumentsDone {
+        sequence_number: u64,
+        item_id: &'a str,
+        output_index: usize,
+        name: &'a str,
+        arguments: &'a str,
+    },
+    /// An error in the stream; `response.failed` follows it.
+    #[serde(rename = "error")]
+    Error {
+        sequence_number: u64,
+        code: Option<&'a str>,
+        message: &'a str,
+        param: Option<&'a str>,
+    },
+}
+
+impl StreamEvent<'_> {
+    /// The `event:` name it is sent under (its `type`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::Created { .. } => "response.created",
+            StreamEvent::InProgress { .. } => "response.in_progress",
+            StreamEvent::Completed { .. } => "response.completed",
+            StreamEvent::Incomplete { .. } => "response.incomplete",
+            StreamEvent::Failed { .. } => "response.failed",
+            StreamEvent::OutputItemAdded { .. } => "response.output_item.added",
+            StreamEvent::OutputItemDone { .. } => "response.output_item.done",
+            StreamEvent::ContentPartAdded { .. } => "response.content_part.added",
+            StreamEvent::ContentPartDone { .. } => "response.content_part.done",
+            StreamEvent::OutputTextDelta { .. } => "response.output_text.delta",
+            StreamEvent::OutputTextDone { .. } => "response.output_text.done",
+            StreamEvent::RefusalDelta { .. } => "response.refusal.delta",
+            StreamEvent::RefusalDone { .. } => "response.refusal.done",
+            StreamEvent::ReasoningTextDelta { .. } => "response.reasoning_text.delta",
+            StreamEvent::ReasoningTextDone { .. } => "response.reasoning_text.done",
+            StreamEvent::FunctionCallArgumentsDelta { .. } => {
+                "response.function_call_arguments.delta"
+            }
+            StreamEvent::FunctionCallArgumentsDone { .. } => {
+                "response.function_call_arguments.done"
+            }
+            StreamEvent::Error { .. } => "error",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat Completions answers, as the adapter reads what the inner translator wrote
+// (<https://platform.openai.com/docs/api-reference/chat/object>,
+// <https://platform.openai.com/docs/api-reference/chat-streaming>). `reasoning_content` is the
+// de-facto field (DeepSeek, vLLM, LiteLLM) for the model's reasoning text.
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChatAnswer {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub choices: Vec<ChatChoice>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChatChoice {
+    #[serde(default)]
+    pub message: ChatAnswerMessage,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChatAnswerMessage {
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub refusal: Option<String>,
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Vec<ChatToolCall>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChatToolCall {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub function: ChatFunction,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChatFunction {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// A `chat.completion.chunk`, or the `{"error": …}` frame OpenAI streams end with on failure.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChatChunk {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    #[serde(default)]
+    pub error: Option<ChunkError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub delta: ChunkDelta,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChunkDelta {
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub refusal: Option<String>,
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Vec<ChunkToolCall>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChunkToolCall {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub function: ChunkFunction,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChunkFunction {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub arguments: Option<String>,
+}
+
+/// The error an OpenAI error body or stream frame carries.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChunkError {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub code: Option<Value>,
+    #[serde(default)]
+    pub param: Option<String>,
+}
