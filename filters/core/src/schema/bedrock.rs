@@ -305,6 +305,14 @@ pub struct ToolUseStart<'a> {
     pub name: Cow<'a, str>,
 }
 
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ContentBlockStopEvent.html>
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentBlockStopEvent {
+    #[serde(default)]
+    pub content_block_index: u32,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageStopEvent {

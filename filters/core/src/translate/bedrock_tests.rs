@@ -472,7 +472,13 @@ fn converse_errors() {
 fn converse_streams() {
     let plain = || bedrock(true, false);
     let with_usage = || bedrock(true, true);
-    let cases: [(&str, &dyn Fn() -> OpenAiBedrock, &str, &str); 8] = [
+    let cases: [(&str, &dyn Fn() -> OpenAiBedrock, &str, &str); 9] = [
+        (
+            "stream_tool_no_input",
+            &plain,
+            fixture!("openai_bedrock", "stream_tool_no_input.in.jsonl"),
+            fixture!("openai_bedrock", "stream_tool_no_input.out.sse"),
+        ),
         (
             "stream_tool_use",
             &plain,
@@ -538,6 +544,7 @@ fn converse_streams() {
         match name {
             "stream_basic" => assert_eq!(usage.map(|u| u.total_tokens), Some(21)),
             "stream_tool_use" => assert_eq!(usage.map(|u| u.total_tokens), Some(473)),
+            "stream_tool_no_input" => assert_eq!(usage.map(|u| u.total_tokens), Some(433)),
             "stream_usage" => assert_eq!(
                 usage.map(|u| (u.prompt_tokens, u.cached_tokens())),
                 Some((320, 300))

@@ -59,8 +59,9 @@ pub enum StreamBlock {
 pub struct ToolCalls {
     /// The forced tool standing for `response_format`: its input is the answer.
     pub answer_tool: Option<String>,
-    /// Stream: the tool blocks started so far by their provider index.
-    blocks: Vec<(u32, StreamBlock)>,
+    /// Stream: the tool blocks started so far by their provider index, and whether any input
+    /// fragment of theirs has been forwarded yet.
+    blocks: Vec<(u32, StreamBlock, bool)>,
     /// Stream: client tool calls announced so far (the next one's OpenAI `index`).
     announced: u32,
 }
@@ -75,12 +76,12 @@ impl ToolCalls {
     /// or `None` for the answer tool (its input follows as content: nothing to announce).
     pub fn start(&mut self, block: u32, name: &str) -> Option<u32> {
         if self.is_answer(name) {
-            self.blocks.push((block, StreamBlock::Answer));
+            self.blocks.push((block, StreamBlock::Answer, false));
             return None;
         }
         let index = self.announced;
         self.announced += 1;
-        self.blocks.push((block, StreamBlock::Tool(index)));
+        self.blocks.push((block, StreamBlock::Tool(index), false));
         Some(index)
     }
 
@@ -88,14 +89,50 @@ impl ToolCalls {
     pub fn block(&self, block: u32) -> Option<StreamBlock> {
         self.blocks
             .iter()
-            .find(|(b, _)| *b == block)
-            .map(|(_, kind)| *kind)
+            .find(|(b, _, _)| *b == block)
+            .map(|(_, kind, _)| *kind)
+    }
+
+    /// Stream: a non-empty input fragment of block `block` is about to be forwarded; what the
+    /// block started, if it started a tool.
+    pub fn input(&mut self, block: u32) -> Option<StreamBlock> {
+        let found = self.blocks.iter_mut().find(|(b, _, _)| *b == block)?;
+        found.2 = true;
+        Some(found.1)
+    }
+
+    /// Stream: block `block` ended (or the message did, `None`: every open block). Each tool
+    /// block that ends without a byte of input gets [`EMPTY_ARGUMENTS`], as OpenAI sends for a
+    /// function without arguments: Anthropic streams such a call as one `partial_json: ""`
+    /// (or no delta at all), Converse as no `toolUse` delta, and a client that parses `""` as
+    /// JSON fails. Returns the blocks to complete, each once.
+    pub fn end(&mut self, block: Option<u32>) -> Vec<StreamBlock> {
+        let mut empty = Vec::new();
+        for (b, kind, has_input) in &mut self.blocks {
+            if !*has_input && block.is_none_or(|block| block == *b) {
+                *has_input = true;
+                empty.push(*kind);
+            }
+        }
+        empty
     }
 
     /// Stream: the finish reason when the provider stopped for a tool call.
     pub fn tool_use_finish(&self) -> oa::FinishReason {
         tool_use_finish(self.answer_tool.is_some() && self.announced == 0)
     }
+}
+
+/// The arguments of a call whose input is empty, as OpenAI sends them.
+pub const EMPTY_ARGUMENTS: &str = "{}";
+
+/// A tool call's input as OpenAI `arguments` text: an absent input (`null`) is no arguments,
+/// `{}`, never `null`, which no function's parameters accept.
+pub fn arguments_json(input: &Value) -> Result<String, serde_json::Error> {
+    if input.is_null() {
+        return Ok(EMPTY_ARGUMENTS.to_string());
+    }
+    serde_json::to_string(input)
 }
 
 /// The finish reason of an answer whose provider stopped for a tool call: the forced answer
@@ -138,7 +175,7 @@ impl<'a> AnswerMessage<'a> {
         input: &Value,
         tools: &ToolCalls,
     ) -> Result<(), serde_json::Error> {
-        let json = serde_json::to_string(input)?;
+        let json = arguments_json(input)?;
         if tools.is_answer(name) {
             self.push_text(Cow::Owned(json));
         } else {

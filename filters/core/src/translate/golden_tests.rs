@@ -251,3 +251,82 @@ fn openai_stream_truncated_gets_an_error_frame() {
     );
     assert_eq!(usage, None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// openai → anthropic: streams recorded from the real API (README names each source)
+
+#[test]
+fn anthropic_recorded_streams() {
+    let cases = [
+        (
+            "stream_sdk_tool_use",
+            fixture!("openai_anthropic", "stream_sdk_tool_use.in.sse"),
+            fixture!("openai_anthropic", "stream_sdk_tool_use.out.sse"),
+        ),
+        (
+            "stream_sdk_refusal",
+            fixture!("openai_anthropic", "stream_sdk_refusal.in.sse"),
+            fixture!("openai_anthropic", "stream_sdk_refusal.out.sse"),
+        ),
+        (
+            "stream_sdk_server_tool_use",
+            fixture!("openai_anthropic", "stream_sdk_server_tool_use.in.sse"),
+            fixture!("openai_anthropic", "stream_sdk_server_tool_use.out.sse"),
+        ),
+        (
+            "stream_tool_no_input",
+            fixture!("openai_anthropic", "stream_tool_no_input.in.sse"),
+            fixture!("openai_anthropic", "stream_tool_no_input.out.sse"),
+        ),
+    ];
+    for (name, input, want) in cases {
+        let (out, usage) = run_stream(|| Box::new(streaming(false)), input, name);
+        assert_sse_eq(&out, want, name);
+        assert!(usage.is_some(), "{name}");
+    }
+}
+
+/// The tool calls' `arguments` as a client assembles them from the chunks, by call index.
+pub(super) fn streamed_arguments(out: &[u8]) -> Vec<String> {
+    let mut arguments: Vec<String> = Vec::new();
+    for event in crate::sse::Decoder::new().feed(out) {
+        let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else {
+            continue;
+        };
+        for call in chunk["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let index = call["index"].as_u64().unwrap() as usize;
+            if arguments.len() <= index {
+                arguments.resize(index + 1, String::new());
+            }
+            arguments[index].push_str(call["function"]["arguments"].as_str().unwrap_or(""));
+        }
+    }
+    arguments
+}
+
+/// A call without arguments reaches the client with `arguments: "{}"`, as OpenAI sends it, on
+/// every path Anthropic has for it (one empty `input_json_delta`, or none at all).
+#[test]
+fn anthropic_tool_call_without_input_has_empty_object_arguments() {
+    let (out, _) = run_stream(
+        || Box::new(streaming(false)),
+        fixture!("openai_anthropic", "stream_tool_no_input.in.sse"),
+        "stream_tool_no_input",
+    );
+    assert_eq!(streamed_arguments(&out), ["{}", "{}"]);
+    // Not streamed: an absent `input` is no arguments too, not `null`.
+    let (_, body, _) = anthropic_response(
+        200,
+        r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[
+            {"type":"tool_use","id":"toolu_1","name":"magic_function"}],
+            "stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":1}}"#,
+    );
+    assert_eq!(
+        body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{}"
+    );
+}

@@ -19,7 +19,7 @@
 
 use std::borrow::Cow;
 
-use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls};
+use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls, EMPTY_ARGUMENTS};
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
@@ -487,6 +487,13 @@ impl OpenAiAnthropic {
         usage
     }
 
+    /// Tool blocks that end without input get `{}` (see [`ToolCalls::end`]).
+    fn end_tool_blocks(&mut self, out: &mut Vec<u8>, block: Option<u32>) {
+        for block in self.tools.end(block) {
+            self.stream.tool_input(out, block, EMPTY_ARGUMENTS);
+        }
+    }
+
     /// One Anthropic event → zero or more OpenAI frames.
     fn on_event(&mut self, event: &sse::Event, out: &mut Vec<u8>) {
         let parsed = match an::StreamEvent::parse(&event.data) {
@@ -522,12 +529,14 @@ impl OpenAiAnthropic {
                 index,
                 delta: an::BlockDelta::InputJsonDelta { partial_json },
             } => {
-                if let Some(block) = self.tools.block(index) {
-                    if !partial_json.is_empty() {
-                        self.stream.tool_input(out, block, &partial_json);
-                    }
+                if partial_json.is_empty() {
+                    return;
+                }
+                if let Some(block) = self.tools.input(index) {
+                    self.stream.tool_input(out, block, &partial_json);
                 }
             }
+            an::StreamEvent::ContentBlockStop { index } => self.end_tool_blocks(out, Some(index)),
             an::StreamEvent::ContentBlockDelta {
                 delta: an::BlockDelta::TextDelta { text },
                 ..
@@ -546,6 +555,8 @@ impl OpenAiAnthropic {
                     }
                     self.record_usage();
                 }
+                // A block the provider never closed still gets its arguments.
+                self.end_tool_blocks(out, None);
                 let finish = delta.stop_reason.map(|reason| match reason {
                     an::StopReason::ToolUse => self.tools.tool_use_finish(),
                     other => finish_reason(other),

@@ -25,7 +25,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls};
+use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls, EMPTY_ARGUMENTS};
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
@@ -653,6 +653,13 @@ impl OpenAiBedrock {
         classify(name, self.status).1
     }
 
+    /// Tool blocks that end without input get `{}` (see [`ToolCalls::end`]).
+    fn end_tool_blocks(&mut self, out: &mut Vec<u8>, block: Option<u32>) {
+        for block in self.tools.end(block) {
+            self.stream.tool_input(out, block, EMPTY_ARGUMENTS);
+        }
+    }
+
     /// One event-stream frame → zero or more OpenAI frames.
     fn on_message(&mut self, message: &eventstream::Message, out: &mut Vec<u8>) {
         match message.header(":message-type") {
@@ -702,7 +709,7 @@ impl OpenAiBedrock {
                             self.stream.text(out, &text);
                         }
                         if let Some(tool) = parsed.delta.tool_use.filter(|t| !t.input.is_empty()) {
-                            match self.tools.block(parsed.content_block_index) {
+                            match self.tools.input(parsed.content_block_index) {
                                 Some(block) => self.stream.tool_input(out, block, &tool.input),
                                 // Input for a call that never started: nothing to attach it to.
                                 None => self.stream.fail(out, &unreadable()),
@@ -712,9 +719,17 @@ impl OpenAiBedrock {
                     Err(_) => self.stream.fail(out, &unreadable()),
                 }
             }
+            "contentBlockStop" => {
+                match serde_json::from_slice::<br::ContentBlockStopEvent>(&message.payload) {
+                    Ok(parsed) => self.end_tool_blocks(out, Some(parsed.content_block_index)),
+                    Err(_) => self.stream.fail(out, &unreadable()),
+                }
+            }
             "messageStop" => {
                 match serde_json::from_slice::<br::MessageStopEvent>(&message.payload) {
                     Ok(parsed) => {
+                        // A block the provider never closed still gets its arguments.
+                        self.end_tool_blocks(out, None);
                         self.stopped = true;
                         let finish = parsed.stop_reason.map(|reason| match reason {
                             br::StopReason::ToolUse => self.tools.tool_use_finish(),
@@ -734,7 +749,7 @@ impl OpenAiBedrock {
                 }
                 Err(_) => self.stream.fail(out, &unreadable()),
             },
-            // contentBlockStop, reasoning deltas, new event types.
+            // Reasoning deltas, new event types.
             _ => {}
         }
     }

@@ -25,7 +25,7 @@
 
 use std::borrow::Cow;
 
-use super::completion::{AnswerMessage, ChunkStream};
+use super::completion::{arguments_json, AnswerMessage, ChunkStream, EMPTY_ARGUMENTS};
 use super::options::VertexBackend;
 use super::request_fields;
 use super::{
@@ -218,7 +218,7 @@ fn translate_response(
         for part in &content.parts {
             if let Some(call) = &part.function_call {
                 let id = call_id(call.id.as_ref(), answer.tool_call_count() as u32);
-                let arguments = serde_json::to_string(&call.args)?;
+                let arguments = arguments_json(&call.args)?;
                 answer.push_tool_call(Cow::Owned(id), &call.name, arguments);
             } else if let (Some(text), false) = (&part.text, part.thought) {
                 answer.push_text(Cow::Borrowed(text));
@@ -301,7 +301,8 @@ impl OpenAiGemini {
                     let index = self.tool_calls;
                     self.tool_calls += 1;
                     let id = call_id(call.id.as_ref(), index);
-                    let arguments = serde_json::to_string(&call.args).unwrap_or_default();
+                    let arguments =
+                        arguments_json(&call.args).unwrap_or_else(|_| EMPTY_ARGUMENTS.to_string());
                     // Gemini sends a call whole: its first piece carries all the arguments.
                     self.stream
                         .tool_call(out, index, &id, &call.name, &arguments);
