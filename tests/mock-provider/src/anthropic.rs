@@ -776,7 +776,15 @@ fn tool_use_answer(
             .map(|(i, _)| i)
             .find(|&i| i >= json.len() / 2)
             .unwrap_or(0);
-        for piece in [&json[..mid], &json[mid..]] {
+        // As the API streams it (recorded in anthropic-sdk-python's fixtures and
+        // langchain#23911): the first fragment is empty, and an empty input is only that
+        // fragment, never `{}`.
+        let pieces: &[&str] = if input.as_object().is_some_and(|o| o.is_empty()) {
+            &[""]
+        } else {
+            &["", &json[..mid], &json[mid..]]
+        };
+        for piece in pieces {
             frames.push(event(
                 "content_block_delta",
                 &json!({"type": "content_block_delta", "index": index,

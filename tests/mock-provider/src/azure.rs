@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::body::MockBody;
 use crate::{header_str, json_response, leak_check, openai, set_header, status_from, State};
@@ -134,4 +134,39 @@ pub fn handle(
     match reply {
         Ok(r) | Err(r) => r,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The content filter's stream chunks (`[mock:content_filter=1]`), as Azure sends them
+// (<https://learn.microsoft.com/en-us/azure/ai-foundry/openai/concepts/content-filter#streaming>,
+// <https://learn.microsoft.com/en-us/azure/ai-foundry/openai/concepts/content-streaming>;
+// recorded in lobehub/lobe-chat#2752): first a chunk with only the prompt's results and blank
+// identity, then `content_filter_results` on each choice, and with the asynchronous filter an
+// annotation chunk after the content, blank identity again and a choice without `delta`.
+
+/// Every category passed.
+pub fn safe_filter_results() -> Value {
+    let safe = json!({"filtered": false, "severity": "safe"});
+    json!({"hate": safe, "self_harm": safe, "sexual": safe, "violence": safe})
+}
+
+/// The stream's first chunk: the prompt's filter results, nothing else.
+pub fn prompt_filter_chunk() -> Value {
+    json!({
+        "choices": [], "created": 0, "id": "", "model": "", "object": "",
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": safe_filter_results()}]
+    })
+}
+
+/// The asynchronous filter's verdict on the first `length` bytes of the answer.
+pub fn annotation_chunk(length: usize) -> Value {
+    json!({
+        "choices": [{
+            "content_filter_offsets": {"check_offset": 0, "start_offset": 0, "end_offset": length},
+            "content_filter_results": safe_filter_results(),
+            "finish_reason": null,
+            "index": 0
+        }],
+        "created": 0, "id": "", "model": "", "object": ""
+    })
 }

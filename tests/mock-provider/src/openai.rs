@@ -6,8 +6,8 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use crate::body::{spawn_stream, MockBody};
-use crate::features;
 use crate::text::{count_tokens, parse_controls_for, reply_text, shape_reply, Stop};
+use crate::{azure, features};
 use crate::{
     header_str, json_response, leak_check, mask_key, set_header, sse_response, status_from,
     unix_now, State,
@@ -592,16 +592,33 @@ pub fn chat(
         }
         sse_data(&c)
     };
-    let delta_choice = |delta: Value, finish: Option<&str>| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
-    let head = vec![chunk(
+    // Azure's content filter annotates its streams (`[mock:content_filter=1]`, Azure only).
+    let filtered = provider == "azure" && controls.content_filter;
+    let delta_choice = |delta: Value, finish: Option<&str>| {
+        let mut choice =
+            json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish});
+        if filtered {
+            choice["content_filter_results"] = azure::safe_filter_results();
+        }
+        json!([choice])
+    };
+    let mut head = Vec::new();
+    if filtered {
+        head.push(sse_data(&azure::prompt_filter_chunk()));
+    }
+    head.push(chunk(
         delta_choice(json!({"role": "assistant", "content": ""}), None),
         None,
-    )];
+    ));
     let content: Vec<Bytes> = pieces
         .iter()
         .map(|p| chunk(delta_choice(json!({"content": p}), None), None))
         .collect();
     let mut tail = vec![chunk(delta_choice(json!({}), Some(finish)), None)];
+    if filtered {
+        let length = pieces.iter().map(|p| p.len()).sum::<usize>();
+        tail.push(sse_data(&azure::annotation_chunk(length)));
+    }
     if include_usage {
         tail.push(chunk(json!([]), Some(&usage)));
     }

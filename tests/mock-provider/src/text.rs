@@ -10,6 +10,8 @@ pub struct Controls {
     pub plan: StreamPlan,
     /// Sleep this long before answering at all (before the response headers).
     pub headers_delay_ms: u64,
+    /// Azure only: stream with the content filter's chunks (`[mock:content_filter=1]`).
+    pub content_filter: bool,
 }
 
 /// Removes every `[mock:key=value]` from `text`, returning the cleaned text and the controls.
@@ -55,6 +57,7 @@ pub fn parse_controls_for(text: &str, api: &str) -> (String, Controls) {
                 "truncate_after" => c.plan.truncate_after = v.parse().ok(),
                 "words" => c.words = v.parse().ok(),
                 "headers_delay_ms" => c.headers_delay_ms = v.parse().unwrap_or(0),
+                "content_filter" => c.content_filter = v == "1",
                 _ => {}
             }
         }

@@ -205,6 +205,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for ContentBlock<'a> {
 pub enum StopReason {
     EndTurn,
     MaxTokens,
+    /// The context window filled up before `max_tokens` (newer models).
+    ModelContextWindowExceeded,
     StopSequence,
     ToolUse,
     PauseTurn,

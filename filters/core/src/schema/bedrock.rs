@@ -220,6 +220,8 @@ pub enum StopReason {
     EndTurn,
     ToolUse,
     MaxTokens,
+    /// The context window filled up before `maxTokens` (newer models).
+    ModelContextWindowExceeded,
     StopSequence,
     GuardrailIntervened,
     ContentFiltered,

@@ -1074,3 +1074,43 @@ fn bedrock_other_paths_are_404() {
     assert_eq!(filter.on_request_headers(&mut host, true), Flow::Pause);
     assert_eq!(host.local_response.unwrap().status, 404);
 }
+
+#[test]
+fn converse_unknown_events_deltas_and_stop_reasons_are_counted() {
+    use super::dropped::what;
+    let input = r#"{"event": "messageStart", "payload": {"role": "assistant"}}
+{"event": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Thinking."}}}}
+{"event": "contentBlockDelta", "payload": {"contentBlockIndex": 1, "delta": {"text": "Hello"}}}
+{"event": "somethingNew", "payload": {"contentBlockIndex": 1}}
+{"event": "contentBlockStop", "payload": {"contentBlockIndex": 1}}
+{"event": "messageStop", "payload": {"stopReason": "brand_new_reason"}}
+{"event": "metadata", "payload": {"usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}}}"#;
+    let mut t = bedrock(true, false);
+    t.response_headers(
+        200,
+        Some("application/vnd.amazon.eventstream"),
+        false,
+        CREATED,
+    );
+    let out = t.response_chunk(&event_stream(input), true).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains(r#""content":"Hello""#) && text.contains(r#""finish_reason":"stop""#));
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    assert_eq!(
+        t.dropped(),
+        [(what::CONTENT, 1), (what::EVENT, 1), (what::STOP_REASON, 1)]
+    );
+    // Documented newer reason: the context window filled up → `length`, nothing dropped.
+    let mut t = bedrock(false, false);
+    t.response_headers(200, Some("application/json"), false, CREATED);
+    let out = t.response_body(
+        br#"{"output":{"message":{"role":"assistant","content":[{"text":"Hel"}]}},
+            "stopReason":"model_context_window_exceeded",
+            "usage":{"inputTokens":3,"outputTokens":1,"totalTokens":4}}"#,
+    );
+    assert_eq!(
+        json_bytes(&out.body)["choices"][0]["finish_reason"],
+        "length"
+    );
+    assert_eq!(t.dropped(), []);
+}

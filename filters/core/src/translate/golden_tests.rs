@@ -330,3 +330,121 @@ fn anthropic_tool_call_without_input_has_empty_object_arguments() {
         "{}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// openai → azure: a recorded stream with the content filter's chunks
+
+#[test]
+fn azure_content_filter_chunks_become_openai_chunks() {
+    use super::openai_azure::{OpenAiAzure, Operation};
+    let azure = || {
+        let backend = super::options::AzureBackend {
+            api_version: "2024-10-21".into(),
+            deployments: Default::default(),
+        };
+        Box::new(OpenAiAzure::new(
+            backend,
+            Operation::ChatCompletions,
+            Some("gpt-4o"),
+            Vec::new(),
+        )) as Box<dyn Translator>
+    };
+    let name = "stream_content_filter";
+    let (out, _) = run_stream(
+        azure,
+        fixture!("openai_azure", "stream_content_filter.in.sse"),
+        name,
+    );
+    assert_sse_eq(
+        &out,
+        fixture!("openai_azure", "stream_content_filter.out.sse"),
+        name,
+    );
+    // What a client reading `chunk.choices[0].delta` needs, on every chunk.
+    for event in crate::sse::Decoder::new().feed(&out) {
+        if event.data == "[DONE]" {
+            continue;
+        }
+        let chunk = json(&event.data);
+        assert_eq!(chunk["object"], "chat.completion.chunk", "{chunk}");
+        assert!(chunk["choices"][0]["delta"].is_object(), "{chunk}");
+        assert!(!chunk["id"].as_str().unwrap().is_empty(), "{chunk}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What has no place in the OpenAI answer is tolerated, mapped, and counted
+
+/// A stream through a fresh streaming translator: its output and what it dropped.
+fn anthropic_stream_dropped(input: &str) -> (Vec<u8>, Vec<(&'static str, u64)>) {
+    let mut t = streaming(false);
+    t.response_headers(
+        200,
+        Some("text/event-stream"),
+        false,
+        super::golden::CREATED,
+    );
+    let out = t.response_chunk(input.as_bytes(), true).unwrap();
+    (out, t.dropped().to_vec())
+}
+
+fn finish_reasons(out: &[u8]) -> Vec<String> {
+    crate::sse::Decoder::new()
+        .feed(out)
+        .into_iter()
+        .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+        .filter_map(|c| {
+            c["choices"][0]["finish_reason"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+fn anthropic_unknown_events_blocks_and_stop_reasons_are_counted() {
+    use super::dropped::what;
+    // Recorded: a server tool's block (its query has no place in a chat completion).
+    let (out, dropped) = anthropic_stream_dropped(fixture!(
+        "openai_anthropic",
+        "stream_sdk_server_tool_use.in.sse"
+    ));
+    assert_eq!(dropped, [(what::CONTENT, 1)]);
+    assert_eq!(finish_reasons(&out), ["stop"]);
+    // Recorded refusal stream (an empty text block) with a new event type and a stop reason
+    // never seen: tolerated, `stop`, both counted; the empty block is not a drop.
+    let input = fixture!("openai_anthropic", "stream_sdk_refusal.in.sse")
+        .replace("\"refusal\",\"stop_sequence\"", "\"model_took_a_break\",\"stop_sequence\"")
+        .replace(
+            "event: content_block_stop",
+            "event: content_block_annotation\ndata: {\"type\":\"content_block_annotation\",\"index\":0}\n\nevent: content_block_stop",
+        );
+    let (out, dropped) = anthropic_stream_dropped(&input);
+    assert_eq!(dropped, [(what::EVENT, 1), (what::STOP_REASON, 1)]);
+    assert_eq!(finish_reasons(&out), ["stop"]);
+    assert!(out.ends_with(crate::sse::DONE));
+    // A documented newer stop reason maps to what it means.
+    let input = fixture!("openai_anthropic", "stream_sdk_refusal.in.sse").replace(
+        "\"refusal\",\"stop_sequence\"",
+        "\"model_context_window_exceeded\",\"stop_sequence\"",
+    );
+    let (out, dropped) = anthropic_stream_dropped(&input);
+    assert_eq!(
+        (finish_reasons(&out), dropped),
+        (vec!["length".to_string()], vec![])
+    );
+    // Not streamed: a thinking block and an unknown stop reason.
+    let mut t = anthropic();
+    let (_, body, _) = respond(
+        &mut t,
+        200,
+        "application/json",
+        r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[
+            {"type":"thinking","thinking":"Let me see.","signature":"c2ln"},
+            {"type":"text","text":"Hi"}],
+            "stop_reason":"brand_new_reason","usage":{"input_tokens":1,"output_tokens":1}}"#,
+    );
+    assert_eq!(body["choices"][0]["message"]["content"], "Hi");
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(t.dropped(), [(what::CONTENT, 1), (what::STOP_REASON, 1)]);
+}

@@ -18,7 +18,9 @@
 //! Secrets: provider keys come from the VM's environment at configure time and never appear in
 //! logs or `Debug` output ([`Secret`]).
 
+mod azure_stream;
 pub mod completion;
+pub mod dropped;
 pub mod embeddings;
 mod first_try;
 #[cfg(feature = "anthropic")]
@@ -919,6 +921,11 @@ pub trait Translator {
     fn stream_failed(&self) -> bool {
         false
     }
+    /// What the provider sent that had no place in the OpenAI answer, by kind and count
+    /// ([`dropped`]).
+    fn dropped(&self) -> &[(&'static str, u64)] {
+        &[]
+    }
     /// The provider path once the body was read, when it depends on the body (Gemini's model
     /// and stream method, Azure's deployment); `None` keeps [`Translator::chat_path`]'s.
     fn request_path(&self) -> Option<String> {
@@ -1337,14 +1344,17 @@ impl HttpFilter for TranslateFilter {
             return;
         };
         let usage = self.translator.as_ref().and_then(|t| t.usage());
-        let stream_failed = self.translator.as_ref().is_some_and(|t| t.stream_failed());
+        let outcome = telemetry::Outcome {
+            usage,
+            stream_failed: self.translator.as_ref().is_some_and(|t| t.stream_failed()),
+            dropped: self.translator.as_ref().map_or(&[][..], |t| t.dropped()),
+        };
         self.telemetry.report(
             host,
             &self.metrics,
             &provider.name,
             self.upstream_model.as_deref(),
-            usage,
-            stream_failed,
+            outcome,
         );
     }
 }

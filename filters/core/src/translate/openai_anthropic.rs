@@ -20,6 +20,7 @@
 use std::borrow::Cow;
 
 use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls, EMPTY_ARGUMENTS};
+use super::dropped::{what, Dropped};
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
@@ -31,6 +32,14 @@ use crate::headers;
 use crate::schema::anthropic as an;
 use crate::schema::openai as oa;
 use crate::sse;
+
+/// The provider, in what is logged.
+const PROVIDER: &str = "Anthropic";
+
+/// An event's name for the log: its SSE `event:` field, else "event".
+fn event_name(event: &sse::Event) -> String {
+    event.event.clone().unwrap_or_else(|| "event".to_string())
+}
 
 /// Anthropic accepts `temperature` in 0..=1; OpenAI in 0..=2.
 const MAX_TEMPERATURE: f64 = 1.0;
@@ -51,6 +60,8 @@ pub struct OpenAiAnthropic {
     drop_fields: Vec<String>,
     /// The forced answer tool, and which Anthropic content block index is which tool call.
     tools: ToolCalls,
+    /// What had no place in the OpenAI answer.
+    dropped: Dropped,
 }
 
 /// The forced tool's name for `response_format: json_object` (a `json_schema` uses its name).
@@ -67,6 +78,7 @@ impl OpenAiAnthropic {
             usage: None,
             drop_fields: Vec::new(),
             tools: ToolCalls::default(),
+            dropped: Dropped::default(),
         }
     }
 
@@ -388,7 +400,9 @@ fn finish_reason(reason: an::StopReason) -> oa::FinishReason {
         an::StopReason::EndTurn | an::StopReason::StopSequence | an::StopReason::PauseTurn => {
             oa::FinishReason::Stop
         }
-        an::StopReason::MaxTokens => oa::FinishReason::Length,
+        an::StopReason::MaxTokens | an::StopReason::ModelContextWindowExceeded => {
+            oa::FinishReason::Length
+        }
         an::StopReason::ToolUse => oa::FinishReason::ToolCalls,
         an::StopReason::Refusal => oa::FinishReason::ContentFilter,
         an::StopReason::Other => oa::FinishReason::Stop,
@@ -457,6 +471,7 @@ fn translate_message(
     message: &an::MessageResponse<'_>,
     created: u64,
     tools: &ToolCalls,
+    dropped: &mut Dropped,
 ) -> Result<(Vec<u8>, Usage), serde_json::Error> {
     let id = format!("chatcmpl-{}", message.id);
     let mut answer = AnswerMessage::default();
@@ -466,12 +481,16 @@ fn translate_message(
             an::ContentBlock::ToolUse { id, name, input } => {
                 answer.push_tool_use(id, name, input, tools)?
             }
-            an::ContentBlock::Other => {}
+            an::ContentBlock::Other => dropped.note(PROVIDER, what::CONTENT, "content block"),
         }
     }
     let usage = openai_usage(&message.usage);
     let finish = message.stop_reason.map(|reason| match reason {
         an::StopReason::ToolUse => answer.tool_use_finish(tools),
+        an::StopReason::Other => {
+            dropped.note(PROVIDER, what::STOP_REASON, "stop_reason");
+            finish_reason(reason)
+        }
         other => finish_reason(other),
     });
     Ok((
@@ -559,6 +578,11 @@ impl OpenAiAnthropic {
                 self.end_tool_blocks(out, None);
                 let finish = delta.stop_reason.map(|reason| match reason {
                     an::StopReason::ToolUse => self.tools.tool_use_finish(),
+                    an::StopReason::Other => {
+                        self.dropped
+                            .note(PROVIDER, what::STOP_REASON, "stop_reason");
+                        finish_reason(reason)
+                    }
                     other => finish_reason(other),
                 });
                 self.stream.finish(out, finish);
@@ -573,7 +597,17 @@ impl OpenAiAnthropic {
                 let error = translate_error(&error, 500);
                 self.stream.fail(out, &error);
             }
-            // ping, content_block_start/stop, tool and thinking deltas, new event types.
+            an::StreamEvent::ContentBlockStart {
+                content_block: an::ContentBlock::Other,
+                ..
+            } => self
+                .dropped
+                .note(PROVIDER, what::CONTENT, "content block (and its deltas)"),
+            an::StreamEvent::Unknown => {
+                self.dropped.note(PROVIDER, what::EVENT, &event_name(event))
+            }
+            // ping, an empty text block's start, thinking and server tool deltas (their block
+            // was counted), content_block_stop of other blocks.
             _ => {}
         }
     }
@@ -620,6 +654,7 @@ impl Translator for OpenAiAnthropic {
         // Anthropic-only codes; an unreadable error body still becomes an OpenAI error.
         let status = self.status;
         let (created, tools, usage) = (self.stream.created, &self.tools, &mut self.usage);
+        let dropped = &mut self.dropped;
         buffered_answer(
             status,
             client_status(status),
@@ -634,7 +669,7 @@ impl Translator for OpenAiAnthropic {
             &mut |body| {
                 let message =
                     read_answer::<an::MessageResponse<'_>>(body, "not an Anthropic message")?;
-                let translated = translate_message(&message, created, tools);
+                let translated = translate_message(&message, created, tools, dropped);
                 with_usage(translated, usage, "a message that cannot be re-encoded")
             },
         )
@@ -663,5 +698,9 @@ impl Translator for OpenAiAnthropic {
 
     fn stream_failed(&self) -> bool {
         self.stream.failed
+    }
+
+    fn dropped(&self) -> &[(&'static str, u64)] {
+        self.dropped.counts()
     }
 }

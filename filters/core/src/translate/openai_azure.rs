@@ -16,12 +16,16 @@
 //! <https://learn.microsoft.com/en-us/azure/ai-foundry/openai/concepts/content-filter>). They are
 //! normalized to OpenAI's `{"error":{"message","type","param","code"}}` with the same status;
 //! other response headers (`Retry-After` on a 429) pass unchanged.
+//!
+//! Streams carry Azure's content filter chunks, which OpenAI clients cannot read: they are
+//! made OpenAI's chunks on the way ([`super::azure_stream`]).
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::azure_stream::AzureStream;
 use super::openai_openai::{parse_object, OpenAiOpenAi};
 use super::options::AzureBackend;
 use super::request_fields;
@@ -54,6 +58,8 @@ pub struct OpenAiAzure {
     inner: OpenAiOpenAi,
     /// An error status: the body is Azure's error, normalized in `response_body`.
     error_status: Option<u16>,
+    /// A streamed answer: its events, and what makes them OpenAI's.
+    stream: Option<(crate::sse::Decoder, AzureStream)>,
 }
 
 /// Deployment names become a path segment: refuse anything that could change the path.
@@ -185,6 +191,7 @@ impl OpenAiAzure {
             path,
             inner: OpenAiOpenAi::new(String::new()).with_fields(Vec::new(), drop_fields),
             error_status: None,
+            stream: None,
         }
     }
 }
@@ -235,8 +242,13 @@ impl Translator for OpenAiAzure {
                 content_type: Some("application/json"),
             };
         }
-        self.inner
-            .response_headers(status, content_type, encoded, created)
+        let plan = self
+            .inner
+            .response_headers(status, content_type, encoded, created);
+        if plan.mode == ResponseMode::Stream && self.operation == Operation::ChatCompletions {
+            self.stream = Some((crate::sse::Decoder::new(), AzureStream::default()));
+        }
+        plan
     }
 
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
@@ -250,11 +262,37 @@ impl Translator for OpenAiAzure {
     }
 
     fn response_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
-        self.inner.response_chunk(chunk, end_of_stream)
+        let Some((decoder, normaliser)) = self.stream.as_mut() else {
+            return self.inner.response_chunk(chunk, end_of_stream);
+        };
+        let mut out = Vec::with_capacity(chunk.len());
+        if !self.inner.terminated() {
+            for event in decoder.feed(chunk) {
+                self.inner.watch(&event);
+                normaliser.event(&event, &mut out);
+                if self.inner.terminated() {
+                    break; // nothing after `[DONE]` or an error frame is forwarded
+                }
+            }
+        }
+        if end_of_stream && !self.inner.terminated() {
+            self.inner.end_cut_stream(&mut out);
+        }
+        Some(out)
     }
 
     fn usage(&self) -> Option<Usage> {
         self.inner.usage()
+    }
+
+    fn stream_failed(&self) -> bool {
+        self.inner.stream_failed()
+    }
+
+    fn dropped(&self) -> &[(&'static str, u64)] {
+        self.stream
+            .as_ref()
+            .map_or(&[], |(_, s)| s.dropped.counts())
     }
 }
 

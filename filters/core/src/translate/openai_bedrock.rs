@@ -26,6 +26,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls, EMPTY_ARGUMENTS};
+use super::dropped::{what, Dropped};
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
@@ -53,6 +54,9 @@ pub struct BedrockEndpoint {
 
 /// The SigV4 service name of the Bedrock runtime.
 const SERVICE: &str = "bedrock";
+
+/// The provider, in what is logged.
+const PROVIDER: &str = "Amazon Bedrock";
 
 impl BedrockEndpoint {
     /// Headers that make `POST <path>` with `body` a signed Bedrock request: `:path`,
@@ -562,7 +566,9 @@ fn finish_reason(reason: br::StopReason) -> oa::FinishReason {
         br::StopReason::EndTurn | br::StopReason::StopSequence | br::StopReason::Other => {
             oa::FinishReason::Stop
         }
-        br::StopReason::MaxTokens => oa::FinishReason::Length,
+        br::StopReason::MaxTokens | br::StopReason::ModelContextWindowExceeded => {
+            oa::FinishReason::Length
+        }
         br::StopReason::ToolUse => oa::FinishReason::ToolCalls,
         br::StopReason::GuardrailIntervened | br::StopReason::ContentFiltered => {
             oa::FinishReason::ContentFilter
@@ -589,6 +595,7 @@ fn translate_response(
     model: &str,
     created: u64,
     tools: &ToolCalls,
+    dropped: &mut Dropped,
 ) -> Result<(Vec<u8>, Usage), serde_json::Error> {
     let mut answer = AnswerMessage::default();
     for block in &response.output.message.content {
@@ -598,10 +605,17 @@ fn translate_response(
         if let Some(tool) = &block.tool_use {
             answer.push_tool_use(&tool.tool_use_id, &tool.name, &tool.input, tools)?;
         }
+        if block.text.is_none() && block.tool_use.is_none() {
+            dropped.note(PROVIDER, what::CONTENT, "content block");
+        }
     }
     let usage = openai_usage(&response.usage.unwrap_or_default());
     let finish = response.stop_reason.map(|reason| match reason {
         br::StopReason::ToolUse => answer.tool_use_finish(tools),
+        br::StopReason::Other => {
+            dropped.note(PROVIDER, what::STOP_REASON, "stopReason");
+            finish_reason(reason)
+        }
         other => finish_reason(other),
     });
     Ok((answer.into_body(id, created, model, finish, usage)?, usage))
@@ -627,6 +641,8 @@ pub struct OpenAiBedrock {
     /// fragment reaches the call its block started (or the content, for the answer tool).
     tools: ToolCalls,
     usage: Option<Usage>,
+    /// What had no place in the OpenAI answer.
+    dropped: Dropped,
 }
 
 impl OpenAiBedrock {
@@ -644,6 +660,7 @@ impl OpenAiBedrock {
             stopped: false,
             tools: ToolCalls::default(),
             usage: None,
+            dropped: Dropped::default(),
         }
     }
 
@@ -705,6 +722,11 @@ impl OpenAiBedrock {
             "contentBlockDelta" => {
                 match serde_json::from_slice::<br::ContentBlockDeltaEvent<'_>>(&message.payload) {
                     Ok(parsed) => {
+                        if parsed.delta.text.is_none() && parsed.delta.tool_use.is_none() {
+                            // reasoningContent, citations, new delta types.
+                            self.dropped
+                                .note(PROVIDER, what::CONTENT, "content block delta");
+                        }
                         if let Some(text) = parsed.delta.text.filter(|t| !t.is_empty()) {
                             self.stream.text(out, &text);
                         }
@@ -733,6 +755,10 @@ impl OpenAiBedrock {
                         self.stopped = true;
                         let finish = parsed.stop_reason.map(|reason| match reason {
                             br::StopReason::ToolUse => self.tools.tool_use_finish(),
+                            br::StopReason::Other => {
+                                self.dropped.note(PROVIDER, what::STOP_REASON, "stopReason");
+                                finish_reason(reason)
+                            }
                             other => finish_reason(other),
                         });
                         self.stream.finish(out, finish);
@@ -749,8 +775,7 @@ impl OpenAiBedrock {
                 }
                 Err(_) => self.stream.fail(out, &unreadable()),
             },
-            // Reasoning deltas, new event types.
-            _ => {}
+            other => self.dropped.note(PROVIDER, what::EVENT, other),
         }
     }
 }
@@ -823,7 +848,7 @@ impl Translator for OpenAiBedrock {
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
         let (status, error_status) = (self.status, self.error_status());
         let (error_type, stream) = (self.error_type.as_deref(), &self.stream);
-        let (tools, usage) = (&self.tools, &mut self.usage);
+        let (tools, usage, dropped) = (&self.tools, &mut self.usage, &mut self.dropped);
         buffered_answer(
             status,
             error_status,
@@ -832,8 +857,14 @@ impl Translator for OpenAiBedrock {
             &mut |body| {
                 let response =
                     read_answer::<br::ConverseResponse<'_>>(body, "not a Bedrock Converse answer")?;
-                let translated =
-                    translate_response(&response, &stream.id, &stream.model, stream.created, tools);
+                let translated = translate_response(
+                    &response,
+                    &stream.id,
+                    &stream.model,
+                    stream.created,
+                    tools,
+                    dropped,
+                );
                 with_usage(translated, usage, "an answer that cannot be re-encoded")
             },
         )
@@ -878,5 +909,9 @@ impl Translator for OpenAiBedrock {
 
     fn stream_failed(&self) -> bool {
         self.stream.failed
+    }
+
+    fn dropped(&self) -> &[(&'static str, u64)] {
+        self.dropped.counts()
     }
 }

@@ -26,6 +26,7 @@
 use std::borrow::Cow;
 
 use super::completion::{arguments_json, AnswerMessage, ChunkStream, EMPTY_ARGUMENTS};
+use super::dropped::{what, Dropped};
 use super::options::VertexBackend;
 use super::request_fields;
 use super::{
@@ -82,6 +83,8 @@ pub struct OpenAiGemini {
     /// Function calls seen so far in the stream (their `index` and `call_<n>` id).
     tool_calls: u32,
     usage: Option<Usage>,
+    /// What had no place in the OpenAI answer.
+    dropped: Dropped,
 }
 
 impl OpenAiGemini {
@@ -97,12 +100,16 @@ impl OpenAiGemini {
             finished: false,
             tool_calls: 0,
             usage: None,
+            dropped: Dropped::default(),
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Response
+
+/// The provider, in what is logged.
+const PROVIDER: &str = "Gemini";
 
 /// <https://ai.google.dev/api/generate-content#FinishReason>
 fn finish_reason(reason: gm::FinishReason, has_tool_calls: bool) -> oa::FinishReason {
@@ -206,6 +213,7 @@ fn translate_response(
     response: &gm::GenerateContentResponse<'_>,
     created: u64,
     fallback_model: &str,
+    dropped: &mut Dropped,
 ) -> Result<(Vec<u8>, Usage), serde_json::Error> {
     let id = format!(
         "chatcmpl-{}",
@@ -222,11 +230,18 @@ fn translate_response(
                 answer.push_tool_call(Cow::Owned(id), &call.name, arguments);
             } else if let (Some(text), false) = (&part.text, part.thought) {
                 answer.push_text(Cow::Borrowed(text));
+            } else if part.text.is_none() {
+                dropped.note(PROVIDER, what::CONTENT, "part");
             }
         }
     }
     let finish = match candidate.and_then(|c| c.finish_reason) {
-        Some(reason) => Some(finish_reason(reason, answer.tool_call_count() > 0)),
+        Some(reason) => {
+            if reason == gm::FinishReason::Unknown {
+                dropped.note(PROVIDER, what::STOP_REASON, "finishReason");
+            }
+            Some(finish_reason(reason, answer.tool_call_count() > 0))
+        }
         // A blocked prompt has no candidates, only `promptFeedback.blockReason`.
         None if response
             .prompt_feedback
@@ -310,10 +325,17 @@ impl OpenAiGemini {
                     if !text.is_empty() {
                         self.stream.text(out, text);
                     }
+                } else if part.text.is_none() {
+                    // executableCode, inlineData answers, new part types.
+                    self.dropped.note(PROVIDER, what::CONTENT, "part");
                 }
             }
         }
         if let Some(reason) = candidate.finish_reason {
+            if reason == gm::FinishReason::Unknown {
+                self.dropped
+                    .note(PROVIDER, what::STOP_REASON, "finishReason");
+            }
             self.finished = true;
             let finish = finish_reason(reason, self.tool_calls > 0);
             self.stream.finish(out, Some(finish));
@@ -383,6 +405,7 @@ impl Translator for OpenAiGemini {
     fn response_body(&mut self, body: &[u8]) -> ResponseBody {
         let status = self.status;
         let (created, model, usage) = (self.stream.created, &self.stream.model, &mut self.usage);
+        let dropped = &mut self.dropped;
         buffered_answer(
             status,
             status,
@@ -393,7 +416,7 @@ impl Translator for OpenAiGemini {
                     body,
                     "not a Gemini GenerateContentResponse",
                 )?;
-                let translated = translate_response(&response, created, model);
+                let translated = translate_response(&response, created, model, dropped);
                 with_usage(translated, usage, "an answer that cannot be re-encoded")
             },
         )
@@ -421,6 +444,10 @@ impl Translator for OpenAiGemini {
 
     fn stream_failed(&self) -> bool {
         self.stream.failed
+    }
+
+    fn dropped(&self) -> &[(&'static str, u64)] {
+        self.dropped.counts()
     }
 }
 

@@ -107,7 +107,20 @@ impl OpenAiOpenAi {
         request_fields::encode(&request).map(Some)
     }
 
-    fn watch(&mut self, event: &sse::Event) {
+    /// Did the stream end as the provider meant it to (`[DONE]` or an error frame)?
+    pub fn terminated(&self) -> bool {
+        self.terminated
+    }
+
+    /// The stream ended before its terminal event: append the error frame that says so.
+    pub fn end_cut_stream(&mut self, out: &mut Vec<u8>) {
+        self.terminated = true;
+        self.failed = true;
+        stream_error_frame(out, &truncated_stream_error());
+    }
+
+    /// Notes what a stream event means for the try: its end, its usage.
+    pub fn watch(&mut self, event: &sse::Event) {
         let data = event.data.trim();
         if data == "[DONE]" {
             self.terminated = true;
@@ -303,6 +316,22 @@ mod tests {
         let mut t = OpenAiOpenAi::new("/v1".into());
         let plan = t.response_headers(429, Some("application/json"), false, 0);
         assert_eq!(plan.mode, ResponseMode::Untouched);
+    }
+
+    #[test]
+    fn unknown_events_fields_and_finish_reasons_pass_unchanged() {
+        // The passthrough has nothing to map: whatever OpenAI adds reaches the client as sent.
+        let stream = concat!(
+            "event: response.something_new\ndata: {\"anything\":1}\n\n",
+            "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,",
+            "\"delta\":{\"content\":\"\",\"new_field\":true},\"finish_reason\":\"brand_new\"}]}\n\n",
+            "data: [DONE]\n\n"
+        );
+        let mut t = OpenAiOpenAi::new("/v1".into());
+        t.response_headers(200, Some("text/event-stream"), false, 0);
+        assert_eq!(t.response_chunk(stream.as_bytes(), true), None);
+        assert!(!t.stream_failed());
+        assert_eq!(t.dropped(), []);
     }
 
     #[test]

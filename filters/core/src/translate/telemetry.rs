@@ -13,6 +13,7 @@
 //! | `llmgw_cost_usd_nanos_total` | counter | provider, model, consumer, team | — (tokens × the catalogue's price) |
 //! | `llmgw_request_duration_ms` | histogram | provider, model | `gen_ai.server.request.duration` |
 //! | `llmgw_time_to_first_token_ms` | histogram | provider, model | `gen_ai.server.time_to_first_token` |
+//! | `llmgw_translate_dropped_total` | counter | provider, model, what | — (what the provider sent that had no place in the OpenAI answer, [`super::dropped`]) |
 
 use crate::access_log::{self, Field};
 use crate::headers::Price;
@@ -38,6 +39,16 @@ fn error_class(status: Option<u16>, stream_failed: bool) -> Option<&'static str>
         Some(_) if stream_failed => Some("stream_error"),
         Some(_) => None,
     }
+}
+
+/// How a try ended, as its translator saw it.
+#[derive(Debug, Default)]
+pub struct Outcome<'a> {
+    pub usage: Option<Usage>,
+    /// The stream ended with an error frame.
+    pub stream_failed: bool,
+    /// What had no place in the OpenAI answer, by kind ([`super::dropped`]).
+    pub dropped: &'a [(&'static str, u64)],
 }
 
 /// One try's measurements, reported once when the try ends.
@@ -152,12 +163,16 @@ impl TryTelemetry {
         metrics: &Metrics,
         provider: &str,
         model: Option<&str>,
-        usage: Option<Usage>,
-        stream_failed: bool,
+        outcome: Outcome<'_>,
     ) {
         if self.reported {
             return;
         }
+        let Outcome {
+            usage,
+            stream_failed,
+            dropped,
+        } = outcome;
         self.reported = true;
         // A try cut short (client gone, provider reset) still gets its line.
         self.log_outcome(host, usage, stream_failed);
@@ -178,6 +193,14 @@ impl TryTelemetry {
                 "llmgw_upstream_errors_total",
                 &[try_labels[0], try_labels[1], ("error", error)],
                 1,
+            );
+        }
+        for (what, n) in dropped {
+            metrics.count(
+                host,
+                "llmgw_translate_dropped_total",
+                &[try_labels[0], try_labels[1], ("what", what)],
+                *n,
             );
         }
         let now = host.now_ms();

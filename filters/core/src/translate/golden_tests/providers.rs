@@ -294,3 +294,19 @@ fn anthropic_streamed_tool_use_and_json_answer() {
     );
     assert_eq!(usage.map(|u| u.completion_tokens), Some(30));
 }
+
+#[test]
+fn gemini_unknown_parts_and_finish_reasons_are_counted() {
+    use crate::translate::dropped::what;
+    let mut t = gemini_after_request(true);
+    t.response_headers(200, Some("text/event-stream"), false, CREATED);
+    let input = concat!(
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"executableCode\": {\"language\": \"PYTHON\", \"code\": \"print(1)\"}}, {\"text\": \"1\"}], \"role\": \"model\"}, \"index\": 0}], \"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n",
+        "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\"}], \"role\": \"model\"}, \"finishReason\": \"SOMETHING_NEW\", \"index\": 0}], \"usageMetadata\": {\"promptTokenCount\": 2, \"candidatesTokenCount\": 1, \"totalTokenCount\": 3}, \"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n",
+    );
+    let out = t.response_chunk(input.as_bytes(), true).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains(r#""content":"1""#) && text.contains(r#""finish_reason":"stop""#));
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!(t.dropped(), [(what::CONTENT, 1), (what::STOP_REASON, 1)]);
+}
