@@ -1,10 +1,15 @@
 """Fidelity with real provider traffic, through the real Envoy with the official OpenAI SDK:
 shapes the providers really send (recorded in the fixtures README) must reach clients as valid
-OpenAI answers — tool calls without arguments, Azure's content filter chunks."""
+OpenAI answers — tool calls without arguments, Azure's content filter chunks — and images count
+by their pixels in the input estimate, not by their base64 bytes."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import struct
+import zlib
 
 NO_ARGS = {
     "type": "function",
@@ -77,3 +82,32 @@ def test_azure_content_filter_stream_reads_as_openai_chunks(client):
     assert annotations[0].choices[0].delta.content is None
     assert usage_chunk.choices == [] and usage_chunk.usage.completion_tokens > 0
 
+
+def png(width: int, height: int) -> bytes:
+    """A real PNG of random pixels (incompressible: its size is its pixels, ~3 bytes each)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + os.urandom(width * 3) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
+
+
+def test_a_large_image_counts_its_pixels_not_its_bytes(client, mock):
+    # A 490×490 photo-like PNG: ~720 KB, ~960 KB of base64 (the most that fits Envoy's default
+    # 1 MiB request buffer). At bytes / 4 it was ~240k input tokens, over both context windows of
+    # `economy` (128k and 200k): router refused it. By its pixels it is ~1.3k tokens.
+    image = png(490, 490)
+    assert len(image) > 700_000
+    data = base64.b64encode(image).decode()
+    completion = client.chat.completions.create(
+        model="economy",
+        messages=[{"role": "user", "content": [
+            {"type": "text", "text": "What is in this image?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
+        ]}],
+        max_tokens=20,
+    )
+    assert completion.choices[0].message.content.startswith("Hello from mock openai!")
+    sent = mock.requests()[-1]
+    assert sent["path"] == "/v1/chat/completions" and data in sent["body"]

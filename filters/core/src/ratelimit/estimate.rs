@@ -2,7 +2,8 @@
 //!
 //! Token limits are admitted against an [`Estimate`]: the prompt's size from the body (router
 //! counts bytes / 4, rounded up, a cheap upper-ish bound for English text and JSON: OpenAI's own
-//! rule of thumb is ~4 characters per token) plus the answer's cap (`max_completion_tokens`,
+//! rule of thumb is ~4 characters per token; images count by their pixels, not their base64
+//! bytes, see [`super::image_tokens`]) plus the answer's cap (`max_completion_tokens`,
 //! else `max_tokens`, else ratelimit's `default_max_output_tokens`). When the response ends,
 //! the real `usage` replaces the estimate ([`Cost::delta`]).
 //!
@@ -86,17 +87,17 @@ pub const USAGE_NONE: &str = "none";
 /// … it did not, and ratelimit needs it: translate asks the provider, ratelimit hides it.
 pub const USAGE_FORCED: &str = "forced";
 
-/// Router's part: publish the estimate facts of a request whose body is `body_len` bytes.
-/// `max_output` is the client's `max_completion_tokens`, else `max_tokens`; `include_usage`
-/// its `stream_options.include_usage`.
+/// Router's part: publish the estimate facts of a request whose prompt is estimated at `input`
+/// tokens (its text as [`input_tokens_from_body_len`], its images by their pixels:
+/// [`super::image_tokens`]). `max_output` is the client's `max_completion_tokens`, else
+/// `max_tokens`; `include_usage` its `stream_options.include_usage`.
 pub fn publish(
     host: &mut dyn Host,
-    body_len: usize,
+    input: u64,
     stream: bool,
     max_output: Option<u64>,
     include_usage: bool,
 ) {
-    let input = input_tokens_from_body_len(body_len);
     host.set_request_header(headers::INPUT_TOKENS_ESTIMATE, &input.to_string());
     match max_output {
         Some(max) => host.set_request_header(headers::MAX_OUTPUT_TOKENS, &max.to_string()),
@@ -206,7 +207,7 @@ mod tests {
 
     fn published(max_output: Option<u64>, stream: bool, include: bool) -> FakeHost {
         let mut host = FakeHost::new().with_request_header(headers::MAX_OUTPUT_TOKENS, "9");
-        publish(&mut host, 42, stream, max_output, include);
+        publish(&mut host, 11, stream, max_output, include);
         host
     }
 

@@ -24,6 +24,7 @@
 mod config;
 pub mod estimate;
 pub mod global;
+pub mod image_tokens;
 pub mod proto;
 pub mod store;
 pub mod watch;

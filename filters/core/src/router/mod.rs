@@ -286,7 +286,7 @@ impl RouterFilter {
         let (max_output, include_usage) = (facts.max_output_tokens, facts.include_usage);
         crate::ratelimit::estimate::publish(
             host,
-            body.len(),
+            facts.input_tokens(body.len()),
             facts.stream,
             max_output,
             include_usage,

@@ -14,6 +14,7 @@ use super::config::Capability;
 use super::policy::Needs;
 use crate::dialect::{ClientApi, Operation};
 use crate::ratelimit::estimate::StreamOptionsPeek;
+use crate::ratelimit::image_tokens::{ImageCost, ImageScan};
 use crate::schema::Lenient;
 
 /// The fields of a Chat Completions (or Embeddings) request router needs.
@@ -36,8 +37,11 @@ struct Peek<'a> {
     functions: Option<NonEmpty>,
     #[serde(default)]
     response_format: Option<Lenient<ResponseFormat<'a>>>,
+    /// The images of Chat and Messages requests (`messages`) and Responses requests (`input`).
     #[serde(default)]
-    messages: Option<HasImage>,
+    messages: Option<ImageScan>,
+    #[serde(default)]
+    input: Option<ImageScan>,
     /// For ratelimit: whether a stream's client asked for usage.
     #[serde(default)]
     stream_options: Lenient<StreamOptionsPeek>,
@@ -68,6 +72,8 @@ pub struct RequestFacts {
     pub capabilities: Capabilities,
     /// `stream_options.include_usage` (ratelimit hides usage it forced, not usage asked for).
     pub include_usage: bool,
+    /// The images in the request, which count by their size in pixels, not their bytes.
+    pub images: ImageCost,
 }
 
 impl RequestFacts {
@@ -99,7 +105,12 @@ impl RequestFacts {
         if peek.tools.is_some_and(|t| t.0) || peek.functions.is_some_and(|f| f.0) {
             capabilities = capabilities.with(Capability::Tools);
         }
-        if peek.messages.is_some_and(|m| m.0) {
+        let mut images = peek.messages.unwrap_or_default().0;
+        let input = peek.input.unwrap_or_default().0;
+        images.count += input.count;
+        images.bytes += input.bytes;
+        images.tokens += input.tokens;
+        if images.count > 0 {
             capabilities = capabilities.with(Capability::Vision);
         }
         let json_schema = peek
@@ -132,14 +143,21 @@ impl RequestFacts {
             max_output_tokens,
             capabilities,
             include_usage,
+            images,
         })
     }
 
-    /// What a target must offer. Input tokens are estimated as bytes / 4, the usual rule of
-    /// thumb for English text in BPE tokenizers; cheap, and good enough to compare windows.
+    /// The input-token estimate of a body of `body_len` bytes: bytes / 4, the usual rule of thumb
+    /// for English text in BPE tokenizers (cheap, and good enough to compare windows), with each
+    /// image counted by its pixels instead of its base64 bytes ([`ImageCost::input_tokens`]).
+    pub fn input_tokens(&self, body_len: usize) -> u64 {
+        self.images.input_tokens(body_len)
+    }
+
+    /// What a target must offer.
     pub fn needs(&self, body_len: usize, default_output_tokens: u64) -> Needs {
         Needs {
-            input_tokens: (body_len as u64).div_ceil(4),
+            input_tokens: self.input_tokens(body_len),
             output_tokens: self.max_output_tokens.unwrap_or(default_output_tokens),
             capabilities: self.capabilities,
         }
@@ -192,87 +210,6 @@ impl<'de> Deserialize<'de> for NonEmpty {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NonEmpty, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(NonEmpty(false))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Does the value contain, at any depth, an object with `"type": "image_url"` (an image part
-/// of a Chat message; `image` in Messages, `input_image` in Responses)? Strings are skipped without being copied.
-struct HasImage(bool);
-
-impl<'de> Deserialize<'de> for HasImage {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = HasImage;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            skip_scalars!(HasImage(false));
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<HasImage, A::Error> {
-                let mut any = false;
-                while let Some(item) = seq.next_element::<HasImage>()? {
-                    any |= item.0;
-                }
-                Ok(HasImage(any))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HasImage, A::Error> {
-                let mut any = false;
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == "type" {
-                        any |= map.next_value::<IsImageType>()?.0;
-                    } else {
-                        any |= map.next_value::<HasImage>()?.0;
-                    }
-                }
-                Ok(HasImage(any))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Is the value the string `image_url` (or `image`, `input_image`)?
-struct IsImageType(bool);
-
-impl<'de> Deserialize<'de> for IsImageType {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = IsImageType;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<IsImageType, E> {
-                Ok(IsImageType(false))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<IsImageType, E> {
-                Ok(IsImageType(false))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<IsImageType, E> {
-                Ok(IsImageType(false))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<IsImageType, E> {
-                Ok(IsImageType(false))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<IsImageType, E> {
-                Ok(IsImageType(false))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<IsImageType, E> {
-                Ok(IsImageType(matches!(
-                    v,
-                    "image_url" | "image" | "input_image"
-                )))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IsImageType, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(IsImageType(false))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IsImageType, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(IsImageType(false))
             }
         }
         d.deserialize_any(V)

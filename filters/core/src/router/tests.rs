@@ -1048,3 +1048,32 @@ fn config_refusals_name_the_field() {
         assert!(err.reason.contains(reason), "{path}: {}", err.reason);
     }
 }
+
+#[test]
+fn an_image_counts_its_pixels_not_its_base64_bytes() {
+    // A 1024×1024 PNG whose base64 is ~1 MB: bytes / 4 made it ~262k tokens, over the context
+    // window of most models. By its pixels it counts 1,399 (the largest provider rule).
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    png.extend_from_slice(b"IHDR");
+    png.extend_from_slice(&1024u32.to_be_bytes());
+    png.extend_from_slice(&1024u32.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0]);
+    png.resize(786_432, 0x5a);
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data: String = png
+        .chunks(3)
+        .flat_map(|g| {
+            let n = (u32::from(g[0]) << 16) | (u32::from(g[1]) << 8) | u32::from(g[2]);
+            (0..4).map(move |i| ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char)
+        })
+        .collect();
+    let body = format!(
+        r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":[{{"type":"text","text":"What is in this image?"}},{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{data}"}}}}]}}]}}"#
+    );
+    assert!(body.len() > 1_000_000);
+    let facts = RequestFacts::parse(body.as_bytes()).unwrap();
+    assert_eq!(facts.capabilities, Capabilities::of(&[Capability::Vision]));
+    let text = (body.len() - data.len() - "data:image/png;base64,".len()).div_ceil(4) as u64;
+    assert_eq!(facts.needs(body.len(), 7).input_tokens, text + 1_399);
+    assert!(facts.input_tokens(body.len()) < 1_500);
+}
