@@ -157,6 +157,18 @@ fn gemini_streams() {
             Some((70, 20, 0)),
         ),
         (
+            "stream_recorded_function_call",
+            fixture!("openai_gemini", "stream_recorded_function_call.in.sse"),
+            fixture!("openai_gemini", "stream_recorded_function_call.out.sse"),
+            Some((83, 118, 104)),
+        ),
+        (
+            "stream_recorded_text",
+            fixture!("openai_gemini", "stream_recorded_text.in.sse"),
+            fixture!("openai_gemini", "stream_recorded_text.out.sse"),
+            Some((138, 15, 0)),
+        ),
+        (
             "stream_truncated",
             fixture!("openai_gemini", "stream_truncated.in.sse"),
             fixture!("openai_gemini", "stream_truncated.out.sse"),
