@@ -3,6 +3,8 @@
 //! Implemented over proxy-wasm by `llmgw-wasm-host` and by [`crate::testing::FakeHost`] in
 //! tests. Every call is fallible on the Envoy side (a header write after headers were sent,
 //! say); implementations log and carry on rather than panic, so methods return plain values.
+//! No method has a default body: a new host must implement every call, so none is forgotten
+//! silently.
 
 use crate::dialect::ClientApi;
 use crate::error::ApiError;
@@ -90,29 +92,16 @@ pub trait Host {
         method: &str,
         message: &[u8],
         timeout_ms: u64,
-    ) -> Option<u32> {
-        let _ = (cluster, service, method, message, timeout_ms);
-        None
-    }
+    ) -> Option<u32>;
     /// The first `size` bytes of the gRPC answer being delivered (inside `on_grpc_response`).
-    fn grpc_response_body(&self, size: usize) -> Vec<u8> {
-        let _ = size;
-        Vec::new()
-    }
+    fn grpc_response_body(&self, size: usize) -> Vec<u8>;
     /// Let a request paused in a callback go on (after a callout answered).
-    fn resume_request(&mut self) {}
+    fn resume_request(&mut self);
     /// Define (or look up) a metric by its full stat name; `None` if Envoy refuses it.
     /// Callers cache the id: see [`crate::metrics::Metrics`].
-    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
-        let _ = (kind, name);
-        None
-    }
-    fn increment_metric(&mut self, id: u32, delta: i64) {
-        let _ = (id, delta);
-    }
-    fn record_metric(&mut self, id: u32, value: u64) {
-        let _ = (id, value);
-    }
+    fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32>;
+    fn increment_metric(&mut self, id: u32, delta: i64);
+    fn record_metric(&mut self, id: u32, value: u64);
 }
 
 /// A property path as proxy-wasm's `proxy_get_property` / `proxy_set_property` take it: the
