@@ -939,7 +939,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
              f"the full chain adds, the filters' own work the other {1 - cost('noop4') / cost('full'):.0%}"
              if cost("noop4") is not None and cost("full") else "")
           + (f"; the full chain with the baseline modules {cost('full-base'):,.0f} µs" if cost("full-base") is not None else "")
-          + ". translate alone skips the body (no `x-llmgw-upstream-model` without router), so in "
+          + ". translate alone skips the body (no router facts without router), so in "
             "the chain it costs more than alone; see the analysis below.\n")
 
     w("## Streamed requests\n")
@@ -1004,7 +1004,7 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     w("- Envoy configs are generated from `envoy/gateway.yaml` by `tests/harness.py` "
       "(`gateway_config`) and `bench/variants.py`: the same listener, route and clusters for "
       "every Envoy row; a row without router routes to a fixed cluster, a row without translate "
-      "sets the provider key and removes `x-llmgw-*` headers in the route configuration (plain "
+      "sets the provider key and removes `x-llmgw-cluster` in the route configuration (plain "
       "Envoy too). The generated files are in `build/run/`.")
     w(f"- The bench client's llmgw key is `{BENCH_KEY[:16]}…` (auth holds its SHA-256; consumer "
       "`bench`); ratelimit counts every request against a limit it never reaches.")

@@ -9,9 +9,9 @@ difference between two rows is the filters:
 - full:       the chain exactly as shipped (auth → router → ratelimit → [translate]).
 
 A variant without router routes to a fixed cluster instead of `cluster_header`. A variant
-without translate cannot hand the provider its key nor hide the `x-llmgw-*` headers (the mock
+without translate cannot hand the provider its key nor remove `x-llmgw-cluster` (the mock
 provider refuses both), so its route does that natively instead: it sets the mock's key and
-removes the `x-llmgw-*` headers. Plain Envoy gets the same route, so that native work is in the
+removes `x-llmgw-cluster`. Plain Envoy gets the same route, so that native work is in the
 ceiling too and the rows still differ only by wasm.
 """
 
@@ -27,14 +27,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 import harness  # noqa: E402
 
 FILTERS = ("llmgw.auth", "llmgw.router", "llmgw.ratelimit", "llmgw.translate")
-HEADERS_RS = ROOT / "filters" / "core" / "src" / "headers.rs"
+FACTS_RS = ROOT / "filters" / "core" / "src" / "facts.rs"
 
 
 def llmgw_headers() -> list[str]:
     """Every `x-llmgw-*` header of the contract, read from its one definition in core."""
-    names = re.findall(r'pub const \w+: &str = "(x-llmgw-[a-z0-9-]+)";', HEADERS_RS.read_text())
+    names = re.findall(r'pub const \w+: &str = "(x-llmgw-[a-z0-9-]+)";', FACTS_RS.read_text())
     if not names:
-        raise RuntimeError(f"no x-llmgw-* header constants found in {HEADERS_RS}")
+        raise RuntimeError(f"no x-llmgw-* header constants found in {FACTS_RS}")
     return names
 
 
@@ -111,7 +111,7 @@ def variant(
         route.pop("cluster_header", None)
         route["cluster"] = cluster
     if "llmgw.translate" not in effective:
-        # The route configuration stands in for translate: it removes every x-llmgw-* header
+        # The route configuration stands in for translate: it removes x-llmgw-cluster
         # and sets the provider's key over the client's (Envoy applies both in its router
         # filter, after the downstream filters ran).
         route_config = hcm["route_config"]

@@ -52,6 +52,9 @@ DEMO_KEY = "sk-llmgw-demo"
 
 
 def envoy_bin() -> str:
+    """The venv's pinned Envoy; `ENVOY_BIN` runs the tests against another build (e.g. 1.36)."""
+    if os.environ.get("ENVOY_BIN"):
+        return os.environ["ENVOY_BIN"]
     local = VENV_BIN / "envoy"
     return str(local) if local.exists() else "envoy"
 

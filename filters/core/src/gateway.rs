@@ -3,19 +3,22 @@
 //! Each wasm filter in an Envoy chain costs a VM per worker and a crossing into it for every
 //! callback of every request, whatever the filter does (BENCHMARKS.md: the no-op floor). The
 //! three downstream filters always run back to back, so deployments that use all of them can
-//! load this one module instead of three: same code, same `x-llmgw-*` contract, same config
+//! load this one module instead of three: same code, same facts contract, same config
 //! (one section per filter), a third of the crossings. translate stays its own upstream filter.
 //!
 //! [`Chain`] runs the filters the way Envoy would run them as separate filters: request
 //! callbacks in order, response callbacks in reverse. A filter that pauses holds the filters
 //! after it: they get their request headers (and the buffered body) only once it continues,
 //! in the body callback or after a gRPC answer ([`Host::resume_request`]). A local reply ends
-//! the request for every filter.
+//! the request for every filter. The facts one filter writes for the next
+//! ([`facts::DOWNSTREAM`]) still go to filter state, for translate and the access log, and the
+//! chain keeps a copy: a later filter of the module reads it without a host call.
 
 use serde::Deserialize;
 
 use crate::auth::AuthRoot;
 use crate::config::{self, ConfigError};
+use crate::facts;
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers::HeaderMap;
 use crate::host::{Host, MetricKind, SharedDataError, SharedValue};
@@ -107,6 +110,8 @@ pub struct Chain {
     body: Option<(usize, bool)>,
     /// A filter answered the request itself.
     replied: bool,
+    /// The facts this request's filters wrote: property and value.
+    facts: Vec<(String, Vec<u8>)>,
 }
 
 impl Chain {
@@ -118,6 +123,7 @@ impl Chain {
             headers_ended: false,
             body: None,
             replied: false,
+            facts: Vec::new(),
         }
     }
 
@@ -131,6 +137,7 @@ impl Chain {
         let mut tracked = TrackingHost {
             inner: host,
             seen: Tracked::default(),
+            facts: &mut self.facts,
         };
         let out = match self.filters.get_mut(i) {
             Some(filter) => callback(filter.as_mut(), &mut tracked),
@@ -273,11 +280,21 @@ struct Tracked {
     resumed: bool,
 }
 
-/// The host, with local replies and resumes noted instead of lost: a filter's `resume_request`
-/// must not resume Envoy while filters after it have yet to run.
+/// The host, with local replies and resumes noted instead of lost (a filter's `resume_request`
+/// must not resume Envoy while filters after it have yet to run), and the facts the chain's
+/// filters wrote kept for the filters after them.
 struct TrackingHost<'a> {
     inner: &'a mut dyn Host,
     seen: Tracked,
+    facts: &'a mut Vec<(String, Vec<u8>)>,
+}
+
+/// The one-segment property path of a downstream fact, if `path` is one.
+fn downstream_fact<'p>(path: &[&'p str]) -> Option<&'p str> {
+    match path {
+        [name] if facts::DOWNSTREAM.contains(name) => Some(name),
+        _ => None,
+    }
 }
 
 impl Host for TrackingHost<'_> {
@@ -318,9 +335,18 @@ impl Host for TrackingHost<'_> {
         self.inner.set_response_body(size, body);
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        if let Some(name) = downstream_fact(path) {
+            if let Some((_, value)) = self.facts.iter().find(|(n, _)| n == name) {
+                return Some(value.clone());
+            }
+        }
         self.inner.property(path)
     }
     fn set_property(&mut self, path: &[&str], value: &[u8]) {
+        if let Some(name) = downstream_fact(path) {
+            self.facts.retain(|(n, _)| n != name);
+            self.facts.push((name.to_string(), value.to_vec()));
+        }
         self.inner.set_property(path, value);
     }
     fn shared_data(&self, key: &str) -> SharedValue {

@@ -4,7 +4,7 @@
 //! makes one [`filter::HttpFilter`] per request. Filters touch Envoy only through the
 //! [`host::Host`] trait; `llmgw-wasm-host` implements it over proxy-wasm and
 //! [`testing::FakeHost`] implements it for tests. Filters talk to each other only through the
-//! `x-llmgw-*` request headers listed in [`headers`].
+//! filter-state facts listed in [`facts`].
 #![forbid(unsafe_code)]
 
 pub mod access_log;
@@ -16,6 +16,7 @@ pub mod dialect;
 pub mod error;
 #[cfg(feature = "bedrock")]
 pub mod eventstream;
+pub mod facts;
 pub mod filter;
 pub mod gateway;
 pub mod headers;

@@ -11,6 +11,7 @@ pub mod scenario;
 
 use std::collections::HashMap;
 
+use crate::facts::{AuthFacts, Fact, RateLimitFacts, RouterFacts};
 use crate::headers::HeaderMap;
 use crate::host::{Host, MetricKind, SharedDataError, SharedValue};
 
@@ -64,6 +65,8 @@ pub struct FakeHost {
     /// How many `Host` calls the filters made: in Envoy each is a call out of the VM (and, for
     /// one that returns data, an allocation call back into it). `request_cost` prints them.
     pub host_calls: std::cell::Cell<u32>,
+    /// Every property path read, in order.
+    pub property_reads: std::cell::RefCell<Vec<String>>,
 }
 
 impl FakeHost {
@@ -101,6 +104,75 @@ impl FakeHost {
         self.properties
             .insert(path.iter().map(|s| s.to_string()).collect(), value.to_vec());
         self
+    }
+
+    /// A writer's facts as a later filter finds them in filter state.
+    pub fn with_fact<F: Fact>(mut self, facts: &F) -> Self {
+        self.properties
+            .insert(vec![F::PROPERTY.to_string()], facts.encode());
+        self
+    }
+
+    /// A writer's facts in filter state (`None`: it wrote none).
+    pub fn fact<F: Fact>(&self) -> Option<F> {
+        F::decode(self.properties.get(&vec![F::PROPERTY.to_string()])?)
+    }
+
+    /// auth's facts as the filters after it read them (defaults when none).
+    pub fn auth_facts(&self) -> AuthFacts {
+        self.fact().unwrap_or_default()
+    }
+
+    /// router's facts as the filters after it read them (defaults when none).
+    pub fn routed(&self) -> RouterFacts {
+        self.fact().unwrap_or_default()
+    }
+
+    /// auth's facts, changed by `edit`.
+    pub fn with_auth(self, edit: impl FnOnce(&mut AuthFacts)) -> Self {
+        let mut facts = self.fact::<AuthFacts>().unwrap_or_default();
+        edit(&mut facts);
+        self.with_fact(&facts)
+    }
+
+    /// router's facts, changed by `edit`.
+    pub fn with_routed(self, edit: impl FnOnce(&mut RouterFacts)) -> Self {
+        let mut facts = self.fact::<RouterFacts>().unwrap_or_default();
+        edit(&mut facts);
+        self.with_fact(&facts)
+    }
+
+    /// router saw a stream; `asked`: its client asked for usage (`stream_options.include_usage`).
+    pub fn with_stream_usage(self, asked: bool) -> Self {
+        self.with_routed(|r| {
+            r.stream = true;
+            r.include_usage = asked;
+        })
+    }
+
+    /// ratelimit forced the stream's usage.
+    pub fn forced_usage(&self) -> bool {
+        self.fact::<RateLimitFacts>().is_some_and(|f| f.force_usage)
+    }
+
+    /// auth named this consumer.
+    pub fn with_consumer(self, consumer: &str) -> Self {
+        self.with_auth(|a| a.consumer = Some(consumer.to_string()))
+    }
+
+    /// auth named this team.
+    pub fn with_team(self, team: &str) -> Self {
+        self.with_auth(|a| a.team = Some(team.to_string()))
+    }
+
+    /// router chose this provider.
+    pub fn with_provider(self, provider: &str) -> Self {
+        self.with_routed(|r| r.provider = Some(provider.to_string()))
+    }
+
+    /// router chose this upstream model.
+    pub fn with_upstream_model(self, model: &str) -> Self {
+        self.with_routed(|r| r.upstream_model = Some(model.to_string()))
     }
 
     pub fn with_now_ms(mut self, now_ms: u64) -> Self {
@@ -213,6 +285,7 @@ impl Host for FakeHost {
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.tick();
+        self.property_reads.borrow_mut().push(path.join("."));
         let key: Vec<String> = path.iter().map(|s| s.to_string()).collect();
         self.properties.get(&key).cloned()
     }

@@ -39,7 +39,7 @@ pub(super) struct Key {
     pub hash: [u8; 32],
     pub consumer: String,
     pub team: Option<String>,
-    /// The `x-llmgw-allowed-models` value (globs joined with `,`); `None` = every model.
+    /// The allowed-models fact (globs joined with `,`); `None` = every model.
     pub allowed_models: Option<String>,
     /// Expiry in ms since the epoch, and the timestamp as configured (for the error message).
     pub expires: Option<(i64, String)>,

@@ -54,8 +54,8 @@ fn char_len(lead: u8) -> usize {
     }
 }
 
-/// Does the value of the `x-llmgw-allowed-models` header (comma-separated globs, as auth sets
-/// it) allow `model`?
+/// Does a key's allow-list (comma-separated globs, auth's
+/// [`crate::facts::AuthFacts::allowed_models`]) allow `model`?
 pub fn model_allowed(allowed_header_value: &str, model: &str) -> bool {
     allowed_header_value
         .split(',')

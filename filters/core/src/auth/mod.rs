@@ -5,15 +5,15 @@
 //! keys' SHA-256 hashes with their metadata; the filter hashes the presented key and looks it up
 //! in constant time. On success it strips the client's credential (it must never reach a
 //! provider; translate adds the provider's own key) and tells the later filters who is calling
-//! through [`headers::CONSUMER`], [`headers::TEAM`] and [`headers::ALLOWED_MODELS`].
+//! through its [`AuthFacts`] in filter state.
 //!
 //! Why not Envoy's native `api_key_auth`: it compares plaintext keys from its config, has no
 //! expiry, team or model list, and is missing from older Envoy and Istio proxies. Model
 //! allow-lists are enforced by router (the one filter that parses the body's `model`) with
 //! [`model_allowed`] and [`model_not_allowed`].
 //!
-//! Before anything else the filter removes every `x-llmgw-*` header the client sent, so a
-//! client can never speak for auth.
+//! No filter reads a fact from a request header, so a client cannot speak for auth; auth still
+//! drops every `x-llmgw-*` header a client sent, so none reaches a service behind it.
 
 mod config;
 mod glob;
@@ -31,6 +31,7 @@ use crate::access_log::{self, Field};
 use crate::config::ConfigError;
 use crate::dialect::ClientApi;
 use crate::error::{ApiError, ErrorType};
+use crate::facts::{self, AuthFacts, Fact};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers::{self, HeaderMap};
 use crate::host::{self, Host};
@@ -156,10 +157,10 @@ impl HttpFilter for AuthFilter {
         // One copy of the headers: the key is read from it, and only headers it shows are
         // removed (each host call is a crossing out of the VM).
         let all = host.request_headers();
-        // Client-sent x-llmgw-* headers are never trusted, whatever happens next.
+        // Client-sent x-llmgw-* headers are dropped, whatever happens next.
         let mut spoofed: Vec<&str> = Vec::new();
         for (name, _) in all.iter() {
-            if headers::is_reserved(name) && !spoofed.contains(&name) {
+            if facts::is_reserved_header(name) && !spoofed.contains(&name) {
                 host.remove_request_header(name);
                 spoofed.push(name);
             }
@@ -172,14 +173,15 @@ impl HttpFilter for AuthFilter {
                         host.remove_request_header(name);
                     }
                 }
-                host.set_request_header(headers::CONSUMER, &key.consumer);
+                AuthFacts {
+                    consumer: Some(key.consumer.clone()),
+                    team: key.team.clone(),
+                    allowed_models: key.allowed_models.clone(),
+                }
+                .publish(host);
                 access_log::record(host, Field::Consumer, &key.consumer);
                 if let Some(team) = &key.team {
-                    host.set_request_header(headers::TEAM, team);
                     access_log::record(host, Field::Team, team);
-                }
-                if let Some(models) = &key.allowed_models {
-                    host.set_request_header(headers::ALLOWED_MODELS, models);
                 }
                 Flow::Continue
             }

@@ -73,10 +73,10 @@ fn bearer_key_is_accepted_and_identity_set() {
         run(FakeHost::new().with_request_header("authorization", &format!("Bearer {ALICE_KEY}")));
     assert_eq!(flow, Flow::Continue);
     assert!(host.local_response.is_none());
-    assert_eq!(host.req(headers::CONSUMER), Some("alice"));
-    assert_eq!(host.req(headers::TEAM), Some("ml"));
+    assert_eq!(host.auth_facts().consumer.as_deref(), Some("alice"));
+    assert_eq!(host.auth_facts().team.as_deref(), Some("ml"));
     assert_eq!(
-        host.req(headers::ALLOWED_MODELS),
+        host.auth_facts().allowed_models.as_deref(),
         Some("gpt-4o*,fast,claude-*")
     );
     assert!(host.req("authorization").is_none());
@@ -90,7 +90,7 @@ fn bearer_scheme_is_case_insensitive() {
         let (flow, host) = run(FakeHost::new()
             .with_request_header("authorization", &format!("{scheme}  {ALICE_KEY} ")));
         assert_eq!(flow, Flow::Continue, "{scheme}");
-        assert_eq!(host.req(headers::CONSUMER), Some("alice"));
+        assert_eq!(host.auth_facts().consumer.as_deref(), Some("alice"));
     }
 }
 
@@ -100,10 +100,10 @@ fn x_api_key_is_accepted_and_removed() {
         .with_request_header("x-api-key", BOB_KEY)
         .with_request_header("anthropic-version", "2023-06-01"));
     assert_eq!(flow, Flow::Continue);
-    assert_eq!(host.req(headers::CONSUMER), Some("bob"));
-    // bob has no team and no model list: neither header is set.
-    assert!(host.req(headers::TEAM).is_none());
-    assert!(host.req(headers::ALLOWED_MODELS).is_none());
+    assert_eq!(host.auth_facts().consumer.as_deref(), Some("bob"));
+    // bob has no team and no model list: neither fact is set.
+    assert!(host.auth_facts().team.as_deref().is_none());
+    assert!(host.auth_facts().allowed_models.as_deref().is_none());
     assert!(host.req("x-api-key").is_none());
     assert_eq!(host.req("anthropic-version"), Some("2023-06-01"));
 }
@@ -114,7 +114,7 @@ fn both_credentials_are_removed() {
         .with_request_header("authorization", &format!("Bearer {ALICE_KEY}"))
         .with_request_header("x-api-key", "something-else"));
     assert_eq!(flow, Flow::Continue);
-    assert_eq!(host.req(headers::CONSUMER), Some("alice"));
+    assert_eq!(host.auth_facts().consumer.as_deref(), Some("alice"));
     assert!(host.req("authorization").is_none());
     assert!(host.req("x-api-key").is_none());
 }
@@ -125,7 +125,7 @@ fn non_bearer_authorization_falls_back_to_x_api_key() {
         .with_request_header("authorization", "Basic dXNlcjpwYXNz")
         .with_request_header("x-api-key", BOB_KEY));
     assert_eq!(flow, Flow::Continue);
-    assert_eq!(host.req(headers::CONSUMER), Some("bob"));
+    assert_eq!(host.auth_facts().consumer.as_deref(), Some("bob"));
 }
 
 #[test]
@@ -139,16 +139,20 @@ fn spoofed_llmgw_headers_are_removed() {
         .with_request_header("x-llmgw-whatever", "1")
         .with_request_header("x-other", "kept"));
     assert_eq!(flow, Flow::Continue);
-    assert_eq!(host.req(headers::CONSUMER), Some("bob"));
-    let reserved: Vec<_> = host
+    // The facts are bob's key's, whatever the headers said…
+    assert_eq!(
+        host.auth_facts(),
+        AuthFacts {
+            consumer: Some("bob".into()),
+            team: None,
+            allowed_models: None,
+        }
+    );
+    // …and none of the headers reaches the service behind auth.
+    assert!(!host
         .request_headers
         .iter()
-        .filter(|(n, _)| headers::is_reserved(n))
-        .collect();
-    assert_eq!(
-        reserved,
-        vec![&(headers::CONSUMER.to_string(), "bob".to_string())]
-    );
+        .any(|(n, _)| facts::is_reserved_header(n)));
     assert_eq!(host.req("x-other"), Some("kept"));
 }
 
@@ -193,7 +197,7 @@ fn unknown_key_is_401_invalid_api_key_without_echo() {
     let reply = host.local_response.clone().unwrap();
     assert!(!String::from_utf8_lossy(&reply.body).contains("sk-guess"));
     // Nothing identifies anyone, and the bad credential is left as it was.
-    assert!(host.req(headers::CONSUMER).is_none());
+    assert!(host.auth_facts().consumer.as_deref().is_none());
 }
 
 #[test]
@@ -245,10 +249,11 @@ fn model_not_allowed_is_403() {
 }
 
 #[test]
-fn allowed_models_header_round_trips() {
+fn allowed_models_fact_round_trips() {
     let (_, host) =
         run(FakeHost::new().with_request_header("authorization", &format!("Bearer {ALICE_KEY}")));
-    let allowed = host.req(headers::ALLOWED_MODELS).unwrap();
+    let facts = host.auth_facts();
+    let allowed = facts.allowed_models.as_deref().unwrap();
     assert!(model_allowed(allowed, "gpt-4o-mini"));
     assert!(model_allowed(allowed, "fast"));
     assert!(model_allowed(allowed, "claude-sonnet-4"));

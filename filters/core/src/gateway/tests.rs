@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::*;
-use crate::headers;
+use crate::facts;
 use crate::testing::FakeHost;
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -261,8 +261,8 @@ fn the_downstream_three_run_in_one_module() {
     let (mut chain, flow) = send(&root, &mut host);
     assert_eq!(flow, Flow::Continue);
     assert!(host.local_response.is_none());
-    assert_eq!(host.req(headers::CONSUMER), Some("alice"));
-    assert_eq!(host.req(headers::CLUSTER), Some("openai"));
+    assert_eq!(host.auth_facts().consumer.as_deref(), Some("alice"));
+    assert_eq!(host.req(facts::CLUSTER_HEADER), Some("openai"));
     assert_eq!(
         host.req("authorization"),
         None,
@@ -281,6 +281,25 @@ fn the_downstream_three_run_in_one_module() {
     let (_, flow) = send(&root, &mut host);
     assert_eq!(flow, Flow::Pause);
     assert_eq!(host.local_response.as_ref().map(|r| r.status), Some(429));
+}
+
+#[test]
+fn facts_reach_filter_state_and_the_module_s_later_filters_read_its_own_copy() {
+    let root = root();
+    let mut host = chat(ALICE_KEY, "gpt-4o-mini");
+    let (_, flow) = send(&root, &mut host);
+    assert_eq!(flow, Flow::Continue);
+    // In filter state for translate and the access log…
+    assert_eq!(host.auth_facts().consumer.as_deref(), Some("alice"));
+    assert_eq!(host.routed().upstream_model.as_deref(), Some("gpt-4o-mini"));
+    // …yet router and ratelimit asked the host for none of them.
+    let reads = host.property_reads.borrow();
+    assert!(
+        !reads
+            .iter()
+            .any(|p| facts::DOWNSTREAM.contains(&p.as_str())),
+        "{reads:?}"
+    );
 }
 
 #[test]

@@ -108,10 +108,10 @@ impl<'de> Deserialize<'de> for RuleConfig {
 pub enum Dimension {
     Consumer,
     Team,
-    /// The resolved model: router's `x-llmgw-upstream-model`, so an alias and the model it
+    /// The resolved model: router's upstream model fact, so an alias and the model it
     /// points at share a budget.
     Model,
-    /// The name the client wrote (`x-llmgw-requested-model`).
+    /// The name the client wrote (router's requested model fact).
     RequestedModel,
     Provider,
 }

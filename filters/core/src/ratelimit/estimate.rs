@@ -7,14 +7,13 @@
 //! else `max_tokens`, else ratelimit's `default_max_output_tokens`). When the response ends,
 //! the real `usage` replaces the estimate ([`Cost::delta`]).
 //!
-//! Router, the one filter that parses the body, calls [`publish`] to hand the facts on in
-//! `x-llmgw-*` headers; ratelimit reads them back with [`estimate_from_headers`].
+//! Router, the one filter that parses the body, hands the facts on in its
+//! [`RouterFacts`]; ratelimit reads them back with [`Cost::estimate`].
 
 use serde::Deserialize;
 
 use super::window::LimitKind;
-use crate::headers;
-use crate::host::Host;
+use crate::facts::RouterFacts;
 use crate::schema::openai::Usage;
 use crate::schema::Lenient;
 
@@ -50,6 +49,15 @@ impl Cost {
         }
     }
 
+    /// The estimate ratelimit admits against, from router's facts. Without router in front
+    /// (no facts), the prompt counts 0 and the answer `default_max_output`.
+    pub fn estimate(routed: &RouterFacts, default_max_output: u64) -> Self {
+        Self {
+            input: routed.input_tokens_estimate,
+            output: routed.max_output_tokens.unwrap_or(default_max_output),
+        }
+    }
+
     /// What to add to a counter of `kind` charged `estimated` so it holds `self` instead:
     /// positive = charge more, negative = give back.
     pub fn delta(&self, estimated: &Cost, kind: LimitKind) -> i128 {
@@ -62,57 +70,11 @@ pub const fn input_tokens_from_body_len(len: usize) -> u64 {
     (len as u64).div_ceil(4)
 }
 
-/// The estimate ratelimit admits against, from router's headers. Without router in front (no
-/// header), the prompt counts 0 and the answer `default_max_output`. `all`: the request
-/// headers as one `get_map` returned them.
-pub fn estimate_from_headers(all: &headers::HeaderMap, default_max_output: u64) -> Cost {
-    let number = |name: &str| headers::find(all, name).and_then(|v| v.trim().parse::<u64>().ok());
-    Cost {
-        input: number(headers::INPUT_TOKENS_ESTIMATE).unwrap_or(0),
-        output: number(headers::MAX_OUTPUT_TOKENS).unwrap_or(default_max_output),
-    }
-}
-
 /// `stream_options` as router peeks at it.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 pub struct StreamOptionsPeek {
     #[serde(default)]
     pub include_usage: Lenient<bool>,
-}
-
-/// [`headers::INCLUDE_USAGE`] values: the client asked for the stream's usage…
-pub const USAGE_CLIENT: &str = "client";
-/// … it did not …
-pub const USAGE_NONE: &str = "none";
-/// … it did not, and ratelimit needs it: translate asks the provider, ratelimit hides it.
-pub const USAGE_FORCED: &str = "forced";
-
-/// Router's part: publish the estimate facts of a request whose prompt is estimated at `input`
-/// tokens (its text as [`input_tokens_from_body_len`], its images by their pixels:
-/// [`super::image_tokens`]). `max_output` is the client's `max_completion_tokens`, else
-/// `max_tokens`; `include_usage` its `stream_options.include_usage`.
-pub fn publish(
-    host: &mut dyn Host,
-    input: u64,
-    stream: bool,
-    max_output: Option<u64>,
-    include_usage: bool,
-) {
-    host.set_request_header(headers::INPUT_TOKENS_ESTIMATE, &input.to_string());
-    match max_output {
-        Some(max) => host.set_request_header(headers::MAX_OUTPUT_TOKENS, &max.to_string()),
-        None => host.remove_request_header(headers::MAX_OUTPUT_TOKENS),
-    }
-    if stream {
-        let value = if include_usage {
-            USAGE_CLIENT
-        } else {
-            USAGE_NONE
-        };
-        host.set_request_header(headers::INCLUDE_USAGE, value);
-    } else {
-        host.remove_request_header(headers::INCLUDE_USAGE);
-    }
 }
 
 /// `stream_options.include_usage` as router's body peek reads it (a wrong type counts as not
@@ -122,7 +84,7 @@ pub fn include_usage(options: &Lenient<StreamOptionsPeek>) -> bool {
 }
 
 /// translate's part: the client's body with `stream_options.include_usage: true`, for a stream
-/// router marked `forced`. `None` when the body is not a JSON object (left for the provider to
+/// whose usage ratelimit forced ([`crate::facts::RateLimitFacts::force_usage`]). `None` when the body is not a JSON object (left for the provider to
 /// refuse).
 pub fn force_include_usage(body: &[u8]) -> Option<Vec<u8>> {
     let mut request: serde_json::Map<String, serde_json::Value> =
@@ -147,7 +109,6 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-    use crate::testing::FakeHost;
 
     #[test]
     fn body_bytes_over_four_rounded_up() {
@@ -205,26 +166,6 @@ mod tests {
         );
     }
 
-    fn published(max_output: Option<u64>, stream: bool, include: bool) -> FakeHost {
-        let mut host = FakeHost::new().with_request_header(headers::MAX_OUTPUT_TOKENS, "9");
-        publish(&mut host, 11, stream, max_output, include);
-        host
-    }
-
-    #[test]
-    fn router_publishes_the_facts() {
-        let host = published(Some(70), false, false);
-        assert_eq!(host.req(headers::INPUT_TOKENS_ESTIMATE), Some("11"));
-        assert_eq!(host.req(headers::MAX_OUTPUT_TOKENS), Some("70"));
-        assert_eq!(host.req(headers::INCLUDE_USAGE), None);
-        // No cap: a stale header is removed; the stream did not ask for usage → none.
-        let host = published(None, true, false);
-        assert_eq!(host.req(headers::MAX_OUTPUT_TOKENS), None);
-        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("none"));
-        let host = published(None, true, true);
-        assert_eq!(host.req(headers::INCLUDE_USAGE), Some("client"));
-    }
-
     #[test]
     fn stream_options_are_read_leniently() {
         let read = |json: &str| {
@@ -239,20 +180,21 @@ mod tests {
     }
 
     #[test]
-    fn estimate_reads_router_headers_or_defaults() {
-        let host = FakeHost::new()
-            .with_request_header(headers::INPUT_TOKENS_ESTIMATE, "120")
-            .with_request_header(headers::MAX_OUTPUT_TOKENS, "30");
+    fn estimate_reads_router_facts_or_defaults() {
+        let routed = RouterFacts {
+            input_tokens_estimate: 120,
+            max_output_tokens: Some(30),
+            ..RouterFacts::default()
+        };
         assert_eq!(
-            estimate_from_headers(&host.request_headers(), 500),
+            Cost::estimate(&routed, 500),
             Cost {
                 input: 120,
                 output: 30
             }
         );
-        let host = FakeHost::new().with_request_header(headers::INPUT_TOKENS_ESTIMATE, "junk");
         assert_eq!(
-            estimate_from_headers(&host.request_headers(), 500),
+            Cost::estimate(&RouterFacts::default(), 500),
             Cost {
                 input: 0,
                 output: 500

@@ -4,7 +4,7 @@
 //! - [`window`]: the limit model ([`Limit`], [`LimitKind`], [`Window`]) and its arithmetic
 //!   (window bounds, remaining, OpenAI's header formats);
 //! - `config`: which limits apply to a request ([`Policy`], [`Identity`], [`Applied`]);
-//! - [`estimate`]: what a request should cost before it goes upstream, from router's headers,
+//! - [`estimate`]: what a request should cost before it goes upstream, from router's facts,
 //!   and the real cost from the response's `usage`;
 //! - [`watch`]: reading that usage off the response as it streams past (and hiding the usage
 //!   chunk llmgw asked for on the client's behalf);
@@ -38,7 +38,7 @@ pub use self::window::{
 use std::rc::Rc;
 
 use self::config::RateLimitConfig;
-use self::estimate::{estimate_from_headers, Cost};
+use self::estimate::Cost;
 use self::global::{FailureMode, GlobalConfig};
 use self::proto::{Code, RateLimitResponse};
 use self::store::{adjust, applied_key, try_acquire, Acquire, Counter};
@@ -47,12 +47,12 @@ use crate::auth::is_valid_id;
 use crate::config::ConfigError;
 use crate::dialect::ClientApi;
 use crate::error::{ApiError, ErrorType};
+use crate::facts::{self, AuthFacts, Fact, RateLimitFacts, RouterFacts};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
-use crate::headers::{self, HeaderMap};
 use crate::host::{self, Host};
 use crate::metrics::Metrics;
 
-/// The consumer of requests that carry no consumer header (no auth in front, or auth let an
+/// The consumer of requests auth did not name (no auth in front, or auth let an
 /// unauthenticated route through). Subject to `default` and to `consumers.anonymous`.
 pub const ANONYMOUS: &str = "anonymous";
 
@@ -182,7 +182,7 @@ pub struct RateLimitFilter {
     hide_usage: bool,
     watcher: Option<ResponseWatcher>,
     /// The client's dialect: errors are answered in it, and for Messages and Responses the
-    /// answer's usage is translate's [`headers::USAGE`], not read off the body.
+    /// answer's usage is translate's [`facts::USAGE`], not read off the body.
     api: ClientApi,
     /// The admission call to the rate limit service in flight.
     pending_call: Option<u32>,
@@ -387,7 +387,7 @@ impl RateLimitFilter {
         let watcher = self.watcher.take();
         let recorded = match self.api {
             ClientApi::ChatCompletions => watcher.as_ref().and_then(ResponseWatcher::usage),
-            ClientApi::Messages | ClientApi::Responses => headers::read_usage(host),
+            ClientApi::Messages | ClientApi::Responses => facts::read_usage(host),
         };
         let actual = match recorded {
             Some(usage) => Cost::from_usage(&usage),
@@ -438,58 +438,49 @@ impl RateLimitFilter {
     }
 }
 
-/// A request header that must be a valid id (anything else counts as absent, so a client
-/// talking to this filter without auth in front can neither mint unbounded keys nor inject odd
-/// bytes into them). `all` is the request's headers from one `get_map` host call.
-fn id_header(all: &HeaderMap, name: &str) -> Option<String> {
-    headers::find(all, name)
-        .filter(|v| is_valid_id(v))
-        .map(str::to_string)
-}
-
-/// Model and provider names as router validated them (letters, digits, `._-:/@`).
-fn name_header(all: &HeaderMap, name: &str) -> Option<String> {
-    headers::find(all, name)
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-:/@".contains(&b))
-        })
-        .map(str::to_string)
-}
-
-fn identity(all: &HeaderMap) -> Identity {
+/// Who is asking, from auth's and router's facts. Their writers take them from validated
+/// config; they are checked again because they become shared-data and descriptor keys: an id
+/// or name of another shape counts as absent.
+fn identity(auth: AuthFacts, routed: &RouterFacts) -> Identity {
+    let id = |v: Option<String>| v.filter(|v| is_valid_id(v));
+    let name = |v: &Option<String>| v.clone().filter(|v| is_valid_name(v));
     Identity {
-        consumer: id_header(all, headers::CONSUMER).unwrap_or_else(|| ANONYMOUS.to_string()),
-        team: id_header(all, headers::TEAM),
-        model: name_header(all, headers::UPSTREAM_MODEL),
-        requested_model: name_header(all, headers::REQUESTED_MODEL),
-        provider: name_header(all, headers::PROVIDER),
+        consumer: id(auth.consumer).unwrap_or_else(|| ANONYMOUS.to_string()),
+        team: id(auth.team),
+        model: name(&routed.upstream_model),
+        requested_model: name(&routed.requested_model),
+        provider: name(&routed.provider),
     }
+}
+
+/// Model and provider names as router's config validates them (letters, digits, `._-:/@`).
+fn is_valid_name(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:/@".contains(&b))
 }
 
 impl HttpFilter for RateLimitFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
-        // Every fact below comes from this one copy of the headers (one host call, not eight).
-        let all = host.request_headers();
-        self.api = ClientApi::for_errors(headers::find(&all, ":path").unwrap_or_default());
-        let who = identity(&all);
+        let routed = RouterFacts::read_or_default(host);
+        let who = identity(AuthFacts::read_or_default(host), &routed);
         self.applied = self.policy.applicable(&who);
         self.consumer = who.consumer;
         if self.applied.is_empty() {
             return Flow::Continue;
         }
+        // The client's dialect (a refusal is answered in it; Messages and Responses usage comes
+        // from translate's fact): only when a limit applies, so only then one header read.
+        let path = host.request_header(":path").unwrap_or_default();
+        self.api = ClientApi::for_errors(&path);
         // A stream whose client did not ask for usage: have translate ask for it when tokens
         // are to be charged, and hide it again on the way back.
-        let marker = headers::find(&all, headers::INCLUDE_USAGE);
-        if marker == Some(estimate::USAGE_NONE)
-            && self.applied.iter().any(|a| a.limit.kind.is_tokens())
-        {
-            host.set_request_header(headers::INCLUDE_USAGE, estimate::USAGE_FORCED);
+        if routed.stream_without_usage() && self.applied.iter().any(|a| a.limit.kind.is_tokens()) {
+            RateLimitFacts { force_usage: true }.publish(host);
             self.hide_usage = true;
         }
-        self.estimate = estimate_from_headers(&all, self.policy.default_max_output_tokens);
+        self.estimate = Cost::estimate(&routed, self.policy.default_max_output_tokens);
         match self.global.clone() {
             Some(global) => self.admit_globally(host, &global),
             None => self.admit_locally(host),

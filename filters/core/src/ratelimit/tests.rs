@@ -64,7 +64,7 @@ impl Envoy {
 }
 
 fn consumer(name: &str) -> FakeHost {
-    FakeHost::new().with_request_header(headers::CONSUMER, name)
+    FakeHost::new().with_consumer(name)
 }
 
 #[test]
@@ -146,18 +146,9 @@ fn precedence_consumer_then_team_then_default() {
             .count()
     };
     // alice has her own limit, even in team ml.
-    assert_eq!(
-        allowed(|| consumer("alice").with_request_header(headers::TEAM, "ml")),
-        7
-    );
-    assert_eq!(
-        allowed(|| consumer("carol").with_request_header(headers::TEAM, "ml")),
-        5
-    );
-    assert_eq!(
-        allowed(|| consumer("dave").with_request_header(headers::TEAM, "ops")),
-        3
-    );
+    assert_eq!(allowed(|| consumer("alice").with_team("ml")), 7);
+    assert_eq!(allowed(|| consumer("carol").with_team("ml")), 5);
+    assert_eq!(allowed(|| consumer("dave").with_team("ops")), 3);
     assert_eq!(allowed(|| consumer("erin")), 3);
     // No consumer header: "anonymous", still under default.
     assert_eq!(allowed(FakeHost::new), 3);
@@ -169,7 +160,7 @@ fn team_limit_is_per_member() {
     let mut envoy = Envoy::default();
     for name in ["carol", "dan"] {
         for _ in 0..5 {
-            let host = consumer(name).with_request_header(headers::TEAM, "ml");
+            let host = consumer(name).with_team("ml");
             assert_eq!(envoy.request(&root, host, NOW_MS).flow, Flow::Continue);
         }
     }
@@ -194,7 +185,7 @@ fn consumers_are_counted_separately() {
 }
 
 #[test]
-fn invalid_consumer_header_counts_as_anonymous() {
+fn a_consumer_that_is_no_valid_id_counts_as_anonymous() {
     let root = root();
     let mut envoy = Envoy::default();
     envoy.request(&root, consumer("a b/../c"), NOW_MS);
@@ -376,16 +367,15 @@ fn policy_resolution() {
 
 // ---- tokens, several limits, reconciliation ----
 
-/// A streamed chat request as router leaves it: estimate headers set.
+/// A chat request as router leaves it: estimate facts set.
 fn chat(consumer_id: &str, input: u64, max_output: Option<u64>) -> FakeHost {
-    let mut host = consumer(consumer_id)
-        .with_request_header(headers::UPSTREAM_MODEL, "gpt-4o")
-        .with_request_header(headers::PROVIDER, "openai")
-        .with_request_header(headers::INPUT_TOKENS_ESTIMATE, &input.to_string());
-    if let Some(max) = max_output {
-        host = host.with_request_header(headers::MAX_OUTPUT_TOKENS, &max.to_string());
-    }
-    host
+    consumer(consumer_id)
+        .with_upstream_model("gpt-4o")
+        .with_provider("openai")
+        .with_routed(|r| {
+            r.input_tokens_estimate = input;
+            r.max_output_tokens = max_output;
+        })
 }
 
 fn stored(envoy: &Envoy, key: &str) -> u64 {
@@ -490,17 +480,17 @@ const SSE: &str = concat!(
 fn forced_stream_usage_is_charged_and_hidden() {
     let root = configure(TOKENS).unwrap();
     let mut envoy = Envoy::default();
-    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
+    let host = chat("bob", 30, Some(100)).with_stream_usage(false);
     let out = envoy.exchange(&root, host, "text/event-stream", SSE, 3);
-    assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("forced"));
+    assert!(out.host.forced_usage());
     let body = String::from_utf8(out.host.response_body.clone()).unwrap();
     assert!(!body.contains("prompt_tokens"), "{body}");
     assert!(body.ends_with("data: [DONE]\n\n"));
     assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.bob"), 25);
 
-    let host = chat("carl", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "client");
+    let host = chat("carl", 30, Some(100)).with_stream_usage(true);
     let out = envoy.exchange(&root, host, "text/event-stream", SSE, 3);
-    assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("client"));
+    assert!(!out.host.forced_usage());
     assert_eq!(out.host.response_body, SSE.as_bytes());
     assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.carl"), 25);
 }
@@ -510,7 +500,7 @@ fn cut_stream_is_charged_its_estimate_and_counted() {
     let root = configure(TOKENS).unwrap();
     let mut envoy = Envoy::default();
     let cut = &SSE[..SSE.find("data: {\"choices\":[]").unwrap()];
-    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
+    let host = chat("bob", 30, Some(100)).with_stream_usage(false);
     let out = envoy.exchange(&root, host, "text/event-stream", cut, 4);
     assert_eq!(stored(&envoy, "llmgw.rl.v1.total_tokens.minute.bob"), 130);
     assert_eq!(out.host.counter(metrics::USAGE_MISSING), Some(1));
@@ -566,7 +556,7 @@ fn keyed_limits_share_counters_across_consumers_and_spare_the_others_when_refuse
     )
     .unwrap();
     let mut envoy = Envoy::default();
-    let member = |c: &str| chat(c, 10, Some(1)).with_request_header(headers::TEAM, "ml");
+    let member = |c: &str| chat(c, 10, Some(1)).with_team("ml");
     for c in ["a", "b", "c"] {
         assert_eq!(envoy.request(&root, member(c), NOW_MS).flow, Flow::Continue);
     }
@@ -588,7 +578,7 @@ fn keyed_limits_share_counters_across_consumers_and_spare_the_others_when_refuse
         envoy.request(&root, chat("e", 10, Some(1)), NOW_MS).flow,
         Flow::Continue
     );
-    let other = consumer("f").with_request_header(headers::UPSTREAM_MODEL, "gpt-4.1");
+    let other = consumer("f").with_upstream_model("gpt-4.1");
     assert_eq!(envoy.request(&root, other, NOW_MS).flow, Flow::Continue);
     assert_eq!(
         stored(&envoy, "llmgw.rl.v1.input_tokens.hour.@gpt4o-in:gpt-4o"),
@@ -680,7 +670,9 @@ fn global_admission_pauses_then_resumes_on_ok() {
     assert_eq!(method, "ShouldRateLimit");
     let expected = global::admission(
         "llmgw",
-        &root.policy().applicable(&identity(&host.request_headers())),
+        &root
+            .policy()
+            .applicable(&identity(host.auth_facts(), &host.routed())),
         &Cost {
             input: 300,
             output: 100,
@@ -775,7 +767,9 @@ fn global_reconciliation_sends_tokens_over_the_estimate() {
     filter.on_response_body(&mut host, body.len(), true);
     assert_eq!(host.grpc_calls.len(), 2);
     let (_, _, _, message) = &host.grpc_calls[1];
-    let applied = root.policy().applicable(&identity(&host.request_headers()));
+    let applied = root
+        .policy()
+        .applicable(&identity(host.auth_facts(), &host.routed()));
     let expected = global::reconciliation(
         "llmgw",
         &applied,
@@ -801,9 +795,9 @@ fn global_reconciliation_sends_tokens_over_the_estimate() {
 fn usage_is_not_forced_without_token_limits() {
     let root = root(); // requests only
     let mut envoy = Envoy::default();
-    let host = chat("bob", 30, Some(100)).with_request_header(headers::INCLUDE_USAGE, "none");
+    let host = chat("bob", 30, Some(100)).with_stream_usage(false);
     let out = envoy.exchange(&root, host, "text/event-stream", SSE, 3);
-    assert_eq!(out.host.req(headers::INCLUDE_USAGE), Some("none"));
+    assert!(!out.host.forced_usage());
     assert_eq!(out.host.response_body, SSE.as_bytes());
 }
 
@@ -830,9 +824,12 @@ fn forced_usage_reaches_the_provider_body_for_every_schema() {
         let mut host = FakeHost::new()
             .with_request_header(":method", "POST")
             .with_request_header(":path", "/v1/chat/completions")
-            .with_request_header(headers::PROVIDER, provider)
-            .with_request_header(headers::UPSTREAM_MODEL, "m")
-            .with_request_header(headers::INCLUDE_USAGE, marker)
+            .with_provider(provider)
+            .with_upstream_model("m")
+            .with_stream_usage(marker == "client")
+            .with_fact(&RateLimitFacts {
+                force_usage: marker == "forced",
+            })
             .with_request_body(body.as_bytes().to_vec());
         let mut filter = translate.new_filter();
         assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
@@ -843,8 +840,11 @@ fn forced_usage_reaches_the_provider_body_for_every_schema() {
         );
         let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
         assert!(
-            host.req(headers::INCLUDE_USAGE).is_none(),
-            "contract header leaked"
+            !host
+                .request_headers
+                .iter()
+                .any(|(n, _)| n.starts_with("x-llmgw-")),
+            "a reserved header leaked"
         );
         if provider == "openai" {
             let asked = sent["stream_options"]["include_usage"] == true;
@@ -865,7 +865,7 @@ fn forced_usage_is_hidden_even_when_shared_data_fails() {
     let root = configure(TOKENS).unwrap();
     let mut host = chat("bob", 30, Some(100))
         .with_now_ms(NOW_MS)
-        .with_request_header(headers::INCLUDE_USAGE, "none");
+        .with_stream_usage(false);
     host.cas_conflicts = u32::MAX;
     // First writes of new keys are not CAS'd: make the keys exist first.
     for key in [
@@ -876,7 +876,7 @@ fn forced_usage_is_hidden_even_when_shared_data_fails() {
     }
     let mut filter = root.new_filter();
     assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
-    assert_eq!(host.req(headers::INCLUDE_USAGE), Some("forced"));
+    assert!(host.forced_usage());
     let mut host = host
         .with_response_header(":status", "200")
         .with_response_header("content-type", "text/event-stream");

@@ -84,7 +84,7 @@ impl ResponseWatcher {
     }
 
     /// A watcher that reads nothing: the answer is in a dialect whose usage translate records
-    /// ([`crate::headers::USAGE`]).
+    /// ([`crate::facts::USAGE`]).
     pub fn ignoring() -> Self {
         Self {
             mode: Mode::Ignored,

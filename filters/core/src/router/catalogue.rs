@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use super::config::Capability;
 use super::policy::Policy;
-use crate::headers;
+use crate::facts;
 
 /// Capabilities as a bit set: checking a request against a target is one `&`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,7 +48,7 @@ impl Capabilities {
 }
 
 /// USD per million input and output tokens (also handed to translate, which counts cost).
-pub use crate::headers::Price;
+pub use crate::facts::Price;
 
 /// Where a request may go: a provider, its model name, and the Envoy cluster that reaches it.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,8 +59,8 @@ pub struct Target {
     pub weight: u32,
     pub context_window: Option<u64>,
     pub price: Option<Price>,
-    /// [`headers::PRICES`] when this target alone serves the request, built once.
-    pub price_header: Option<String>,
+    /// [`facts::RouterFacts::prices`] when this target alone serves the request, built once.
+    pub price_fact: Option<String>,
     pub capabilities: Capabilities,
     /// `provider/model`: the key of this target's health and latency in shared data.
     pub key: String,
@@ -70,10 +70,10 @@ pub struct Target {
 #[derive(Debug)]
 pub struct Fallback {
     pub cluster: String,
-    /// [`headers::TARGETS`] for this chain, built once.
-    pub targets_header: String,
-    /// [`headers::PRICES`] for the chain's priced targets, built once (`None`: none priced).
-    pub prices_header: Option<String>,
+    /// [`facts::RouterFacts::targets`] for this chain, built once.
+    pub targets_fact: String,
+    /// [`facts::RouterFacts::prices`] for the chain's priced targets, built once (`None`: none priced).
+    pub prices_fact: Option<String>,
 }
 
 /// A catalogue entry: one exact model name (a version).
@@ -163,20 +163,20 @@ pub fn mix(mut h: u64) -> u64 {
     h ^ (h >> 31)
 }
 
-/// The [`headers::TARGETS`] value of a chain: `provider=model,…` in fallback order.
-pub fn targets_header(targets: &[Target]) -> String {
+/// The [`facts::RouterFacts::targets`] value of a chain: `provider=model,…` in fallback order.
+pub fn targets_fact(targets: &[Target]) -> String {
     let pairs: Vec<(&str, &str)> = targets
         .iter()
         .map(|t| (t.provider.as_str(), t.model.as_str()))
         .collect();
-    headers::format_targets(&pairs)
+    facts::format_targets(&pairs)
 }
 
-/// The [`headers::PRICES`] value of a chain: its priced targets, in fallback order.
-pub fn prices_header(targets: &[Target]) -> Option<String> {
+/// The [`facts::RouterFacts::prices`] value of a chain: its priced targets, in fallback order.
+pub fn prices_fact(targets: &[Target]) -> Option<String> {
     let prices: Vec<&str> = targets
         .iter()
-        .filter_map(|t| t.price_header.as_deref())
+        .filter_map(|t| t.price_fact.as_deref())
         .collect();
     (!prices.is_empty()).then(|| prices.join(","))
 }

@@ -12,7 +12,7 @@ use super::catalogue::{Capabilities, Catalogue, Entry, Fallback, Model, Price, R
 use super::health::HealthPolicy;
 use super::policy::Policy;
 use crate::config::ConfigError;
-use crate::headers;
+use crate::facts;
 use crate::metrics::MetricsConfig;
 
 /// Router configuration as written in the plugin's JSON.
@@ -257,7 +257,7 @@ fn compile_target(
         .unwrap_or_else(|| raw.provider.clone());
     Ok(Target {
         key: format!("{}/{}", raw.provider, raw.model),
-        price_header: price.map(|p| headers::format_price(&raw.provider, p)),
+        price_fact: price.map(|p| facts::format_price(&raw.provider, p)),
         provider: raw.provider,
         model: raw.model,
         cluster,
@@ -327,8 +327,8 @@ fn compile_model(
             }
             Some(Fallback {
                 cluster: fb.cluster,
-                targets_header: super::catalogue::targets_header(&targets),
-                prices_header: super::catalogue::prices_header(&targets),
+                targets_fact: super::catalogue::targets_fact(&targets),
+                prices_fact: super::catalogue::prices_fact(&targets),
             })
         }
     };

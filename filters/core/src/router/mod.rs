@@ -1,9 +1,10 @@
 //! The router filter: which provider and which upstream model serve a request.
 //!
 //! It is the one filter that parses the request body (once, [`request`]), so it also hands on
-//! what it learnt in `x-llmgw-*` headers for the filters after it, and enforces auth's model
-//! allow-list. Envoy then routes on [`headers::CLUSTER`] (`cluster_header`); setting a header in
-//! the body callback clears the route cache, which needs `allow_on_headers_stop_iteration: true`.
+//! what it learnt to the filters after it ([`RouterFacts`] in filter state), and enforces auth's
+//! model allow-list. Envoy then routes on [`facts::CLUSTER_HEADER`] (`cluster_header`); setting a
+//! header in the body callback clears the route cache, which needs
+//! `allow_on_headers_stop_iteration: true`.
 //!
 //! What router decides, and what it leaves to Envoy:
 //! - router: the name → version (aliases, sticky rollouts, [`catalogue`]), which targets can
@@ -14,8 +15,8 @@
 //!   `fallback` chain is sent to an aggregate cluster whose members are the chain's providers in
 //!   order; the route's `retry_policy` (429, 5xx, reset, connect failure) with
 //!   `previous_priorities` moves each retry to the next provider, and translate (an upstream
-//!   filter, once per try) speaks that provider's format with the model [`headers::TARGETS`]
-//!   names for it. Envoy retries only before it forwards response headers, so a stream falls
+//!   filter, once per try) speaks that provider's format with the model
+//!   [`RouterFacts::targets`] names for it. Envoy retries only before it forwards response headers, so a stream falls
 //!   back only before its first byte reached the client.
 
 mod catalogue;
@@ -42,6 +43,7 @@ use crate::auth;
 use crate::config::{self as config_parse, ConfigError};
 use crate::dialect::{ClientApi, Operation};
 use crate::error::{ApiError, ErrorType};
+use crate::facts::{self, AuthFacts, Fact, RouterFacts};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{send_error_in, Host};
@@ -91,7 +93,6 @@ impl FilterRoot for RouterRoot {
         RouterFilter {
             config: Rc::clone(&self.shared),
             metrics: self.metrics.clone(),
-            client: Client::default(),
             routed: None,
             api: ClientApi::ChatCompletions,
             operation: Operation::Create,
@@ -191,34 +192,27 @@ struct Routed {
 pub struct RouterFilter {
     config: Rc<config::Compiled>,
     metrics: Metrics,
-    /// auth's word on the client, read with the request headers (one host call for all).
-    client: Client,
     routed: Option<Routed>,
     /// The client's dialect (errors are answered in it) and what it asks.
     api: ClientApi,
     operation: Operation,
 }
 
-/// What auth said about the client, from its `x-llmgw-*` request headers.
-#[derive(Default)]
-struct Client {
-    consumer: Option<String>,
-    team: Option<String>,
-    allowed_models: Option<String>,
-}
-
 impl RouterFilter {
-    /// Parse the body once, check the allow-list, pick a target and publish it in headers.
+    /// Parse the body once, check the allow-list, pick a target and publish it: the cluster in
+    /// [`facts::CLUSTER_HEADER`] for Envoy, the rest in [`RouterFacts`].
     fn route(&mut self, host: &mut dyn Host, body: &[u8]) -> Result<(), ApiError> {
-        let facts =
+        let peek =
             RequestFacts::parse_in(body, self.api, self.operation).map_err(RouteError::from)?;
-        let requested = facts.model.as_str();
-        if let Some(allowed) = &self.client.allowed_models {
+        let requested = peek.model.as_str();
+        // auth's word on the client (none without auth in front).
+        let mut client = AuthFacts::read_or_default(host);
+        if let Some(allowed) = &client.allowed_models {
             if !auth::model_allowed(allowed, requested) {
                 return Err(auth::model_not_allowed(requested));
             }
         }
-        let consumer = self.client.consumer.take();
+        let consumer = client.consumer.take();
         let draw = host.random_u64();
         let model = self
             .config
@@ -226,7 +220,7 @@ impl RouterFilter {
             .resolve(requested, consumer.as_deref(), draw)
             .cloned()
             .ok_or_else(|| RouteError::UnknownModel(requested.to_string()))?;
-        let needs = facts.needs(body.len(), self.config.default_output_tokens);
+        let needs = peek.needs(body.len(), self.config.default_output_tokens);
         let now_ms = host.now_ms();
         let chosen = {
             let state = health::SharedState {
@@ -262,42 +256,36 @@ impl RouterFilter {
         let Some(target) = model.targets.get(chosen) else {
             return Err(RouteError::UnknownModel(requested.to_string()).into());
         };
-        host.set_request_header(headers::REQUESTED_MODEL, requested);
         access_log::record(host, Field::RequestedModel, requested);
-        host.set_request_header(headers::PROVIDER, &target.provider);
-        host.set_request_header(headers::UPSTREAM_MODEL, &target.model);
-        match &model.fallback {
-            Some(chain) => {
-                host.set_request_header(headers::CLUSTER, &chain.cluster);
-                host.set_request_header(headers::TARGETS, &chain.targets_header);
-                if let Some(prices) = &chain.prices_header {
-                    host.set_request_header(headers::PRICES, prices);
-                }
-            }
-            None => {
-                host.set_request_header(headers::CLUSTER, &target.cluster);
-                if let Some(price) = &target.price_header {
-                    host.set_request_header(headers::PRICES, price);
-                }
-            }
+        let (cluster, targets, prices) = match &model.fallback {
+            Some(chain) => (
+                &chain.cluster,
+                Some(chain.targets_fact.clone()),
+                chain.prices_fact.clone(),
+            ),
+            None => (&target.cluster, None, target.price_fact.clone()),
+        };
+        host.set_request_header(facts::CLUSTER_HEADER, cluster);
+        RouterFacts {
+            requested_model: Some(requested.to_string()),
+            provider: Some(target.provider.clone()),
+            upstream_model: Some(target.model.clone()),
+            stream: peek.stream,
+            targets,
+            prices,
+            // Text as bytes / 4, images by their pixels.
+            input_tokens_estimate: peek.input_tokens(body.len()),
+            max_output_tokens: peek.max_output_tokens,
+            include_usage: peek.stream && peek.include_usage,
         }
-        let stream = if facts.stream { "true" } else { "false" };
-        host.set_request_header(headers::STREAM, stream);
-        let (max_output, include_usage) = (facts.max_output_tokens, facts.include_usage);
-        crate::ratelimit::estimate::publish(
-            host,
-            facts.input_tokens(body.len()),
-            facts.stream,
-            max_output,
-            include_usage,
-        );
+        .publish(host);
         let labelled = self.config.metrics.consumer_labels;
         self.routed = Some(Routed {
             model,
             target: chosen,
             started_ms: now_ms,
             consumer: consumer.filter(|_| labelled),
-            team: self.client.team.take().filter(|_| labelled),
+            team: client.team.take().filter(|_| labelled),
         });
         Ok(())
     }
@@ -343,16 +331,12 @@ impl HttpFilter for RouterFilter {
         // One copy of the request headers serves every read below and in the body callback.
         let all = host.request_headers();
         let header = |name: &str| headers::find(&all, name).map(str::to_string);
-        self.client = Client {
-            consumer: header(headers::CONSUMER),
-            team: header(headers::TEAM),
-            allowed_models: header(headers::ALLOWED_MODELS),
-        };
         let method = header(":method").unwrap_or_default();
         let path = header(":path").unwrap_or_default();
         let route_path = path.split('?').next().unwrap_or_default();
         if method == "GET" && route_path == MODELS {
-            let allowed = self.client.allowed_models.as_deref();
+            let client = AuthFacts::read_or_default(host);
+            let allowed = client.allowed_models.as_deref();
             let body = models::list_body(self.config.catalogue.names(), allowed);
             host.send_response(200, &[("content-type", "application/json")], &body);
             return Flow::Pause;

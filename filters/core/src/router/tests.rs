@@ -118,50 +118,82 @@ fn model(root: &RouterRoot, name: &str) -> std::rc::Rc<Model> {
 // Contract headers, aliases, errors
 
 #[test]
-fn exact_model_sets_the_contract_headers() {
-    let (flow, host) = route(r#"{"model":"gpt-4o-mini","stream":true}"#, FakeHost::new());
+fn exact_model_publishes_the_cluster_header_and_router_facts() {
+    let body = r#"{"model":"gpt-4o-mini","stream":true,"max_tokens":70}"#;
+    let (flow, host) = route(body, FakeHost::new());
     assert_eq!(flow, Flow::Continue);
-    assert_eq!(host.req(headers::REQUESTED_MODEL), Some("gpt-4o-mini"));
-    assert_eq!(host.req(headers::PROVIDER), Some("openai"));
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("gpt-4o-mini"));
-    assert_eq!(host.req(headers::CLUSTER), Some("openai"));
-    assert_eq!(host.req(headers::STREAM), Some("true"));
-    assert_eq!(host.req(headers::TARGETS), None);
-    assert_eq!(host.req(headers::PRICES), None, "no price in the catalogue");
+    assert_eq!(host.req(facts::CLUSTER_HEADER), Some("openai"));
+    assert_eq!(
+        host.routed(),
+        RouterFacts {
+            requested_model: Some("gpt-4o-mini".into()),
+            provider: Some("openai".into()),
+            upstream_model: Some("gpt-4o-mini".into()),
+            stream: true,
+            targets: None,
+            prices: None, // no price in the catalogue
+            // 56 bytes / 4, rounded up
+            input_tokens_estimate: 14,
+            max_output_tokens: Some(70),
+            include_usage: false,
+        }
+    );
+    // The cluster is the one fact that is a header.
+    let reserved: Vec<&str> = host
+        .request_headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| facts::is_reserved_header(n))
+        .collect();
+    assert_eq!(reserved, [facts::CLUSTER_HEADER]);
     assert!(host.local_response.is_none());
     let requested = host.property(&[crate::access_log::Field::RequestedModel.property()]);
     assert_eq!(requested.as_deref(), Some(&b"gpt-4o-mini"[..]));
 }
 
 #[test]
+fn a_stream_hands_on_whether_its_client_asked_for_usage() {
+    let asked = r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}"#;
+    let (_, host) = route(asked, FakeHost::new());
+    assert!(host.routed().include_usage && !host.routed().stream_without_usage());
+    let (_, host) = route(r#"{"model":"gpt-4o-mini","stream":true}"#, FakeHost::new());
+    assert!(host.routed().stream_without_usage());
+    // Not a stream: nothing to force, whatever stream_options say.
+    let not_streamed = r#"{"model":"gpt-4o-mini","stream_options":{"include_usage":true}}"#;
+    let (_, host) = route(not_streamed, FakeHost::new());
+    assert!(!host.routed().stream && !host.routed().include_usage);
+    assert_eq!(host.routed().max_output_tokens, None);
+}
+
+#[test]
 fn the_chosen_target_s_price_is_handed_on() {
     let (_, host) = route(r#"{"model":"cheap","max_tokens":10}"#, FakeHost::new());
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("small"));
-    assert_eq!(host.req(headers::PRICES), Some("openai=0.1/0.4"));
+    assert_eq!(host.routed().upstream_model.as_deref(), Some("small"));
+    assert_eq!(host.routed().prices.as_deref(), Some("openai=0.1/0.4"));
     // A chain hands on every priced target's price, for whichever provider answers.
     let (_, host) = route(r#"{"model":"resilient"}"#, FakeHost::new());
-    assert_eq!(host.req(headers::PRICES), Some("anthropic=1/5"));
+    assert_eq!(host.routed().prices.as_deref(), Some("anthropic=1/5"));
 }
 
 #[test]
 fn alias_resolves_and_cluster_mapping_applies() {
     let (_, host) = route(r#"{"model":"fast"}"#, FakeHost::new());
-    assert_eq!(host.req(headers::REQUESTED_MODEL), Some("fast"));
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("gpt-4o-mini"));
-    assert_eq!(host.req(headers::STREAM), Some("false"));
+    assert_eq!(host.routed().requested_model.as_deref(), Some("fast"));
+    assert_eq!(host.routed().upstream_model.as_deref(), Some("gpt-4o-mini"));
+    assert!(!host.routed().stream);
     let (_, host) = route(r#"{"model":"claude-haiku"}"#, FakeHost::new());
-    assert_eq!(host.req(headers::CLUSTER), Some("llm-anthropic"));
+    assert_eq!(host.req(facts::CLUSTER_HEADER), Some("llm-anthropic"));
 }
 
 #[test]
 fn a_target_may_name_its_own_cluster() {
     let (_, host) = route(r#"{"model":"regions"}"#, FakeHost::new().with_randoms(&[1]));
-    let first = host.req(headers::CLUSTER).unwrap().to_string();
+    let first = host.req(facts::CLUSTER_HEADER).unwrap().to_string();
     assert!(first == "openai-eu" || first == "openai-us", "{first}");
     let clusters: std::collections::BTreeSet<String> = draws(50)
         .map(|d| {
             let (_, host) = route(r#"{"model":"regions"}"#, FakeHost::new().with_randoms(&[d]));
-            host.req(headers::CLUSTER).unwrap().to_string()
+            host.req(facts::CLUSTER_HEADER).unwrap().to_string()
         })
         .collect();
     assert_eq!(clusters.len(), 2, "{clusters:?}");
@@ -178,15 +210,15 @@ fn embeddings_resolve_like_chat() {
         ),
     );
     assert_eq!(flow, Flow::Continue);
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("gpt-4o-mini"));
-    assert_eq!(host.req(headers::CLUSTER), Some("openai"));
+    assert_eq!(host.routed().upstream_model.as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(host.req(facts::CLUSTER_HEADER), Some("openai"));
 }
 
 #[test]
 fn unknown_model_is_404_model_not_found() {
     let (flow, host) = route(r#"{"model":"gpt-9"}"#, FakeHost::new());
     assert_eq!(flow, Flow::Pause);
-    assert!(host.req(headers::CLUSTER).is_none());
+    assert!(host.req(facts::CLUSTER_HEADER).is_none());
     let reply = host.local_response.unwrap();
     assert_eq!(reply.status, 404);
     assert_eq!(reply.json()["error"]["code"], "model_not_found");
@@ -229,7 +261,7 @@ fn odd_shapes_of_fields_router_only_peeks_at_are_left_to_the_provider() {
 
 #[test]
 fn allow_list_from_auth_is_enforced_on_the_requested_name() {
-    let allowed = FakeHost::new().with_request_header(headers::ALLOWED_MODELS, "gpt-*,fast");
+    let allowed = FakeHost::new().with_auth(|f| f.allowed_models = Some("gpt-*,fast".to_string()));
     let (flow, _) = route(r#"{"model":"fast"}"#, allowed.clone());
     assert_eq!(flow, Flow::Continue);
     let (flow, host) = route(r#"{"model":"claude-haiku"}"#, allowed);
@@ -262,7 +294,7 @@ fn models_list_holds_only_allowed_names_aliases_included() {
             .with_request_header(":method", "GET")
             .with_request_header(":path", "/v1/models");
         if let Some(a) = allowed {
-            host = host.with_request_header(headers::ALLOWED_MODELS, a);
+            host = host.with_auth(|f| f.allowed_models = Some(a.to_string()));
         }
         let mut filter = root().new_filter();
         assert_eq!(filter.on_request_headers(&mut host, true), Flow::Pause);
@@ -321,7 +353,7 @@ fn selection_through_the_filter_is_deterministic_for_a_draw() {
             r#"{"model":"split"}"#,
             FakeHost::new().with_randoms(&[draw]),
         );
-        host.req(headers::PROVIDER).unwrap().to_string()
+        host.routed().provider.as_deref().unwrap().to_string()
     };
     for draw in [0, 1, 7, 12345, u64::MAX] {
         assert_eq!(pick(draw), pick(draw), "draw {draw}");
@@ -387,20 +419,29 @@ fn rollout_without_consumer_uses_the_draw_and_exact_versions_stay_reachable() {
     );
     let (_, host) = route(
         r#"{"model":"claude-sonnet-4-6"}"#,
-        FakeHost::new().with_request_header(headers::CONSUMER, "anyone"),
+        FakeHost::new().with_consumer("anyone"),
     );
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("claude-sonnet-4-6"));
+    assert_eq!(
+        host.routed().upstream_model.as_deref(),
+        Some("claude-sonnet-4-6")
+    );
     let (_, host) = route(
         r#"{"model":"claude-sonnet"}"#,
-        FakeHost::new().with_request_header(headers::CONSUMER, "consumer-1"),
+        FakeHost::new().with_consumer("consumer-1"),
     );
     let expected = root
         .resolve("claude-sonnet", Some("consumer-1"), 0)
         .unwrap()
         .name
         .clone();
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some(expected.as_str()));
-    assert_eq!(host.req(headers::REQUESTED_MODEL), Some("claude-sonnet"));
+    assert_eq!(
+        host.routed().upstream_model.as_deref(),
+        Some(expected.as_str())
+    );
+    assert_eq!(
+        host.routed().requested_model.as_deref(),
+        Some("claude-sonnet")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,7 +623,7 @@ fn cheapest_through_the_filter_says_why_nothing_fits() {
     let body = r#"{"model":"cheap","messages":[{"role":"user","content":"hi"}]}"#;
     let (flow, host) = route(body, FakeHost::new());
     assert_eq!(flow, Flow::Continue);
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("small"));
+    assert_eq!(host.routed().upstream_model.as_deref(), Some("small"));
 }
 
 #[test]
@@ -651,11 +692,11 @@ fn fastest_learns_latency_from_responses_in_shared_data() {
     };
     // a is tried first (both unmeasured), answers in 400 ms; b is then unmeasured → tried.
     let host = respond(FakeHost::new(), NOW, 400);
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("a"));
+    assert_eq!(host.routed().upstream_model.as_deref(), Some("a"));
     let host = respond(host, NOW, 100);
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("b"));
+    assert_eq!(host.routed().upstream_model.as_deref(), Some("b"));
     let host = respond(host, NOW, 100);
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("b"));
+    assert_eq!(host.routed().upstream_model.as_deref(), Some("b"));
     let state = health::SharedState {
         host: &host,
         now_ms: NOW,
@@ -796,7 +837,11 @@ fn weighted_model_skips_the_unhealthy_target() {
                 host.clone().with_randoms(&[draw]),
             ),
         );
-        assert_eq!(h.req(headers::PROVIDER), Some("openai"), "draw {draw}");
+        assert_eq!(
+            h.routed().provider.as_deref(),
+            Some("openai"),
+            "draw {draw}"
+        );
     }
 }
 
@@ -807,13 +852,13 @@ fn weighted_model_skips_the_unhealthy_target() {
 fn fallback_chain_selects_the_aggregate_cluster_and_lists_the_targets_in_order() {
     let (flow, host) = route(r#"{"model":"resilient","stream":true}"#, FakeHost::new());
     assert_eq!(flow, Flow::Continue);
-    assert_eq!(host.req(headers::CLUSTER), Some("llm-fallback"));
+    assert_eq!(host.req(facts::CLUSTER_HEADER), Some("llm-fallback"));
     assert_eq!(
-        host.req(headers::TARGETS),
+        host.routed().targets.as_deref(),
         Some("openai=gpt-4o-mini,anthropic=claude-haiku-4-5")
     );
-    assert_eq!(host.req(headers::PROVIDER), Some("openai"));
-    assert_eq!(host.req(headers::UPSTREAM_MODEL), Some("gpt-4o-mini"));
+    assert_eq!(host.routed().provider.as_deref(), Some("openai"));
+    assert_eq!(host.routed().upstream_model.as_deref(), Some("gpt-4o-mini"));
 }
 
 #[test]
@@ -848,9 +893,7 @@ fn each_request_is_counted_once_by_model_answering_provider_consumer_and_status(
             ],
         )
     };
-    let identified = FakeHost::new()
-        .with_request_header(headers::CONSUMER, "alice")
-        .with_request_header(headers::TEAM, "ml");
+    let identified = FakeHost::new().with_consumer("alice").with_team("ml");
     let root = root();
     let (_, mut filter, mut host) = run(
         &root,
@@ -884,7 +927,7 @@ fn each_request_is_counted_once_by_model_answering_provider_consumer_and_status(
         post(
             "/v1/chat/completions",
             r#"{"model":"resilient"}"#,
-            FakeHost::new().with_request_header(headers::CONSUMER, "alice"),
+            FakeHost::new().with_consumer("alice"),
         ),
     );
     host.response_headers = vec![(":status".into(), "429".into())];

@@ -849,20 +849,9 @@ fn bedrock_host(path: &str, body: &str, model: &str) -> FakeHost {
         .with_request_header("content-length", &body.len().to_string())
         .with_request_header("authorization", "Bearer client-virtual-key")
         .with_request_header("accept-encoding", "gzip")
-        .with_request_header(headers::PROVIDER, "bedrock")
-        .with_request_header(headers::UPSTREAM_MODEL, model)
+        .with_provider("bedrock")
+        .with_upstream_model(model)
         .with_request_body(body.as_bytes().to_vec())
-}
-
-trait WithProvider {
-    fn with_provider(self, provider: &str) -> Self;
-}
-
-impl WithProvider for FakeHost {
-    fn with_provider(mut self, provider: &str) -> Self {
-        self.request_headers.retain(|(n, _)| n != headers::PROVIDER);
-        self.with_request_header(headers::PROVIDER, provider)
-    }
 }
 
 /// Recompute the signature from what the provider would receive, as AWS does.
@@ -943,7 +932,7 @@ fn bedrock_chat_request_is_translated_and_signed() {
     assert!(!host
         .request_headers
         .iter()
-        .any(|(n, _)| headers::is_reserved(n)));
+        .any(|(n, _)| crate::facts::is_reserved_header(n)));
     assert_eq!(
         json_bytes(&host.request_body),
         json!({"messages":[{"role":"user","content":[{"text":"Hi"}]}]})

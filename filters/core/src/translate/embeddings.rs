@@ -517,7 +517,7 @@ pub struct GeminiEmbeddings {
 }
 
 /// Tokens of `text` as llmgw estimates them where a provider reports none: UTF-8 bytes / 4,
-/// rounded up (router's rule for prompts, [`crate::headers::INPUT_TOKENS_ESTIMATE`]).
+/// rounded up (router's rule for prompts, [`crate::facts::RouterFacts::input_tokens_estimate`]).
 #[cfg(feature = "gemini")]
 fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)

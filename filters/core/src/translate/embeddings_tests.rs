@@ -206,8 +206,8 @@ fn embed(provider: &str, upstream_model: &str, body: &str) -> FakeHost {
         .with_request_header(":path", "/v1/embeddings")
         .with_request_header("content-length", &body.len().to_string())
         .with_request_header("authorization", "Bearer client-key")
-        .with_request_header(headers::PROVIDER, provider)
-        .with_request_header(headers::UPSTREAM_MODEL, upstream_model)
+        .with_provider(provider)
+        .with_upstream_model(upstream_model)
         .with_request_body(body.as_bytes().to_vec());
     let mut filter = root().new_filter();
     assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
@@ -282,7 +282,7 @@ fn token_arrays_are_refused_before_leaving() {
     let mut host = FakeHost::new()
         .with_request_header(":method", "POST")
         .with_request_header(":path", "/v1/embeddings")
-        .with_request_header(headers::PROVIDER, "gemini")
+        .with_provider("gemini")
         .with_request_header("authorization", "Bearer client-key")
         .with_request_body(body.as_bytes().to_vec());
     let mut filter = root().new_filter();

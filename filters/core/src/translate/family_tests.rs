@@ -89,7 +89,7 @@ fn the_openai_family_is_served_by_every_build() {
     let mut host = crate::testing::FakeHost::new()
         .with_request_header(":method", "POST")
         .with_request_header(":path", "/v1/chat/completions")
-        .with_request_header(headers::PROVIDER, "openai")
+        .with_provider("openai")
         .with_request_body(body.as_bytes().to_vec())
         .with_property(&PROVIDER_METADATA, b"openai");
     assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
@@ -179,7 +179,7 @@ mod openai_only {
             .with_request_header(":method", "POST")
             .with_request_header(":path", "/v1/chat/completions")
             .with_request_header("content-type", "application/json")
-            .with_request_header(headers::PROVIDER, routed)
+            .with_provider(routed)
             .with_request_body(body.as_bytes().to_vec());
         match metadata {
             Some(name) => host.with_property(&PROVIDER_METADATA, name.as_bytes()),
@@ -259,7 +259,7 @@ fn a_build_without_anthropic_refuses_the_messages_dialect_in_its_format() {
     let mut host = crate::testing::FakeHost::new()
         .with_request_header(":method", "POST")
         .with_request_header(":path", "/v1/messages")
-        .with_request_header(headers::PROVIDER, "openai")
+        .with_provider("openai")
         .with_request_body(br#"{"model":"m","max_tokens":5,"messages":[]}"#.to_vec());
     assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
     let reply = host.local_response.as_ref().unwrap();

@@ -42,9 +42,9 @@ fn messages_host(path: &str, provider: &str, upstream_model: &str) -> FakeHost {
         .with_request_header("x-api-key", "client-virtual-key")
         .with_request_header("anthropic-version", "2023-06-01")
         .with_request_header("anthropic-beta", "interleaved-thinking-2025-05-14")
-        .with_request_header(headers::PROVIDER, provider)
-        .with_request_header(headers::REQUESTED_MODEL, "claude-sonnet-4-5")
-        .with_request_header(headers::UPSTREAM_MODEL, upstream_model)
+        .with_provider(provider)
+        .with_routed(|r| r.requested_model = Some("claude-sonnet-4-5".to_string()))
+        .with_upstream_model(upstream_model)
         .with_request_body(BODY.as_bytes().to_vec())
 }
 
@@ -124,7 +124,7 @@ fn the_answers_usage_is_handed_on_in_filter_state() {
         Flow::Continue
     );
     assert_eq!(host.response_body, answer, "the answer passes unchanged");
-    let usage = headers::read_usage(&host).unwrap();
+    let usage = crate::facts::read_usage(&host).unwrap();
     assert_eq!((usage.prompt_tokens, usage.completion_tokens), (17, 6));
 }
 

@@ -6,7 +6,7 @@
 //!
 //! 1. learns the provider from the endpoint metadata
 //!    (`xds.upstream_host_metadata.filter_metadata.llmgw.provider`), else from router's
-//!    [`headers::PROVIDER`], else the only configured provider;
+//!    [`RouterFacts::provider`], else the only configured provider;
 //! 2. removes every `x-llmgw-*` header and the client's credentials, and sets the provider's key
 //!    (Envoy's `credential_injector` could set a key too, but not per try and per provider of an
 //!    aggregate cluster, and older Envoys and Istio proxies lack it);
@@ -91,6 +91,7 @@ use serde::Deserialize;
 use crate::config::{self, ConfigError};
 use crate::dialect::{ClientApi, Operation};
 use crate::error::{ApiError, ErrorType};
+use crate::facts::{self, Fact, RateLimitFacts, RouterFacts};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{self, Host};
@@ -1020,7 +1021,7 @@ pub struct TranslateFilter {
     /// A local reply was sent; the remaining callbacks do nothing.
     replied: bool,
     mode: ResponseMode,
-    /// Router marked the stream's usage `forced` ([`headers::INCLUDE_USAGE`]): ask the
+    /// ratelimit forced the stream's usage ([`RateLimitFacts::force_usage`]): ask the
     /// provider for it though the client did not (ratelimit charges it, then hides it).
     force_usage: bool,
     /// The client's dialect: local answers are rendered in it.
@@ -1055,8 +1056,8 @@ impl TranslateFilter {
     /// Must this try read (and perhaps rewrite) the request body? Not when the translator
     /// sends it as it came: no field policy, no forced usage, and the model the provider is
     /// asked for is the one the body names. `requested` is router's
-    /// [`headers::REQUESTED_MODEL`], the body's `model` as sent; a retry no longer sees it (the
-    /// first try removed it), so retries read the body and compare.
+    /// [`RouterFacts::requested_model`], the body's `model` as sent (every try re-sends the
+    /// client's body); without router, the body is read and compared.
     fn needs_body(&self, translator: &dyn Translator, requested: Option<&str>) -> bool {
         if self.force_usage {
             return true; // `stream_options.include_usage` is added to the body.
@@ -1119,10 +1120,11 @@ impl HttpFilter for TranslateFilter {
         // One copy of every request header: everything below reads from it, and removes only
         // headers it shows, instead of one host call per header asked for or removed.
         let all = host.request_headers();
-        // Router's facts as the first try saw them (a retry shares its rewritten headers).
+        // The client's path as the first try saw it (a retry shares its rewritten headers).
         let first = FirstTry::load_or_save(host, &all);
         self.api = ClientApi::for_errors(&first.path);
-        let resolved = self.resolve_provider(host, first.provider.as_deref());
+        let routed = RouterFacts::read_or_default(host);
+        let resolved = self.resolve_provider(host, routed.provider.as_deref());
         let Some((index, provider)) = resolved
             .as_ref()
             .ok()
@@ -1133,22 +1135,25 @@ impl HttpFilter for TranslateFilter {
         };
         self.provider = Some(index);
         // A fallback chain names the model per provider; this try's provider picks its own.
-        self.upstream_model = first.model_for(&provider.name);
+        self.upstream_model = routed.model_for(&provider.name).map(str::to_string);
         self.telemetry = TryTelemetry::start(
             host,
             self.metrics_config,
-            &first,
+            first.is_retry,
+            routed.price_for(&provider.name),
             &provider.name,
             self.upstream_model.as_deref(),
         );
-        // Only Chat streams need asking for usage (Messages and Responses always report it).
+        // Only ratelimit forces usage, and only on a Chat stream whose client did not ask for
+        // it (Messages and Responses always report it).
         self.force_usage = self.api == ClientApi::ChatCompletions
-            && first.include_usage.as_deref() == Some(crate::ratelimit::estimate::USAGE_FORCED);
+            && routed.stream_without_usage()
+            && RateLimitFacts::read_or_default(host).force_usage;
 
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         let mut removed: Vec<&str> = Vec::new();
         for (name, _) in all.iter() {
-            let drop = headers::is_reserved(name)
+            let drop = facts::is_reserved_header(name)
                 || CLIENT_CREDENTIALS
                     .iter()
                     .any(|c| c.eq_ignore_ascii_case(name));
@@ -1230,7 +1235,7 @@ impl HttpFilter for TranslateFilter {
             if headers::find(&all, "accept-encoding").is_some() {
                 host.remove_request_header("accept-encoding");
             }
-            if !self.needs_body(&*translator, headers::find(&all, headers::REQUESTED_MODEL)) {
+            if !self.needs_body(&*translator, routed.requested_model.as_deref()) {
                 // Passthrough: the body leaves as the client sent it, so it is neither
                 // buffered nor copied into the VM, and its content-length stays right.
                 self.translator = Some(translator);
@@ -1371,7 +1376,7 @@ impl TranslateFilter {
         self.telemetry.log_outcome(host, usage, stream_failed);
         // For the filters in front, before they see the end of the answer.
         if let Some(json) = usage.and_then(|u| serde_json::to_vec(&u).ok()) {
-            host.set_property(&headers::USAGE, &json);
+            host.set_property(&[facts::USAGE], &json);
         }
     }
 

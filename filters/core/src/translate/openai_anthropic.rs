@@ -28,7 +28,6 @@ use super::{
 };
 use super::{Translator, Usage};
 use crate::error::{ApiError, ErrorType};
-use crate::headers;
 use crate::schema::anthropic as an;
 use crate::schema::openai as oa;
 use crate::sse;
@@ -256,7 +255,7 @@ pub fn to_messages_request_with<'a>(
             return Err(ApiError::invalid_request(format!(
                 "`temperature` {} is outside 0..1, the range Anthropic accepts \
                  (OpenAI's 0..2 cannot be mapped without changing its meaning)",
-                headers::format_number(t)
+                crate::facts::format_number(t)
             ))
             .with_param("temperature"));
         }

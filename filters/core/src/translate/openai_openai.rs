@@ -1,7 +1,7 @@
 //! OpenAI Chat Completions to an OpenAI-compatible provider: a passthrough.
 //!
 //! The body changes only where router chose another model name for this provider
-//! ([`crate::headers::UPSTREAM_MODEL`]); every other field is the client's, as sent
+//! ([`crate::facts::RouterFacts::upstream_model`]); every other field is the client's, as sent
 //! (<https://platform.openai.com/docs/api-reference/chat/create>). Answers pass unchanged.
 //! Streams are watched, not re-encoded: translate remembers whether `data: [DONE]` arrived and
 //! the usage chunk (<https://platform.openai.com/docs/api-reference/chat-streaming>), and

@@ -41,10 +41,10 @@ fn send(provider: &str, upstream_model: Option<&str>, body: &str) -> FakeHost {
         .with_request_header(":path", "/v1/chat/completions")
         .with_request_header("content-length", &body.len().to_string())
         .with_request_header("authorization", "Bearer client-key")
-        .with_request_header(headers::PROVIDER, provider)
+        .with_provider(provider)
         .with_request_body(body.as_bytes().to_vec());
     if let Some(model) = upstream_model {
-        host = host.with_request_header(headers::UPSTREAM_MODEL, model);
+        host = host.with_upstream_model(model);
     }
     let mut filter = root().new_filter();
     assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);

@@ -16,11 +16,10 @@
 //! | `llmgw_translate_dropped_total` | counter | provider, model, what | — (what the provider sent that had no place in the OpenAI answer, [`super::dropped`]) |
 
 use crate::access_log::{self, Field};
-use crate::headers::Price;
+use crate::facts::{AuthFacts, Fact, Price};
 use crate::host::Host;
 use crate::metrics::Metrics;
 
-use super::first_try::FirstTry;
 use super::Usage;
 
 /// Label value when a fact is unknown (no team, no model header).
@@ -71,18 +70,21 @@ pub struct TryTelemetry {
 }
 
 impl TryTelemetry {
-    /// Start timing; read auth's consumer and team before translate strips the headers.
-    /// `first` holds them for every try: a retry sees the headers as the first try left them.
-    /// The access log names this try's provider and model from now on: the last try's win.
+    /// Start timing; read auth's consumer and team (its facts) for the labels, when the config
+    /// wants them. `price` is the catalogue's for this try's provider; `retry` says an earlier
+    /// try of the request ran. The access log names this try's provider and model from now on:
+    /// the last try's win.
     pub fn start(
         host: &mut dyn Host,
         config: MetricsConfig,
-        first: &FirstTry,
+        retry: bool,
+        price: Option<Price>,
         provider: &str,
         model: Option<&str>,
     ) -> Self {
         let (consumer, team) = if config.consumer_labels {
-            (first.consumer.clone(), first.team.clone())
+            let auth = AuthFacts::read_or_default(host);
+            (auth.consumer, auth.team)
         } else {
             (None, None)
         };
@@ -92,8 +94,8 @@ impl TryTelemetry {
             started_ms: host.now_ms(),
             consumer,
             team,
-            price: first.price_for(provider),
-            retry: first.is_retry,
+            price,
+            retry,
             ..Self::default()
         }
     }

@@ -45,8 +45,8 @@ fn chat_host(provider: &str, body: &str) -> FakeHost {
         .with_request_header("api-key", "client-azure-key")
         .with_request_header("openai-organization", "org-client")
         .with_request_header("accept-encoding", "gzip")
-        .with_request_header(headers::CONSUMER, "alice")
-        .with_request_header(headers::PROVIDER, provider)
+        .with_consumer("alice")
+        .with_provider(provider)
         .with_request_header("X-LLMGW-Something-New", "x")
         .with_request_body(body.as_bytes().to_vec())
 }
@@ -67,7 +67,7 @@ fn no_reserved_headers(host: &FakeHost) -> bool {
     !host
         .request_headers
         .iter()
-        .any(|(n, _)| headers::is_reserved(n))
+        .any(|(n, _)| facts::is_reserved_header(n))
 }
 
 const SIMPLE: &str =
@@ -207,8 +207,7 @@ fn config_refuses_unknown_fields_and_schemas_with_paths() {
 #[test]
 fn anthropic_request_gets_its_key_path_and_body() {
     let mut filter = root().new_filter();
-    let mut host = chat_host("anthropic", SIMPLE)
-        .with_request_header(headers::UPSTREAM_MODEL, "claude-3-5-haiku-20241022");
+    let mut host = chat_host("anthropic", SIMPLE).with_upstream_model("claude-3-5-haiku-20241022");
     let (headers_flow, body_flow) = send_request(&mut filter, &mut host);
     assert_eq!((headers_flow, body_flow), (Flow::Pause, Flow::Continue));
     assert_eq!(filter.provider(), Some("anthropic"));
@@ -236,8 +235,7 @@ fn anthropic_request_gets_its_key_path_and_body() {
 fn openai_request_gets_bearer_key_and_model_from_header() {
     let body = r#"{"model":"fast","messages":[{"role":"user","content":"Hi"}],"n":2}"#;
     let mut filter = root().new_filter();
-    let mut host = chat_host("groq", body)
-        .with_request_header(headers::UPSTREAM_MODEL, "llama-3.3-70b-versatile");
+    let mut host = chat_host("groq", body).with_upstream_model("llama-3.3-70b-versatile");
     send_request(&mut filter, &mut host);
     assert_eq!(host.req("authorization"), Some("Bearer gsk-groq-secret"));
     assert_eq!(host.req("x-api-key"), None);
@@ -305,9 +303,7 @@ fn unknown_or_missing_provider_is_a_500() {
     };
     check(chat_host("mistral", SIMPLE));
     check(chat_host("openai", SIMPLE).with_property(&PROVIDER_METADATA, b"mistral"));
-    let mut no_header = chat_host("openai", SIMPLE);
-    no_header.remove_request_header(headers::PROVIDER);
-    check(no_header);
+    check(chat_host("openai", SIMPLE).with_routed(|r| r.provider = None));
 }
 
 #[test]
@@ -318,8 +314,7 @@ fn a_single_provider_needs_no_header() {
     )
     .unwrap();
     let mut filter = root.new_filter();
-    let mut host = chat_host("ignored", SIMPLE);
-    host.remove_request_header(headers::PROVIDER);
+    let mut host = chat_host("ignored", SIMPLE).with_routed(|r| r.provider = None);
     send_request(&mut filter, &mut host);
     assert_eq!(filter.provider(), Some("a"));
     assert_eq!(body_json(&host)["max_tokens"], 4096);
@@ -342,7 +337,7 @@ fn other_paths_pass_through_for_openai_and_404_for_anthropic() {
         .with_request_header(":method", "GET")
         .with_request_header(":path", "/v1/models?limit=2")
         .with_request_header("authorization", "Bearer client")
-        .with_request_header(headers::PROVIDER, "groq");
+        .with_provider("groq");
     assert_eq!(filter.on_request_headers(&mut host, true), Flow::Continue);
     assert_eq!(host.req(":path"), Some("/openai/v1/models?limit=2"));
     assert_eq!(host.req("authorization"), Some("Bearer gsk-groq-secret"));
@@ -356,7 +351,7 @@ fn other_paths_pass_through_for_openai_and_404_for_anthropic() {
     let mut host = FakeHost::new()
         .with_request_header(":method", "POST")
         .with_request_header(":path", "/v1/embeddings")
-        .with_request_header(headers::PROVIDER, "anthropic");
+        .with_provider("anthropic");
     assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
     let reply = host.local_response.unwrap();
     assert_eq!(reply.status, 404);
@@ -394,8 +389,7 @@ struct LocalResponseView {
 fn malformed_json_is_a_400() {
     for provider in ["anthropic", "openai"] {
         let mut filter = root().new_filter();
-        let mut host =
-            chat_host(provider, "{\"model\": ").with_request_header(headers::UPSTREAM_MODEL, "m");
+        let mut host = chat_host(provider, "{\"model\": ").with_upstream_model("m");
         send_request(&mut filter, &mut host);
         let reply = host.local_response.unwrap();
         assert_eq!(reply.status, 400, "{provider}");
@@ -652,8 +646,8 @@ fn each_try_of_a_fallback_chain_gets_the_model_of_its_provider() {
         let mut filter = root().new_filter();
         let mut host = chat_host("openai", SIMPLE)
             .with_property(&PROVIDER_METADATA, provider.as_bytes())
-            .with_request_header(headers::UPSTREAM_MODEL, "gpt-4o-mini")
-            .with_request_header(headers::TARGETS, chain);
+            .with_upstream_model("gpt-4o-mini")
+            .with_routed(|r| r.targets = Some(chain.to_string()));
         send_request(&mut filter, &mut host);
         assert_eq!(filter.provider(), Some(provider));
         assert_eq!(host.req(":path"), Some(path));
@@ -691,9 +685,9 @@ fn a_finished_try_puts_its_tokens_cost_and_provider_in_the_access_log() {
     use crate::access_log::Field;
     let mut filter = root().new_filter();
     let mut host = chat_host("anthropic", SIMPLE)
-        .with_request_header(headers::UPSTREAM_MODEL, "claude-haiku-4-5")
-        .with_request_header(headers::TEAM, "research")
-        .with_request_header(headers::PRICES, "openai=0.15/0.6,anthropic=1/5");
+        .with_upstream_model("claude-haiku-4-5")
+        .with_team("research")
+        .with_routed(|r| r.prices = Some("openai=0.15/0.6,anthropic=1/5".to_string()));
     send_request(&mut filter, &mut host);
     assert_eq!(logged(&host, Field::Provider).as_deref(), Some("anthropic"));
     assert_eq!(
@@ -754,10 +748,9 @@ fn a_finished_try_puts_its_tokens_cost_and_provider_in_the_access_log() {
 fn a_failed_try_logs_its_error_class_and_the_next_try_clears_it() {
     use crate::access_log::Field;
     let root = root();
-    let mut host = chat_host("anthropic", SIMPLE).with_request_header(
-        headers::TARGETS,
-        "anthropic=claude-haiku-4-5,openai=gpt-4o-mini",
-    );
+    let mut host = chat_host("anthropic", SIMPLE).with_routed(|r| {
+        r.targets = Some("anthropic=claude-haiku-4-5,openai=gpt-4o-mini".to_string())
+    });
     let mut first = root.new_filter();
     send_request(&mut first, &mut host);
     host.response_headers = vec![(":status".into(), "429".into())];
@@ -820,8 +813,8 @@ fn a_local_reply_logs_its_error_code() {
 /// `upstream`.
 fn routed_host(requested: &str, upstream: &str) -> FakeHost {
     chat_host("openai", SIMPLE)
-        .with_request_header(headers::REQUESTED_MODEL, requested)
-        .with_request_header(headers::UPSTREAM_MODEL, upstream)
+        .with_routed(|r| r.requested_model = Some(requested.to_string()))
+        .with_upstream_model(upstream)
 }
 
 #[test]
@@ -880,10 +873,9 @@ fn another_model_forced_usage_or_a_field_policy_reads_the_body() {
     // Same model, but ratelimit needs the stream's usage.
     let mut filter = root().new_filter();
     let model = "claude-3-5-haiku-latest";
-    let mut host = routed_host(model, model).with_request_header(
-        headers::INCLUDE_USAGE,
-        crate::ratelimit::estimate::USAGE_FORCED,
-    );
+    let mut host = routed_host(model, model)
+        .with_stream_usage(false)
+        .with_fact(&crate::facts::RateLimitFacts { force_usage: true });
     assert_eq!(
         send_request(&mut filter, &mut host),
         (Flow::Pause, Flow::Continue)
@@ -897,8 +889,8 @@ fn another_model_forced_usage_or_a_field_policy_reads_the_body() {
     let mut filter = root.new_filter();
     let body = r#"{"model":"m","messages":[],"user":"u1"}"#;
     let mut host = chat_host("openai", body)
-        .with_request_header(headers::REQUESTED_MODEL, "m")
-        .with_request_header(headers::UPSTREAM_MODEL, "m");
+        .with_routed(|r| r.requested_model = Some("m".to_string()))
+        .with_upstream_model("m");
     assert_eq!(
         send_request(&mut filter, &mut host),
         (Flow::Pause, Flow::Continue)
@@ -907,17 +899,17 @@ fn another_model_forced_usage_or_a_field_policy_reads_the_body() {
 }
 
 #[test]
-fn a_retry_after_a_fast_first_try_reads_the_body_and_leaves_it_alone() {
+fn a_retry_after_a_fast_first_try_skips_the_body_too() {
     let model = "claude-3-5-haiku-latest";
     let mut host = routed_host(model, model);
     let mut first = root().new_filter();
     assert_eq!(first.on_request_headers(&mut host, false), Flow::Continue);
-    // The retry sees the header map as the first try left it: no router headers, so it cannot
-    // tell the model is unchanged without reading the body.
+    // The retry sees the header map as the first try left it, and router's facts as router
+    // wrote them: the model is unchanged, so the body passes unread again.
     let mut retry = root().new_filter();
     assert_eq!(
         send_request(&mut retry, &mut host),
-        (Flow::Pause, Flow::Continue)
+        (Flow::Continue, Flow::Continue)
     );
     assert_eq!(host.request_body, SIMPLE.as_bytes());
     assert_eq!(
@@ -925,4 +917,16 @@ fn a_retry_after_a_fast_first_try_reads_the_body_and_leaves_it_alone() {
         Some(SIMPLE.len().to_string().as_str())
     );
     assert_eq!(retry.upstream_model.as_deref(), Some(model));
+}
+
+#[test]
+fn without_router_the_body_is_read_to_compare_the_model() {
+    let mut filter = root().new_filter();
+    let mut host = chat_host("openai", SIMPLE).with_fact(&crate::facts::RouterFacts::default());
+    host.properties.clear();
+    assert_eq!(
+        send_request(&mut filter, &mut host),
+        (Flow::Pause, Flow::Continue)
+    );
+    assert_eq!(host.request_body, SIMPLE.as_bytes());
 }

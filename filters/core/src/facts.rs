@@ -1,0 +1,481 @@
+//! The facts the filters hand each other: the one place that lists them.
+//!
+//! Each filter that learns something the others need writes it once per request as one Envoy
+//! filter-state property, `llmgw.<writer>` (Envoy stores a wasm filter's property as
+//! `wasm.llmgw.<writer>`), holding all of that writer's facts in one [`record`]. Filter state
+//! belongs to the request: no client can set it, and it costs one host call per writer instead
+//! of a header write per fact plus a removal before the provider. Upstream filters (translate,
+//! once per try) read the downstream stream's filter state, later tries included (checked on
+//! Envoy 1.40 by tests/e2e/test_routing.py's fallbacks).
+//!
+//! | property | writer | facts | readers |
+//! |---|---|---|---|
+//! | [`AUTH`] | auth | consumer, team, allowed models | router (allow-list, rollout bucket, metric labels), ratelimit (keys), translate (metric labels) |
+//! | [`ROUTER`] | router | requested model, provider, upstream model, stream, fallback targets, prices, input estimate, max output, client's `include_usage` | ratelimit (keys, estimate), translate (provider, model per try, cost) |
+//! | [`RATELIMIT`] | ratelimit | usage forced | translate (asks the provider for a stream's usage) |
+//! | [`USAGE`] | translate | a try's token usage (JSON) | ratelimit (Messages and Responses answers) |
+//!
+//! One fact stays a request header because Envoy itself reads it: [`CLUSTER_HEADER`], which
+//! router sets and the route's `cluster_header` selects on. Client-sent `x-llmgw-*` headers are
+//! never read as facts; auth drops them and translate removes every one before the provider.
+//!
+//! A record is read whole or not at all: a property that is absent (the writer is not in the
+//! chain, or answered the request itself) or unreadable reads as the writer's defaults.
+
+mod record;
+
+use crate::host::Host;
+
+pub use self::record::{Fields, Record};
+
+/// The reserved request-header prefix: every `x-llmgw-*` header belongs to llmgw.
+pub const RESERVED_PREFIX: &str = "x-llmgw-";
+
+/// Set by router: the Envoy cluster of the chosen provider (or of a fallback chain's aggregate
+/// cluster); routes select it with `cluster_header`. The only fact that is a header.
+pub const CLUSTER_HEADER: &str = "x-llmgw-cluster";
+
+/// Is this header name one of llmgw's? Header names reach filters lower-cased.
+pub fn is_reserved_header(name: &str) -> bool {
+    name.len() >= RESERVED_PREFIX.len()
+        && name[..RESERVED_PREFIX.len()].eq_ignore_ascii_case(RESERVED_PREFIX)
+}
+
+/// auth's facts ([`AuthFacts`]).
+pub const AUTH: &str = "llmgw.auth";
+/// router's facts ([`RouterFacts`]).
+pub const ROUTER: &str = "llmgw.router";
+/// ratelimit's facts ([`RateLimitFacts`]).
+pub const RATELIMIT: &str = "llmgw.ratelimit";
+/// translate's: the try's token usage in OpenAI terms, as JSON (`schema::openai::Usage`),
+/// written when its answer ends (before the downstream filters see that end). translate reads
+/// every client dialect's answer, so the filters in front read usage here ([`read_usage`])
+/// instead of parsing Messages or Responses bodies themselves.
+pub const USAGE: &str = "llmgw.usage";
+
+/// The usage translate recorded in [`USAGE`], if any.
+pub fn read_usage(host: &dyn Host) -> Option<crate::schema::openai::Usage> {
+    serde_json::from_slice(&host.property(&[USAGE])?).ok()
+}
+/// translate's own per-request state across tries (`translate::first_try`), no fact for
+/// others: the request path as the first try saw it.
+pub const TRANSLATE_FIRST_TRY: &str = "llmgw.translate.request";
+
+/// The properties the downstream filters write, each once per request and before any try
+/// reaches translate. The one-module gateway (`crate::gateway`) keeps a copy of what its filters
+/// write, so a later filter of the module reads it without a host call.
+pub const DOWNSTREAM: [&str; 3] = [AUTH, ROUTER, RATELIMIT];
+
+/// One writer's facts, stored as one property.
+pub trait Fact: Sized + Default {
+    /// The property (one path segment).
+    const PROPERTY: &'static str;
+
+    fn encode(&self) -> Vec<u8>;
+    /// `None` when `bytes` is no record.
+    fn decode(bytes: &[u8]) -> Option<Self>;
+
+    /// The writer's facts for this request; `None` when it wrote none.
+    fn read(host: &dyn Host) -> Option<Self> {
+        let bytes = host.property(&[Self::PROPERTY])?;
+        let facts = Self::decode(&bytes);
+        if facts.is_none() {
+            log::warn!("llmgw: filter state {} is unreadable", Self::PROPERTY);
+        }
+        facts
+    }
+
+    /// The writer's facts, or its defaults when it wrote none.
+    fn read_or_default(host: &dyn Host) -> Self {
+        Self::read(host).unwrap_or_default()
+    }
+
+    /// Write them (once per request).
+    fn publish(&self, host: &mut dyn Host) {
+        host.set_property(&[Self::PROPERTY], &self.encode());
+    }
+}
+
+/// Field names inside the records (short: they travel in every request's filter state).
+mod field {
+    pub const CONSUMER: &str = "consumer";
+    pub const TEAM: &str = "team";
+    pub const ALLOWED_MODELS: &str = "models";
+    pub const REQUESTED_MODEL: &str = "requested";
+    pub const PROVIDER: &str = "provider";
+    pub const UPSTREAM_MODEL: &str = "model";
+    pub const STREAM: &str = "stream";
+    pub const TARGETS: &str = "targets";
+    pub const PRICES: &str = "prices";
+    pub const INPUT_ESTIMATE: &str = "input";
+    pub const MAX_OUTPUT: &str = "max_output";
+    pub const INCLUDE_USAGE: &str = "include_usage";
+    pub const FORCE_USAGE: &str = "force_usage";
+}
+
+/// Written by auth once the key is accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthFacts {
+    /// The consumer id of the key.
+    pub consumer: Option<String>,
+    /// The consumer's team, when the key has one.
+    pub team: Option<String>,
+    /// The key's model globs, comma-separated, when the key may only use some models. router
+    /// enforces it ([`crate::auth::model_allowed`]): it is the filter that reads `model`.
+    pub allowed_models: Option<String>,
+}
+
+impl Fact for AuthFacts {
+    const PROPERTY: &'static str = AUTH;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Record::new();
+        out.text(field::CONSUMER, self.consumer.as_deref());
+        out.text(field::TEAM, self.team.as_deref());
+        out.text(field::ALLOWED_MODELS, self.allowed_models.as_deref());
+        out.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let fields = Fields::parse(bytes)?;
+        Some(Self {
+            consumer: fields.string(field::CONSUMER),
+            team: fields.string(field::TEAM),
+            allowed_models: fields.string(field::ALLOWED_MODELS),
+        })
+    }
+}
+
+/// Written by router once it chose a target for the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterFacts {
+    /// The model name the client asked for (an exact name or an alias).
+    pub requested_model: Option<String>,
+    /// The provider chosen (a name from translate's config); a chain's first.
+    pub provider: Option<String>,
+    /// The model name that provider is asked for.
+    pub upstream_model: Option<String>,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// A fallback chain's `provider=model` pairs in fallback order ([`format_targets`]): each
+    /// try's translate takes its provider's model from here ([`model_for_provider`]).
+    pub targets: Option<String>,
+    /// `provider=input/output,…`, USD per million tokens of every priced target the request
+    /// may reach ([`format_price`]); translate turns each try's usage into cost with it.
+    pub prices: Option<String>,
+    /// The prompt's size in tokens, estimated from the body (bytes / 4, rounded up); ratelimit
+    /// admits token limits against it.
+    pub input_tokens_estimate: u64,
+    /// The client's cap on the answer: `max_completion_tokens`, else `max_tokens`.
+    pub max_output_tokens: Option<u64>,
+    /// Streams: the client asked for `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+impl Fact for RouterFacts {
+    const PROPERTY: &'static str = ROUTER;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Record::new();
+        out.text(field::REQUESTED_MODEL, self.requested_model.as_deref());
+        out.text(field::PROVIDER, self.provider.as_deref());
+        out.text(field::UPSTREAM_MODEL, self.upstream_model.as_deref());
+        out.flag(field::STREAM, self.stream);
+        out.text(field::TARGETS, self.targets.as_deref());
+        out.text(field::PRICES, self.prices.as_deref());
+        out.number(field::INPUT_ESTIMATE, Some(self.input_tokens_estimate));
+        out.number(field::MAX_OUTPUT, self.max_output_tokens);
+        out.flag(field::INCLUDE_USAGE, self.include_usage);
+        out.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let fields = Fields::parse(bytes)?;
+        Some(Self {
+            requested_model: fields.string(field::REQUESTED_MODEL),
+            provider: fields.string(field::PROVIDER),
+            upstream_model: fields.string(field::UPSTREAM_MODEL),
+            stream: fields.flag(field::STREAM),
+            targets: fields.string(field::TARGETS),
+            prices: fields.string(field::PRICES),
+            input_tokens_estimate: fields.number(field::INPUT_ESTIMATE).unwrap_or(0),
+            max_output_tokens: fields.number(field::MAX_OUTPUT),
+            include_usage: fields.flag(field::INCLUDE_USAGE),
+        })
+    }
+}
+
+impl RouterFacts {
+    /// The model for `provider`: its entry in a fallback chain, else router's first choice.
+    pub fn model_for(&self, provider: &str) -> Option<&str> {
+        self.targets
+            .as_deref()
+            .and_then(|t| model_for_provider(t, provider))
+            .or(self.upstream_model.as_deref())
+    }
+
+    /// The catalogue's price for `provider`'s tokens, when router handed one on.
+    pub fn price_for(&self, provider: &str) -> Option<Price> {
+        price_for_provider(self.prices.as_deref()?, provider)
+    }
+
+    /// A stream whose client did not ask for usage: ratelimit may have to force it.
+    pub fn stream_without_usage(&self) -> bool {
+        self.stream && !self.include_usage
+    }
+}
+
+/// Written by ratelimit when it must charge a stream's tokens the client did not ask usage for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateLimitFacts {
+    /// translate asks the provider for the stream's usage (`stream_options.include_usage`);
+    /// ratelimit hides that usage chunk from the client again.
+    pub force_usage: bool,
+}
+
+impl Fact for RateLimitFacts {
+    const PROPERTY: &'static str = RATELIMIT;
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Record::new();
+        out.flag(field::FORCE_USAGE, self.force_usage);
+        out.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let fields = Fields::parse(bytes)?;
+        Some(Self {
+            force_usage: fields.flag(field::FORCE_USAGE),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value formats inside router's record
+
+/// The [`RouterFacts::targets`] value for `(provider, model)` pairs, in order. Names are
+/// `[A-Za-z0-9._:/@-]` (router's config checks), so `=` and `,` are safe separators.
+pub fn format_targets(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (provider, model)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(provider);
+        out.push('=');
+        out.push_str(model);
+    }
+    out
+}
+
+/// The model a [`RouterFacts::targets`] value names for `provider` (the first, if listed twice).
+pub fn model_for_provider<'a>(targets: &'a str, provider: &str) -> Option<&'a str> {
+    value_for_provider(targets, provider)
+}
+
+/// The value a `provider=value,…` list (targets, prices) gives `provider`.
+fn value_for_provider<'a>(list: &'a str, provider: &str) -> Option<&'a str> {
+    list.split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(p, _)| p.trim() == provider)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// A price per million input and output tokens, in USD.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+impl Price {
+    /// What `input` and `output` tokens cost, in billionths of a USD (rounded): integer
+    /// counters keep sub-cent sums exact enough (a token of a $0.10/M model is 100 nanos).
+    pub fn cost_nanos(self, input: u64, output: u64) -> u64 {
+        // USD per million tokens × 10⁹ nanos per USD / 10⁶ tokens = × 1000 per token.
+        let nanos = (input as f64 * self.input + output as f64 * self.output) * 1000.0;
+        nanos.round() as u64
+    }
+}
+
+/// One `provider=input/output` entry of [`RouterFacts::prices`].
+pub fn format_price(provider: &str, price: Price) -> String {
+    format!(
+        "{provider}={}/{}",
+        format_number(price.input),
+        format_number(price.output)
+    )
+}
+
+/// A number as short text: whole numbers without a decimal point (`5`), others in serde_json's
+/// shortest form (`0.15`). Not `f64`'s `Display`: that links ~10 KB of float formatting into
+/// a module for a fact or a message, while serde_json's printer is linked anyway.
+pub fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        (v as i64).to_string()
+    } else {
+        serde_json::to_string(&v).unwrap_or_default()
+    }
+}
+
+/// The price a [`RouterFacts::prices`] value gives `provider`; `None` when absent or unreadable.
+pub fn price_for_provider(prices: &str, provider: &str) -> Option<Price> {
+    let (input, output) = value_for_provider(prices, provider)?.split_once('/')?;
+    // serde_json's number parser (linked anyway) rather than `f64`'s `FromStr` (~4 KB more).
+    let number = |s: &str| s.trim().parse::<serde_json::Number>().ok()?.as_f64();
+    let price = Price {
+        input: number(input)?,
+        output: number(output)?,
+    };
+    let valid = |v: f64| v.is_finite() && v >= 0.0;
+    (valid(price.input) && valid(price.output)).then_some(price)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::testing::FakeHost;
+
+    #[test]
+    fn reserved_prefix_matches_any_case() {
+        assert!(is_reserved_header(CLUSTER_HEADER));
+        assert!(is_reserved_header("X-LLMGW-Consumer"));
+        assert!(!is_reserved_header("x-llm"));
+        assert!(!is_reserved_header("authorization"));
+    }
+
+    fn routed() -> RouterFacts {
+        RouterFacts {
+            requested_model: Some("fast".into()),
+            provider: Some("openai".into()),
+            upstream_model: Some("gpt-4o-mini".into()),
+            stream: true,
+            targets: Some(format_targets(&[
+                ("openai", "gpt-4o-mini"),
+                ("anthropic", "claude-haiku"),
+            ])),
+            prices: Some("openai=0.15/0.6,anthropic=1/5".into()),
+            input_tokens_estimate: 31,
+            max_output_tokens: Some(70),
+            include_usage: false,
+        }
+    }
+
+    #[test]
+    fn every_writers_facts_round_trip_through_filter_state() {
+        let mut host = FakeHost::new();
+        assert_eq!(AuthFacts::read(&host), None);
+        assert_eq!(RouterFacts::read_or_default(&host), RouterFacts::default());
+        let auth = AuthFacts {
+            consumer: Some("alice".into()),
+            team: None,
+            allowed_models: Some("gpt-*,fast".into()),
+        };
+        auth.publish(&mut host);
+        routed().publish(&mut host);
+        RateLimitFacts { force_usage: true }.publish(&mut host);
+        assert_eq!(AuthFacts::read(&host), Some(auth));
+        assert_eq!(RouterFacts::read(&host), Some(routed()));
+        assert_eq!(
+            RateLimitFacts::read(&host),
+            Some(RateLimitFacts { force_usage: true })
+        );
+        // One property per writer, under its documented name.
+        let mut names: Vec<&str> = host.properties.keys().map(|k| k[0].as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, [AUTH, RATELIMIT, ROUTER]);
+    }
+
+    #[test]
+    fn defaults_and_absent_fields_read_back_as_absent() {
+        let bytes = RouterFacts::default().encode();
+        assert_eq!(RouterFacts::decode(&bytes), Some(RouterFacts::default()));
+        assert_eq!(AuthFacts::decode(b""), Some(AuthFacts::default()));
+        // An empty value is no value (an empty team is no team).
+        let empty_team = AuthFacts {
+            team: Some(String::new()),
+            ..AuthFacts::default()
+        };
+        assert_eq!(
+            AuthFacts::decode(&empty_team.encode()),
+            Some(AuthFacts::default())
+        );
+    }
+
+    #[test]
+    fn an_unreadable_record_reads_as_none() {
+        let host = FakeHost::new().with_property(&[AUTH], b"consumer:99:alice\n");
+        assert_eq!(AuthFacts::read(&host), None);
+        assert_eq!(AuthFacts::read_or_default(&host), AuthFacts::default());
+    }
+
+    #[test]
+    fn a_try_finds_its_model_and_price_by_provider() {
+        let facts = routed();
+        assert_eq!(facts.model_for("anthropic"), Some("claude-haiku"));
+        assert_eq!(facts.model_for("openai"), Some("gpt-4o-mini"));
+        // A provider outside the chain gets router's first choice.
+        assert_eq!(facts.model_for("gemini"), Some("gpt-4o-mini"));
+        let anthropic = facts.price_for("anthropic").unwrap();
+        assert_eq!((anthropic.input, anthropic.output), (1.0, 5.0));
+        assert_eq!(facts.price_for("gemini"), None);
+        assert!(facts.stream_without_usage());
+        assert_eq!(RouterFacts::default().model_for("openai"), None);
+    }
+
+    #[test]
+    fn prices_round_trip_and_cost_is_counted_in_nanos() {
+        let list = [
+            format_price(
+                "openai",
+                Price {
+                    input: 0.15,
+                    output: 0.6,
+                },
+            ),
+            format_price(
+                "anthropic",
+                Price {
+                    input: 1.0,
+                    output: 5.0,
+                },
+            ),
+        ]
+        .join(",");
+        assert_eq!(list, "openai=0.15/0.6,anthropic=1/5");
+        let openai = price_for_provider(&list, "openai").unwrap();
+        assert_eq!(
+            openai,
+            Price {
+                input: 0.15,
+                output: 0.6
+            }
+        );
+        // 1000 × $0.15/M + 500 × $0.60/M = $0.00015 + $0.0003 = 450 000 nanos.
+        assert_eq!(openai.cost_nanos(1000, 500), 450_000);
+        let anthropic = price_for_provider(&list, "anthropic").unwrap();
+        assert_eq!(anthropic.cost_nanos(3, 7), 38_000);
+        assert_eq!(price_for_provider(&list, "gemini"), None);
+        assert_eq!(price_for_provider("openai=1", "openai"), None);
+        assert_eq!(price_for_provider("openai=x/1", "openai"), None);
+        assert_eq!(price_for_provider("openai=-1/1", "openai"), None);
+    }
+
+    #[test]
+    fn targets_round_trip_and_pick_the_model_of_the_try_provider() {
+        let value = format_targets(&[("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku")]);
+        assert_eq!(value, "openai=gpt-4o-mini,anthropic=claude-haiku");
+        assert_eq!(
+            model_for_provider(&value, "anthropic"),
+            Some("claude-haiku")
+        );
+        assert_eq!(model_for_provider(&value, "openai"), Some("gpt-4o-mini"));
+        assert_eq!(model_for_provider(&value, "gemini"), None);
+        assert_eq!(model_for_provider("", "openai"), None);
+        assert_eq!(model_for_provider("openai=", "openai"), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! The encoding of one writer's facts in one filter-state value.
+//!
+//! A record is a sequence of fields, each `<name>:<length>:<value>\n`: the name (no `:`), the
+//! value's length in bytes in decimal, the value itself, then a line break. The length makes any
+//! value safe, whatever bytes it holds (no escaping), and a reader finds each field without
+//! scanning the value; the line breaks keep a record readable in a debug log. Fields are looked
+//! up by name, so a reader ignores fields it does not know and reads a missing one as absent
+//! (modules of different versions can share a request). Absent and empty values are not
+//! written.
+
+/// Builds a record.
+#[derive(Debug, Default)]
+pub struct Record {
+    out: Vec<u8>,
+}
+
+impl Record {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A text field; absent or empty values are left out.
+    pub fn text(&mut self, name: &str, value: Option<&str>) {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            self.field(name, value.as_bytes());
+        }
+    }
+
+    /// A number field; absent values are left out.
+    pub fn number(&mut self, name: &str, value: Option<u64>) {
+        if let Some(value) = value {
+            self.field(name, value.to_string().as_bytes());
+        }
+    }
+
+    /// A flag: written as `1` when set, left out when not.
+    pub fn flag(&mut self, name: &str, set: bool) {
+        if set {
+            self.field(name, b"1");
+        }
+    }
+
+    fn field(&mut self, name: &str, value: &[u8]) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b':');
+        self.out
+            .extend_from_slice(value.len().to_string().as_bytes());
+        self.out.push(b':');
+        self.out.extend_from_slice(value);
+        self.out.push(b'\n');
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// A parsed record: its fields, borrowed from the bytes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Fields<'a> {
+    fields: Vec<(&'a str, &'a [u8])>,
+}
+
+impl<'a> Fields<'a> {
+    /// `None` when `bytes` is not a whole record (a length that runs past the end, a missing
+    /// separator): a record is read whole or not at all.
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let mut fields = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let colon = rest.iter().position(|&b| b == b':')?;
+            let name = std::str::from_utf8(&rest[..colon]).ok()?;
+            rest = &rest[colon + 1..];
+            let colon = rest.iter().position(|&b| b == b':')?;
+            let digits = &rest[..colon];
+            if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let len: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+            rest = &rest[colon + 1..];
+            let value = rest.get(..len)?;
+            if rest.get(len) != Some(&b'\n') {
+                return None;
+            }
+            rest = &rest[len + 1..];
+            fields.push((name, value));
+        }
+        Some(Self { fields })
+    }
+
+    fn get(&self, name: &str) -> Option<&'a [u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// A text field; `None` when absent, empty or not UTF-8.
+    pub fn string(&self, name: &str) -> Option<String> {
+        let value = std::str::from_utf8(self.get(name)?).ok()?;
+        (!value.is_empty()).then(|| value.to_string())
+    }
+
+    /// A number field; `None` when absent or not a number.
+    pub fn number(&self, name: &str) -> Option<u64> {
+        std::str::from_utf8(self.get(name)?).ok()?.parse().ok()
+    }
+
+    /// A flag: set when the field is `1`.
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name) == Some(b"1")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_what_was_written() {
+        let mut record = Record::new();
+        record.text("consumer", Some("alice"));
+        record.text("team", None);
+        record.text("empty", Some(""));
+        record.number("input", Some(31));
+        record.number("max", None);
+        record.flag("stream", true);
+        record.flag("forced", false);
+        let bytes = record.finish();
+        assert_eq!(bytes, b"consumer:5:alice\ninput:2:31\nstream:1:1\n");
+        let fields = Fields::parse(&bytes).unwrap();
+        assert_eq!(fields.string("consumer").as_deref(), Some("alice"));
+        assert_eq!(fields.string("team"), None);
+        assert_eq!(fields.string("empty"), None);
+        assert_eq!(fields.number("input"), Some(31));
+        assert_eq!(fields.number("max"), None);
+        assert!(fields.flag("stream"));
+        assert!(!fields.flag("forced"));
+        assert_eq!(Fields::parse(b""), Some(Fields::default()));
+    }
+
+    #[test]
+    fn values_may_hold_any_bytes() {
+        let tricky = "a:1:b\nc:99:\u{0}é,=/";
+        let mut record = Record::new();
+        record.text("x", Some(tricky));
+        record.text("y", Some("after"));
+        let bytes = record.finish();
+        let fields = Fields::parse(&bytes).unwrap();
+        assert_eq!(fields.string("x").as_deref(), Some(tricky));
+        assert_eq!(fields.string("y").as_deref(), Some("after"));
+        // Only whole names match: no field is found inside another's value.
+        assert_eq!(fields.string("a"), None);
+        assert_eq!(fields.string("c"), None);
+    }
+
+    #[test]
+    fn fields_a_reader_does_not_know_are_skipped() {
+        let fields = Fields::parse(b"future:3:abc\nconsumer:3:bob\n").unwrap();
+        assert_eq!(fields.string("consumer").as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn anything_but_a_whole_record_is_refused() {
+        let good = b"consumer:5:alice\nteam:2:ml\n";
+        assert!(Fields::parse(good).is_some());
+        let first_field = good.iter().position(|&b| b == b'\n').unwrap() + 1;
+        for cut in (1..good.len()).filter(|&cut| cut != first_field) {
+            let refused = Fields::parse(&good[..cut]).is_none();
+            assert!(refused, "cut at {cut}: {:?}", &good[..cut]);
+        }
+        for bad in [
+            &b"consumer:6:alice\n"[..],
+            b"consumer:4:alice\n",
+            b"consumer::alice\n",
+            b"consumer:-5:alice\n",
+            b"consumer:+5:alice\n",
+            b"consumer:99999999999:x\n",
+            b"consumer 5 alice\n",
+            b"\xff:1:a\n",
+        ] {
+            assert_eq!(Fields::parse(bad), None, "{bad:?}");
+        }
+        // A value that is not UTF-8 reads as absent, not as a lossy copy.
+        let fields = Fields::parse(b"consumer:2:\xff\xfe\n").unwrap();
+        assert_eq!(fields.string("consumer"), None);
+    }
+}
