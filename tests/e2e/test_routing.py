@@ -28,6 +28,7 @@ KEYS = {c: f"sk-routing-{c}-0123456789" for c in CONSUMERS}
 KEYS["alice"] = "sk-routing-alice-0123456789"  # every model
 KEYS["bob"] = "sk-routing-bob-0123456789"  # gpt-* and fast only
 KEYS["limited"] = "sk-routing-limited-0123456789"  # 1 request per minute
+KEYS["metered"] = "sk-routing-metered-0123456789"  # a token limit: stream usage is forced
 
 CANARY_PERCENT = 25
 COOLDOWN_S = 2
@@ -88,7 +89,8 @@ AUTH_CONFIG = {"keys": [
     for consumer, key in KEYS.items()
 ]}
 RATELIMIT_CONFIG = {"default": {"requests_per_minute": 1000000},
-                    "consumers": {"limited": {"requests_per_minute": 1}}}
+                    "consumers": {"limited": {"requests_per_minute": 1},
+                                  "metered": {"total_tokens_per_minute": 100000000}}}
 
 
 def add_chain(config: dict, name: str, members: list[str], per_try_timeout: str | None = None
@@ -239,6 +241,24 @@ def test_reverse_chain_falls_back_from_anthropic_to_openai(client, mock, stream)
         assert response.model == "gpt-4o-mini"
     assert text.startswith("Hello from mock openai!")
     assert seen(mock) == [ANTHROPIC_TRY, OPENAI_TRY]
+
+
+def test_the_retry_reads_ratelimit_s_forced_usage_too(gateway, mock):
+    """ratelimit must charge the stream's tokens, the client did not ask for usage: each try's
+    translate asks its provider for it (ratelimit's fact, read again by the retry) and the
+    usage chunk is hidden from the client again."""
+    metered = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=KEYS["metered"],
+                            max_retries=0, timeout=20)
+    mock.clear()
+    chunks = list(metered.chat.completions.create(
+        model="resilient-reverse", messages=user("Stream [mock:anthropic_status=529]"),
+        stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("Hello from mock openai!")
+    assert all(c.usage is None for c in chunks) and all(c.choices for c in chunks)
+    assert seen(mock) == [ANTHROPIC_TRY, OPENAI_TRY]
+    retry = json.loads(mock.requests()[-1]["body"])
+    assert retry["stream_options"] == {"include_usage": True}
 
 
 @pytest.mark.parametrize("stream", [False, True])
