@@ -20,6 +20,7 @@ mod features;
 mod gemini;
 mod gemini_embed;
 mod openai;
+mod responses;
 mod sigv4_check;
 mod text;
 
@@ -230,6 +231,12 @@ async fn handle(
                 }
                 (&Method::POST, "/v1/messages") => {
                     anthropic::handle(&state, &parts.headers, &bytes)
+                }
+                (&Method::POST, "/v1/responses") => {
+                    responses::handle(&state, &parts.headers, &bytes, false)
+                }
+                (&Method::POST, "/openai/v1/responses") => {
+                    responses::handle(&state, &parts.headers, &bytes, true)
                 }
                 (&Method::POST, "/local/v1/chat/completions") => {
                     openai::handle_local(&state, &parts.headers, &bytes)

@@ -73,7 +73,7 @@ fn bad(message: &str, param: Option<&str>, code: Option<&str>) -> Response<MockB
 }
 
 /// The error a `[mock:status=NNN]` control asks for.
-fn status_error(code: u16) -> Response<MockBody> {
+pub fn status_error(code: u16) -> Response<MockBody> {
     let status = status_from(code);
     let (typ, err_code, msg) = match code {
         401 => (

@@ -25,7 +25,6 @@ pub mod embeddings;
 mod first_try;
 #[cfg(feature = "anthropic")]
 pub mod messages_anthropic;
-#[cfg(feature = "anthropic")]
 pub mod model_field;
 #[cfg(feature = "anthropic")]
 pub mod openai_anthropic;
@@ -40,6 +39,7 @@ pub mod request_fields;
 /// Responses in, on backends that do not speak it: only builds that carry such a backend.
 #[cfg(any(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 pub mod responses_chat;
+pub mod responses_openai;
 pub mod telemetry;
 
 /// A golden fixture's text: `fixtures/translate/<pair>/<name>` (a path from the crate root,
@@ -476,6 +476,44 @@ impl Provider {
                 self.schema().name()
             ))
             .with_code("dialect_not_supported")),
+        }
+    }
+
+    /// The translator for an OpenAI Responses client (`POST /v1/responses`): a passthrough to
+    /// OpenAI and Azure OpenAI, which speak it ([`responses_openai`]); everywhere else the
+    /// Responses ↔ Chat adapter ([`responses_chat`]) around the backend's Chat translator.
+    fn responses_translator(
+        &self,
+        upstream_model: Option<&str>,
+    ) -> Result<Box<dyn Translator>, ApiError> {
+        use responses_openai::{ResponsesOpenAi, Target};
+        match &self.backend {
+            Backend::OpenAi { base_path } => Ok(Box::new(ResponsesOpenAi::new(Target::OpenAi {
+                base_path: base_path.clone(),
+            }))),
+            Backend::Azure(azure) => {
+                Ok(Box::new(ResponsesOpenAi::new(Target::Azure(azure.clone()))))
+            }
+            Backend::Anthropic { .. }
+            | Backend::Gemini
+            | Backend::Vertex(_)
+            | Backend::Bedrock(_) => {
+                let inner = self.translator(upstream_model)?;
+                #[cfg(any(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+                return Ok(Box::new(responses_chat::ResponsesChat::new(
+                    inner, &self.name,
+                )));
+                // (A build without these families has no such backend: `translator` refused.)
+                #[cfg(not(any(feature = "anthropic", feature = "gemini", feature = "bedrock")))]
+                {
+                    drop(inner);
+                    Err(ApiError::new(
+                        500,
+                        ErrorType::ApiError,
+                        "no Responses adapter in this build",
+                    ))
+                }
+            }
         }
     }
 
@@ -1212,6 +1250,9 @@ impl HttpFilter for TranslateFilter {
             (true, Some((ClientApi::Messages, operation))) => {
                 provider.messages_translator(operation).map(Some)
             }
+            (true, Some((ClientApi::Responses, _))) => provider
+                .responses_translator(self.upstream_model.as_deref())
+                .map(Some),
             (true, None) if path_only == EMBEDDINGS => {
                 provider.embeddings_translator(self.upstream_model.as_deref())
             }
