@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 
 use crate::body::{spawn_stream, MockBody};
 use crate::features;
-use crate::text::{count_tokens, parse_controls_for, reply_text, shape_reply, Stop};
+use crate::text::{
+    count_tokens as count_tokens_of, parse_controls_for, reply_text, shape_reply, Stop,
+};
 use crate::{header_str, json_response, leak_check, set_header, sse_response, status_from, State};
 
 const ALLOWED: &[&str] = &[
@@ -27,6 +29,19 @@ const ALLOWED: &[&str] = &[
     "service_tier",
     "container",
     "mcp_servers",
+];
+
+/// Beta flags the mock knows (<https://docs.anthropic.com/en/api/beta-headers>); any other one
+/// is a 400, as the real API answers.
+const KNOWN_BETAS: &[&str] = &[
+    "prompt-caching-2024-07-31",
+    "interleaved-thinking-2025-05-14",
+    "fine-grained-tool-streaming-2025-05-14",
+    "token-efficient-tools-2025-02-19",
+    "context-1m-2025-08-07",
+    "output-128k-2025-02-19",
+    "files-api-2025-04-14",
+    "claude-code-20250219",
 ];
 
 const BLOCK_TYPES: &[&str] = &[
@@ -296,11 +311,64 @@ pub fn handle(state: &State, headers: &HeaderMap, body: &Bytes) -> Response<Mock
     }
 }
 
-fn handle_inner(
+/// `POST /v1/messages/count_tokens`
+/// (<https://docs.anthropic.com/en/api/messages-count-tokens>): the same headers and message
+/// checks as `/v1/messages`, no `max_tokens`; `{"input_tokens": N}` counted as a message's.
+pub fn count_tokens(state: &State, headers: &HeaderMap, body: &Bytes) -> Response<MockBody> {
+    let inner = || -> Result<Response<MockBody>, Response<MockBody>> {
+        check_headers(state, headers, body)?;
+        let parsed: Value =
+            serde_json::from_slice(body).map_err(|e| bad(&format!("Invalid JSON body: {e}")))?;
+        let Some(obj) = parsed.as_object() else {
+            return Err(bad("Input should be a valid dictionary or object"));
+        };
+        const COUNT_ALLOWED: &[&str] = &[
+            "model",
+            "messages",
+            "system",
+            "tools",
+            "tool_choice",
+            "thinking",
+            "mcp_servers",
+        ];
+        if let Some(k) = obj.keys().find(|k| !COUNT_ALLOWED.contains(&k.as_str())) {
+            return Err(bad(&format!("{k}: Extra inputs are not permitted")));
+        }
+        if !obj.get("model").is_some_and(Value::is_string) {
+            return Err(bad("model: Field required"));
+        }
+        let Some(messages) = obj.get("messages").and_then(Value::as_array) else {
+            return Err(bad("messages: Field required"));
+        };
+        for (i, m) in messages.iter().enumerate() {
+            if let Some(blocks) = m.get("content").and_then(Value::as_array) {
+                validate_blocks(&format!("messages.{i}.content"), blocks)?;
+            }
+        }
+        validate_tools(obj)?;
+        let input_tokens: u64 = messages
+            .iter()
+            .map(|m| count_tokens_of(&content_text(m.get("content"))) + 3)
+            .sum::<u64>()
+            + obj
+                .get("system")
+                .map_or(0, |s| count_tokens_of(&content_text(Some(s))) + 3);
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"input_tokens": input_tokens}),
+        ))
+    };
+    match inner() {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// Credentials, version and beta flags, as the real API checks them before the body.
+fn check_headers(
     state: &State,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Response<MockBody>, Response<MockBody>> {
+) -> Result<(), Response<MockBody>> {
     if let Some(msg) = leak_check(state, headers, body) {
         return Err(bad(&msg));
     }
@@ -322,6 +390,29 @@ fn handle_inner(
     if header_str(headers, "anthropic-version").is_none_or(str::is_empty) {
         return Err(bad("anthropic-version: header is required"));
     }
+    // Like the real API, one flag it does not know fails the whole request.
+    if let Some(betas) = header_str(headers, "anthropic-beta") {
+        let unknown: Vec<&str> = betas
+            .split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty() && !KNOWN_BETAS.contains(b))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(bad(&format!(
+                "Unexpected value(s) `{}` for the `anthropic-beta` header. Please consult our documentation at docs.anthropic.com or try again without the header.",
+                unknown.join("`, `")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn handle_inner(
+    state: &State,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response<MockBody>, Response<MockBody>> {
+    check_headers(state, headers, body)?;
 
     let parsed: Value =
         serde_json::from_slice(body).map_err(|e| bad(&format!("Invalid JSON body: {e}")))?;
@@ -471,9 +562,9 @@ fn handle_inner(
     // its translation into Anthropic's format get the same prompt token count.
     let input_tokens: u64 = messages
         .iter()
-        .map(|m| count_tokens(&content_text(m.get("content"))) + 3)
+        .map(|m| count_tokens_of(&content_text(m.get("content"))) + 3)
         .sum::<u64>()
-        + system_text.map_or(0, |s| count_tokens(&s) + 3);
+        + system_text.map_or(0, |s| count_tokens_of(&s) + 3);
     let last_user = messages
         .iter()
         .rev()
@@ -736,7 +827,7 @@ fn tool_use_answer(
     let id = format!("msg_mock{}", state.next_id());
     let output_tokens: u64 = calls
         .iter()
-        .map(|(_, _, v)| count_tokens(&v.to_string()) + 3)
+        .map(|(_, _, v)| count_tokens_of(&v.to_string()) + 3)
         .sum();
     if !stream {
         let content: Vec<Value> = thinking_block(thought)

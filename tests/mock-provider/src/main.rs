@@ -238,6 +238,9 @@ async fn handle(
                 (&Method::POST, "/openai/v1/responses") => {
                     responses::handle(&state, &parts.headers, &bytes, true)
                 }
+                (&Method::POST, "/v1/messages/count_tokens") => {
+                    anthropic::count_tokens(&state, &parts.headers, &bytes)
+                }
                 (&Method::POST, "/local/v1/chat/completions") => {
                     openai::handle_local(&state, &parts.headers, &bytes)
                 }

@@ -51,7 +51,8 @@ impl MessagesAnthropic {
             terminated: false,
             failed: false,
             counts: an::Usage::default(),
-            usage: None,
+            // Counting tokens spends none.
+            usage: (operation == Operation::CountTokens).then(Usage::default),
             json_body: None,
         }
     }

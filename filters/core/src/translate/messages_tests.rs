@@ -129,21 +129,105 @@ fn the_answers_usage_is_handed_on_in_filter_state() {
 }
 
 #[test]
-fn local_answers_to_a_messages_client_are_anthropic_errors() {
-    // Not yet translated to an OpenAI backend: refused by name, in Anthropic's shape.
+fn messages_to_openai_become_chat_requests_with_the_providers_key() {
     let mut f = filter();
-    let mut host = messages_host("/v1/messages", "openai", "gpt-4o-mini");
-    let (flow, _) = send(&mut f, &mut host);
-    assert_eq!(flow, Flow::Pause);
+    let mut host = messages_host("/v1/messages?beta=true", "openai", "gpt-4o-mini");
+    let (headers, body) = send(&mut f, &mut host);
+    assert_eq!(
+        (headers, body),
+        (Flow::Pause, Flow::Pause),
+        "answered locally"
+    );
+    assert_eq!(host.req(":path"), Some("/v1/chat/completions"));
+    assert_eq!(host.req("authorization"), Some("Bearer sk-openai-secret"));
+    assert!(host.req("x-api-key").is_none());
+    // Anthropic's headers mean nothing to OpenAI.
+    assert!(host.req("anthropic-version").is_none() && host.req("anthropic-beta").is_none());
+    // A field that cannot be carried (here the unknown one; `thinking` enabled would be too) is
+    // refused by name, in Anthropic's shape.
     let reply = host.local_response.as_ref().unwrap();
+    assert_eq!(reply.status, 400);
     let json = reply.json();
     assert_eq!(json["type"], "error");
-    assert!(json["error"]["type"].is_string(), "{json}");
-    assert!(json.get("error").and_then(|e| e.get("code")).is_none());
-    // An unknown provider: a 500 in the same shape.
+    assert_eq!(json["error"]["type"], "invalid_request_error");
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`new_field_of_2027`"));
+
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":64,"system":"Be brief.",
+        "messages":[{"role":"user","content":"Hi"}]}"#;
+    let mut f = filter();
+    let mut host = messages_host("/v1/messages", "openai", "gpt-4o-mini")
+        .with_request_body(body.as_bytes().to_vec());
+    send(&mut f, &mut host);
+    assert!(host.local_response.is_none());
+    let sent: serde_json::Value = serde_json::from_slice(&host.request_body).unwrap();
+    assert_eq!(
+        sent,
+        serde_json::json!({"model": "gpt-4o-mini", "max_completion_tokens": 64,
+            "messages": [{"role": "system", "content": "Be brief."},
+                         {"role": "user", "content": "Hi"}]})
+    );
+    assert_eq!(
+        host.req("content-length"),
+        Some(&*host.request_body.len().to_string())
+    );
+}
+
+#[test]
+fn an_unknown_provider_is_an_anthropic_error_for_a_messages_client() {
     let mut f = filter();
     let mut host = messages_host("/v1/messages", "nobody", "x");
     send(&mut f, &mut host);
     let json = host.local_response.as_ref().unwrap().json();
+    assert_eq!(json["type"], "error");
     assert_eq!(json["error"]["type"], "api_error");
+}
+
+#[test]
+fn count_tokens_elsewhere_is_an_estimate_answered_here() {
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, world"}]}"#;
+    let mut f = filter();
+    let mut host = messages_host("/v1/messages/count_tokens", "openai", "gpt-4o-mini")
+        .with_request_body(body.as_bytes().to_vec());
+    let (headers, body_flow) = send(&mut f, &mut host);
+    assert_eq!((headers, body_flow), (Flow::Pause, Flow::Pause));
+    let reply = host.local_response.as_ref().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json(), serde_json::json!({"input_tokens": 6}));
+    // Counting spends nothing: ratelimit charges it no tokens.
+    assert_eq!(headers::read_usage(&host), Some(Usage::default()));
+}
+
+#[test]
+fn only_the_beta_flags_a_provider_accepts_reach_it() {
+    let config = r#"{"providers": [{"name": "anthropic", "schema": "anthropic",
+        "key_env": "ANTHROPIC_API_KEY", "anthropic_betas": ["prompt-caching-2024-07-31"]}]}"#;
+    let root = TranslateRoot::configure(config.as_bytes(), &env).unwrap();
+    for (sent, kept) in [
+        (
+            "prompt-caching-2024-07-31, brand-new-2099-01-01",
+            Some("prompt-caching-2024-07-31"),
+        ),
+        ("brand-new-2099-01-01", None),
+    ] {
+        let mut f = root.new_filter();
+        let mut host = messages_host("/v1/messages", "anthropic", "claude-sonnet-4-5");
+        host.request_headers.retain(|(n, _)| n != "anthropic-beta");
+        host.request_headers
+            .push(("anthropic-beta".into(), sent.into()));
+        send(&mut f, &mut host);
+        assert_eq!(host.req("anthropic-beta"), kept, "{sent}");
+    }
+    let refused = TranslateRoot::configure(
+        br#"{"providers":[{"name":"o","schema":"openai","key_env":"OPENAI_API_KEY",
+            "anthropic_betas":["x"]}]}"#,
+        &env,
+    )
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("providers[0].anthropic_betas"),
+        "{refused}"
+    );
 }

@@ -21,10 +21,14 @@
 mod azure_stream;
 pub mod completion;
 pub mod dropped;
+#[cfg(feature = "anthropic")]
+pub mod count_tokens;
 pub mod embeddings;
 mod first_try;
 #[cfg(feature = "anthropic")]
 pub mod messages_anthropic;
+#[cfg(feature = "anthropic")]
+pub mod messages_chat;
 pub mod model_field;
 #[cfg(feature = "anthropic")]
 pub mod openai_anthropic;
@@ -73,6 +77,9 @@ mod golden;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod golden_tests;
+#[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+mod messages_chat_tests;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod messages_tests;
@@ -149,6 +156,8 @@ struct RawProvider {
     anthropic_version: Option<String>,
     #[serde(default)]
     default_max_tokens: Option<u32>,
+    #[serde(default)]
+    anthropic_betas: Option<Vec<String>>,
     // Options (see [`options`]), kept as written until compiled.
     #[serde(default)]
     auth: Option<options::RawAuth>,
@@ -449,33 +458,40 @@ impl Provider {
     }
 
     /// The translator for an Anthropic Messages client (`POST /v1/messages`, `…/count_tokens`):
-    /// a passthrough to Anthropic. The Messages dialect needs the Anthropic family's wire
-    /// types, so a build without it (translate-openai.wasm) refuses it.
-    fn messages_translator(&self, operation: Operation) -> Result<Box<dyn Translator>, ApiError> {
+    /// a passthrough to Anthropic, the Messages ↔ Chat adapter around the Chat translator
+    /// elsewhere. The Messages dialect comes with the Anthropic family (feature `anthropic`),
+    /// so a build without it (translate-openai.wasm) refuses it.
+    fn messages_translator(
+        &self,
+        operation: Operation,
+        upstream_model: Option<&str>,
+    ) -> Result<Box<dyn Translator>, ApiError> {
         match &self.backend {
             #[cfg(feature = "anthropic")]
             Backend::Anthropic { .. } => Ok(Box::new(messages_anthropic::MessagesAnthropic::new(
                 operation,
             ))),
+            // (count_tokens elsewhere is answered by the filter itself: `count_tokens`.)
+            #[cfg(feature = "anthropic")]
+            _ => Ok(Box::new(messages_chat::MessagesChat::new(
+                self.translator(upstream_model)?,
+            ))),
             #[cfg(not(feature = "anthropic"))]
             Backend::Anthropic { .. } => Err(self.not_built()),
-            _ if !cfg!(feature = "anthropic") => Err(ApiError::new(
-                404,
-                ErrorType::NotFoundError,
-                format!(
-                    "`{}` needs the Anthropic family, which is not in this build of translate \
-                     ({OPENAI_MODULE}); load {FULL_MODULE}",
-                    dialect_path(operation)
-                ),
-            )
-            .with_code("dialect_not_in_build")),
-            _ => Err(ApiError::invalid_request(format!(
-                "`{}` is not supported yet for provider {} (schema `{}`)",
-                dialect_path(operation),
-                self.name,
-                self.schema().name()
-            ))
-            .with_code("dialect_not_supported")),
+            #[cfg(not(feature = "anthropic"))]
+            _ => {
+                let _ = upstream_model;
+                Err(ApiError::new(
+                    404,
+                    ErrorType::NotFoundError,
+                    format!(
+                        "`{}` needs the Anthropic family, which is not in this build of \
+                         translate ({OPENAI_MODULE}); load {FULL_MODULE}",
+                        dialect_path(operation)
+                    ),
+                )
+                .with_code("dialect_not_in_build"))
+            }
         }
     }
 
@@ -559,6 +575,7 @@ impl Provider {
 }
 
 /// The client path of a Messages operation, for messages.
+#[cfg(not(feature = "anthropic"))]
 fn dialect_path(operation: Operation) -> &'static str {
     match operation {
         Operation::Create => crate::dialect::MESSAGES,
@@ -623,6 +640,7 @@ fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, ConfigError> 
             deployments: p.deployments.clone(),
             project: p.project.clone(),
             region: p.region.clone(),
+            anthropic_betas: p.anthropic_betas.clone(),
         };
         let provider_options = options::compile_options(&more, p.schema, &at)?;
         let key = match (&p.key_env, provider_options.auth) {
@@ -1040,6 +1058,7 @@ impl FilterRoot for TranslateRoot {
             replied: false,
             mode: ResponseMode::Untouched,
             force_usage: false,
+            count_tokens: false,
             api: ClientApi::ChatCompletions,
             metrics_config: self.metrics_config,
             metrics: self.metrics.clone(),
@@ -1062,6 +1081,8 @@ pub struct TranslateFilter {
     /// ratelimit forced the stream's usage ([`RateLimitFacts::force_usage`]): ask the
     /// provider for it though the client did not (ratelimit charges it, then hides it).
     force_usage: bool,
+    /// A Messages `count_tokens` this try answers itself with an estimate.
+    count_tokens: bool,
     /// The client's dialect: local answers are rendered in it.
     api: ClientApi,
     metrics_config: MetricsConfig,
@@ -1082,6 +1103,29 @@ impl TranslateFilter {
     /// (openai-schema non-streamed answers pass through unread).
     pub fn usage(&self) -> Option<Usage> {
         self.translator.as_ref().and_then(|t| t.usage())
+    }
+
+    /// `count_tokens` on a backend without it: the estimate, answered here. It spends no
+    /// tokens, which the usage handed on says.
+    #[cfg(feature = "anthropic")]
+    fn count_tokens_locally(&mut self, host: &mut dyn Host, size: usize) -> Flow {
+        match count_tokens::estimate_input_tokens(&host.request_body(size)) {
+            Ok(tokens) => {
+                self.replied = true;
+                if let Ok(none) = serde_json::to_vec(&Usage::default()) {
+                    host.set_property(&headers::USAGE, &none);
+                }
+                let body = count_tokens::answer(tokens);
+                host.send_response(200, &[("content-type", "application/json")], &body);
+                Flow::Pause
+            }
+            Err(error) => self.reply(host, &error),
+        }
+    }
+
+    #[cfg(not(feature = "anthropic"))]
+    fn count_tokens_locally(&mut self, _host: &mut dyn Host, _size: usize) -> Flow {
+        Flow::Continue // not reached: the Messages dialect is not in this build
     }
 
     fn reply(&mut self, host: &mut dyn Host, error: &ApiError) -> Flow {
@@ -1231,9 +1275,27 @@ impl HttpFilter for TranslateFilter {
                 if !own {
                     host.set_request_header("anthropic-version", version);
                 }
+                // Only the beta flags this provider accepts: one it does not know would fail
+                // the whole request.
+                if let Some(betas) = headers::find(&all, "anthropic-beta") {
+                    match provider.options.accepted_betas(betas) {
+                        Some(kept) if kept == betas => {}
+                        Some(kept) => host.set_request_header("anthropic-beta", &kept),
+                        None => host.remove_request_header("anthropic-beta"),
+                    }
+                }
             }
             // Signed in the body callback: the signature covers the final body.
             Backend::Bedrock(_) => {}
+        }
+
+        if !matches!(provider.backend, Backend::Anthropic { .. }) {
+            // Anthropic's headers mean nothing to another backend.
+            for name in ["anthropic-version", "anthropic-beta"] {
+                if headers::find(&all, name).is_some() {
+                    host.remove_request_header(name);
+                }
+            }
         }
 
         let path = first.path;
@@ -1243,13 +1305,27 @@ impl HttpFilter for TranslateFilter {
         };
         let is_post =
             headers::find(&all, ":method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+        let counts_locally = is_post
+            && cfg!(feature = "anthropic")
+            && ClientApi::from_path(path_only)
+                == Some((ClientApi::Messages, Operation::CountTokens))
+            && !matches!(provider.backend, Backend::Anthropic { .. });
+        if counts_locally {
+            // No such endpoint there: translate answers with an estimate (`count_tokens`).
+            if end_of_stream {
+                let error = ApiError::invalid_request("a count_tokens request needs a JSON body");
+                return self.reply(host, &error);
+            }
+            self.count_tokens = true;
+            return Flow::Pause;
+        }
         let translator = match (is_post, ClientApi::from_path(path_only)) {
             (true, Some((ClientApi::ChatCompletions, _))) => provider
                 .translator(self.upstream_model.as_deref())
                 .map(Some),
-            (true, Some((ClientApi::Messages, operation))) => {
-                provider.messages_translator(operation).map(Some)
-            }
+            (true, Some((ClientApi::Messages, operation))) => provider
+                .messages_translator(operation, self.upstream_model.as_deref())
+                .map(Some),
             (true, Some((ClientApi::Responses, _))) => provider
                 .responses_translator(self.upstream_model.as_deref())
                 .map(Some),
@@ -1320,6 +1396,12 @@ impl HttpFilter for TranslateFilter {
     }
 
     fn on_request_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        if self.count_tokens && !self.replied {
+            if !end_of_stream {
+                return Flow::Pause;
+            }
+            return self.count_tokens_locally(host, size);
+        }
         if !self.chat || self.replied {
             return Flow::Continue;
         }

@@ -31,6 +31,8 @@ pub struct RawOptions {
     pub project: Option<String>,
     /// Vertex: region (`us-central1`, `europe-west4`, `global`).
     pub region: Option<String>,
+    /// Anthropic: the `anthropic-beta` flags the provider accepts (others are removed).
+    pub anthropic_betas: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -56,6 +58,26 @@ pub struct ProviderOptions {
     pub auth: Auth,
     pub refuse_fields: Vec<String>,
     pub drop_fields: Vec<String>,
+    /// `anthropic` schema: the `anthropic-beta` flags this provider accepts; `None`: every one
+    /// (Anthropic's own API). A client's other flags are removed before the request leaves, so
+    /// one flag the provider does not know never fails the whole request.
+    pub anthropic_betas: Option<Vec<String>>,
+}
+
+impl ProviderOptions {
+    /// The `anthropic-beta` value to send for the client's `value`: only the flags this
+    /// provider accepts (`None`: send no header).
+    pub fn accepted_betas(&self, value: &str) -> Option<String> {
+        let Some(accepted) = &self.anthropic_betas else {
+            return Some(value.to_string());
+        };
+        let kept: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|flag| accepted.iter().any(|a| a == flag))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(","))
+    }
 }
 
 /// Azure OpenAI: <https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference>.
@@ -145,6 +167,21 @@ pub fn compile_options(
     if !matches!(schema, Schema::Vertex | Schema::Bedrock) && raw.region.is_some() {
         return Err(only("region", "`vertex` or `bedrock`"));
     }
+    if schema != Schema::Anthropic && raw.anthropic_betas.is_some() {
+        return Err(only("anthropic_betas", "`anthropic`"));
+    }
+    for (i, flag) in raw.anthropic_betas.iter().flatten().enumerate() {
+        let valid = !flag.is_empty()
+            && flag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid {
+            return Err(ConfigError::new(
+                format!("{}[{i}]", at("anthropic_betas")),
+                format!("`{flag}` is not a beta flag like `prompt-caching-2024-07-31`"),
+            ));
+        }
+    }
     let refuse_fields = field_names(&raw.refuse_fields, "refuse_fields", at)?;
     let drop_fields = field_names(&raw.drop_fields, "drop_fields", at)?;
     if let Some(name) = refuse_fields.iter().find(|n| drop_fields.contains(n)) {
@@ -160,6 +197,7 @@ pub fn compile_options(
         },
         refuse_fields,
         drop_fields,
+        anthropic_betas: raw.anthropic_betas.clone(),
     })
 }
 

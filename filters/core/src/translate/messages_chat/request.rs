@@ -1,0 +1,473 @@
+//! A Messages request (<https://docs.anthropic.com/en/api/messages>) as a Chat Completions
+//! request (<https://platform.openai.com/docs/api-reference/chat/create>).
+//!
+//! | Messages | Chat Completions |
+//! |---|---|
+//! | `system` (string or text blocks, joined by a blank line) | a first `system` message |
+//! | `text` blocks | text content parts (empty ones carry nothing and are left out) |
+//! | `image` blocks, `base64` / `url` source | `image_url` parts (a `data:` URL for base64) |
+//! | assistant `tool_use` blocks | `tool_calls` (`input` as the `arguments` JSON string) |
+//! | user `tool_result` blocks | `tool` messages before the turn's other content; `is_error: true` prefixes the content with `Error: ` (Chat has no such flag) |
+//! | `tools` (`name`, `description`, `input_schema`) | `function` tools |
+//! | `tool_choice` `auto` / `any` / `tool` / `none`, `disable_parallel_tool_use` | `auto` / `required` / the named function / `none`, `parallel_tool_calls: false` |
+//! | `stop_sequences`, `max_tokens`, `temperature`, `top_p`, `metadata.user_id`, `stream` | `stop`, `max_completion_tokens`, `temperature`, `top_p`, `user`, `stream` (+ `stream_options.include_usage`) |
+//!
+//! Dropped, because the backend has no such thing and nothing the answer depends on is lost:
+//! `cache_control` (prompt caching hints), `thinking` / `redacted_thinking` blocks of earlier
+//! assistant turns (Anthropic's own API ignores them too), `thinking: {"type":"disabled"}`,
+//! `service_tier: "auto"`. Everything else this mapping cannot carry is a 400 naming the field
+//! (`top_k`, `thinking` enabled, `document` blocks, images inside tool results, server tools,
+//! `container`, `mcp_servers`, unknown fields), never silently lost.
+
+use serde_json::{json, Map, Value};
+
+use crate::error::ApiError;
+
+/// The Chat Completions body for a Messages body; a 400 naming what cannot be carried.
+pub fn to_chat_request(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let request: Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
+        ApiError::invalid_request(format!(
+            "the request body is not a valid Messages request: {err}"
+        ))
+    })?;
+    let chat = convert(&request)?;
+    serde_json::to_vec(&Value::Object(chat))
+        .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+}
+
+fn invalid(message: impl Into<String>, param: &str) -> ApiError {
+    ApiError::invalid_request(message).with_param(param)
+}
+
+/// A field this translation cannot carry to a non-Anthropic backend.
+fn unsupported(path: &str, why: &str) -> ApiError {
+    invalid(
+        format!("`{path}` is not supported on this backend: {why}"),
+        path,
+    )
+    .with_code("unsupported_field")
+}
+
+fn convert(request: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let mut chat = Map::new();
+    let mut messages: Vec<Value> = Vec::new();
+    for (key, value) in request {
+        match key.as_str() {
+            "model" => {
+                chat.insert("model".into(), value.clone());
+            }
+            "max_tokens" => {
+                let n = value
+                    .as_u64()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| invalid("`max_tokens` must be an integer ≥ 1", "max_tokens"))?;
+                chat.insert("max_completion_tokens".into(), n.into());
+            }
+            "messages" | "system" => {}
+            "stream" => {
+                let stream = value
+                    .as_bool()
+                    .ok_or_else(|| invalid("`stream` must be a boolean", "stream"))?;
+                chat.insert("stream".into(), stream.into());
+                if stream {
+                    // Anthropic's stream always ends with its usage; the Chat one when asked.
+                    chat.insert("stream_options".into(), json!({"include_usage": true}));
+                }
+            }
+            "temperature" | "top_p" => {
+                if !value.is_number() {
+                    return Err(invalid(format!("`{key}` must be a number"), key));
+                }
+                chat.insert(key.clone(), value.clone());
+            }
+            "stop_sequences" => {
+                let all_strings = value
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(Value::is_string));
+                if !all_strings {
+                    return Err(invalid(
+                        "`stop_sequences` must be a list of strings",
+                        "stop_sequences",
+                    ));
+                }
+                if value.as_array().is_some_and(|a| !a.is_empty()) {
+                    chat.insert("stop".into(), value.clone());
+                }
+            }
+            "metadata" => {
+                let Some(metadata) = value.as_object() else {
+                    return Err(invalid("`metadata` must be an object", "metadata"));
+                };
+                for (name, v) in metadata {
+                    match (name.as_str(), v) {
+                        ("user_id", Value::String(user)) => {
+                            chat.insert("user".into(), user.clone().into());
+                        }
+                        ("user_id", Value::Null) => {}
+                        _ => {
+                            return Err(unsupported(
+                                &format!("metadata.{name}"),
+                                "only `metadata.user_id` has a Chat Completions equivalent",
+                            ))
+                        }
+                    }
+                }
+            }
+            "tools" => {
+                let tools = tools(value)?;
+                if !tools.is_empty() {
+                    chat.insert("tools".into(), Value::Array(tools));
+                }
+            }
+            "tool_choice" => tool_choice(value, &mut chat)?,
+            "thinking" => {
+                let disabled = value.get("type").and_then(Value::as_str) == Some("disabled");
+                if !disabled {
+                    return Err(unsupported(
+                        "thinking",
+                        "extended thinking is only mapped to Anthropic backends",
+                    ));
+                }
+            }
+            "service_tier" if value.as_str() == Some("auto") => {}
+            "top_k" => {
+                return Err(unsupported(
+                    "top_k",
+                    "Chat Completions backends have no top-k sampling",
+                ))
+            }
+            other => {
+                return Err(unsupported(
+                    other,
+                    "the field has no equivalent outside Anthropic's API",
+                ))
+            }
+        }
+    }
+    if !request.contains_key("max_tokens") {
+        return Err(invalid("`max_tokens`: Field required", "max_tokens"));
+    }
+    if let Some(system) = request.get("system") {
+        let text = system_text(system)?;
+        if !text.is_empty() {
+            messages.push(json!({"role": "system", "content": text}));
+        }
+    }
+    let Some(turns) = request.get("messages").and_then(Value::as_array) else {
+        return Err(invalid("`messages`: a list is required", "messages"));
+    };
+    for (i, turn) in turns.iter().enumerate() {
+        convert_turn(i, turn, &mut messages)?;
+    }
+    chat.insert("messages".into(), Value::Array(messages));
+    Ok(chat)
+}
+
+/// `system`: a string, or text blocks joined by a blank line.
+fn system_text(system: &Value) -> Result<String, ApiError> {
+    match system {
+        Value::String(text) => Ok(text.clone()),
+        Value::Array(blocks) => {
+            let mut parts = Vec::with_capacity(blocks.len());
+            for (j, block) in blocks.iter().enumerate() {
+                match (block.get("type").and_then(Value::as_str), block.get("text")) {
+                    (Some("text"), Some(Value::String(text))) => {
+                        if !text.is_empty() {
+                            parts.push(text.as_str());
+                        }
+                    }
+                    _ => {
+                        return Err(invalid(
+                            format!("`system[{j}]` must be a text block"),
+                            &format!("system[{j}]"),
+                        ))
+                    }
+                }
+            }
+            Ok(parts.join("\n\n"))
+        }
+        _ => Err(invalid(
+            "`system` must be a string or a list of text blocks",
+            "system",
+        )),
+    }
+}
+
+fn convert_turn(i: usize, turn: &Value, out: &mut Vec<Value>) -> Result<(), ApiError> {
+    let at = format!("messages[{i}]");
+    let role = turn.get("role").and_then(Value::as_str);
+    let content = turn.get("content");
+    let blocks: Vec<Value> = match content {
+        Some(Value::String(text)) => {
+            out.push(json!({"role": role_name(role, &at)?, "content": text}));
+            return Ok(());
+        }
+        Some(Value::Array(blocks)) => blocks.clone(),
+        _ => {
+            return Err(invalid(
+                format!("`{at}.content` must be a string or a list of content blocks"),
+                &format!("{at}.content"),
+            ))
+        }
+    };
+    match role_name(role, &at)? {
+        "user" => user_turn(&at, &blocks, out),
+        _ => assistant_turn(&at, &blocks, out),
+    }
+}
+
+fn role_name(role: Option<&str>, at: &str) -> Result<&'static str, ApiError> {
+    match role {
+        Some("user") => Ok("user"),
+        Some("assistant") => Ok("assistant"),
+        _ => Err(invalid(
+            format!("`{at}.role` must be `user` or `assistant`"),
+            &format!("{at}.role"),
+        )),
+    }
+}
+
+fn block_type<'a>(block: &'a Value, at: &str) -> Result<&'a str, ApiError> {
+    block.get("type").and_then(Value::as_str).ok_or_else(|| {
+        invalid(
+            format!("`{at}.type`: Field required"),
+            &format!("{at}.type"),
+        )
+    })
+}
+
+fn user_turn(at: &str, blocks: &[Value], out: &mut Vec<Value>) -> Result<(), ApiError> {
+    let mut parts: Vec<Value> = Vec::new();
+    for (j, block) in blocks.iter().enumerate() {
+        let at = format!("{at}.content[{j}]");
+        match block_type(block, &at)? {
+            "text" => {
+                if let Some(part) = text_part(block, &at)? {
+                    parts.push(part);
+                }
+            }
+            "image" => parts.push(image_part(block, &at)?),
+            "tool_result" => out.push(tool_message(block, &at)?),
+            other => {
+                return Err(unsupported(
+                    &format!("{at}.type"),
+                    &format!("`{other}` blocks cannot be carried in a user turn"),
+                ))
+            }
+        }
+    }
+    if !parts.is_empty() {
+        out.push(json!({"role": "user", "content": parts}));
+    }
+    Ok(())
+}
+
+fn text_part(block: &Value, at: &str) -> Result<Option<Value>, ApiError> {
+    match block.get("text") {
+        Some(Value::String(text)) if text.is_empty() => Ok(None),
+        Some(Value::String(text)) => Ok(Some(json!({"type": "text", "text": text}))),
+        _ => Err(invalid(
+            format!("`{at}.text` must be a string"),
+            &format!("{at}.text"),
+        )),
+    }
+}
+
+/// <https://docs.anthropic.com/en/docs/build-with-claude/vision>: `base64` with a
+/// `media_type`, or `url`.
+fn image_part(block: &Value, at: &str) -> Result<Value, ApiError> {
+    let source = block.get("source");
+    let kind = source.and_then(|s| s.get("type")).and_then(Value::as_str);
+    let field = |name: &str| {
+        source
+            .and_then(|s| s.get(name))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                invalid(
+                    format!("`{at}.source.{name}` must be a string"),
+                    &format!("{at}.source.{name}"),
+                )
+            })
+    };
+    let url = match kind {
+        Some("base64") => format!("data:{};base64,{}", field("media_type")?, field("data")?),
+        Some("url") => field("url")?.to_string(),
+        _ => {
+            return Err(unsupported(
+                &format!("{at}.source.type"),
+                "only `base64` and `url` image sources can be carried",
+            ))
+        }
+    };
+    Ok(json!({"type": "image_url", "image_url": {"url": url}}))
+}
+
+fn tool_message(block: &Value, at: &str) -> Result<Value, ApiError> {
+    let id = block
+        .get("tool_use_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            invalid(
+                format!("`{at}.tool_use_id`: Field required"),
+                &format!("{at}.tool_use_id"),
+            )
+        })?;
+    let mut text = match block.get("content") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => {
+            let mut texts = Vec::with_capacity(parts.len());
+            for (k, part) in parts.iter().enumerate() {
+                let at = format!("{at}.content[{k}]");
+                match block_type(part, &at)? {
+                    "text" => {
+                        if let Some(Value::String(t)) = part.get("text") {
+                            texts.push(t.as_str());
+                        }
+                    }
+                    other => {
+                        return Err(unsupported(
+                            &format!("{at}.type"),
+                            &format!(
+                                "a tool result's content can only be text here, not `{other}`"
+                            ),
+                        ))
+                    }
+                }
+            }
+            texts.join("\n")
+        }
+        Some(_) => {
+            return Err(invalid(
+                format!("`{at}.content` must be a string or a list of blocks"),
+                &format!("{at}.content"),
+            ))
+        }
+    };
+    if block.get("is_error").and_then(Value::as_bool) == Some(true) {
+        text = format!("Error: {text}");
+    }
+    Ok(json!({"role": "tool", "tool_call_id": id, "content": text}))
+}
+
+fn assistant_turn(at: &str, blocks: &[Value], out: &mut Vec<Value>) -> Result<(), ApiError> {
+    let mut text = String::new();
+    let mut calls: Vec<Value> = Vec::new();
+    for (j, block) in blocks.iter().enumerate() {
+        let at = format!("{at}.content[{j}]");
+        match block_type(block, &at)? {
+            "text" => {
+                if let Some(Value::String(t)) = block.get("text") {
+                    text.push_str(t);
+                }
+            }
+            "tool_use" => {
+                let id = block.get("id").and_then(Value::as_str);
+                let name = block.get("name").and_then(Value::as_str);
+                let (Some(id), Some(name)) = (id, name) else {
+                    return Err(invalid(
+                        format!("`{at}`: a tool_use block needs a string `id` and `name`"),
+                        &at,
+                    ));
+                };
+                let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+                calls.push(json!({"id": id, "type": "function",
+                    "function": {"name": name, "arguments": input.to_string()}}));
+            }
+            // Earlier turns' thinking: Anthropic's API itself leaves it out of the context.
+            "thinking" | "redacted_thinking" => {}
+            other => {
+                return Err(unsupported(
+                    &format!("{at}.type"),
+                    &format!("`{other}` blocks cannot be carried in an assistant turn"),
+                ))
+            }
+        }
+    }
+    let mut message = Map::new();
+    message.insert("role".into(), "assistant".into());
+    message.insert(
+        "content".into(),
+        if text.is_empty() && !calls.is_empty() {
+            Value::Null
+        } else {
+            text.into()
+        },
+    );
+    if !calls.is_empty() {
+        message.insert("tool_calls".into(), Value::Array(calls));
+    }
+    out.push(Value::Object(message));
+    Ok(())
+}
+
+/// `tools`: custom tools (<https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/overview>)
+/// become functions; Anthropic's server and client tools (`web_search_…`, `bash_…`, …) have no
+/// equivalent.
+fn tools(value: &Value) -> Result<Vec<Value>, ApiError> {
+    let Some(tools) = value.as_array() else {
+        return Err(invalid("`tools` must be a list", "tools"));
+    };
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        let at = format!("tools[{i}]");
+        if let Some(kind) = tool.get("type").and_then(Value::as_str) {
+            if kind != "custom" {
+                return Err(unsupported(
+                    &format!("{at}.type"),
+                    &format!("`{kind}` is one of Anthropic's own tools"),
+                ));
+            }
+        }
+        let name = tool.get("name").and_then(Value::as_str).ok_or_else(|| {
+            invalid(
+                format!("`{at}.name`: Field required"),
+                &format!("{at}.name"),
+            )
+        })?;
+        let mut function = Map::new();
+        function.insert("name".into(), name.into());
+        if let Some(description) = tool.get("description").and_then(Value::as_str) {
+            function.insert("description".into(), description.into());
+        }
+        let schema = tool.get("input_schema").cloned().ok_or_else(|| {
+            invalid(
+                format!("`{at}.input_schema`: Field required"),
+                &format!("{at}.input_schema"),
+            )
+        })?;
+        function.insert("parameters".into(), schema);
+        out.push(json!({"type": "function", "function": function}));
+    }
+    Ok(out)
+}
+
+fn tool_choice(value: &Value, chat: &mut Map<String, Value>) -> Result<(), ApiError> {
+    let choice = match value.get("type").and_then(Value::as_str) {
+        Some("auto") => json!("auto"),
+        Some("any") => json!("required"),
+        Some("none") => json!("none"),
+        Some("tool") => {
+            let name = value
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid("`tool_choice.name`: Field required", "tool_choice.name"))?;
+            json!({"type": "function", "function": {"name": name}})
+        }
+        _ => {
+            return Err(invalid(
+                "`tool_choice.type` must be `auto`, `any`, `tool` or `none`",
+                "tool_choice.type",
+            ))
+        }
+    };
+    chat.insert("tool_choice".into(), choice);
+    if value
+        .get("disable_parallel_tool_use")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        chat.insert("parallel_tool_calls".into(), false.into());
+    }
+    Ok(())
+}

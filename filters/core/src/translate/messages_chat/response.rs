@@ -1,0 +1,480 @@
+//! Chat Completions answers as Anthropic's: a `chat.completion` as a `message`, `chat.completion.chunk`
+//! SSE as Anthropic's event sequence, OpenAI errors as Anthropic errors.
+//!
+//! Stop reasons (<https://docs.anthropic.com/en/api/handling-stop-reasons>): `stop` →
+//! `end_turn` (Chat does not say whether a stop sequence ended the answer, so `stop_sequence`
+//! is never reported), `length` → `max_tokens`, `tool_calls` → `tool_use`, `content_filter` →
+//! `refusal`. Usage: `input_tokens` = prompt tokens less cached ones, which are
+//! `cache_read_input_tokens` (Anthropic counts cache reads apart from input).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::dialect;
+use crate::error::{ApiError, ErrorType};
+use crate::schema::openai::Usage;
+use crate::sse;
+use crate::translate::{truncated_stream_error, unreadable_answer};
+
+/// Anthropic's usage object for Chat usage.
+fn anthropic_usage(usage: &Usage) -> Value {
+    let cached = usage.cached_tokens();
+    let mut out = json!({
+        "input_tokens": usage.prompt_tokens.saturating_sub(cached),
+        "output_tokens": usage.completion_tokens,
+    });
+    if cached > 0 {
+        out["cache_read_input_tokens"] = cached.into();
+    }
+    out
+}
+
+fn stop_reason(finish: &str) -> &'static str {
+    match finish {
+        "length" => "max_tokens",
+        "tool_calls" | "function_call" => "tool_use",
+        "content_filter" => "refusal",
+        _ => "end_turn",
+    }
+}
+
+/// `msg_…` from a Chat id (`chatcmpl-…`).
+fn message_id(chat_id: &str) -> String {
+    let bare = chat_id.strip_prefix("chatcmpl-").unwrap_or(chat_id);
+    format!("msg_{bare}")
+}
+
+/// A tool call's `arguments` as the `input` object (empty arguments: `{}`).
+fn tool_input(arguments: &str) -> Result<Value, ApiError> {
+    if arguments.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        _ => Err(unreadable_answer(
+            "a tool call whose arguments are not a JSON object",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+#[derive(Deserialize)]
+struct OpenAiErrorBody {
+    error: OpenAiError,
+}
+
+#[derive(Deserialize)]
+struct OpenAiError {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+/// An OpenAI error body (`{"error":{…}}`) answered with `status` as an [`ApiError`].
+fn openai_error(status: u16, body: &[u8]) -> ApiError {
+    let kind = ErrorType::for_status(status);
+    match serde_json::from_slice::<OpenAiErrorBody>(body) {
+        Ok(parsed) => ApiError::new(
+            status,
+            kind,
+            parsed
+                .error
+                .message
+                .unwrap_or_else(|| format!("the provider answered HTTP {status}")),
+        ),
+        Err(_) => ApiError::new(
+            status,
+            kind,
+            format!("the provider answered HTTP {status} with an unreadable error body"),
+        ),
+    }
+}
+
+/// The Anthropic error type of an in-band OpenAI error (mid-stream, no status to go by).
+fn stream_error_type(kind: Option<&str>) -> &'static str {
+    match kind {
+        Some("invalid_request_error") => "invalid_request_error",
+        Some("authentication_error") => "authentication_error",
+        Some("permission_error") => "permission_error",
+        Some("not_found_error") => "not_found_error",
+        Some("rate_limit_error") => "rate_limit_error",
+        Some("service_unavailable_error" | "overloaded_error") => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole answers
+
+#[derive(Deserialize)]
+struct ChatAnswer {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    choices: Vec<AnswerChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct AnswerChoice {
+    #[serde(default)]
+    message: AnswerMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct AnswerMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<AnswerToolCall>,
+}
+
+#[derive(Deserialize)]
+struct AnswerToolCall {
+    #[serde(default)]
+    id: String,
+    function: AnswerFunction,
+}
+
+#[derive(Deserialize)]
+struct AnswerFunction {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+/// Reads buffered Chat answers and errors; keeps the usage of the answer.
+#[derive(Debug, Default)]
+pub struct ChatAnswerReader {
+    usage: Option<Usage>,
+}
+
+impl ChatAnswerReader {
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// The Anthropic body (and the status it goes with) for a Chat answer or OpenAI error.
+    pub fn translate(&mut self, status: u16, chat: &[u8]) -> (u16, Vec<u8>) {
+        let error = if status >= 400 {
+            openai_error(status, chat)
+        } else {
+            match self.message(chat) {
+                Ok(body) => return (status, body),
+                Err(error) => error,
+            }
+        };
+        (error.status, dialect::anthropic_error_body(&error))
+    }
+
+    fn message(&mut self, chat: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let answer: ChatAnswer = serde_json::from_slice(chat).map_err(|err| {
+            log::warn!("llmgw.translate: unreadable Chat answer: {err}");
+            unreadable_answer("not a chat completion")
+        })?;
+        let choice = answer
+            .choices
+            .into_iter()
+            .next()
+            .ok_or_else(|| unreadable_answer("a chat completion without choices"))?;
+        let mut content = Vec::new();
+        let text = choice.message.content.or(choice.message.refusal);
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            content.push(json!({"type": "text", "text": text}));
+        }
+        for call in choice.message.tool_calls {
+            content.push(json!({"type": "tool_use", "id": call.id,
+                "name": call.function.name, "input": tool_input(&call.function.arguments)?}));
+        }
+        let usage = answer.usage.unwrap_or_default();
+        self.usage = Some(usage);
+        let message = json!({
+            "id": message_id(&answer.id),
+            "type": "message",
+            "role": "assistant",
+            "model": answer.model,
+            "content": content,
+            "stop_reason": stop_reason(choice.finish_reason.as_deref().unwrap_or("stop")),
+            "stop_sequence": null,
+            "usage": anthropic_usage(&usage),
+        });
+        serde_json::to_vec(&message).map_err(|_| unreadable_answer("a message"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<OpenAiError>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    #[serde(default)]
+    delta: Delta,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCallDelta>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// The block currently open in the Anthropic stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Text(u32),
+    Tool(u32),
+}
+
+/// Turns Chat SSE chunks into Anthropic's event sequence, piece by piece.
+#[derive(Debug, Default)]
+pub struct AnswerStream {
+    decoder: sse::Decoder,
+    started: bool,
+    open: Option<Open>,
+    next_block: u32,
+    /// Block index of each Chat tool call index seen.
+    tool_blocks: Vec<(u32, u32)>,
+    stop_reason: Option<&'static str>,
+    usage: Option<Usage>,
+    terminated: bool,
+    failed: bool,
+}
+
+impl AnswerStream {
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// One piece of the Chat SSE in, Anthropic SSE out.
+    pub fn feed(&mut self, chat: &[u8], end_of_stream: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.terminated {
+            for event in self.decoder.feed(chat) {
+                self.on_event(&event.data, &mut out);
+                if self.terminated {
+                    break;
+                }
+            }
+        }
+        if end_of_stream && !self.terminated {
+            self.fail(&mut out, &truncated_stream_error());
+        }
+        out
+    }
+
+    fn on_event(&mut self, data: &str, out: &mut Vec<u8>) {
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.finish(out);
+            return;
+        }
+        let chunk: Chunk = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(err) => {
+                log::warn!("llmgw.translate: unreadable Chat chunk: {err}");
+                self.fail(out, &unreadable_answer("a stream chunk that is not JSON"));
+                return;
+            }
+        };
+        if let Some(error) = chunk.error {
+            self.fail_in_band(out, &error);
+            return;
+        }
+        self.start(&chunk.id, &chunk.model, out);
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage);
+        }
+        for choice in chunk.choices {
+            let text = choice.delta.content.or(choice.delta.refusal);
+            if let Some(text) = text.filter(|t| !t.is_empty()) {
+                self.text(&text, out);
+            }
+            for call in choice.delta.tool_calls {
+                self.tool_call(call, out);
+            }
+            if let Some(finish) = choice.finish_reason {
+                self.close(out);
+                self.stop_reason = Some(stop_reason(&finish));
+            }
+        }
+    }
+
+    fn start(&mut self, id: &str, model: &str, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let start = json!({"type": "message_start", "message": {
+            "id": message_id(id), "type": "message", "role": "assistant", "content": [],
+            "model": model, "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 0, "output_tokens": 0}}});
+        write(out, "message_start", &start);
+        write(out, "ping", &json!({"type": "ping"}));
+    }
+
+    fn open_block(&mut self, block: Value, out: &mut Vec<u8>) -> u32 {
+        self.close(out);
+        let index = self.next_block;
+        self.next_block += 1;
+        write(
+            out,
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index, "content_block": block}),
+        );
+        index
+    }
+
+    fn close(&mut self, out: &mut Vec<u8>) {
+        let index = match self.open.take() {
+            Some(Open::Text(index) | Open::Tool(index)) => index,
+            None => return,
+        };
+        write(
+            out,
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        );
+    }
+
+    fn text(&mut self, text: &str, out: &mut Vec<u8>) {
+        let index = match self.open {
+            Some(Open::Text(index)) => index,
+            _ => {
+                let index = self.open_block(json!({"type": "text", "text": ""}), out);
+                self.open = Some(Open::Text(index));
+                index
+            }
+        };
+        write(
+            out,
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "text_delta", "text": text}}),
+        );
+    }
+
+    fn tool_call(&mut self, call: ToolCallDelta, out: &mut Vec<u8>) {
+        let (name, arguments) = match call.function {
+            Some(f) => (f.name, f.arguments),
+            None => (None, None),
+        };
+        let known = self
+            .tool_blocks
+            .iter()
+            .find(|(c, _)| *c == call.index)
+            .map(|(_, b)| *b);
+        let block = match known {
+            Some(block) => block,
+            None => {
+                let id = call.id.unwrap_or_default();
+                let block = self.open_block(
+                    json!({"type": "tool_use", "id": id, "name": name.unwrap_or_default(),
+                           "input": {}}),
+                    out,
+                );
+                self.open = Some(Open::Tool(block));
+                self.tool_blocks.push((call.index, block));
+                block
+            }
+        };
+        if let Some(arguments) = arguments.filter(|a| !a.is_empty()) {
+            write(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": block,
+                        "delta": {"type": "input_json_delta", "partial_json": arguments}}),
+            );
+        }
+    }
+
+    /// `data: [DONE]`: the message's end, with its stop reason and usage.
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        self.start("", "", out);
+        self.close(out);
+        let delta_usage = anthropic_usage(&self.usage.unwrap_or_default());
+        write(
+            out,
+            "message_delta",
+            &json!({"type": "message_delta",
+                    "delta": {"stop_reason": self.stop_reason.unwrap_or("end_turn"),
+                              "stop_sequence": null},
+                    "usage": delta_usage}),
+        );
+        write(out, "message_stop", &json!({"type": "message_stop"}));
+        self.terminated = true;
+    }
+
+    fn fail_in_band(&mut self, out: &mut Vec<u8>, error: &OpenAiError) {
+        let body = json!({"type": "error", "error": {
+            "type": stream_error_type(error.kind.as_deref()),
+            "message": error.message.clone().unwrap_or_default()}});
+        write(out, "error", &body);
+        self.terminated = true;
+        self.failed = true;
+    }
+
+    fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
+        let body = serde_json::to_value(dialect::anthropic_error(error)).unwrap_or_default();
+        write(out, "error", &body);
+        self.terminated = true;
+        self.failed = true;
+    }
+}
+
+fn write(out: &mut Vec<u8>, event: &str, data: &Value) {
+    match serde_json::to_vec(data) {
+        Ok(json) => sse::write_event(out, event, &json),
+        Err(err) => log::warn!("llmgw.translate: could not encode an event: {err}"),
+    }
+}
