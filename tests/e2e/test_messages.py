@@ -226,3 +226,56 @@ def test_provider_errors_reach_the_client_as_anthropic_sent_them(claude):
         claude.messages.create(model="claude-haiku-4-5", max_tokens=5,
                                messages=[{"role": "user", "content": "Hi [mock:status=429]"}])
     assert err.value.body["error"]["type"] == "rate_limit_error"
+
+
+def test_count_tokens_passes_through_to_anthropic(claude, mock):
+    mock.clear()
+    counted = claude.messages.count_tokens(
+        model="claude-haiku-4-5", system="You are terse.",
+        messages=[{"role": "user", "content": "Hello, world"}])
+    # The mock's own count: its tokenizer, as Anthropic answers with its own.
+    assert counted.input_tokens == (3 + 3) + (4 + 3)
+    (seen,) = requests_to(mock, "/v1/messages/count_tokens")
+    assert seen["headers"]["x-api-key"] == "sk-mock-anthropic"
+
+
+def test_count_tokens_elsewhere_is_an_estimate(claude, mock):
+    mock.clear()
+    counted = claude.messages.count_tokens(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello, world"}])
+    assert counted.input_tokens == 6  # "Hello, world": 12 bytes / 4 + 3 for the message
+    assert not mock.requests(), "an estimate never reaches the provider"
+
+
+BETA_CONFIG_PROVIDERS = [
+    {"name": "anthropic", "schema": "anthropic", "key_env": "ANTHROPIC_API_KEY",
+     "anthropic_betas": ["prompt-caching-2024-07-31", "interleaved-thinking-2025-05-14"]},
+]
+
+
+def test_beta_flags_a_provider_does_not_accept_are_dropped(claude, mock):
+    """The shared gateway lists no flags (all pass): a flag Anthropic does not know fails the
+    whole request there, as the real API does. With `anthropic_betas`, only the listed flags
+    leave and the same request succeeds."""
+    flags = "prompt-caching-2024-07-31,brand-new-feature-2099-01-01"
+    ask = {"model": "claude-haiku-4-5", "max_tokens": 20,
+           "messages": [{"role": "user", "content": "Hi"}],
+           "extra_headers": {"anthropic-beta": flags}}
+    with pytest.raises(anthropic.BadRequestError) as err:
+        claude.messages.create(**ask)
+    assert "brand-new-feature-2099-01-01" in str(err.value)
+
+    config = harness.gateway_config(
+        port=harness.free_port(), admin_port=harness.free_port(), mock_port=mock.port,
+        filter_configs={"llmgw.auth": AUTH_CONFIG,
+                        "llmgw.translate": {"providers": BETA_CONFIG_PROVIDERS}})
+    envoy = harness.Envoy(config, harness.provider_env(set()))
+    try:
+        mock.clear()
+        client = anthropic.Anthropic(base_url=envoy.url, api_key=KEYS["alice"], max_retries=0)
+        message = client.messages.create(**ask)
+        assert message.content[0].text.startswith("Hello from mock anthropic!")
+        (seen,) = requests_to(mock, "/v1/messages")
+        assert seen["headers"]["anthropic-beta"] == "prompt-caching-2024-07-31"
+    finally:
+        envoy.stop()
