@@ -20,9 +20,9 @@
 
 mod azure_stream;
 pub mod completion;
-pub mod dropped;
 #[cfg(feature = "anthropic")]
 pub mod count_tokens;
+pub mod dropped;
 pub mod embeddings;
 mod first_try;
 #[cfg(feature = "anthropic")]
