@@ -197,7 +197,7 @@ fn count_tokens_elsewhere_is_an_estimate_answered_here() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json(), serde_json::json!({"input_tokens": 6}));
     // Counting spends nothing: ratelimit charges it no tokens.
-    assert_eq!(headers::read_usage(&host), Some(Usage::default()));
+    assert_eq!(facts::read_usage(&host), Some(Usage::default()));
 }
 
 #[test]

@@ -1113,7 +1113,7 @@ impl TranslateFilter {
             Ok(tokens) => {
                 self.replied = true;
                 if let Ok(none) = serde_json::to_vec(&Usage::default()) {
-                    host.set_property(&headers::USAGE, &none);
+                    host.set_property(&[facts::USAGE], &none);
                 }
                 let body = count_tokens::answer(tokens);
                 host.send_response(200, &[("content-type", "application/json")], &body);
