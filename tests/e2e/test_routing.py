@@ -53,6 +53,10 @@ ROUTER_CONFIG = {
             {"provider": "anthropic", "model": "claude-haiku-4-5", "context_window": 200000,
              "price": {"input": 1.0, "output": 5.0}}]},
         {"name": "flaky", "targets": [{"provider": "openai", "model": "flaky-model"}]},
+        # Two deployments in order; the first answers 429 with a Retry-After when told to.
+        {"name": "patient", "policy": "ordered", "targets": [
+            {"provider": "openai", "model": "patient-openai"},
+            {"provider": "anthropic", "model": "patient-anthropic"}]},
         {"name": "popular", "targets": [{"provider": "openai", "model": "popular-model"}]},
         {"name": "resilient-down", "fallback": {"cluster": "llm-fallback-down"}, "targets": [
             {"provider": "openai", "model": "gpt-4o-mini", "cluster": "openai-down"},
@@ -461,24 +465,48 @@ def test_fastest_sends_traffic_to_the_quicker_provider(client):
 # Health: consecutive provider failures take a target out for a cool-down
 
 
-def test_failing_target_is_skipped_for_a_cooldown_with_503_and_retry_after(gateway, mock):
+def test_single_deployment_that_failed_recovers_as_soon_as_the_provider_does(gateway, mock):
+    """Panic mode: a model's only deployment cooling down is 0% healthy, under the default
+    `panic_threshold_percent` (50), so router keeps sending it traffic instead of a 503."""
     def call(text: str):
         return rawhttp.post(f"{gateway.url}/v1/chat/completions",
                             {"model": "flaky", "messages": user(text)},
                             {"authorization": f"Bearer {KEYS['alice']}"})
 
+    panics = "llmgw_router_panic_total"
+    before = value(prometheus(gateway), panics, model="flaky") or 0
     mock.clear()
-    for _ in range(FAILURE_THRESHOLD):
-        assert call("fail [mock:status=500]").status == 500
-    resp = call("hello")
-    assert resp.status == 503
-    assert resp.headers["retry-after"] == str(COOLDOWN_S)
-    assert resp.json()["error"]["code"] == "all_deployments_unhealthy"
-    assert len(mock.requests()) == FAILURE_THRESHOLD, "the cooling target got no request"
-    time.sleep(COOLDOWN_S + 0.2)
-    resp = call("hello again")
+    statuses = [call("fail [mock:status=500]").status for _ in range(5)]
+    assert statuses == [500] * 5, "every failure reached the provider, none was router's 503"
+    resp = call("hello")  # the provider has recovered: no waiting for a cool-down
     assert resp.status == 200, resp.body
     assert resp.json()["choices"][0]["message"]["content"].startswith("Hello from mock openai!")
+    assert len(mock.requests()) == 6
+    # Tries 4 and 5 (after the threshold of 3) and the recovered one went out in panic mode.
+    assert value(prometheus(gateway), panics, model="flaky") == before + 3
+    assert "llmgw.router: panic mode for model flaky" in gateway.log()
+
+
+def test_a_429_retry_after_cools_the_deployment_for_that_long(gateway, mock):
+    """`patient`'s first deployment trips on 429s whose Retry-After (4 s) is longer than
+    `cooldown_seconds` (2 s): it is skipped until the provider's time is up. Its second
+    deployment is healthy (50% is not under the panic threshold), so no panic."""
+    def call(text: str):
+        resp = rawhttp.post(f"{gateway.url}/v1/chat/completions",
+                            {"model": "patient", "messages": user(text)},
+                            {"authorization": f"Bearer {KEYS['alice']}"})
+        return resp.status, resp.headers.get("x-llmgw-model")
+
+    wait = 4
+    tripped_at = None
+    for _ in range(FAILURE_THRESHOLD):
+        assert call(f"[mock:openai_status=429] [mock:retry_after={wait}]") == (
+            429, "patient-openai")
+        tripped_at = time.monotonic()
+    time.sleep(COOLDOWN_S + 0.5)  # past cooldown_seconds
+    assert call("hello") == (200, "patient-anthropic"), "still cooling per Retry-After"
+    time.sleep(max(0.0, tripped_at + wait + 0.3 - time.monotonic()))
+    assert call("hello") == (200, "patient-openai")
 
 
 def test_rate_limited_requests_do_not_count_against_the_target(gateway):

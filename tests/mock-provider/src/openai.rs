@@ -72,8 +72,8 @@ fn bad(message: &str, param: Option<&str>, code: Option<&str>) -> Response<MockB
     )
 }
 
-/// The error a `[mock:status=NNN]` control asks for.
-pub fn status_error(code: u16) -> Response<MockBody> {
+/// The error a `[mock:status=NNN]` control asks for; a 429 says `retry-after: <retry_after_s>`.
+pub fn status_error(code: u16, retry_after_s: u32) -> Response<MockBody> {
     let status = status_from(code);
     let (typ, err_code, msg) = match code {
         401 => (
@@ -105,7 +105,7 @@ pub fn status_error(code: u16) -> Response<MockBody> {
     };
     let mut r = error(status, typ, msg, None, err_code);
     if code == 429 {
-        set_header(&mut r, "retry-after", "7");
+        set_header(&mut r, "retry-after", &retry_after_s.to_string());
     }
     r
 }
@@ -490,7 +490,7 @@ pub fn chat(
         return Err(if provider == "azure" {
             crate::azure::status_error(code)
         } else {
-            status_error(code)
+            status_error(code, controls.retry_after_s.unwrap_or(7))
         });
     }
     let last_is_tool = messages

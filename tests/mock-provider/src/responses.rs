@@ -397,7 +397,7 @@ fn respond(
         return Err(if provider == "azure" {
             crate::azure::status_error(code)
         } else {
-            crate::openai::status_error(code)
+            crate::openai::status_error(code, controls.retry_after_s.unwrap_or(7))
         });
     }
 

@@ -12,6 +12,8 @@ pub struct Controls {
     pub headers_delay_ms: u64,
     /// Azure only: stream with the content filter's chunks (`[mock:content_filter=1]`).
     pub content_filter: bool,
+    /// OpenAI's 429: this `retry-after` (delay-seconds) instead of 7.
+    pub retry_after_s: Option<u32>,
 }
 
 /// Removes every `[mock:key=value]` from `text`, returning the cleaned text and the controls.
@@ -58,6 +60,7 @@ pub fn parse_controls_for(text: &str, api: &str) -> (String, Controls) {
                 "words" => c.words = v.parse().ok(),
                 "headers_delay_ms" => c.headers_delay_ms = v.parse().unwrap_or(0),
                 "content_filter" => c.content_filter = v == "1",
+                "retry_after" => c.retry_after_s = v.parse().ok(),
                 _ => {}
             }
         }

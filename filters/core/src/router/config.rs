@@ -152,6 +152,12 @@ struct RawHealth {
     failure_threshold: u32,
     #[serde(default = "default_cooldown")]
     cooldown_seconds: u64,
+    /// Envoy's `healthy_panic_threshold`: below this percentage of healthy targets, route to all.
+    #[serde(default = "default_panic_threshold")]
+    panic_threshold_percent: u8,
+    /// The longest cool-down a provider's 429 `Retry-After` can set.
+    #[serde(default = "default_max_retry_after")]
+    max_retry_after_seconds: u64,
 }
 
 impl Default for RawHealth {
@@ -159,8 +165,20 @@ impl Default for RawHealth {
         Self {
             failure_threshold: default_threshold(),
             cooldown_seconds: default_cooldown(),
+            panic_threshold_percent: default_panic_threshold(),
+            max_retry_after_seconds: default_max_retry_after(),
         }
     }
+}
+
+fn default_panic_threshold() -> u8 {
+    50
+}
+
+/// Five minutes: long enough for a provider's per-minute limits to reset, short enough that a
+/// wrong date in a header does not park a deployment for hours.
+fn default_max_retry_after() -> u64 {
+    300
 }
 
 fn default_threshold() -> u32 {
@@ -449,11 +467,19 @@ pub(super) fn compile(raw: RawConfig) -> Result<Compiled, ConfigError> {
             "must be at least 1",
         ));
     }
+    if raw.health.panic_threshold_percent > 100 {
+        return Err(ConfigError::new(
+            "health.panic_threshold_percent",
+            "must be between 0 and 100",
+        ));
+    }
     Ok(Compiled {
         catalogue: Catalogue::new(entries, order),
         health: HealthPolicy {
             failure_threshold: raw.health.failure_threshold,
             cooldown_ms: raw.health.cooldown_seconds.saturating_mul(1000),
+            panic_threshold_percent: raw.health.panic_threshold_percent,
+            max_retry_after_ms: raw.health.max_retry_after_seconds.saturating_mul(1000),
         },
         expose: raw.expose,
         default_output_tokens: raw.default_output_tokens,

@@ -2,8 +2,11 @@
 //! the same state (`vm_id` `llmgw.router`).
 //!
 //! Health is a small circuit breaker: `failure_threshold` consecutive failures (429 or 5xx seen
-//! on the response path) make a target unhealthy for `cooldown_ms`. After the cool-down it
-//! takes traffic again ("half-open"): one more failure trips it at once, one success resets it.
+//! on the response path) make a target unhealthy for `cooldown_ms`, or, when the failure that
+//! trips it is a 429 with `Retry-After`, for as long as the provider asked (at most
+//! `max_retry_after_ms`). After the cool-down it takes traffic again ("half-open"): one more
+//! failure trips it at once, one success resets it. Whether unhealthy targets are skipped at
+//! all is [`super::policy::healthy`]'s panic rule.
 //! Values are short ASCII strings, written with compare-and-swap so concurrent workers do not
 //! lose each other's updates.
 
@@ -22,6 +25,19 @@ const LATENCY_ALPHA: f64 = 0.3;
 pub struct HealthPolicy {
     pub failure_threshold: u32,
     pub cooldown_ms: u64,
+    /// Below this share of healthy targets (percent), route to all of them (Envoy's
+    /// `healthy_panic_threshold`); 0 turns panic mode off.
+    pub panic_threshold_percent: u8,
+    /// The longest cool-down a provider's `Retry-After` can ask for.
+    pub max_retry_after_ms: u64,
+}
+
+impl HealthPolicy {
+    /// How long a target that just tripped cools: the provider's `Retry-After` (bounded) when
+    /// it sent one, else `cooldown_ms`.
+    fn cooldown_ms(&self, retry_after_ms: Option<u64>) -> u64 {
+        retry_after_ms.map_or(self.cooldown_ms, |ms| ms.min(self.max_retry_after_ms))
+    }
 }
 
 /// How one response went for the target that served it.
@@ -68,8 +84,15 @@ impl Health {
         format!("{} {}", self.consecutive_failures, self.unhealthy_until_ms)
     }
 
-    /// The record after `outcome` at `now_ms`.
-    pub fn after(self, outcome: Outcome, policy: &HealthPolicy, now_ms: u64) -> Self {
+    /// The record after `outcome` at `now_ms`; `retry_after_ms` is the provider's
+    /// `Retry-After` on a 429.
+    pub fn after(
+        self,
+        outcome: Outcome,
+        policy: &HealthPolicy,
+        now_ms: u64,
+        retry_after_ms: Option<u64>,
+    ) -> Self {
         match outcome {
             Outcome::Neutral => self,
             Outcome::Success => Health::default(),
@@ -81,7 +104,8 @@ impl Health {
                 if failures >= policy.failure_threshold {
                     Health {
                         consecutive_failures: failures,
-                        unhealthy_until_ms: now_ms.saturating_add(policy.cooldown_ms),
+                        unhealthy_until_ms: now_ms
+                            .saturating_add(policy.cooldown_ms(retry_after_ms)),
                     }
                 } else {
                     Health {
@@ -112,13 +136,14 @@ fn update(host: &mut dyn Host, key: &str, change: impl Fn(Option<&[u8]>) -> Opti
     }
 }
 
-/// Record how a response went for `target`.
+/// Record how a response went for `target` (`retry_after_ms`: see [`Health::after`]).
 pub fn record_outcome(
     host: &mut dyn Host,
     target: &Target,
     outcome: Outcome,
     policy: &HealthPolicy,
     now_ms: u64,
+    retry_after_ms: Option<u64>,
 ) {
     if outcome == Outcome::Neutral {
         return;
@@ -126,7 +151,7 @@ pub fn record_outcome(
     let key = format!("{HEALTH_PREFIX}{}", target.key);
     update(host, &key, |data| {
         let before = data.map(Health::parse).unwrap_or_default();
-        let after = before.after(outcome, policy, now_ms);
+        let after = before.after(outcome, policy, now_ms, retry_after_ms);
         // A healthy target answering well is the common case: no write at all.
         (after != before).then(|| after.encode())
     });

@@ -25,6 +25,7 @@ mod health;
 mod models;
 mod policy;
 mod request;
+mod retry_after;
 
 #[cfg(test)]
 mod tests;
@@ -34,7 +35,7 @@ use std::rc::Rc;
 pub use self::catalogue::{sticky_hash, Capabilities, Model, Target};
 pub use self::config::{Capability, Expose};
 pub use self::health::{Health, HealthPolicy, Outcome};
-pub use self::policy::{Needs, Policy, SelectError, TargetState};
+pub use self::policy::{Healthy, Needs, Policy, SelectError, Selected, TargetState};
 pub use self::request::RequestFacts;
 
 use self::request::PeekError;
@@ -222,7 +223,8 @@ impl RouterFilter {
             .ok_or_else(|| RouteError::UnknownModel(requested.to_string()))?;
         let needs = peek.needs(body.len(), self.config.default_output_tokens);
         let now_ms = host.now_ms();
-        let chosen = {
+        let panic_percent = self.config.health.panic_threshold_percent;
+        let (chosen, panic) = {
             let state = health::SharedState {
                 host: &*host,
                 now_ms,
@@ -230,16 +232,17 @@ impl RouterFilter {
             let picked = if model.fallback.is_some() {
                 // Envoy walks the chain; router only checks it can serve and is not all down.
                 policy::fitting(&model, &needs)
-                    .and_then(|fit| policy::healthy(fit, &state))
-                    .map(|_| 0)
+                    .and_then(|fit| policy::healthy(fit, &state, panic_percent))
+                    .map(|healthy| (0, healthy.panic))
             } else {
                 let draw = host_draw(draw);
-                policy::select(&model, &needs, &state, draw).map(|t| {
-                    model
+                policy::select(&model, &needs, &state, draw, panic_percent).map(|selected| {
+                    let index = model
                         .targets
                         .iter()
-                        .position(|o| std::ptr::eq(o, t))
-                        .unwrap_or(0)
+                        .position(|o| std::ptr::eq(o, selected.target))
+                        .unwrap_or(0);
+                    (index, selected.panic)
                 })
             };
             picked.map_err(|err| match err {
@@ -256,6 +259,17 @@ impl RouterFilter {
         let Some(target) = model.targets.get(chosen) else {
             return Err(RouteError::UnknownModel(requested.to_string()).into());
         };
+        if panic {
+            // Too few healthy targets: they all take traffic again (Envoy's panic rule).
+            log::warn!(
+                "llmgw.router: panic mode for model {}: under {panic_percent}% of its targets are \
+                 healthy, routing across all of them",
+                model.name
+            );
+            let labels = [("model", model.name.as_str())];
+            self.metrics
+                .count(host, "llmgw_router_panic_total", &labels, 1);
+        }
         access_log::record(host, Field::RequestedModel, requested);
         let (cluster, targets, prices) = match &model.fallback {
             Some(chain) => (
@@ -402,7 +416,13 @@ impl HttpFilter for RouterFilter {
         let now_ms = host.now_ms();
         if from_provider {
             let outcome = Outcome::of_status(status);
-            health::record_outcome(host, target, outcome, &self.config.health, now_ms);
+            // Only a 429's Retry-After sets the cool-down: one more header read, on 429s only.
+            let retry_after_ms = (status == 429)
+                .then(|| host.response_header("retry-after"))
+                .flatten()
+                .and_then(|value| retry_after::parse(&value, now_ms));
+            let policy = &self.config.health;
+            health::record_outcome(host, target, outcome, policy, now_ms, retry_after_ms);
             if outcome == Outcome::Success && routed.model.policy == Policy::Fastest {
                 health::record_latency(host, target, now_ms.saturating_sub(routed.started_ms));
             }

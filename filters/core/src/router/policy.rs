@@ -1,5 +1,11 @@
 //! Choosing a target: first the targets that *can* serve the request (context window,
 //! capabilities), then the healthy ones, then the model's policy among those.
+//!
+//! Health follows Envoy's panic threshold (`healthy_panic_threshold`): when fewer than
+//! `panic_threshold_percent` of the targets that can serve are healthy, router is in *panic*
+//! and chooses among all of them, unhealthy ones included. Otherwise a burst of failures (one
+//! tenant's, say) would take a model with one deployment down for everyone until the cool-down
+//! ends, even after the provider recovered.
 
 use serde::Deserialize;
 
@@ -42,8 +48,24 @@ pub trait TargetState {
 pub enum SelectError {
     /// No target can serve the request; one reason per target.
     CannotServe(Vec<String>),
-    /// Every target that could serve is cooling down; the soonest is back in this many ms.
+    /// Every target that could serve is cooling down and panic mode is off
+    /// (`panic_threshold_percent` 0); the soonest is back in this many ms.
     AllUnhealthy { retry_after_ms: u64 },
+}
+
+/// The targets a request may go to after health is taken into account.
+#[derive(Debug)]
+pub struct Healthy<'a> {
+    pub targets: Vec<&'a Target>,
+    /// Too few were healthy: `targets` holds every candidate, cooling ones included.
+    pub panic: bool,
+}
+
+/// The chosen target, and whether health was ignored to choose it.
+#[derive(Debug, Clone, Copy)]
+pub struct Selected<'a> {
+    pub target: &'a Target,
+    pub panic: bool,
 }
 
 /// Why `target` cannot serve `needs`, if it cannot.
@@ -117,25 +139,43 @@ pub fn fitting<'a>(model: &'a Model, needs: &Needs) -> Result<Vec<&'a Target>, S
     }
 }
 
-/// Drop the targets that are cooling down (or say when the first is back).
+/// Drop the targets that are cooling down, unless fewer than `panic_threshold_percent` of the
+/// candidates are healthy: then keep them all (panic). With 0 (no panic mode) and none healthy,
+/// say when the first is back.
 pub fn healthy<'a>(
     candidates: Vec<&'a Target>,
     state: &dyn TargetState,
-) -> Result<Vec<&'a Target>, SelectError> {
+    panic_threshold_percent: u8,
+) -> Result<Healthy<'a>, SelectError> {
     let mut soonest: Option<u64> = None;
     let mut alive = Vec::with_capacity(candidates.len());
-    for target in candidates {
+    for target in &candidates {
         match state.unhealthy_for_ms(target) {
             Some(ms) => soonest = Some(soonest.map_or(ms, |s| s.min(ms))),
-            None => alive.push(target),
+            None => alive.push(*target),
         }
     }
-    match soonest {
-        Some(retry_after_ms) if alive.is_empty() => {
-            Err(SelectError::AllUnhealthy { retry_after_ms })
-        }
-        _ => Ok(alive),
+    let Some(retry_after_ms) = soonest else {
+        return Ok(Healthy {
+            targets: alive,
+            panic: false,
+        });
+    };
+    // Envoy's rule: panic when the healthy share is below the threshold.
+    let healthy_share = alive.len() * 100;
+    if healthy_share < usize::from(panic_threshold_percent) * candidates.len() {
+        return Ok(Healthy {
+            targets: candidates,
+            panic: true,
+        });
     }
+    if alive.is_empty() {
+        return Err(SelectError::AllUnhealthy { retry_after_ms });
+    }
+    Ok(Healthy {
+        targets: alive,
+        panic: false,
+    })
 }
 
 /// Pick one target of `model` for a request with `needs`. `draw` is a uniform random number
@@ -145,8 +185,12 @@ pub fn select<'a>(
     needs: &Needs,
     state: &dyn TargetState,
     draw: u64,
-) -> Result<&'a Target, SelectError> {
-    let candidates = healthy(fitting(model, needs)?, state)?;
+    panic_threshold_percent: u8,
+) -> Result<Selected<'a>, SelectError> {
+    let Healthy {
+        targets: candidates,
+        panic,
+    } = healthy(fitting(model, needs)?, state, panic_threshold_percent)?;
     let chosen = match model.policy {
         Policy::Weighted => weighted(&candidates, draw),
         Policy::Ordered => candidates.first().copied(),
@@ -168,5 +212,7 @@ pub fn select<'a>(
             }
         }
     };
-    chosen.ok_or(SelectError::CannotServe(Vec::new()))
+    chosen
+        .map(|target| Selected { target, panic })
+        .ok_or(SelectError::CannotServe(Vec::new()))
 }

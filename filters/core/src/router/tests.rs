@@ -56,6 +56,26 @@ fn root() -> RouterRoot {
     RouterRoot::configure(CONFIG.as_bytes(), &|_: &str| None).unwrap()
 }
 
+/// [`CONFIG`] with panic mode off: a model whose targets all cool down answers 503.
+fn root_without_panic() -> RouterRoot {
+    let json = CONFIG.replace(
+        r#""cooldown_seconds": 10}"#,
+        r#""cooldown_seconds": 10, "panic_threshold_percent": 0}"#,
+    );
+    assert_ne!(json, CONFIG);
+    RouterRoot::configure(json.as_bytes(), &|_: &str| None).unwrap()
+}
+
+/// [`policy::select`] with the default panic threshold, the chosen target alone.
+fn select<'a>(
+    model: &'a Model,
+    needs: &Needs,
+    state: &dyn TargetState,
+    draw: u64,
+) -> Result<&'a Target, SelectError> {
+    policy::select(model, needs, state, draw, 50).map(|s| s.target)
+}
+
 fn refusal(json: &str) -> ConfigError {
     RouterRoot::configure(json.as_bytes(), &|_: &str| None).unwrap_err()
 }
@@ -334,7 +354,7 @@ fn weighted_split_follows_the_draw() {
     // Weights 3:1 → draws 0,1,2 go to openai, 3 to anthropic, 4 wraps to openai.
     let providers: Vec<&str> = (0..5)
         .map(|draw| {
-            policy::select(&split, &Needs::default(), &state, draw)
+            select(&split, &Needs::default(), &state, draw)
                 .unwrap()
                 .provider
                 .as_str()
@@ -367,7 +387,7 @@ fn weighted_split_converges_within_two_percent() {
     let state = State::default();
     let openai = draws(10_000)
         .filter(|&d| {
-            policy::select(&split, &Needs::default(), &state, d)
+            select(&split, &Needs::default(), &state, d)
                 .unwrap()
                 .provider
                 == "openai"
@@ -460,7 +480,7 @@ fn cheapest_picks_the_cheapest_target_whose_window_fits() {
     let root = root();
     let cheap = model(&root, "cheap");
     let state = State::default();
-    let pick = |n: Needs| policy::select(&cheap, &n, &state, 0).map(|t| t.model.clone());
+    let pick = |n: Needs| select(&cheap, &n, &state, 0).map(|t| t.model.clone());
     assert_eq!(pick(needs(10, &[])).unwrap(), "small");
     assert_eq!(pick(needs(900, &[])).unwrap(), "small"); // 900 + 100 = 1000 fits exactly
     assert_eq!(pick(needs(901, &[])).unwrap(), "medium");
@@ -480,7 +500,7 @@ fn cheapest_respects_capabilities() {
     let root = root();
     let cheap = model(&root, "cheap");
     let state = State::default();
-    let pick = |n: Needs| policy::select(&cheap, &n, &state, 0).map(|t| t.model.clone());
+    let pick = |n: Needs| select(&cheap, &n, &state, 0).map(|t| t.model.clone());
     assert_eq!(pick(needs(10, &[Capability::Streaming])).unwrap(), "small");
     assert_eq!(pick(needs(10, &[Capability::Tools])).unwrap(), "medium");
     // `large` declares no list: it can do everything.
@@ -499,7 +519,7 @@ fn cheapest_skips_an_unhealthy_target() {
     let cheap = model(&root, "cheap");
     let mut state = State::default();
     state.down.insert("small".into(), 5_000);
-    let t = policy::select(&cheap, &needs(10, &[]), &state, 0).unwrap();
+    let t = select(&cheap, &needs(10, &[]), &state, 0).unwrap();
     assert_eq!(t.model, "medium");
 }
 
@@ -632,16 +652,12 @@ fn ordered_takes_the_first_healthy_target() {
     let first = model(&root, "first");
     let mut state = State::default();
     assert_eq!(
-        policy::select(&first, &Needs::default(), &state, 3)
-            .unwrap()
-            .model,
+        select(&first, &Needs::default(), &state, 3).unwrap().model,
         "a"
     );
     state.down.insert("a".into(), 1);
     assert_eq!(
-        policy::select(&first, &Needs::default(), &state, 3)
-            .unwrap()
-            .model,
+        select(&first, &Needs::default(), &state, 3).unwrap().model,
         "b"
     );
 }
@@ -651,7 +667,7 @@ fn fastest_measures_unknown_targets_then_prefers_the_lowest_latency() {
     let root = root();
     let quick = model(&root, "quick");
     let mut state = State::default();
-    let pick = |s: &State, draw: u64| policy::select(&quick, &Needs::default(), s, draw).unwrap();
+    let pick = |s: &State, draw: u64| select(&quick, &Needs::default(), s, draw).unwrap();
     state.latency.insert("a".into(), 300.0);
     assert_eq!(pick(&state, 1).model, "b", "unmeasured b gets tried");
     state.latency.insert("b".into(), 120.0);
@@ -714,27 +730,29 @@ fn health_trips_after_the_threshold_cools_down_and_recovers() {
     let policy = HealthPolicy {
         failure_threshold: 3,
         cooldown_ms: 10_000,
+        panic_threshold_percent: 50,
+        max_retry_after_ms: 60_000,
     };
     let h = Health::default();
-    let h = h.after(Outcome::Failure, &policy, 0);
-    let h = h.after(Outcome::Failure, &policy, 1);
+    let h = h.after(Outcome::Failure, &policy, 0, None);
+    let h = h.after(Outcome::Failure, &policy, 1, None);
     assert_eq!(h.unhealthy_for_ms(2), None, "below the threshold");
-    let h = h.after(Outcome::Neutral, &policy, 2);
+    let h = h.after(Outcome::Neutral, &policy, 2, None);
     assert_eq!(h.consecutive_failures, 2, "a client error changes nothing");
-    let tripped = h.after(Outcome::Failure, &policy, 3);
+    let tripped = h.after(Outcome::Failure, &policy, 3, None);
     assert_eq!(tripped.unhealthy_for_ms(3), Some(10_000));
     assert_eq!(tripped.unhealthy_for_ms(10_002), Some(1));
     // Failures during the cool-down do not extend it.
-    let same = tripped.after(Outcome::Failure, &policy, 5_000);
+    let same = tripped.after(Outcome::Failure, &policy, 5_000, None);
     assert_eq!(same, tripped);
     // After the cool-down: half-open. One failure trips it again at once…
     assert_eq!(tripped.unhealthy_for_ms(10_003), None);
-    let again = tripped.after(Outcome::Failure, &policy, 10_003);
+    let again = tripped.after(Outcome::Failure, &policy, 10_003, None);
     assert_eq!(again.unhealthy_for_ms(10_003), Some(10_000));
     // …one success resets it.
-    let recovered = tripped.after(Outcome::Success, &policy, 10_003);
+    let recovered = tripped.after(Outcome::Success, &policy, 10_003, None);
     assert_eq!(recovered, Health::default());
-    let h = recovered.after(Outcome::Failure, &policy, 10_004);
+    let h = recovered.after(Outcome::Failure, &policy, 10_004, None);
     assert_eq!(h.unhealthy_for_ms(10_004), None);
 }
 
@@ -770,7 +788,7 @@ fn exchange(
 
 #[test]
 fn failing_target_goes_unhealthy_then_503_with_retry_after_then_recovers() {
-    let root = root();
+    let root = root_without_panic();
     let host = FakeHost::new();
     // threshold 2: two 5xx from the provider trip gpt-4o-mini.
     let host = exchange(&root, host, "fast", 500, "via_upstream");
@@ -794,7 +812,7 @@ fn failing_target_goes_unhealthy_then_503_with_retry_after_then_recovers() {
 
 #[test]
 fn local_replies_of_other_filters_do_not_count_against_a_target() {
-    let root = root();
+    let root = root_without_panic();
     let host = FakeHost::new();
     // ratelimit's own 429s: a wasm local reply (empty details), not the provider.
     let host = exchange(&root, host, "fast", 429, "");
@@ -818,6 +836,132 @@ fn local_replies_of_other_filters_do_not_count_against_a_target() {
     );
     let host = exchange(&root, host, "fast", 200, "via_upstream");
     assert_eq!(host.local_response.unwrap().status, 503);
+}
+
+#[test]
+fn a_single_deployment_that_failed_keeps_taking_traffic_in_panic_mode() {
+    let root = root();
+    let host = FakeHost::new();
+    let host = exchange(&root, host, "fast", 500, "via_upstream");
+    let host = exchange(&root, host, "fast", 503, "via_upstream");
+    let gpt = model(&root, "gpt-4o-mini");
+    let state = health::SharedState {
+        host: &host,
+        now_ms: NOW,
+    };
+    assert_eq!(
+        state.unhealthy_for_ms(&gpt.targets[0]),
+        Some(10_000),
+        "it tripped"
+    );
+    // Its only target is cooling down: 0% healthy is under 50%, so it is tried anyway.
+    let stat = "model=.=gpt-4o-mini;.;llmgw_router_panic_total";
+    let host = exchange(&root, host, "fast", 200, "via_upstream");
+    assert!(host.local_response.is_none());
+    assert_eq!(host.routed().provider.as_deref(), Some("openai"));
+    assert_eq!(host.counter(stat), Some(1));
+    // The provider answered: the target is healthy again, no more panic.
+    let host = exchange(&root, host, "fast", 200, "via_upstream");
+    assert!(host.local_response.is_none());
+    assert_eq!(host.counter(stat), Some(1));
+}
+
+#[test]
+fn panic_follows_envoys_rule_on_the_share_of_healthy_targets() {
+    let root = root();
+    let cheap = model(&root, "cheap"); // three targets
+    let all: Vec<&Target> = cheap.targets.iter().collect();
+    let mut state = State::default();
+    let models = |h: &Healthy| -> String {
+        h.targets
+            .iter()
+            .map(|t| t.model.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    state.down.insert("small".into(), 4_000);
+    // 2 of 3 healthy (67%) is not under 50%: the cooling one is skipped.
+    let h = policy::healthy(all.clone(), &state, 50).unwrap();
+    assert_eq!((models(&h), h.panic), ("medium,large".to_string(), false));
+    // 1 of 3 (33%) is: every target takes traffic, by the model's policy.
+    state.down.insert("medium".into(), 2_000);
+    let h = policy::healthy(all.clone(), &state, 50).unwrap();
+    assert_eq!(
+        (models(&h), h.panic),
+        ("small,medium,large".to_string(), true)
+    );
+    let picked = policy::select(&cheap, &Needs::default(), &state, 0, 50).unwrap();
+    assert_eq!(
+        (picked.target.model.as_str(), picked.panic),
+        ("small", true)
+    );
+    // A threshold of 30% keeps skipping them.
+    let h = policy::healthy(all.clone(), &state, 30).unwrap();
+    assert_eq!((models(&h), h.panic), ("large".to_string(), false));
+    // 0 turns panic off: all down is a 503 saying when the first is back.
+    state.down.insert("large".into(), 9_000);
+    assert_eq!(
+        policy::healthy(all.clone(), &state, 0).unwrap_err(),
+        SelectError::AllUnhealthy {
+            retry_after_ms: 2_000
+        }
+    );
+    // 100: panic as soon as one target is down.
+    state.down.clear();
+    state.down.insert("large".into(), 9_000);
+    assert!(policy::healthy(all, &state, 100).unwrap().panic);
+}
+
+/// Sends `model` through router and answers `status` with `retry-after`; returns the host.
+fn retry_after(
+    root: &RouterRoot,
+    host: FakeHost,
+    model: &str,
+    status: u16,
+    retry_after: &str,
+) -> FakeHost {
+    let body = format!(r#"{{"model":"{model}"}}"#);
+    let (flow, mut filter, mut host) = run(root, post("/v1/chat/completions", &body, host));
+    assert_eq!(flow, Flow::Continue);
+    host.response_headers = vec![
+        (":status".into(), status.to_string()),
+        ("retry-after".into(), retry_after.into()),
+    ];
+    host.properties.insert(
+        vec!["response".into(), "code_details".into()],
+        b"via_upstream".to_vec(),
+    );
+    filter.on_response_headers(&mut host, false);
+    host
+}
+
+#[test]
+fn a_429_with_retry_after_cools_the_target_for_that_long_within_the_bound() {
+    let root = root();
+    let gpt = model(&root, "gpt-4o-mini");
+    let cooling = |host: &FakeHost| {
+        health::SharedState { host, now_ms: NOW }.unhealthy_for_ms(&gpt.targets[0])
+    };
+    // Seconds: the tripping 429's wait, not cooldown_seconds (10).
+    let host = retry_after(&root, FakeHost::new(), "fast", 429, "1");
+    let host = retry_after(&root, host, "fast", 429, "3");
+    assert_eq!(cooling(&host), Some(3_000));
+    // An HTTP date: NOW is 2023-11-14T22:13:20Z.
+    let host = retry_after(&root, FakeHost::new(), "fast", 429, "1");
+    let host = retry_after(&root, host, "fast", 429, "Tue, 14 Nov 2023 22:14:00 GMT");
+    assert_eq!(cooling(&host), Some(40_000));
+    // Past the bound (max_retry_after_seconds, default 300): the bound.
+    let host = retry_after(&root, FakeHost::new(), "fast", 429, "1");
+    let host = retry_after(&root, host, "fast", 429, "86400");
+    assert_eq!(cooling(&host), Some(300_000));
+    // Unreadable: cooldown_seconds.
+    let host = retry_after(&root, FakeHost::new(), "fast", 429, "1");
+    let host = retry_after(&root, host, "fast", 429, "later");
+    assert_eq!(cooling(&host), Some(10_000));
+    // A 5xx's Retry-After is not read: cooldown_seconds.
+    let host = retry_after(&root, FakeHost::new(), "fast", 503, "2");
+    let host = retry_after(&root, host, "fast", 503, "2");
+    assert_eq!(cooling(&host), Some(10_000));
 }
 
 #[test]
@@ -1079,6 +1223,27 @@ fn config_refusals_name_the_field() {
             ),
             "health.failure_threshold",
             "at least 1",
+        ),
+        (
+            format!(
+                r#"{{"models":[{{"name":"a","targets":{t}}}],"health":{{"panic_threshold_percent":101}}}}"#
+            ),
+            "health.panic_threshold_percent",
+            "between 0 and 100",
+        ),
+        (
+            format!(
+                r#"{{"models":[{{"name":"a","targets":{t}}}],"health":{{"panic_threshold_percent":-1}}}}"#
+            ),
+            "health.panic_threshold_percent",
+            "invalid value",
+        ),
+        (
+            format!(
+                r#"{{"models":[{{"name":"a","targets":{t}}}],"health":{{"max_retry_after_seconds":"1m"}}}}"#
+            ),
+            "health.max_retry_after_seconds",
+            "invalid type",
         ),
         (
             format!(r#"{{"models":[{{"name":"a","targets":{t}}}],"expose":{{"modle":true}}}}"#),
