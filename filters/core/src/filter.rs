@@ -46,6 +46,12 @@ pub trait HttpFilter {
     fn on_request_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
         Flow::Continue
     }
+    /// The request ends with trailers (HTTP/2, or chunked HTTP/1.1): Envoy then never says
+    /// `end_of_stream` with the body, so a filter that waits for the whole body must take this
+    /// as its end ([`end_of_body_on_trailers`]).
+    fn on_request_trailers(&mut self, host: &mut dyn Host) -> Flow {
+        Flow::Continue
+    }
     fn on_response_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
         Flow::Continue
     }
@@ -59,4 +65,15 @@ pub trait HttpFilter {
     /// The stream is done, however it ended (also after a reset): report what happened.
     /// Envoy may signal this twice (access log, then context end); filters report once.
     fn on_stream_done(&mut self, host: &mut dyn Host) {}
+}
+
+/// For a filter that buffers the request body: trailers end the body, so run its body callback
+/// once more with `end_of_stream` on all that Envoy has buffered (its size is not passed with
+/// trailers, so it is read once to learn it).
+pub fn end_of_body_on_trailers<F: HttpFilter + ?Sized>(
+    filter: &mut F,
+    host: &mut dyn Host,
+) -> Flow {
+    let size = host.request_body(usize::MAX).len();
+    filter.on_request_body(host, size, true)
 }

@@ -213,6 +213,14 @@ impl HttpFilter for Chain {
         }
     }
 
+    fn on_request_trailers(&mut self, host: &mut dyn Host) -> Flow {
+        if self.replied || self.body.is_some_and(|(_, end)| end) {
+            return Flow::Continue;
+        }
+        // The body ended with trailers: every filter gets it as ended, as it would without.
+        crate::filter::end_of_body_on_trailers(self, host)
+    }
+
     fn on_grpc_response(&mut self, host: &mut dyn Host, token: u32, status: u32, size: usize) {
         let mut resumed_by = None;
         for i in 0..self.started {

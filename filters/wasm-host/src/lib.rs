@@ -366,6 +366,9 @@ impl<R: FilterRoot> HttpContext for Http<R> {
                 .on_request_body(&mut self.host, body_size, end_of_stream),
         )
     }
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        action(self.filter.on_request_trailers(&mut self.host))
+    }
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         action(
             self.filter

@@ -337,3 +337,18 @@ fn config_refusals_name_the_section() {
     let auth_only = format!(r#"{{"auth": {{"keys": [{{"sha256": "{sha}", "consumer": "a"}}]}}}}"#);
     assert!(GatewayRoot::configure(auth_only.as_bytes(), &|_: &str| None).is_ok());
 }
+
+#[test]
+fn a_body_ended_by_trailers_is_routed_like_one_ended_by_end_of_stream() {
+    let root = root();
+    let mut host = chat(ALICE_KEY, "gpt-4o-mini");
+    let mut chain = root.new_filter();
+    assert_eq!(chain.on_request_headers(&mut host, false), Flow::Pause);
+    let size = host.request_body.len();
+    assert_eq!(chain.on_request_body(&mut host, size, false), Flow::Pause);
+    assert_eq!(host.req(facts::CLUSTER_HEADER), None);
+    assert_eq!(chain.on_request_trailers(&mut host), Flow::Continue);
+    assert!(host.local_response.is_none());
+    assert_eq!(host.req(facts::CLUSTER_HEADER), Some("openai"));
+    assert_eq!(host.auth_facts().consumer.as_deref(), Some("alice"));
+}

@@ -496,6 +496,15 @@ impl HttpFilter for RateLimitFilter {
         }
     }
 
+    fn on_request_trailers(&mut self, _host: &mut dyn Host) -> Flow {
+        // The same for trailers: `Continue` would let the request go before the answer.
+        if self.pending_call.is_some() {
+            Flow::Pause
+        } else {
+            Flow::Continue
+        }
+    }
+
     fn on_grpc_response(&mut self, host: &mut dyn Host, token: u32, status: u32, size: usize) {
         if self.pending_call != Some(token) {
             return; // a reconciliation's answer: nothing to do

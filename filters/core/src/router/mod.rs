@@ -97,6 +97,7 @@ impl FilterRoot for RouterRoot {
             routed: None,
             api: ClientApi::ChatCompletions,
             operation: Operation::Create,
+            awaiting_body: false,
         }
     }
 }
@@ -197,6 +198,8 @@ pub struct RouterFilter {
     /// The client's dialect (errors are answered in it) and what it asks.
     api: ClientApi,
     operation: Operation,
+    /// Headers are held until the body (or the trailers) end.
+    awaiting_body: bool,
 }
 
 impl RouterFilter {
@@ -373,6 +376,7 @@ impl HttpFilter for RouterFilter {
             return Flow::Pause;
         }
         // Hold the headers until the body says which cluster to route to.
+        self.awaiting_body = true;
         Flow::Pause
     }
 
@@ -380,6 +384,7 @@ impl HttpFilter for RouterFilter {
         if !end_of_stream {
             return Flow::Pause; // Envoy buffers until the whole body is here.
         }
+        self.awaiting_body = false;
         let body = host.request_body(size);
         if body.is_empty() {
             send_error_in(host, self.api, &RouteError::EmptyBody.into());
@@ -392,6 +397,13 @@ impl HttpFilter for RouterFilter {
                 Flow::Pause
             }
         }
+    }
+
+    fn on_request_trailers(&mut self, host: &mut dyn Host) -> Flow {
+        if !self.awaiting_body {
+            return Flow::Continue; // answered already (404, /v1/models, …)
+        }
+        crate::filter::end_of_body_on_trailers(self, host)
     }
 
     fn on_response_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {

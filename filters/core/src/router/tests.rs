@@ -965,6 +965,36 @@ fn a_429_with_retry_after_cools_the_target_for_that_long_within_the_bound() {
 }
 
 #[test]
+fn trailers_end_the_body_like_end_of_stream() {
+    let root = root();
+    let mut host = post(
+        "/v1/chat/completions",
+        r#"{"model":"fast"}"#,
+        FakeHost::new(),
+    );
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+    let size = host.request_body.len();
+    assert_eq!(filter.on_request_body(&mut host, size, false), Flow::Pause);
+    assert_eq!(filter.on_request_trailers(&mut host), Flow::Continue);
+    assert_eq!(host.req(facts::CLUSTER_HEADER), Some("openai"));
+    // A request that is only headers and trailers has no body: 400, as without trailers.
+    let mut host = post("/v1/chat/completions", "", FakeHost::new());
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+    assert_eq!(filter.on_request_trailers(&mut host), Flow::Pause);
+    assert_eq!(host.local_response.unwrap().status, 400);
+    // After router answered by itself, trailers change nothing.
+    let mut host = FakeHost::new()
+        .with_request_header(":method", "GET")
+        .with_request_header(":path", "/v1/models");
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+    assert_eq!(filter.on_request_trailers(&mut host), Flow::Continue);
+    assert_eq!(host.local_response.unwrap().status, 200);
+}
+
+#[test]
 fn weighted_model_skips_the_unhealthy_target() {
     let root = root();
     let mut host = FakeHost::new();

@@ -1395,6 +1395,13 @@ impl HttpFilter for TranslateFilter {
         }
     }
 
+    fn on_request_trailers(&mut self, host: &mut dyn Host) -> Flow {
+        if !self.chat || self.replied {
+            return Flow::Continue;
+        }
+        crate::filter::end_of_body_on_trailers(self, host)
+    }
+
     fn on_request_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {
         if self.count_tokens && !self.replied {
             if !end_of_stream {

@@ -317,7 +317,7 @@ fn a_single_provider_needs_no_header() {
     let mut host = chat_host("ignored", SIMPLE).with_routed(|r| r.provider = None);
     send_request(&mut filter, &mut host);
     assert_eq!(filter.provider(), Some("a"));
-    assert_eq!(body_json(&host)["max_tokens"], 4096);
+    assert_eq!(body_json(&host)["max_tokens"], 1024);
 }
 
 #[test]
@@ -328,6 +328,22 @@ fn body_is_awaited_until_end_of_stream() {
     assert_eq!(host.req("content-length"), None);
     assert_eq!(filter.on_request_body(&mut host, 10, false), Flow::Pause);
     assert_eq!(host.request_body, SIMPLE.as_bytes());
+}
+
+#[test]
+fn trailers_end_the_body_like_end_of_stream() {
+    let mut filter = root().new_filter();
+    let mut host = chat_host("anthropic", SIMPLE);
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Pause);
+    let size = host.request_body.len();
+    assert_eq!(filter.on_request_body(&mut host, size, false), Flow::Pause);
+    assert_eq!(filter.on_request_trailers(&mut host), Flow::Continue);
+    assert_eq!(host.req(":path"), Some("/v1/messages"));
+    assert_eq!(body_json(&host)["max_tokens"], 1024);
+    assert_eq!(
+        host.req("content-length"),
+        Some(host.request_body.len().to_string().as_str())
+    );
 }
 
 #[test]
