@@ -13,7 +13,7 @@
 //! | [`AUTH`] | auth | consumer, team, allowed models | router (allow-list, rollout bucket, metric labels), ratelimit (keys), translate (metric labels) |
 //! | [`ROUTER`] | router | requested model, provider, upstream model, stream, fallback targets, prices, input estimate, max output, client's `include_usage` | ratelimit (keys, estimate), translate (provider, model per try, cost) |
 //! | [`RATELIMIT`] | ratelimit | usage forced | translate (asks the provider for a stream's usage) |
-//! | [`USAGE`] | translate | a try's token usage (JSON) | ratelimit (Messages and Responses answers) |
+//! | [`USAGE`] | translate | a try's token usage ([`UsageFact`]) | ratelimit (charges it and, when translate is in the chain, never reads the body) |
 //!
 //! One fact stays a request header because Envoy itself reads it: [`CLUSTER_HEADER`], which
 //! router sets and the route's `cluster_header` selects on. Client-sent `x-llmgw-*` headers are
@@ -25,6 +25,7 @@
 mod record;
 
 use crate::host::Host;
+use crate::schema::openai::Usage;
 
 pub use self::record::{Fields, Record};
 
@@ -47,15 +48,15 @@ pub const AUTH: &str = "llmgw.auth";
 pub const ROUTER: &str = "llmgw.router";
 /// ratelimit's facts ([`RateLimitFacts`]).
 pub const RATELIMIT: &str = "llmgw.ratelimit";
-/// translate's: the try's token usage in OpenAI terms, as JSON (`schema::openai::Usage`),
-/// written when its answer ends (before the downstream filters see that end). translate reads
-/// every client dialect's answer, so the filters in front read usage here ([`read_usage`])
-/// instead of parsing Messages or Responses bodies themselves.
+/// translate's facts ([`UsageFact`]): the try's token usage.
 pub const USAGE: &str = "llmgw.usage";
 
-/// The usage translate recorded in [`USAGE`], if any.
-pub fn read_usage(host: &dyn Host) -> Option<crate::schema::openai::Usage> {
-    serde_json::from_slice(&host.property(&[USAGE])?).ok()
+/// The usage translate reported in [`USAGE`], if any.
+pub fn read_usage(host: &dyn Host) -> Option<Usage> {
+    match UsageFact::read(host)? {
+        UsageFact::Reported(usage) => Some(usage),
+        UsageFact::Pending => None,
+    }
 }
 /// translate's own per-request state across tries (`translate::first_try`), no fact for
 /// others: the request path as the first try saw it.
@@ -250,6 +251,45 @@ impl Fact for RateLimitFacts {
     }
 }
 
+/// Written by translate, the filter that reads every client dialect's answer: the filters in
+/// front take a try's usage from here instead of parsing Messages or Responses bodies or
+/// scanning a Chat stream. Unlike the other writers it writes twice per answer, because the
+/// readers must know early: [`UsageFact::Pending`] at a successful answer's response headers
+/// (ratelimit then never reads the body), [`UsageFact::Reported`] when the answer ends, before
+/// the downstream filters see that end. Only a 2xx try writes, and Envoy retries no 2xx, so a
+/// fallback's earlier try leaves nothing behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UsageFact {
+    /// translate reports this answer's usage when it ends (stays so when the answer had none).
+    #[default]
+    Pending,
+    /// The try's token usage in OpenAI terms.
+    Reported(Usage),
+}
+
+/// [`UsageFact::Pending`]'s value: no JSON document reads as it.
+const USAGE_PENDING: &[u8] = b"-";
+
+impl Fact for UsageFact {
+    const PROPERTY: &'static str = USAGE;
+
+    /// OpenAI's `usage` JSON (`schema::openai::Usage`), not a [`Record`]: it nests the token
+    /// details, and it is what a reader of Envoy's filter state expects to find.
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Pending => USAGE_PENDING.to_vec(),
+            Self::Reported(usage) => serde_json::to_vec(usage).unwrap_or_default(),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes == USAGE_PENDING {
+            return Some(Self::Pending);
+        }
+        serde_json::from_slice(bytes).ok().map(Self::Reported)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Value formats inside router's record
 
@@ -378,6 +418,17 @@ mod tests {
         auth.publish(&mut host);
         routed().publish(&mut host);
         RateLimitFacts { force_usage: true }.publish(&mut host);
+        UsageFact::Pending.publish(&mut host);
+        assert_eq!(UsageFact::read(&host), Some(UsageFact::Pending));
+        assert_eq!(read_usage(&host), None);
+        let usage = Usage {
+            prompt_tokens: 12,
+            completion_tokens: 3,
+            total_tokens: 15,
+            ..Usage::default()
+        };
+        UsageFact::Reported(usage).publish(&mut host);
+        assert_eq!(read_usage(&host), Some(usage));
         assert_eq!(AuthFacts::read(&host), Some(auth));
         assert_eq!(RouterFacts::read(&host), Some(routed()));
         assert_eq!(
@@ -387,7 +438,7 @@ mod tests {
         // One property per writer, under its documented name.
         let mut names: Vec<&str> = host.properties.keys().map(|k| k[0].as_str()).collect();
         names.sort_unstable();
-        assert_eq!(names, [AUTH, RATELIMIT, ROUTER]);
+        assert_eq!(names, [AUTH, RATELIMIT, ROUTER, USAGE]);
     }
 
     #[test]

@@ -339,6 +339,9 @@ impl Host for TrackingHost<'_> {
     fn response_body(&self, size: usize) -> Vec<u8> {
         self.inner.response_body(size)
     }
+    fn response_body_from(&self, start: usize, len: usize) -> Vec<u8> {
+        self.inner.response_body_from(start, len)
+    }
     fn set_response_body(&mut self, size: usize, body: &[u8]) {
         self.inner.set_response_body(size, body);
     }

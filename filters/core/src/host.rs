@@ -56,6 +56,9 @@ pub trait Host {
     /// Replace the first `size` bytes of the buffered request body with `body`.
     fn set_request_body(&mut self, size: usize, body: &[u8]);
     fn response_body(&self, size: usize) -> Vec<u8>;
+    /// `len` bytes of the response body from byte `start` (the end of a piece, without copying
+    /// what comes before it into the VM).
+    fn response_body_from(&self, start: usize, len: usize) -> Vec<u8>;
     fn set_response_body(&mut self, size: usize, body: &[u8]);
 
     /// A stream property, e.g. `["xds", "upstream_host_metadata", "filter_metadata", "llmgw", "provider"]`.

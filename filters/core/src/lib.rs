@@ -27,6 +27,7 @@ pub mod router;
 pub mod schema;
 pub mod sse;
 pub mod translate;
+pub mod usage_stream;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -279,6 +279,11 @@ impl Host for FakeHost {
         self.tick();
         self.response_body[..size.min(self.response_body.len())].to_vec()
     }
+    fn response_body_from(&self, start: usize, len: usize) -> Vec<u8> {
+        self.tick();
+        let end = start.saturating_add(len).min(self.response_body.len());
+        self.response_body[start.min(end)..end].to_vec()
+    }
     fn set_response_body(&mut self, size: usize, body: &[u8]) {
         self.tick();
         replace_prefix(&mut self.response_body, size, body)

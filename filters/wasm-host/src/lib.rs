@@ -153,6 +153,14 @@ impl Host for ProxyWasmHost {
     fn response_body(&self, size: usize) -> Vec<u8> {
         body(BufferType::HttpResponseBody, size)
     }
+    fn response_body_from(&self, start: usize, len: usize) -> Vec<u8> {
+        log_err(
+            "get body",
+            abi::buffer(BufferType::HttpResponseBody, start, len),
+        )
+        .flatten()
+        .unwrap_or_default()
+    }
     fn set_response_body(&mut self, size: usize, body: &[u8]) {
         log_err(
             "set response body",

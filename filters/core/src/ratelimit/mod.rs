@@ -42,12 +42,12 @@ use self::estimate::Cost;
 use self::global::{FailureMode, GlobalConfig};
 use self::proto::{Code, RateLimitResponse};
 use self::store::{adjust, applied_key, try_acquire, Acquire, Counter};
-use self::watch::ResponseWatcher;
+use self::watch::{BodyRead, ResponseWatcher};
 use crate::auth::is_valid_id;
 use crate::config::ConfigError;
 use crate::dialect::ClientApi;
 use crate::error::{ApiError, ErrorType};
-use crate::facts::{self, AuthFacts, Fact, RateLimitFacts, RouterFacts};
+use crate::facts::{self, AuthFacts, Fact, RateLimitFacts, RouterFacts, UsageFact};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::host::{self, Host};
 use crate::metrics::Metrics;
@@ -181,8 +181,8 @@ pub struct RateLimitFilter {
     /// The client did not ask for the stream's usage chunk: remove it.
     hide_usage: bool,
     watcher: Option<ResponseWatcher>,
-    /// The client's dialect: errors are answered in it, and for Messages and Responses the
-    /// answer's usage is translate's [`facts::USAGE`], not read off the body.
+    /// The client's dialect: errors are answered in it. Only a Chat answer's usage is read off
+    /// the body (ratelimit alone); any dialect's is translate's [`facts::USAGE`] when present.
     api: ClientApi,
     /// The admission call to the rate limit service in flight.
     pending_call: Option<u32>,
@@ -378,6 +378,13 @@ impl RateLimitFilter {
         }
     }
 
+    /// When translate reports the usage: read it, now that the answer ended.
+    fn read_reported_usage(&mut self, host: &mut dyn Host) {
+        if let Some(watcher) = self.watcher.as_mut().filter(|w| w.is_reported()) {
+            watcher.set_reported(facts::read_usage(host));
+        }
+    }
+
     /// The response ended: charge what it really cost instead of the estimate.
     fn reconcile(&mut self, host: &mut dyn Host, status_ok: bool) {
         if self.done {
@@ -385,11 +392,7 @@ impl RateLimitFilter {
         }
         self.done = true;
         let watcher = self.watcher.take();
-        let recorded = match self.api {
-            ClientApi::ChatCompletions => watcher.as_ref().and_then(ResponseWatcher::usage),
-            ClientApi::Messages | ClientApi::Responses => facts::read_usage(host),
-        };
-        let actual = match recorded {
+        let actual = match watcher.as_ref().and_then(ResponseWatcher::usage) {
             Some(usage) => Cost::from_usage(&usage),
             None if !status_ok => Cost::default(), // the provider refused: no tokens spent
             None => {
@@ -535,17 +538,22 @@ impl HttpFilter for RateLimitFilter {
             .unwrap_or(0);
         let status_ok = (200..300).contains(&status);
         if self.needs_usage() {
-            let content_type = host.response_header("content-type");
-            let watcher = if self.api == ClientApi::ChatCompletions {
+            // translate in the chain reports the usage (and hides a forced usage chunk): the
+            // body need not be read. Alone, ratelimit watches a Chat answer's body.
+            let watcher = if UsageFact::read(host).is_some() {
+                ResponseWatcher::reported(status)
+            } else if self.api == ClientApi::ChatCompletions {
+                let content_type = host.response_header("content-type");
                 ResponseWatcher::new(status, content_type.as_deref(), self.hide_usage)
             } else {
                 ResponseWatcher::ignoring()
             };
-            if self.hide_usage && watcher.expects_usage() {
+            if watcher.rewrites() {
                 host.remove_response_header("content-length");
             }
             self.watcher = Some(watcher);
             if end_of_stream {
+                self.read_reported_usage(host);
                 self.reconcile(host, status_ok);
             }
         }
@@ -560,15 +568,17 @@ impl HttpFilter for RateLimitFilter {
         let Some(watcher) = self.watcher.as_mut() else {
             return Flow::Continue;
         };
-        let chunk = if size == 0 {
-            Vec::new()
-        } else {
-            host.response_body(size)
+        let (piece, whole) = match watcher.body_read(size) {
+            _ if size == 0 => (Vec::new(), true),
+            BodyRead::Nothing => (Vec::new(), true),
+            BodyRead::Tail(len) => (host.response_body_from(size - len, len), false),
+            BodyRead::All => (host.response_body(size), true),
         };
-        if let Some(out) = watcher.chunk(&chunk, end_of_stream) {
+        if let Some(out) = watcher.chunk(&piece, whole, end_of_stream) {
             host.set_response_body(size, &out);
         }
         if end_of_stream {
+            self.read_reported_usage(host);
             self.reconcile(host, true);
         }
         Flow::Continue

@@ -496,6 +496,66 @@ fn forced_stream_usage_is_charged_and_hidden() {
 }
 
 #[test]
+fn translates_usage_fact_is_charged_and_the_body_never_read() {
+    let root = configure(TOKENS).unwrap();
+    let mut host = chat("bob", 30, Some(100))
+        .with_stream_usage(false)
+        .with_now_ms(NOW_MS);
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
+    // translate (upstream, first on the response path) said at the headers that it reports.
+    let mut host = host
+        .with_response_header(":status", "200")
+        .with_response_header("content-type", "text/event-stream")
+        .with_fact(&UsageFact::Pending);
+    filter.on_response_headers(&mut host, false);
+    assert_eq!(host.resp("content-length"), None);
+    // A body whose own usage differs: ratelimit must not read it, nor change it.
+    let body = SSE.as_bytes().to_vec();
+    host.response_body = body.clone();
+    let calls = host.host_calls.get();
+    assert_eq!(
+        filter.on_response_body(&mut host, body.len(), false),
+        Flow::Continue
+    );
+    assert_eq!(
+        host.host_calls.get(),
+        calls,
+        "no host call for a piece of the body"
+    );
+    assert_eq!(host.response_body, body);
+    host.properties.insert(
+        vec![crate::facts::USAGE.into()],
+        br#"{"prompt_tokens":40,"completion_tokens":2,"total_tokens":42}"#.to_vec(),
+    );
+    filter.on_response_body(&mut host, 0, true);
+    let (bytes, _) = host
+        .shared
+        .get("llmgw.rl.v1.total_tokens.minute.bob")
+        .unwrap();
+    assert_eq!(Counter::decode(bytes).unwrap().count, 42);
+    // translate saw no usage ("-"): the estimate stays, counted as missing.
+    let root = configure(TOKENS).unwrap();
+    let mut host = chat("ann", 30, Some(100)).with_now_ms(NOW_MS);
+    let mut filter = root.new_filter();
+    filter.on_request_headers(&mut host, false);
+    let mut host = host
+        .with_response_header(":status", "200")
+        .with_response_header("content-type", "application/json")
+        .with_fact(&UsageFact::Pending);
+    filter.on_response_headers(&mut host, false);
+    host.response_body = br#"{"usage":{"total_tokens":1}}"#.to_vec();
+    let size = host.response_body.len();
+    filter.on_response_body(&mut host, size, true);
+    assert_eq!(host.counter(metrics::USAGE_MISSING), Some(1));
+    let (bytes, _) = host
+        .shared
+        .get("llmgw.rl.v1.total_tokens.minute.ann")
+        .unwrap();
+    assert_eq!(Counter::decode(bytes).unwrap().count, 130);
+}
+
+#[test]
 fn cut_stream_is_charged_its_estimate_and_counted() {
     let root = configure(TOKENS).unwrap();
     let mut envoy = Envoy::default();

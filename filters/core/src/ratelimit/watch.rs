@@ -1,20 +1,26 @@
-//! Reading the real usage off the response as it passes, without holding it back.
+//! Reading the real usage off the response as it passes, without holding it back, at a
+//! constant cost per streamed event.
 //!
 //! The response ratelimit sees is already OpenAI's format (translate runs first on the response
 //! path): a `chat.completion` JSON body with `usage`, or a `chat.completion.chunk` event stream
 //! whose last data chunk carries `usage` when `stream_options.include_usage` was set.
 //!
-//! - JSON: each piece goes on to the client at once; a copy (capped at [`MAX_JSON_COPY`]) is
-//!   parsed for `usage` when the body ends.
-//! - Stream: events are scanned as they pass. When router marked the usage `forced` (the client
-//!   did not ask for it, llmgw did, to charge tokens), the usage-only chunk is removed from the
-//!   stream: whole events go on, a partial event waits for its end (at most one event is held).
-//!   The `"usage":null` field of the other chunks is left as it is: clients that did not ask
-//!   ignore it, and rewriting every chunk would cost a parse per chunk.
-
-use serde::Deserialize;
+//! - translate in the chain: it reports each try's usage as the filter-state fact
+//!   [`crate::facts::USAGE`] when the answer ends, and drops a forced usage chunk
+//!   itself; the body is never read here ([`ResponseWatcher::reported`]).
+//! - ratelimit alone (in front of an OpenAI-compatible server):
+//!   - JSON: each piece goes on to the client at once; a copy (capped at [`MAX_JSON_COPY`]) is
+//!     parsed for `usage` when the body ends.
+//!   - Stream, the client asked for usage: only the last bytes of each piece are read
+//!     ([`UsageTail`]), searched once at the end.
+//!   - Stream, usage `forced` (the client did not ask, llmgw did, to charge tokens): the
+//!     usage-only chunk is removed ([`UsageHider`]): whole events go on, a partial event waits
+//!     for its end (at most one event is held). The `"usage":null` field of the other chunks is
+//!     left as it is: clients that did not ask ignore it, and rewriting every chunk would cost
+//!     a parse per chunk.
 
 use crate::schema::openai::Usage;
+use crate::usage_stream::{UsageHider, UsageTail};
 
 /// The largest JSON answer whose usage is read; a larger one is charged by its estimate.
 pub const MAX_JSON_COPY: usize = 4 << 20;
@@ -23,14 +29,23 @@ pub const MAX_JSON_COPY: usize = 4 << 20;
 enum Mode {
     /// Not a successful chat completion: nothing to read.
     Ignored,
+    /// translate reports the usage: the body is not read.
+    Reported,
     Json {
         copy: Vec<u8>,
         overflow: bool,
     },
-    Stream {
-        pending: Vec<u8>,
-        hide_usage: bool,
-    },
+    Tail(UsageTail),
+    Hide(UsageHider),
+}
+
+/// Which bytes of a body piece the watcher needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRead {
+    Nothing,
+    /// The last this-many bytes.
+    Tail(usize),
+    All,
 }
 
 /// Watches one response for its usage.
@@ -38,17 +53,12 @@ enum Mode {
 pub struct ResponseWatcher {
     mode: Mode,
     usage: Option<Usage>,
-    /// A usage chunk was removed from the stream.
-    pub hidden: bool,
 }
 
-/// A chunk as far as the watcher cares: its usage, and whether it has choices.
-#[derive(Deserialize)]
-struct ChunkPeek {
+#[derive(serde::Deserialize)]
+struct UsageOnly {
     #[serde(default)]
     usage: Option<Usage>,
-    #[serde(default)]
-    choices: Option<Vec<serde::de::IgnoredAny>>,
 }
 
 impl ResponseWatcher {
@@ -59,9 +69,10 @@ impl ResponseWatcher {
         let mode = if !(200..300).contains(&status) {
             Mode::Ignored
         } else if ct.starts_with("text/event-stream") {
-            Mode::Stream {
-                pending: Vec::new(),
-                hide_usage,
+            if hide_usage {
+                Mode::Hide(UsageHider::default())
+            } else {
+                Mode::Tail(UsageTail::default())
             }
         } else if ct.starts_with("application/json") {
             Mode::Json {
@@ -71,10 +82,37 @@ impl ResponseWatcher {
         } else {
             Mode::Ignored
         };
+        Self { mode, usage: None }
+    }
+
+    /// A watcher that reads nothing: the answer is in a dialect ratelimit does not parse
+    /// (Messages, Responses) and no translate reports its usage ([`crate::facts::USAGE`]).
+    pub fn ignoring() -> Self {
         Self {
-            mode,
+            mode: Mode::Ignored,
             usage: None,
-            hidden: false,
+        }
+    }
+
+    /// translate reports the usage of this response ([`ResponseWatcher::set_reported`]).
+    pub fn reported(status: u16) -> Self {
+        let mode = if (200..300).contains(&status) {
+            Mode::Reported
+        } else {
+            Mode::Ignored
+        };
+        Self { mode, usage: None }
+    }
+
+    /// Is the usage translate's to report?
+    pub fn is_reported(&self) -> bool {
+        matches!(self.mode, Mode::Reported)
+    }
+
+    /// The usage translate reported when the answer ended.
+    pub fn set_reported(&mut self, usage: Option<Usage>) {
+        if self.is_reported() {
+            self.usage = usage;
         }
     }
 
@@ -83,142 +121,61 @@ impl ResponseWatcher {
         !matches!(self.mode, Mode::Ignored)
     }
 
-    /// A watcher that reads nothing: the answer is in a dialect whose usage translate records
-    /// ([`crate::facts::USAGE`]).
-    pub fn ignoring() -> Self {
-        Self {
-            mode: Mode::Ignored,
-            usage: None,
-            hidden: false,
-        }
+    /// Does the watcher change the stream (so its length is no longer known)?
+    pub fn rewrites(&self) -> bool {
+        matches!(self.mode, Mode::Hide(_))
     }
 
     /// The usage, once the body carried it.
     pub fn usage(&self) -> Option<Usage> {
-        self.usage
+        match &self.mode {
+            Mode::Tail(tail) => tail.usage(),
+            Mode::Hide(hider) => hider.usage(),
+            _ => self.usage,
+        }
     }
 
-    /// One piece of the body; returns what replaces it when the stream must change.
-    pub fn chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
+    /// What [`ResponseWatcher::chunk`] needs of a piece of `size` bytes.
+    pub fn body_read(&self, size: usize) -> BodyRead {
+        match &self.mode {
+            Mode::Ignored | Mode::Reported => BodyRead::Nothing,
+            Mode::Json { overflow: true, .. } => BodyRead::Nothing,
+            Mode::Tail(_) if UsageTail::wanted(size) < size => {
+                BodyRead::Tail(UsageTail::wanted(size))
+            }
+            _ => BodyRead::All,
+        }
+    }
+
+    /// One piece of the body, as [`ResponseWatcher::body_read`] asked for it (`whole`: all of
+    /// it, not its last bytes); returns what replaces it when the stream must change.
+    pub fn chunk(&mut self, piece: &[u8], whole: bool, end_of_stream: bool) -> Option<Vec<u8>> {
         match &mut self.mode {
-            Mode::Ignored => None,
+            Mode::Ignored | Mode::Reported => None,
             Mode::Json { copy, overflow } => {
                 if !*overflow {
-                    if copy.len() + chunk.len() > MAX_JSON_COPY {
+                    if copy.len() + piece.len() > MAX_JSON_COPY {
                         *overflow = true;
-                        copy.clear();
+                        *copy = Vec::new();
                     } else {
-                        copy.extend_from_slice(chunk);
+                        copy.extend_from_slice(piece);
                     }
                 }
                 if end_of_stream && !*overflow {
-                    if let Ok(peek) = serde_json::from_slice::<ChunkPeek>(copy) {
+                    if let Ok(peek) = serde_json::from_slice::<UsageOnly>(copy) {
                         self.usage = peek.usage;
                     }
-                    copy.clear();
+                    *copy = Vec::new();
                 }
                 None
             }
-            Mode::Stream {
-                pending,
-                hide_usage,
-            } => {
-                let hide = *hide_usage;
-                pending.extend_from_slice(chunk);
-                let mut out = Vec::new();
-                let mut consumed = 0;
-                while let Some(len) = frame_len(pending.get(consumed..).unwrap_or_default()) {
-                    let frame = pending.get(consumed..consumed + len).unwrap_or_default();
-                    consumed += len;
-                    let usage_only = match frame_data(frame) {
-                        Some(data) => peek_usage(&data, &mut self.usage),
-                        None => false,
-                    };
-                    if hide && usage_only {
-                        self.hidden = true;
-                    } else {
-                        out.extend_from_slice(frame);
-                    }
-                }
-                pending.drain(..consumed);
-                if end_of_stream {
-                    // An unfinished last event goes out as it came.
-                    out.append(pending);
-                }
-                if hide {
-                    Some(out)
-                } else {
-                    // Nothing changes: only keep the unfinished event for the next call.
-                    None
-                }
+            Mode::Tail(tail) => {
+                tail.push(piece, whole);
+                None
             }
+            Mode::Hide(hider) => hider.push(piece, end_of_stream),
         }
     }
-}
-
-/// Length of the first complete event in `bytes` (through its blank line), if any.
-fn frame_len(bytes: &[u8]) -> Option<usize> {
-    let lf = find(bytes, b"\n\n").map(|i| i + 2);
-    let crlf = find(bytes, b"\r\n\r\n").map(|i| i + 4);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The `data:` lines of an event, joined.
-fn frame_data(frame: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(frame).ok()?;
-    let mut data: Option<String> = None;
-    for line in text.lines() {
-        if let Some(value) = line.strip_prefix("data:") {
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match &mut data {
-                Some(d) => {
-                    d.push('\n');
-                    d.push_str(value);
-                }
-                None => data = Some(value.to_string()),
-            }
-        }
-    }
-    data
-}
-
-/// Records the usage of a chunk that has one; true when the chunk is usage only (no choices).
-fn peek_usage(data: &str, usage: &mut Option<Usage>) -> bool {
-    // Only a chunk with a usage object is parsed; the others are scanned.
-    if !has_usage_object(data) {
-        return false;
-    }
-    match serde_json::from_str::<ChunkPeek>(data) {
-        Ok(ChunkPeek {
-            usage: Some(found),
-            choices,
-        }) => {
-            *usage = Some(found);
-            choices.is_none_or(|c| c.is_empty())
-        }
-        _ => false,
-    }
-}
-
-/// Does `data` hold `"usage": {` (and not `"usage": null`)?
-fn has_usage_object(data: &str) -> bool {
-    let mut rest = data;
-    while let Some(at) = rest.find("\"usage\"") {
-        rest = rest.get(at + "\"usage\"".len()..).unwrap_or_default();
-        if let Some(value) = rest.trim_start().strip_prefix(':') {
-            if value.trim_start().starts_with('{') {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 #[cfg(test)]
@@ -237,13 +194,19 @@ mod tests {
         "data: [DONE]\n\n"
     );
 
-    /// Feeds `body` in pieces of `step` bytes; returns what the client receives.
+    /// Feeds `body` in pieces of `step` bytes, each read as the watcher asks; returns what the
+    /// client receives.
     fn run(w: &mut ResponseWatcher, body: &[u8], step: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let pieces: Vec<&[u8]> = body.chunks(step).collect();
         for (i, piece) in pieces.iter().enumerate() {
             let end = i + 1 == pieces.len();
-            match w.chunk(piece, end) {
+            let (read, whole) = match w.body_read(piece.len()) {
+                BodyRead::Nothing => (&piece[..0], true),
+                BodyRead::Tail(n) => (&piece[piece.len() - n..], false),
+                BodyRead::All => (*piece, true),
+            };
+            match w.chunk(read, whole, end) {
                 Some(replaced) => out.extend_from_slice(&replaced),
                 None => out.extend_from_slice(piece),
             }
@@ -258,7 +221,7 @@ mod tests {
             let out = run(&mut w, STREAM.as_bytes(), step);
             assert_eq!(out, STREAM.as_bytes(), "step {step}");
             assert_eq!(w.usage().unwrap().total_tokens, 15);
-            assert!(!w.hidden);
+            assert!(!w.rewrites());
         }
     }
 
@@ -273,7 +236,7 @@ mod tests {
             let out = run(&mut w, STREAM.as_bytes(), step);
             assert_eq!(String::from_utf8(out).unwrap(), expected, "step {step}");
             assert_eq!(w.usage().unwrap().prompt_tokens, 12);
-            assert!(w.hidden);
+            assert!(w.rewrites());
         }
     }
 
@@ -300,10 +263,50 @@ mod tests {
     fn errors_and_other_types_are_ignored() {
         let mut w = ResponseWatcher::new(429, Some("application/json"), false);
         assert!(!w.expects_usage());
-        assert_eq!(w.chunk(br#"{"usage":{"total_tokens":1}}"#, true), None);
+        assert_eq!(w.body_read(10), BodyRead::Nothing);
+        assert_eq!(
+            w.chunk(br#"{"usage":{"total_tokens":1}}"#, true, true),
+            None
+        );
         assert!(w.usage().is_none());
         let w = ResponseWatcher::new(200, Some("text/plain"), false);
         assert!(!w.expects_usage());
+    }
+
+    #[test]
+    fn a_reported_answer_is_never_read() {
+        let mut w = ResponseWatcher::reported(200);
+        assert!(w.expects_usage() && w.is_reported());
+        assert_eq!(w.body_read(1 << 20), BodyRead::Nothing);
+        assert_eq!(run(&mut w, STREAM.as_bytes(), 7), STREAM.as_bytes());
+        assert!(w.usage().is_none(), "the body is not read");
+        w.set_reported(Some(Usage {
+            total_tokens: 9,
+            ..Usage::default()
+        }));
+        assert_eq!(w.usage().unwrap().total_tokens, 9);
+        let w = ResponseWatcher::reported(503);
+        assert!(!w.expects_usage());
+    }
+
+    #[test]
+    fn a_long_stream_is_read_by_its_tail_when_nothing_is_hidden() {
+        let mut body = String::new();
+        for _ in 0..2000 {
+            body.push_str(
+                &STREAM[..STREAM
+                    .find("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},")
+                    .unwrap()],
+            );
+        }
+        body.push_str(STREAM);
+        let mut w = ResponseWatcher::new(200, Some("text/event-stream"), false);
+        assert_eq!(
+            w.body_read(1 << 20),
+            BodyRead::Tail(crate::usage_stream::TAIL_BYTES)
+        );
+        assert_eq!(run(&mut w, body.as_bytes(), 100_000), body.as_bytes());
+        assert_eq!(w.usage().unwrap().total_tokens, 15);
     }
 
     #[test]

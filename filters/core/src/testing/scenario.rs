@@ -187,9 +187,11 @@ mod tests {
                     || routed_request("openai", "gpt-4o-mini"),
                     |h| run(&mut roots.translate.new_filter(), h, OPENAI_ANSWER),
                 ),
-                // The try's usage handed on in filter state (`facts::USAGE`) is one of them:
-                // the filters in front read it instead of parsing each dialect's answer.
-                27,
+                // The try's usage handed on in filter state (`facts::USAGE`) is one of them,
+                // written twice: its marker at the response headers, so that ratelimit reads no
+                // body, and the usage at the end, which the filters in front read instead of
+                // parsing each dialect's answer.
+                28,
             ),
             (
                 "translate → Anthropic",
@@ -197,7 +199,7 @@ mod tests {
                     || routed_request("anthropic", "claude-haiku-4-5"),
                     |h| run(&mut roots.translate.new_filter(), h, ANTHROPIC_ANSWER),
                 ),
-                37,
+                38,
             ),
             (
                 "gateway",

@@ -98,7 +98,7 @@ use serde::Deserialize;
 use crate::config::{self, ConfigError};
 use crate::dialect::{ClientApi, Operation};
 use crate::error::{ApiError, ErrorType};
-use crate::facts::{self, Fact, RateLimitFacts, RouterFacts};
+use crate::facts::{self, Fact, RateLimitFacts, RouterFacts, UsageFact};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{self, Host};
@@ -962,6 +962,10 @@ pub trait Translator {
     }
     /// Token usage, once the provider reported it.
     fn usage(&self) -> Option<Usage>;
+    /// llmgw forced `stream_options.include_usage` (to charge tokens; the client did not ask):
+    /// keep reading the usage, but send the client no usage-only chunk. Called after
+    /// [`Translator::request_body`].
+    fn hide_usage_chunk(&mut self) {}
     /// Request headers to set once the rewritten body is final, called with that body (only
     /// when [`Translator::request_body`] rewrote it): the real `:path` and a signature that
     /// covers the body, for providers that sign requests (Bedrock, SigV4).
@@ -1112,9 +1116,7 @@ impl TranslateFilter {
         match count_tokens::estimate_input_tokens(&host.request_body(size)) {
             Ok(tokens) => {
                 self.replied = true;
-                if let Ok(none) = serde_json::to_vec(&Usage::default()) {
-                    host.set_property(&[facts::USAGE], &none);
-                }
+                UsageFact::Reported(Usage::default()).publish(host);
                 let body = count_tokens::answer(tokens);
                 host.send_response(200, &[("content-type", "application/json")], &body);
                 Flow::Pause
@@ -1440,6 +1442,11 @@ impl HttpFilter for TranslateFilter {
             if let Some(path) = translator.request_path() {
                 host.set_request_header(":path", &path);
             }
+            if forced.is_some() {
+                // The client did not ask for the usage chunk: translate drops it (its usage
+                // still reaches ratelimit, through `facts::USAGE`).
+                translator.hide_usage_chunk();
+            }
         }
         match result {
             Ok(Some(new_body)) => {
@@ -1505,8 +1512,8 @@ impl TranslateFilter {
         let stream_failed = self.translator.as_ref().is_some_and(|t| t.stream_failed());
         self.telemetry.log_outcome(host, usage, stream_failed);
         // For the filters in front, before they see the end of the answer.
-        if let Some(json) = usage.and_then(|u| serde_json::to_vec(&u).ok()) {
-            host.set_property(&[facts::USAGE], &json);
+        if let Some(usage) = usage {
+            UsageFact::Reported(usage).publish(host);
         }
     }
 
@@ -1534,6 +1541,10 @@ impl TranslateFilter {
         let created = host.now_ms() / 1000;
         let plan = translator.response_headers(status, content_type, encoded, created);
         self.mode = plan.mode;
+        if (200..300).contains(&status) {
+            // From here translate reports this answer's usage: ratelimit need not read it.
+            UsageFact::Pending.publish(host);
+        }
         if let Some(new_status) = plan.status {
             self.telemetry.status_changed(new_status);
         }

@@ -695,6 +695,10 @@ impl Translator for OpenAiAnthropic {
         self.usage
     }
 
+    fn hide_usage_chunk(&mut self) {
+        self.stream.include_usage = false;
+    }
+
     fn stream_failed(&self) -> bool {
         self.stream.failed
     }

@@ -32,6 +32,7 @@ use super::request_fields;
 use super::{unreadable_error, ResponseBody, ResponseMode, ResponsePlan, Translator, Usage};
 use crate::error::{ApiError, ErrorType};
 use crate::schema::ErrorEnvelope;
+use crate::usage_stream::UsageHider;
 
 /// Which Azure OpenAI operation a request is for (the last path segments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,8 @@ pub struct OpenAiAzure {
     error_status: Option<u16>,
     /// A streamed answer: its events, and what makes them OpenAI's.
     stream: Option<(crate::sse::Decoder, AzureStream)>,
+    /// Usage was forced: the normalised stream's usage-only chunk is dropped.
+    hider: Option<UsageHider>,
 }
 
 /// Deployment names become a path segment: refuse anything that could change the path.
@@ -191,6 +194,7 @@ impl OpenAiAzure {
             path,
             inner: OpenAiOpenAi::new(String::new()).with_fields(Vec::new(), drop_fields),
             error_status: None,
+            hider: None,
             stream: None,
         }
     }
@@ -278,6 +282,10 @@ impl Translator for OpenAiAzure {
         if end_of_stream && !self.inner.terminated() {
             self.inner.end_cut_stream(&mut out);
         }
+        // The normaliser writes whole events: the hider holds nothing back.
+        if let Some(hidden) = self.hider.as_mut().and_then(|h| h.push(&out, end_of_stream)) {
+            out = hidden;
+        }
         Some(out)
     }
 
@@ -293,6 +301,11 @@ impl Translator for OpenAiAzure {
         self.stream
             .as_ref()
             .map_or(&[], |(_, s)| s.dropped.counts())
+    }
+
+    fn hide_usage_chunk(&mut self) {
+        self.inner.hide_usage_chunk();
+        self.hider = Some(UsageHider::default());
     }
 }
 

@@ -907,6 +907,10 @@ impl Translator for OpenAiBedrock {
         self.usage
     }
 
+    fn hide_usage_chunk(&mut self) {
+        self.stream.include_usage = false;
+    }
+
     fn stream_failed(&self) -> bool {
         self.stream.failed
     }

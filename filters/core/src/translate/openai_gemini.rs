@@ -442,6 +442,10 @@ impl Translator for OpenAiGemini {
         self.usage
     }
 
+    fn hide_usage_chunk(&mut self) {
+        self.stream.include_usage = false;
+    }
+
     fn stream_failed(&self) -> bool {
         self.stream.failed
     }

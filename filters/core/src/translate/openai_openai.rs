@@ -19,6 +19,7 @@ use super::{Translator, Usage};
 use crate::error::ApiError;
 use crate::schema::openai::UsageOnly;
 use crate::sse;
+use crate::usage_stream::UsageHider;
 
 /// The passthrough translator; one per try.
 #[derive(Debug)]
@@ -36,6 +37,8 @@ pub struct OpenAiOpenAi {
     refuse_fields: Vec<String>,
     /// Request fields removed before the request leaves (only when configured).
     drop_fields: Vec<String>,
+    /// Usage was forced, not asked for: the usage-only chunk is dropped from the stream.
+    hider: Option<UsageHider>,
 }
 
 /// Answers larger than this are not collected for their usage (OpenAI's are a few KiB).
@@ -52,6 +55,7 @@ impl OpenAiOpenAi {
             failed: false,
             refuse_fields: Vec::new(),
             drop_fields: Vec::new(),
+            hider: None,
         }
     }
 
@@ -250,11 +254,15 @@ impl Translator for OpenAiOpenAi {
                 }
             }
         }
+        let hidden = self
+            .hider
+            .as_mut()
+            .and_then(|hider| hider.push(chunk, end_of_stream));
         if end_of_stream && !self.terminated {
             self.terminated = true;
             self.failed = true;
             let mut out = Vec::with_capacity(chunk.len() + 160);
-            out.extend_from_slice(chunk);
+            out.extend_from_slice(hidden.as_deref().unwrap_or(chunk));
             // A partial last frame must be closed before the error frame can be read.
             if self.decoder.has_pending() {
                 out.extend_from_slice(b"\n\n");
@@ -262,7 +270,11 @@ impl Translator for OpenAiOpenAi {
             stream_error_frame(&mut out, &truncated_stream_error());
             return Some(out);
         }
-        None
+        hidden
+    }
+
+    fn hide_usage_chunk(&mut self) {
+        self.hider = Some(UsageHider::default());
     }
 
     fn usage(&self) -> Option<Usage> {

@@ -317,7 +317,7 @@ fn a_single_provider_needs_no_header() {
     let mut host = chat_host("ignored", SIMPLE).with_routed(|r| r.provider = None);
     send_request(&mut filter, &mut host);
     assert_eq!(filter.provider(), Some("a"));
-    assert_eq!(body_json(&host)["max_tokens"], 1024);
+    assert_eq!(body_json(&host)["max_tokens"], 4096);
 }
 
 #[test]
@@ -592,6 +592,78 @@ fn anthropic_stream_is_translated_piece_by_piece() {
     assert!(text.contains(r#""usage":null"#), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     assert_eq!(filter.usage().map(|u| u.total_tokens), Some(40));
+}
+
+/// A streamed try of `provider` with usage forced by ratelimit (the client did not ask): what
+/// the client receives, fed in pieces of `step`, and the host after it.
+fn forced_usage_stream(provider: &str, stream: &str, step: usize) -> (String, FakeHost) {
+    let request = r#"{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}"#;
+    let mut filter = root().new_filter();
+    let mut host = chat_host(provider, request)
+        .with_stream_usage(false)
+        .with_fact(&crate::facts::RateLimitFacts { force_usage: true });
+    send_request(&mut filter, &mut host);
+    if provider == "openai" {
+        assert_eq!(body_json(&host)["stream_options"]["include_usage"], true);
+    }
+    host.response_headers = vec![
+        (":status".into(), "200".into()),
+        ("content-type".into(), "text/event-stream".into()),
+    ];
+    assert_eq!(filter.on_response_headers(&mut host, false), Flow::Continue);
+    assert_eq!(
+        host.fact::<UsageFact>(),
+        Some(UsageFact::Pending),
+        "translate says at the headers that it reports the usage"
+    );
+    let mut out = Vec::new();
+    let pieces: Vec<&[u8]> = stream.as_bytes().chunks(step).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        host.response_body = piece.to_vec();
+        filter.on_response_body(&mut host, piece.len(), i + 1 == pieces.len());
+        out.extend_from_slice(&host.response_body);
+    }
+    (String::from_utf8(out).unwrap(), host)
+}
+
+fn usage_fact(host: &FakeHost) -> Option<Usage> {
+    crate::facts::read_usage(host)
+}
+
+#[test]
+fn forced_usage_is_handed_on_as_a_fact_and_its_chunk_dropped_by_translate() {
+    let openai = concat!(
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}}\n\n",
+        "data: [DONE]\n\n"
+    );
+    for step in [1, 7, openai.len()] {
+        let (out, host) = forced_usage_stream("openai", openai, step);
+        assert!(!out.contains("prompt_tokens"), "step {step}: {out}");
+        assert!(out.contains("\"content\":\"Hi\""), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+        assert_eq!(usage_fact(&host).map(|u| u.total_tokens), Some(10));
+    }
+    let anthropic = include_str!("../../fixtures/translate/openai_anthropic/stream_basic.in.sse");
+    for step in [7, anthropic.len()] {
+        let (out, host) = forced_usage_stream("anthropic", anthropic, step);
+        assert!(!out.contains("prompt_tokens"), "{out}");
+        assert!(!out.contains("\"usage\""), "the client did not ask: {out}");
+        assert!(out.contains(r#""content":"Hello""#), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+        assert_eq!(usage_fact(&host).map(|u| u.total_tokens), Some(40));
+    }
+}
+
+#[test]
+fn a_failed_answer_hands_on_no_usage_fact() {
+    let (mut filter, mut host) = anthropic_try(SIMPLE);
+    host.response_headers = vec![
+        (":status".into(), "529".into()),
+        ("content-type".into(), "application/json".into()),
+    ];
+    filter.on_response_headers(&mut host, false);
+    assert_eq!(host.fact::<UsageFact>(), None);
 }
 
 #[test]
