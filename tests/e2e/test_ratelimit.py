@@ -30,6 +30,8 @@ KEYS = {
     "glob": "sk-rl-glob-0123456789",
     "team1": "sk-rl-team1-0123456789",
     "team2": "sk-rl-team2-0123456789",
+    "settle": "sk-rl-settle-0123456789",
+    "settle2": "sk-rl-settle2-0123456789",
 }
 AUTH = {
     "keys": AUTH_CONFIG["keys"]
@@ -306,4 +308,39 @@ def test_rls_down_fails_open_or_closed_as_configured(mock, redis):
     finally:
         open_gw.stop()
         closed_gw.stop()
+        service.stop()
+
+
+SETTLE_LIMIT = 100000
+
+
+@pytest.mark.parametrize("consumer,stream", [("settle", False), ("settle2", True)])
+def test_usage_beyond_the_estimate_is_charged_through_the_service_after_the_answer(
+        mock, redis, consumer, stream):
+    """The answer uses more tokens than admission estimated (`default_max_output_tokens` 8, the
+    mock writes 400 words): the after-response gRPC call that charges the difference must reach
+    the rate limit service though the client's stream has ended. The next request's remaining
+    tokens show it was counted."""
+    service = rls.Rls(redis.url)
+    config = {
+        "default": {"requests_per_hour": 100000},
+        "consumers": {consumer: {"output_tokens_per_hour": SETTLE_LIMIT}},
+        "default_max_output_tokens": 8,
+        "global": {"cluster": rls.CLUSTER, "domain": "llmgw-settle", "timeout_ms": 500,
+                   "failure_mode": "closed"},
+    }
+    gw = start_gateway(mock, config, [rls.cluster(service.port)])
+    try:
+        extra = {"stream": True} if stream else {}
+        resp = post(gw, KEYS[consumer], chat_body("[mock:words=400]", **extra))
+        assert resp.status == 200, resp.body
+        # Admission charged the estimate: 8 output tokens.
+        assert int(resp.headers["x-ratelimit-remaining-tokens"]) == SETTLE_LIMIT - 8
+        time.sleep(0.5)  # the settling call is fire-and-forget
+        resp = post(gw, KEYS[consumer], chat_body("hi", max_tokens=5))
+        assert resp.status == 200, resp.body
+        # 400 words were spent (not 8), then this request's estimate of 5.
+        assert int(resp.headers["x-ratelimit-remaining-tokens"]) == SETTLE_LIMIT - 400 - 5
+    finally:
+        gw.stop()
         service.stop()
