@@ -283,7 +283,11 @@ impl Translator for OpenAiAzure {
             self.inner.end_cut_stream(&mut out);
         }
         // The normaliser writes whole events: the hider holds nothing back.
-        if let Some(hidden) = self.hider.as_mut().and_then(|h| h.push(&out, end_of_stream)) {
+        if let Some(hidden) = self
+            .hider
+            .as_mut()
+            .and_then(|h| h.push(&out, end_of_stream))
+        {
             out = hidden;
         }
         Some(out)
