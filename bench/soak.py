@@ -4,8 +4,11 @@
 and the gateway as `make run` does (gateway.yaml, every filter, one Envoy with two workers),
 then sends requests at a fixed rate over keep-alive HTTP/1.1 connections: half of them streamed,
 spread over OpenAI, Anthropic, Gemini and a weighted split, so translation, routing, rate-limit
-reserve/settle and the usage watcher all run. Every answer is checked: status 200, a JSON body
-with `choices`, or a stream that ends in `data: [DONE]`. Envoy's RSS (the process tree) is
+reserve/settle and the usage watcher all run, and over the three client APIs in turn (Chat
+Completions, Anthropic Messages, OpenAI Responses), so both client adapters and the passthroughs
+run too. Every answer is checked in its API's terms: status 200, then a Chat body with `choices`
+or a stream ending in `data: [DONE]`; a Messages `message` or a stream with `message_stop`; a
+`response` that is `completed` or a stream with `response.completed`. Envoy's RSS (the process tree) is
 sampled every 10 s; after a warm-up it must stay within 5% (max vs min).
 
 It prints one line per 30 s and a summary: requests sent and failed (by reason), the achieved
@@ -43,12 +46,21 @@ MODELS = ["gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash", "mixed"]
 RATELIMIT = {"default": {"requests_per_minute": 1_000_000, "total_tokens_per_minute": 1_000_000_000}}
 
 
+# Which client API request n speaks: each one in turn, streamed and not (n % 2).
+DIALECTS = ["/v1/chat/completions", "/v1/messages", "/v1/responses"]
+
+
+def path_of(n: int) -> str:
+    return DIALECTS[(n // 2) % len(DIALECTS)]
+
+
 def request_body(n: int) -> bytes:
-    body = {
-        "model": MODELS[n % len(MODELS)],
-        "messages": [{"role": "user", "content": f"Say hello, request {n}."}],
-        "max_tokens": 64,
-    }
+    model, prompt = MODELS[n % len(MODELS)], f"Say hello, request {n}."
+    path = path_of(n)
+    if path == "/v1/responses":
+        body = {"model": model, "input": prompt, "max_output_tokens": 64}
+    else:
+        body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}
     if n % 2:
         body["stream"] = True
     return json.dumps(body).encode()
@@ -110,15 +122,22 @@ class Connection:
 
 
 def check(n: int, status: int, body: bytes) -> str | None:
-    """None when the answer is right, else why not."""
+    """None when the answer is right in its client API's terms, else why not."""
+    path = path_of(n)
     if status != 200:
-        return f"status {status}"
+        return f"{path}: status {status}"
     if n % 2:
-        return None if body.rstrip().endswith(b"data: [DONE]") else "stream without [DONE]"
+        end = {"/v1/chat/completions": b"data: [DONE]", "/v1/messages": b"event: message_stop",
+               "/v1/responses": b"event: response.completed"}[path]
+        return None if end in body[-4096:] else f"{path}: stream without {end.decode()}"
     try:
-        return None if json.loads(body).get("choices") else "answer without choices"
+        answer = json.loads(body)
     except ValueError:
-        return "answer not JSON"
+        return f"{path}: answer not JSON"
+    ok = {"/v1/chat/completions": lambda a: bool(a.get("choices")),
+          "/v1/messages": lambda a: a.get("type") == "message" and bool(a.get("content")),
+          "/v1/responses": lambda a: a.get("status") == "completed" and bool(a.get("output"))}[path]
+    return None if ok(answer) else f"{path}: incomplete answer"
 
 
 async def load(port: int, envoy_pid: int) -> dict:
@@ -137,7 +156,7 @@ async def load(port: int, envoy_pid: int) -> dict:
         start = time.perf_counter()
         conn = await pool.get()
         try:
-            status, body = await conn.post("/v1/chat/completions", request_body(n))
+            status, body = await conn.post(path_of(n), request_body(n))
             reason = check(n, status, body)
         except (OSError, h11.ProtocolError, ConnectionError) as err:
             reason = f"{type(err).__name__}"
@@ -187,7 +206,7 @@ def main() -> int:
         mock.stop()
         raise
     print(f"soak: {SECONDS:.0f} s at {RATE:.0f} req/s, {CONNECTIONS} connections, "
-          f"half streamed, models {', '.join(MODELS)}", flush=True)
+          f"half streamed, models {', '.join(MODELS)}, APIs {', '.join(DIALECTS)}", flush=True)
     try:
         result = asyncio.run(load(envoy.port, envoy.proc.pid))
         panics = envoy.log().count("panicked")
