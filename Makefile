@@ -53,7 +53,8 @@ build: setup
 
 ## run: the mock provider and Envoy with the whole chain at http://127.0.0.1:$(PORT)/v1
 run: build
-	PORT=$(PORT) RATELIMIT=$(RATELIMIT) COMBINED=$(COMBINED) $(VENV)/bin/python tests/harness.py
+	@# exec: a SIGTERM to make reaches the harness itself, which then stops all it started.
+	PORT=$(PORT) RATELIMIT=$(RATELIMIT) COMBINED=$(COMBINED) exec $(VENV)/bin/python tests/harness.py
 
 ## test: everything CI runs
 test: lint test-rust test-wasm32 test-e2e

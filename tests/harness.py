@@ -209,7 +209,11 @@ class Envoy:
         )
         self.url = f"http://127.0.0.1:{port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:  # not ready, or stopped (Ctrl-C, SIGTERM) while starting
+            self.stop()
+            raise
 
     def _wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -223,7 +227,6 @@ class Envoy:
             except OSError:
                 pass
             time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"envoy not ready after {timeout}s:\n{self.log()[-3000:]}")
 
     def log(self) -> str:
@@ -247,30 +250,35 @@ def validate(path: Path, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
+def _exit_on_signal(signum, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
-    """`make run`: the mock provider and the gateway, until Ctrl-C."""
+    """`make run`: the mock provider and the gateway, until Ctrl-C or SIGTERM."""
+    # A supervisor (systemd, docker stop, CI) stops with SIGTERM, whose default action would end
+    # Python at once and leave the mock provider and Envoy running: turn it into the same clean
+    # exit as Ctrl-C, so the `finally` below stops everything this started.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     port = int(os.environ.get("PORT", "10000"))
     admin_port = int(os.environ.get("ADMIN_PORT", "9901"))
     real = {p for p, (var, _) in PROVIDER_KEYS.items() if os.environ.get(var)}
-    mock = MockProvider()
-    config = gateway_config(port=port, admin_port=admin_port, mock_port=mock.port, real_providers=real)
-    helpers = []
-    if os.environ.get("RATELIMIT") == "global":  # ratelimit through tests/rls-server + redis
-        import rls
-        helpers = rls.enable_global(config)
-    if os.environ.get("COMBINED"):  # auth, router and ratelimit as one module
-        config = combine_downstream(config)
+    started = []  # everything to stop on the way out, in start order
     try:
+        mock = MockProvider()
+        started.append(mock)
+        config = gateway_config(port=port, admin_port=admin_port, mock_port=mock.port, real_providers=real)
+        if os.environ.get("RATELIMIT") == "global":  # ratelimit through tests/rls-server + redis
+            import rls
+            started += rls.enable_global(config)
+        if os.environ.get("COMBINED"):  # auth, router and ratelimit as one module
+            config = combine_downstream(config)
         envoy = Envoy(config, provider_env(real))
-    except Exception:
-        mock.stop()
-        for helper in helpers:
-            helper.stop()
-        raise
-    for provider in PROVIDER_KEYS:
-        where = "the real API" if provider in real else f"the mock provider at {mock.url}"
-        print(f"llmgw: provider {provider} → {where}")
-    print(f"""
+        started.append(envoy)
+        for provider in PROVIDER_KEYS:
+            where = "the real API" if provider in real else f"the mock provider at {mock.url}"
+            print(f"llmgw: provider {provider} → {where}")
+        print(f"""
 llmgw is serving an OpenAI-compatible API at {envoy.url}/v1 (Envoy admin: {envoy.admin})
   demo key: {DEMO_KEY}
   try:      curl {envoy.url}/v1/chat/completions -H 'authorization: Bearer {DEMO_KEY}' \\
@@ -278,16 +286,14 @@ llmgw is serving an OpenAI-compatible API at {envoy.url}/v1 (Envoy admin: {envoy
               -d '{{"model":"fast","messages":[{{"role":"user","content":"Hello"}}]}}'
   Envoy log: {envoy.log_path}
 Press Ctrl-C to stop.""", flush=True)
-    try:
         while envoy.proc.poll() is None and mock.proc.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        envoy.stop()
-        mock.stop()
-        for helper in helpers:
-            helper.stop()
+        # Envoy first (it stops sending to the others), then the helpers behind it.
+        for process in reversed(started):
+            process.stop()
     sys.exit(0)
 
 
