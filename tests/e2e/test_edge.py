@@ -8,11 +8,25 @@ import uuid
 
 import pytest
 
+import harness
 import rawhttp
-from conftest import KEYS
+from conftest import AUTH_CONFIG, KEYS, RATELIMIT_CONFIG
 from test_access_log import access_log_line
 
 AUTH = {"authorization": f"Bearer {KEYS['alice']}"}
+
+
+@pytest.fixture(scope="module")
+def gateway(mock):
+    """Its own Envoy: the failures these tests provoke must not mark the shared gateway's
+    deployments unhealthy."""
+    config = harness.gateway_config(
+        port=harness.free_port(), admin_port=harness.free_port(), mock_port=mock.port,
+        filter_configs={"llmgw.auth": AUTH_CONFIG, "llmgw.ratelimit": RATELIMIT_CONFIG},
+    )
+    envoy = harness.Envoy(config, harness.provider_env(set()))
+    yield envoy
+    envoy.stop()
 
 
 def chat(text: str, model: str = "gpt-4o-mini") -> dict:
