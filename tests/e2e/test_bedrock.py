@@ -107,7 +107,6 @@ def test_stream_is_not_buffered(client):
     [
         (429, openai.RateLimitError, "ThrottlingException"),
         (400, openai.BadRequestError, "ValidationException"),
-        (403, openai.PermissionDeniedError, "AccessDeniedException"),
         (503, openai.InternalServerError, "ServiceUnavailableException"),
     ],
 )
@@ -291,7 +290,8 @@ def test_broken_streams_end_with_an_error_event(client, control, message, text_b
 
 
 def test_a_wrong_secret_is_refused_by_the_signature_check(mock):
-    """The mock really verifies SigV4: the same chain signing with a wrong secret gets 403."""
+    """The mock really verifies SigV4: the same chain signing with a wrong secret gets 403, which
+    the client sees as the gateway's 502 `upstream_auth_failed` (test_provider_account.py)."""
     config = harness.gateway_config(
         port=harness.free_port(), admin_port=harness.free_port(), mock_port=mock.port,
     )
@@ -300,12 +300,11 @@ def test_a_wrong_secret_is_refused_by_the_signature_check(mock):
     envoy = harness.Envoy(config, env, concurrency=1)
     try:
         client = openai.OpenAI(base_url=f"{envoy.url}/v1", api_key=harness.DEMO_KEY, max_retries=0, timeout=20)
-        with pytest.raises(openai.PermissionDeniedError) as err:
+        with pytest.raises(openai.InternalServerError) as err:
             client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
-        assert err.value.status_code == 403
-        assert err.value.code == "InvalidSignatureException"
-        assert err.value.type == "authentication_error"
-        assert "signature we calculated does not match" in err.value.message
+        assert err.value.status_code == 502
+        assert err.value.code == "upstream_auth_failed"
+        assert "refused our credentials (HTTP 403)" in envoy.log()
         assert "not-the-secret" not in str(err.value.body)
     finally:
         envoy.stop()

@@ -363,9 +363,20 @@ fn handle_inner(
             ));
         }
         if header_str(headers, "x-goog-api-key") != Some(state.gemini_key.as_str()) {
-            return Err(error(
-                400,
-                "API key not valid. Please pass a valid API key.",
+            // Google's documented answer (https://cloud.google.com/apis/design/errors#error_info).
+            return Err(json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": {
+                    "code": 400,
+                    "message": "API key not valid. Please pass a valid API key.",
+                    "status": "INVALID_ARGUMENT",
+                    "details": [{
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"}
+                    }]
+                }}),
             ));
         }
     }

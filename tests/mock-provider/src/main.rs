@@ -10,6 +10,7 @@
 // boxing those would only add noise in a test tool.
 #![allow(clippy::result_large_err)]
 
+mod account;
 mod anthropic;
 mod azure;
 mod bedrock;
@@ -225,7 +226,10 @@ async fn handle(
             if delay > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
             }
-            match (&parts.method, path) {
+            if let Some(garbage) = text::garbage(api, &bytes) {
+                return Ok(garbage_response(garbage));
+            }
+            let mut resp = match (&parts.method, path) {
                 (&Method::POST, "/v1/chat/completions") => {
                     openai::handle(&state, &parts.headers, &bytes)
                 }
@@ -281,10 +285,31 @@ async fn handle(
                         "type": "invalid_request_error", "param": null, "code": "unknown_url"
                     }}),
                 ),
-            }
+            };
+            account::add(path, state.next_id(), &mut resp);
+            resp
         }
     };
     Ok(resp)
+}
+
+/// A 200 that is not the API's answer (`[mock:garbage=...]`).
+fn garbage_response(garbage: text::Garbage) -> Response<MockBody> {
+    let (content_type, body): (&'static str, &'static [u8]) = match garbage {
+        text::Garbage::Html => (
+            "text/html",
+            b"<html><head><title>502 Bad Gateway</title></head><body>upstream</body></html>",
+        ),
+        text::Garbage::Json => ("application/json", b"{\"id\": \"chatcmpl-cut\", \"choices\": ["),
+        text::Garbage::Sse => (
+            "text/event-stream",
+            b"data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"choices\":[]}\n\ndata: <%%binary\x01\x02>\n\ndata: [DONE]\n\n",
+        ),
+    };
+    let mut r = Response::new(MockBody::full(body.to_vec()));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
 }
 
 fn lock_log(state: &State) -> std::sync::MutexGuard<'_, VecDeque<Value>> {

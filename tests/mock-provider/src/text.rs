@@ -14,6 +14,31 @@ pub struct Controls {
     pub content_filter: bool,
     /// OpenAI's 429: this `retry-after` (delay-seconds) instead of 7.
     pub retry_after_s: Option<u32>,
+    /// Answer 200 with this kind of garbage instead of the API's answer.
+    pub garbage: Option<Garbage>,
+}
+
+/// `[mock:garbage=html|json|sse]`: what a broken provider, or a proxy in front of it, sends
+/// with a 200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Garbage {
+    /// An HTML error page (`text/html`), as a CDN in front of an API sends.
+    Html,
+    /// `application/json` that is cut off mid-document.
+    Json,
+    /// `text/event-stream` whose second event is not JSON.
+    Sse,
+}
+
+impl Garbage {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "html" => Some(Self::Html),
+            "json" => Some(Self::Json),
+            "sse" => Some(Self::Sse),
+            _ => None,
+        }
+    }
 }
 
 /// Removes every `[mock:key=value]` from `text`, returning the cleaned text and the controls.
@@ -61,6 +86,7 @@ pub fn parse_controls_for(text: &str, api: &str) -> (String, Controls) {
                 "headers_delay_ms" => c.headers_delay_ms = v.parse().unwrap_or(0),
                 "content_filter" => c.content_filter = v == "1",
                 "retry_after" => c.retry_after_s = v.parse().ok(),
+                "garbage" => c.garbage = Garbage::from_name(v),
                 _ => {}
             }
         }
@@ -77,6 +103,13 @@ pub fn headers_delay_ms(api: &str, body: &[u8]) -> u64 {
     parse_controls_for(&String::from_utf8_lossy(body), api)
         .1
         .headers_delay_ms
+}
+
+/// `[mock:garbage=...]` (or `[mock:<api>_garbage=...]`) anywhere in a request body.
+pub fn garbage(api: &str, body: &[u8]) -> Option<Garbage> {
+    parse_controls_for(&String::from_utf8_lossy(body), api)
+        .1
+        .garbage
 }
 
 const WORDS: [&str; 16] = [

@@ -290,6 +290,16 @@ pub struct ErrorBody<'a> {
     pub message: Cow<'a, str>,
     #[serde(default, borrow)]
     pub status: Cow<'a, str>,
+    /// `google.rpc.ErrorInfo` and other details; a refused API key is a 400 whose `reason` is
+    /// `API_KEY_INVALID` (<https://cloud.google.com/apis/design/errors#error_info>).
+    #[serde(default, borrow)]
+    pub details: Vec<ErrorDetail<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ErrorDetail<'a> {
+    #[serde(default, borrow)]
+    pub reason: Cow<'a, str>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 //! Secrets: provider keys come from the VM's environment at configure time and never appear in
 //! logs or `Debug` output ([`Secret`]).
 
+pub mod account_headers;
 mod azure_stream;
 pub mod completion;
 #[cfg(feature = "anthropic")]
@@ -100,7 +101,7 @@ use crate::dialect::{ClientApi, Operation};
 use crate::error::{ApiError, ErrorType};
 use crate::facts::{self, Fact, RateLimitFacts, RouterFacts, UsageFact};
 use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
-use crate::headers;
+use crate::headers::{self, HeaderMap};
 use crate::host::{self, Host};
 use crate::metrics::Metrics;
 pub use crate::schema::openai::Usage;
@@ -1527,6 +1528,9 @@ impl TranslateFilter {
         if self.replied {
             return Flow::Continue;
         }
+        if let Some(flow) = self.shield_account(host, &all, status) {
+            return flow;
+        }
         let Some(translator) = self.translator.as_mut() else {
             return Flow::Continue;
         };
@@ -1572,6 +1576,34 @@ impl TranslateFilter {
             ResponseMode::Buffer => Flow::Pause,
             ResponseMode::Stream | ResponseMode::Untouched | ResponseMode::Watch => Flow::Continue,
         }
+    }
+
+    /// The provider account is the operator's ([`account_headers`]): a refusal of our
+    /// credentials becomes the gateway's 502 (`Some`: answered), and the account's headers
+    /// never reach the client; its request id does, renamed.
+    fn shield_account(
+        &mut self,
+        host: &mut dyn Host,
+        all: &HeaderMap,
+        status: u16,
+    ) -> Option<Flow> {
+        let provider = self.provider()?;
+        if account_headers::refused_our_credentials(status) {
+            log::warn!(
+                "llmgw.translate: provider {provider} refused our credentials (HTTP {status})"
+            );
+            self.telemetry.status_changed(502);
+            return Some(self.reply(host, &account_headers::upstream_auth_failed(status)));
+        }
+        for (name, _) in all.iter() {
+            if account_headers::is_account_header(name) {
+                host.remove_response_header(name);
+            }
+        }
+        if let Some(id) = account_headers::provider_request_id(all) {
+            host.set_response_header(account_headers::PROVIDER_REQUEST_ID, id);
+        }
+        None
     }
 
     fn response_body(&mut self, host: &mut dyn Host, size: usize, end_of_stream: bool) -> Flow {

@@ -196,6 +196,16 @@ fn parse_error(body: &[u8]) -> Option<gm::ErrorResponse<'_>> {
 /// unreadable body still becomes an OpenAI error.
 pub(crate) fn google_error(status: u16, body: &[u8]) -> ApiError {
     match parse_error(body) {
+        // Our API key, not the client's: the gateway's error, as for every provider's 401/403.
+        Some(parsed)
+            if parsed
+                .error
+                .details
+                .iter()
+                .any(|d| d.reason == "API_KEY_INVALID") =>
+        {
+            super::account_headers::upstream_auth_failed(status)
+        }
         Some(parsed) => translate_error(&parsed.error, status),
         None => unreadable_error(status, status, ErrorType::for_status(status)),
     }

@@ -112,9 +112,10 @@ fn gemini_errors_keep_their_status() {
             fixture!("openai_gemini", "error_rate_limit.in.json"),
             fixture!("openai_gemini", "error_rate_limit.out.json"),
         ),
+        // Our API key refused: the gateway's 502, not the provider's 400 (account_headers.rs).
         (
             400,
-            400,
+            502,
             fixture!("openai_gemini", "error_invalid_key.in.json"),
             fixture!("openai_gemini", "error_invalid_key.out.json"),
         ),
