@@ -51,6 +51,15 @@ build: setup
 	@$(WASM_OPT) $(LEAN_TARGET)/$(WASM_TARGET)/release/llmgw_translate.wasm -o build/wasm/translate-openai.wasm
 	@ls -l build/wasm/*.wasm | awk '{print "  " $$NF ": " $$5 " bytes"}'
 
+# build/test/auth-crash.wasm: auth with the `crash-test` feature (a request header traps its VM)
+# for tests/e2e/test_vm_failure.py only, in its own target dir: never in build/wasm/.
+CRASH_TARGET := target/crash-test
+.PHONY: build/test/auth-crash.wasm
+build/test/auth-crash.wasm:
+	cargo build --release --target $(WASM_TARGET) -p llmgw-auth --features crash-test --target-dir $(CRASH_TARGET)
+	@mkdir -p build/test
+	@cp $(CRASH_TARGET)/$(WASM_TARGET)/release/llmgw_auth.wasm $@
+
 ## run: the mock provider and Envoy with the whole chain at http://127.0.0.1:$(PORT)/v1
 run: build
 	@# exec: a SIGTERM to make reaches the harness itself, which then stops all it started.
@@ -82,7 +91,7 @@ test-wasm32: setup
 # The suites that use the shared gateway run a second time with auth, router and ratelimit
 # loaded as the one gateway.wasm module.
 COMBINED_SUITES := test_chat test_errors test_access_log test_metrics test_routing test_providers
-test-e2e: build
+test-e2e: build build/test/auth-crash.wasm
 	$(VENV)/bin/python -m pytest -q tests/e2e
 	COMBINED=1 $(VENV)/bin/python -m pytest -q $(foreach s,$(COMBINED_SUITES),tests/e2e/$(s).py)
 

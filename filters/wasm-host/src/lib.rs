@@ -361,8 +361,30 @@ impl<R: FilterRoot> Context for Http<R> {
     }
 }
 
+/// Test builds only (feature `crash-test`, built into build/test/, never into build/wasm/): a
+/// request carrying [`crash_test::HEADER`] traps the VM, as a bug would, so
+/// tests/e2e/test_vm_failure.py can check that Envoy's `failure_policy` replaces a failed VM.
+#[cfg(feature = "crash-test")]
+mod crash_test {
+    use super::{abi, MapType};
+
+    pub const HEADER: &str = "llmgw-test-crash";
+
+    pub fn on_request_headers() {
+        if matches!(
+            abi::header_value(MapType::HttpRequestHeaders, HEADER),
+            Ok(Some(_))
+        ) {
+            log::error!("llmgw: crash-test build: trapping the VM as asked by {HEADER}");
+            std::process::abort();
+        }
+    }
+}
+
 impl<R: FilterRoot> HttpContext for Http<R> {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        #[cfg(feature = "crash-test")]
+        crash_test::on_request_headers();
         action(
             self.filter
                 .on_request_headers(&mut self.host, end_of_stream),
