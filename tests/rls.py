@@ -55,9 +55,10 @@ class Redis:
 class Rls:
     """tests/rls-server on a free port, counting in `redis_url`."""
 
-    def __init__(self, redis_url: str):
+    def __init__(self, redis_url: str, delay_ms: int = 0):
         self.proc = subprocess.Popen(
-            [str(RLS_BIN), "--port", "0", "--redis", redis_url], stdout=subprocess.PIPE, text=True)
+            [str(RLS_BIN), "--port", "0", "--redis", redis_url, "--delay-ms", str(delay_ms)],
+            stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):
             self.stop()

@@ -2,8 +2,9 @@
 //! global mode: counters in Redis, so several Envoys (and several of these services) share one
 //! limit.
 //!
-//! `llmgw-rls-server --port N [--redis redis://127.0.0.1:6379]` prints `listening on
-//! 127.0.0.1:PORT` once it serves (`--port 0`: any free port).
+//! `llmgw-rls-server --port N [--redis redis://127.0.0.1:6379] [--delay-ms N]` prints
+//! `listening on 127.0.0.1:PORT` once it serves (`--port 0`: any free port). `--delay-ms`: a
+//! fault switch for tests, answer every call that late (a slow service).
 //!
 //! Limits come from the request itself, the way llmgw's ratelimit filter sends them: each
 //! descriptor carries its limit in the standard `limit` override (`requests_per_unit`, `unit`)
@@ -37,7 +38,8 @@ use envoy_types::pb::google::protobuf::Duration;
 use redis::aio::ConnectionManager;
 use tonic::{Request, Response, Status};
 
-const USAGE: &str = "usage: llmgw-rls-server --port N [--redis redis://127.0.0.1:6379]";
+const USAGE: &str =
+    "usage: llmgw-rls-server --port N [--redis redis://127.0.0.1:6379] [--delay-ms N]";
 
 /// Check every counter (KEYS), and add the hits to all of them only when none would pass its
 /// max. ARGV, per key: hits, max, window end (Unix seconds). Returns the number of counters
@@ -66,6 +68,8 @@ return out
 struct Service {
     redis: ConnectionManager,
     script: redis::Script,
+    /// `--delay-ms`: how long every call waits before it is served.
+    delay: std::time::Duration,
 }
 
 /// One descriptor, understood.
@@ -151,6 +155,9 @@ impl RateLimitService for Service {
         &self,
         request: Request<RateLimitRequest>,
     ) -> Result<Response<RateLimitResponse>, Status> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         let req = request.into_inner();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -231,9 +238,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let redis = ConnectionManager::new(client).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {}", listener.local_addr()?);
+    let delay_ms: u64 = match arg(&args, "--delay-ms") {
+        Some(ms) => ms.parse().map_err(|_| USAGE)?,
+        None => 0,
+    };
     let service = Service {
         redis,
         script: redis::Script::new(CHECK_AND_COUNT),
+        delay: std::time::Duration::from_millis(delay_ms),
     };
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
