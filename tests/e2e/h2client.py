@@ -24,19 +24,21 @@ class Response:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], trailers: dict[str, str] | None = None,
-         chunk: int = 0, timeout: float = 20) -> Response:
-    """POST `body` on one HTTP/2 stream; with `trailers`, the body does not end the stream: a
-    trailing HEADERS frame does. `chunk` > 0 sends the body in DATA frames of that size."""
+         chunk: int = 0, timeout: float = 20, method: str = "POST") -> Response:
+    """`body` on one HTTP/2 stream; with `trailers`, the body does not end the stream: a
+    trailing HEADERS frame does. `chunk` > 0 sends the body in DATA frames of that size, else in
+    frames as large as the peer takes (within its initial 64 KiB window: callers send less)."""
     parsed = urlparse(url)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout) as sock:
         conn.initiate_connection()
         sid = conn.get_next_available_stream_id()
-        request_headers = [(":method", "POST"), (":scheme", "http"),
+        request_headers = [(":method", method), (":scheme", "http"),
                            (":authority", parsed.netloc), (":path", parsed.path or "/"),
                            *headers.items()]
-        conn.send_headers(sid, request_headers)
-        pieces = [body[i:i + chunk] for i in range(0, len(body), chunk)] if chunk else [body]
+        conn.send_headers(sid, request_headers, end_stream=not body and not trailers)
+        step = chunk or conn.max_outbound_frame_size
+        pieces = [body[i:i + step] for i in range(0, len(body), step)]
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1 and not trailers
             conn.send_data(sid, piece, end_stream=last)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import h2client
 import rawhttp
 from conftest import KEYS
 
@@ -178,13 +179,14 @@ def request_bytes(case: Case, host: str) -> list[bytes]:
     return [head + body]
 
 
-def send(gateway, case: Case) -> rawhttp.Response:
+def send(gateway, case: Case) -> rawhttp.Response | h2client.Response:
     if case.h2:
         headers = {"content-type": "application/json", "authorization": f"Bearer {KEY}"}
         headers.update(case.headers)
         headers = {k: v for k, v in headers.items() if v is not None}
         trailers = {"x-checksum": "1"} if case.framing == "trailers" else None
-        return rawhttp.h2_post(gateway.url + case.path, case.body, headers, trailers, case.method)
+        return h2client.post(gateway.url + case.path, case.body, headers, trailers,
+                             method=case.method)
     host = gateway.url.removeprefix("http://")
     return rawhttp.exchange(gateway.url, request_bytes(case, host), pause=case.slow)
 
