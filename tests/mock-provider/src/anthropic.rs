@@ -268,6 +268,46 @@ fn check_thinking_kept(messages: &[Value]) -> Result<(), Response<MockBody>> {
     }
 }
 
+/// What extended thinking does not combine with
+/// (<https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#feature-compatibility>):
+/// a temperature other than 1, top_p below 0.95, top_k, forced tool use.
+fn check_thinking_compatible(
+    obj: &serde_json::Map<String, Value>,
+) -> Result<(), Response<MockBody>> {
+    if obj
+        .get("temperature")
+        .and_then(Value::as_f64)
+        .is_some_and(|t| t != 1.0)
+    {
+        return Err(bad(
+            "`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#important-considerations-when-using-extended-thinking",
+        ));
+    }
+    if obj
+        .get("top_p")
+        .and_then(Value::as_f64)
+        .is_some_and(|p| p < 0.95)
+    {
+        return Err(bad(
+            "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled.",
+        ));
+    }
+    if obj.contains_key("top_k") {
+        return Err(bad("`top_k` must be unset when thinking is enabled."));
+    }
+    let forced = obj
+        .get("tool_choice")
+        .and_then(|c| c.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t == "any" || t == "tool");
+    if forced {
+        return Err(bad(
+            "Thinking may not be enabled when tool_choice forces tool use.",
+        ));
+    }
+    Ok(())
+}
+
 /// The mock's thinking for a prompt.
 fn thinking_text(prompt: &str) -> String {
     let words: Vec<&str> = prompt.split_whitespace().take(8).collect();
@@ -556,6 +596,7 @@ fn handle_inner(
     let thinking = thinking_enabled(obj, max_tokens)?;
     if thinking {
         check_thinking_kept(messages)?;
+        check_thinking_compatible(obj)?;
     }
 
     // Usage and reply. The system prompt counts like a message, so that an OpenAI request and

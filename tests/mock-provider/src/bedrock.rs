@@ -238,12 +238,107 @@ fn check_blocks(at: &str, content: Option<&Value>) -> Result<Vec<Value>, Respons
 struct Inference {
     max_tokens: Option<u64>,
     stops: Vec<String>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+}
+
+/// `additionalModelRequestFields`: a Claude model takes Anthropic's `thinking`
+/// (<https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-extended-thinking.html>)
+/// with Anthropic's rules: `budget_tokens` ≥ 1024 and below `maxTokens`, temperature 1, topP
+/// from 0.95, no forced tool, and a turn answering tool calls only after a calling turn that
+/// starts with its reasoning block. Other keys, and any key for other models, are refused as
+/// the model's own validation refuses them. Returns whether thinking is on.
+fn check_thinking(
+    model: &str,
+    obj: &Map<String, Value>,
+    inference: &Inference,
+    messages: &[Value],
+) -> Result<bool, Response<MockBody>> {
+    let Some(fields) = obj.get("additionalModelRequestFields") else {
+        return Ok(false);
+    };
+    let Some(fields) = fields.as_object() else {
+        return Err(invalid("additionalModelRequestFields: must be an object"));
+    };
+    let claude = model.contains("anthropic.claude");
+    if let Some(key) = fields.keys().find(|k| !claude || *k != "thinking") {
+        return Err(invalid(&format!(
+            "Malformed input request: #: extraneous key [{key}] is not permitted, please reformat your input and try again."
+        )));
+    }
+    let Some(thinking) = fields.get("thinking") else {
+        return Ok(false);
+    };
+    match thinking.get("type").and_then(Value::as_str) {
+        Some("disabled") => return Ok(false),
+        Some("enabled") => {}
+        _ => return Err(invalid("thinking.type: Input tag found using 'type' does not match any of the expected tags: 'disabled', 'enabled'")),
+    }
+    if let Some(key) = thinking
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .find(|k| *k != "type" && *k != "budget_tokens")
+    {
+        return Err(invalid(&format!(
+            "thinking.enabled.{key}: Extra inputs are not permitted"
+        )));
+    }
+    let Some(budget) = thinking.get("budget_tokens").and_then(Value::as_u64) else {
+        return Err(invalid("thinking.enabled.budget_tokens: Field required"));
+    };
+    if budget < 1024 {
+        return Err(invalid(
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+        ));
+    }
+    if inference.max_tokens.is_none_or(|max| max <= budget) {
+        return Err(invalid(
+            "The model returned the following errors: `max_tokens` must be greater than `thinking.budget_tokens`.",
+        ));
+    }
+    if inference.temperature.is_some_and(|t| t != 1.0) {
+        return Err(invalid("The model returned the following errors: `temperature` may only be set to 1 when thinking is enabled."));
+    }
+    if inference.top_p.is_some_and(|p| p < 0.95) {
+        return Err(invalid("The model returned the following errors: `top_p` must be greater than or equal to 0.95 or unset when thinking is enabled."));
+    }
+    let choice = obj
+        .get("toolConfig")
+        .and_then(|c| c.get("toolChoice"))
+        .and_then(Value::as_object);
+    if choice.is_some_and(|c| c.contains_key("any") || c.contains_key("tool")) {
+        return Err(invalid("The model returned the following errors: Thinking may not be enabled when tool_choice forces tool use."));
+    }
+    let answers_tools = messages
+        .last()
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_array)
+        .is_some_and(|b| b.iter().any(|b| b.get("toolResult").is_some()));
+    if answers_tools {
+        let i = messages.len().saturating_sub(2);
+        let starts_with_reasoning = messages
+            .get(i)
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_array)
+            .and_then(|b| b.first())
+            .is_some_and(|b| b.get("reasoningContent").is_some());
+        if !starts_with_reasoning {
+            return Err(invalid(&format!(
+                "The model returned the following errors: messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`. When `thinking` is enabled, a final `assistant` message must start with a thinking block."
+            )));
+        }
+    }
+    Ok(true)
 }
 
 fn check_inference(config: Option<&Value>) -> Result<Inference, Response<MockBody>> {
     let mut out = Inference {
         max_tokens: None,
         stops: Vec::new(),
+        temperature: None,
+        top_p: None,
     };
     let Some(config) = config else {
         return Ok(out);
@@ -270,10 +365,15 @@ fn check_inference(config: Option<&Value>) -> Result<Inference, Response<MockBod
     }
     for key in ["temperature", "topP"] {
         if let Some(v) = config.get(key) {
-            if !v.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f)) {
+            let Some(f) = v.as_f64().filter(|f| (0.0..=1.0).contains(f)) else {
                 return Err(invalid(&format!(
                     "inferenceConfig.{key}: must be a number in 0..1"
                 )));
+            };
+            if key == "temperature" {
+                out.temperature = Some(f);
+            } else {
+                out.top_p = Some(f);
             }
         }
     }
@@ -319,7 +419,7 @@ pub(crate) fn frame(kind: &str, name: &str, payload: &Value) -> Bytes {
     ))
 }
 
-fn converse(state: &State, _model: &str, obj: &Map<String, Value>, stream: bool) -> Reply {
+fn converse(state: &State, model: &str, obj: &Map<String, Value>, stream: bool) -> Reply {
     for key in obj.keys() {
         if !CONVERSE_KEYS.contains(&key.as_str()) {
             return Err(invalid(&format!(
@@ -391,6 +491,7 @@ fn converse(state: &State, _model: &str, obj: &Map<String, Value>, stream: bool)
     let inference = check_inference(obj.get("inferenceConfig"))?;
     let tools = bedrock_tools::check_config(obj.get("toolConfig"))?;
     let tool_results = bedrock_tools::check_history(messages, tools.is_some())?;
+    let thinking = check_thinking(model, obj, &inference, messages)?;
 
     let (cleaned, controls) = parse_controls_for(&last_user, "bedrock");
     if let Some(code) = controls.status {
@@ -412,25 +513,53 @@ fn converse(state: &State, _model: &str, obj: &Map<String, Value>, stream: bool)
         Stop::Length => "max_tokens",
         Stop::Sequence(_) => "stop_sequence",
     };
-    let output_tokens = pieces.len() as u64;
+    // With thinking, a reasoning block (text and signature) comes first; Claude counts its
+    // tokens in `outputTokens`.
+    let reasoning = thinking.then(|| format!("The user asks: {cleaned}. I will answer briefly."));
+    let output_tokens = pieces.len() as u64 + reasoning.as_deref().map_or(0, count_tokens);
     let usage = json!({"inputTokens": input_tokens, "outputTokens": output_tokens,
                        "totalTokens": input_tokens + output_tokens});
+    let text_index = u64::from(reasoning.is_some());
     if !stream {
+        let content: Vec<Value> = reasoning
+            .iter()
+            .map(|r| {
+                json!({"reasoningContent": {"reasoningText":
+                    {"text": r, "signature": crate::anthropic::sign(r)}}})
+            })
+            .chain([json!({"text": pieces.concat()})])
+            .collect();
         return Ok(json_response(
             StatusCode::OK,
             &json!({
-                "output": {"message": {"role": "assistant", "content": [{"text": pieces.concat()}]}},
+                "output": {"message": {"role": "assistant", "content": content}},
                 "stopReason": stop_reason,
                 "usage": usage,
                 "metrics": {"latencyMs": 1}
             }),
         ));
     }
-    let head = vec![frame(
+    let mut head = vec![frame(
         "event",
         "messageStart",
         &json!({"role": "assistant", "p": "abcdefgh"}),
     )];
+    if let Some(r) = &reasoning {
+        let delta = |d: Value| {
+            frame(
+                "event",
+                "contentBlockDelta",
+                &json!({"contentBlockIndex": 0, "delta": {"reasoningContent": d}}),
+            )
+        };
+        head.push(delta(json!({"text": r})));
+        head.push(delta(json!({"signature": crate::anthropic::sign(r)})));
+        head.push(frame(
+            "event",
+            "contentBlockStop",
+            &json!({"contentBlockIndex": 0}),
+        ));
+    }
     let corrupt_at: Option<usize> = control(&last_user, "corrupt_crc").and_then(|n| n.parse().ok());
     let content: Vec<Bytes> = pieces
         .iter()
@@ -439,7 +568,7 @@ fn converse(state: &State, _model: &str, obj: &Map<String, Value>, stream: bool)
             let bytes = frame(
                 "event",
                 "contentBlockDelta",
-                &json!({"contentBlockIndex": 0, "delta": {"text": p}, "p": "abcd"}),
+                &json!({"contentBlockIndex": text_index, "delta": {"text": p}, "p": "abcd"}),
             );
             if corrupt_at == Some(i) {
                 let mut v = bytes.to_vec();
@@ -463,7 +592,7 @@ fn converse(state: &State, _model: &str, obj: &Map<String, Value>, stream: bool)
             frame(
                 "event",
                 "contentBlockStop",
-                &json!({"contentBlockIndex": 0}),
+                &json!({"contentBlockIndex": text_index}),
             ),
             frame("event", "messageStop", &json!({"stopReason": stop_reason})),
             frame(

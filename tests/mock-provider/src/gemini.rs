@@ -514,6 +514,7 @@ fn handle_inner(
         }
         check_schema(schema, "generation_config.response_schema")?;
     }
+    let thoughts = check_thinking(config.get("thinkingConfig"), target.model)?;
 
     let (cleaned, controls) = parse_controls_for(&last_user_text, "gemini");
     if let Some(code) = controls.status {
@@ -525,10 +526,23 @@ fn handle_inner(
     }
     let model = target.model;
     let response_id = format!("mockresp{}", state.next_id());
+    // With `includeThoughts`, a thought summary part comes first and its tokens are counted
+    // apart (`thoughtsTokenCount`), as Gemini 2.5 answers.
+    let thought =
+        thoughts.then(|| format!("**Considering the request** The user wrote: {last_user_text}"));
+    let thought_tokens = thought.as_deref().map_or(0, count_tokens);
     let usage = |candidates: u64| {
-        json!({"promptTokenCount": prompt_tokens, "candidatesTokenCount": candidates,
-               "totalTokenCount": prompt_tokens + candidates})
+        let mut usage = json!({"promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": candidates,
+            "totalTokenCount": prompt_tokens + candidates + thought_tokens});
+        if thought_tokens > 0 {
+            usage["thoughtsTokenCount"] = thought_tokens.into();
+        }
+        usage
     };
+    let thought_part = thought
+        .as_ref()
+        .map(|t| json!({"text": t, "thought": true}));
 
     // Tool calls: one chunk with every call and finishReason STOP.
     let calls: Vec<Value> = if last_is_tool_result {
@@ -575,23 +589,30 @@ fn handle_inner(
     };
     let candidates = pieces.len() as u64;
     if !stream {
+        let parts: Vec<Value> = thought_part
+            .into_iter()
+            .chain([json!({"text": pieces.concat()})])
+            .collect();
         return Ok(json_response(
             StatusCode::OK,
             &json!({
-                "candidates": [{"content": {"role": "model", "parts": [{"text": pieces.concat()}]},
+                "candidates": [{"content": {"role": "model", "parts": parts},
                                 "finishReason": finish, "index": 0}],
                 "usageMetadata": usage(candidates), "modelVersion": model, "responseId": response_id
             }),
         ));
     }
-    let content: Vec<Value> = pieces
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
+    let thought_chunk = thought_part.map(|part| {
+        json!({"candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0}],
+               "usageMetadata": usage(0), "modelVersion": model, "responseId": response_id})
+    });
+    let content: Vec<Value> = thought_chunk
+        .into_iter()
+        .chain(pieces.iter().enumerate().map(|(i, p)| {
             json!({"candidates": [{"content": {"role": "model", "parts": [{"text": p}]}, "index": 0}],
                    "usageMetadata": usage(i as u64 + 1),
                    "modelVersion": model, "responseId": response_id})
-        })
+        }))
         .collect();
     let tail = vec![json!({
         "candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
@@ -599,6 +620,65 @@ fn handle_inner(
         "usageMetadata": usage(candidates), "modelVersion": model, "responseId": response_id
     })];
     Ok(streamed(content, tail, sse, controls.plan))
+}
+
+/// `generationConfig.thinkingConfig` (<https://ai.google.dev/api/generate-content#ThinkingConfig>):
+/// `thinkingBudget` an integer (`-1` dynamic; 0..=24576 on Flash models, 128..=32768 on Pro,
+/// which cannot turn thinking off), `includeThoughts` a boolean, `thinkingLevel` a level name
+/// and never with a budget. Returns whether thought summaries are to be included.
+fn check_thinking(config: Option<&Value>, model: &str) -> Result<bool, Response<MockBody>> {
+    let Some(config) = config else {
+        return Ok(false);
+    };
+    let Some(obj) = config.as_object() else {
+        return Err(bad(
+            "Invalid value at 'generation_config.thinking_config': an object",
+        ));
+    };
+    for k in obj.keys() {
+        if !["thinkingBudget", "includeThoughts", "thinkingLevel"].contains(&k.as_str()) {
+            return Err(unknown(k, "generation_config.thinking_config"));
+        }
+    }
+    if obj.contains_key("thinkingBudget") && obj.contains_key("thinkingLevel") {
+        return Err(bad(
+            "You can only set only one of thinking budget and thinking level.",
+        ));
+    }
+    let budget = match obj.get("thinkingBudget") {
+        None => None,
+        Some(b) => Some(b.as_i64().ok_or_else(|| {
+            bad("Invalid value at 'generation_config.thinking_config.thinking_budget' (TYPE_INT32)")
+        })?),
+    };
+    let (low, high) = if model.contains("pro") {
+        (128, 32768)
+    } else {
+        (0, 24576)
+    };
+    if let Some(b) = budget.filter(|b| *b != -1 && !(low..=high).contains(b)) {
+        return Err(bad(&format!(
+            "The thinking budget {b} is invalid. Please choose a value between {low} and {high}."
+        )));
+    }
+    if let Some(level) = obj.get("thinkingLevel") {
+        if !level.as_str().is_some_and(|l| {
+            ["minimal", "low", "medium", "high"].contains(&l.to_ascii_lowercase().as_str())
+        }) {
+            return Err(bad(
+                "Invalid value at 'generation_config.thinking_config.thinking_level'",
+            ));
+        }
+    }
+    let include =
+        match obj.get("includeThoughts") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad(
+                "Invalid value at 'generation_config.thinking_config.include_thoughts' (TYPE_BOOL)",
+            )),
+        };
+    Ok(include && budget != Some(0))
 }
 
 /// `alt=sse`: one event per chunk (CRLF-separated, as Google sends them); otherwise the

@@ -353,6 +353,20 @@ pub fn chat(
             ));
         }
     }
+    // <https://platform.openai.com/docs/api-reference/chat/create#chat-create-reasoning_effort>
+    if let Some(effort) = obj.get("reasoning_effort").filter(|e| !e.is_null()) {
+        let known = ["none", "minimal", "low", "medium", "high", "xhigh"];
+        if !effort.as_str().is_some_and(|e| known.contains(&e)) {
+            return Err(bad(
+                &format!(
+                    "Invalid value: '{}'. Supported values are: 'none', 'minimal', 'low', 'medium', 'high', and 'xhigh'.",
+                    effort.as_str().unwrap_or_default()
+                ),
+                Some("reasoning_effort"),
+                Some("invalid_value"),
+            ));
+        }
+    }
     let model = match (deployment, obj.get("model")) {
         (Some(d), _) => d.to_string(),
         (None, Some(Value::String(m))) if !m.is_empty() => m.clone(),

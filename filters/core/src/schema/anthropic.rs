@@ -35,6 +35,16 @@ pub struct MessagesRequest<'a> {
     pub tools: Vec<ToolDefinition>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Thinking>,
+}
+
+/// Extended thinking (<https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking>):
+/// `budget_tokens` at least 1024 and below `max_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Thinking {
+    Enabled { budget_tokens: u32 },
 }
 
 /// <https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use>
@@ -153,7 +163,11 @@ pub enum ContentBlock<'a> {
         name: Cow<'a, str>,
         input: Value,
     },
-    /// `thinking`, `redacted_thinking`, server tool results and whatever comes next.
+    /// The model's reasoning; its `signature` is Anthropic's alone and not read.
+    Thinking {
+        thinking: Cow<'a, str>,
+    },
+    /// `redacted_thinking`, server tool results and whatever comes next.
     Other,
 }
 
@@ -169,6 +183,8 @@ struct Block<'a> {
     text: MaybeStr<'a>,
     #[serde(borrow, default)]
     partial_json: MaybeStr<'a>,
+    #[serde(borrow, default)]
+    thinking: MaybeStr<'a>,
     #[serde(borrow, default)]
     id: MaybeStr<'a>,
     #[serde(borrow, default)]
@@ -193,6 +209,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for ContentBlock<'a> {
                 id: required(raw.id.0, "id")?,
                 name: required(raw.name.0, "name")?,
                 input: raw.input,
+            },
+            "thinking" => ContentBlock::Thinking {
+                thinking: raw.thinking.0.unwrap_or_default(),
             },
             _ => ContentBlock::Other,
         })
@@ -375,7 +394,10 @@ pub enum BlockDelta<'a> {
     InputJsonDelta {
         partial_json: Cow<'a, str>,
     },
-    /// `thinking_delta`, `signature_delta`, `citations_delta`, …
+    ThinkingDelta {
+        thinking: Cow<'a, str>,
+    },
+    /// `signature_delta`, `citations_delta`, …
     Other,
 }
 
@@ -388,6 +410,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for BlockDelta<'a> {
             },
             "input_json_delta" => BlockDelta::InputJsonDelta {
                 partial_json: required(raw.partial_json.0, "partial_json")?,
+            },
+            "thinking_delta" => BlockDelta::ThinkingDelta {
+                thinking: required(raw.thinking.0, "thinking")?,
             },
             _ => BlockDelta::Other,
         })

@@ -29,6 +29,13 @@ pub struct ConverseRequest<'a> {
     /// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolConfiguration.html>
     #[serde(rename = "toolConfig", skip_serializing_if = "Option::is_none")]
     pub tool_config: Option<ToolConfig>,
+    /// The model's own fields; llmgw sends Claude's `thinking` here
+    /// (<https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-extended-thinking.html>).
+    #[serde(
+        rename = "additionalModelRequestFields",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub additional_model_request_fields: Option<Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -200,6 +207,23 @@ pub struct ResponseBlock<'a> {
     pub text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub tool_use: Option<ToolUse<'a>>,
+    #[serde(borrow, default)]
+    pub reasoning_content: Option<ReasoningContent<'a>>,
+}
+
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ReasoningContentBlock.html>:
+/// a union of `reasoningText` (`text` and its `signature`) and `redactedContent`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReasoningContent<'a> {
+    #[serde(borrow, default)]
+    pub reasoning_text: Option<ReasoningText<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReasoningText<'a> {
+    #[serde(borrow, default)]
+    pub text: Cow<'a, str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,7 +289,8 @@ pub struct ContentBlockDeltaEvent<'a> {
     pub delta: BlockDelta<'a>,
 }
 
-/// A delta: text, or a fragment of a tool call's input JSON (`toolUse.input`, a string).
+/// A delta: text, a fragment of a tool call's input JSON (`toolUse.input`, a string), or of
+/// the reasoning.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockDelta<'a> {
@@ -273,6 +298,19 @@ pub struct BlockDelta<'a> {
     pub text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub tool_use: Option<ToolUseDelta<'a>>,
+    #[serde(borrow, default)]
+    pub reasoning_content: Option<ReasoningDelta<'a>>,
+}
+
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ReasoningContentBlockDelta.html>:
+/// a union of `text`, `signature` and `redactedContent`; the signature is not read.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReasoningDelta<'a> {
+    #[serde(borrow, default)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub redacted_content: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -153,6 +153,18 @@ pub struct GenerationConfig {
     pub response_mime_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_schema: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_config: Option<ThinkingConfig>,
+}
+
+/// <https://ai.google.dev/api/generate-content#ThinkingConfig>: a token budget for thinking
+/// (`0` turns it off), and whether to return thought summaries (parts with `thought: true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThinkingConfig {
+    pub thinking_budget: u32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub include_thoughts: bool,
 }
 
 impl GenerationConfig {
@@ -167,6 +179,7 @@ impl GenerationConfig {
             && self.frequency_penalty.is_none()
             && self.response_mime_type.is_none()
             && self.response_schema.is_none()
+            && self.thinking_config.is_none()
     }
 }
 
@@ -213,7 +226,7 @@ pub struct CandidateContent<'a> {
 pub struct ResponsePart<'a> {
     #[serde(default, borrow)]
     pub text: Option<Cow<'a, str>>,
-    /// A thought summary (thinking models), not part of the answer.
+    /// A thought summary (thinking models): `reasoning_content`, not part of the answer.
     #[serde(default)]
     pub thought: bool,
     #[serde(default, borrow)]

@@ -400,6 +400,12 @@ pub struct Choice<'a> {
 pub struct ResponseMessage<'a> {
     pub role: &'static str,
     pub content: Option<Cow<'a, str>>,
+    /// The model's reasoning text, where the provider returns it (Anthropic thinking, Gemini
+    /// thought summaries, Bedrock `reasoningContent`): the de-facto field DeepSeek's API and
+    /// vLLM use (<https://api-docs.deepseek.com/guides/reasoning_model>); OpenAI's own models
+    /// return none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<Cow<'a, str>>,
     pub refusal: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCall<'a>>,
@@ -448,6 +454,9 @@ pub struct Delta<'a> {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<&'a str>,
+    /// A piece of the reasoning text (see [`ResponseMessage::reasoning_content`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCallDelta<'a>>,
 }

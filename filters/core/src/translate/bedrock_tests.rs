@@ -48,7 +48,7 @@ fn bedrock_with(stream: bool, include_usage: bool, extra: &str) -> OpenAiBedrock
 /// `{"event": <:event-type>, "payload": {…}}` or `{"exception": <:exception-type>, "payload"}`,
 /// optionally `"corrupt": "prelude" | "message"` (flip a bit under that CRC) and `"cut": N`
 /// (keep only the first N bytes of the frame, as a connection that ends mid-frame).
-fn event_stream(source: &str) -> Vec<u8> {
+pub(super) fn event_stream(source: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for line in source.lines().filter(|l| !l.trim().is_empty()) {
         let frame: Value = json(line);
@@ -150,6 +150,11 @@ fn converse_requests() {
         (
             fixture!("openai_bedrock", "request_json_object.in.json"),
             fixture!("openai_bedrock", "request_json_object.out.json"),
+            false,
+        ),
+        (
+            fixture!("openai_bedrock", "request_reasoning.in.json"),
+            fixture!("openai_bedrock", "request_reasoning.out.json"),
             false,
         ),
     ];
@@ -396,6 +401,11 @@ fn converse_responses() {
             fixture!("openai_bedrock", "response_cache_max_tokens.out.json"),
         ),
         (
+            "response_reasoning",
+            fixture!("openai_bedrock", "response_reasoning.in.json"),
+            fixture!("openai_bedrock", "response_reasoning.out.json"),
+        ),
+        (
             "response_tool_use",
             fixture!("openai_bedrock", "response_tool_use.in.json"),
             fixture!("openai_bedrock", "response_tool_use.out.json"),
@@ -472,7 +482,7 @@ fn converse_errors() {
 fn converse_streams() {
     let plain = || bedrock(true, false);
     let with_usage = || bedrock(true, true);
-    let cases: [(&str, &dyn Fn() -> OpenAiBedrock, &str, &str); 9] = [
+    let cases: [(&str, &dyn Fn() -> OpenAiBedrock, &str, &str); 10] = [
         (
             "stream_tool_no_input",
             &plain,
@@ -496,6 +506,12 @@ fn converse_streams() {
             &with_usage,
             fixture!("openai_bedrock", "stream_usage.in.jsonl"),
             fixture!("openai_bedrock", "stream_usage.out.sse"),
+        ),
+        (
+            "stream_reasoning",
+            &with_usage,
+            fixture!("openai_bedrock", "stream_reasoning.in.jsonl"),
+            fixture!("openai_bedrock", "stream_reasoning.out.sse"),
         ),
         (
             "stream_exception",
@@ -545,6 +561,7 @@ fn converse_streams() {
             "stream_basic" => assert_eq!(usage.map(|u| u.total_tokens), Some(21)),
             "stream_tool_use" => assert_eq!(usage.map(|u| u.total_tokens), Some(473)),
             "stream_tool_no_input" => assert_eq!(usage.map(|u| u.total_tokens), Some(433)),
+            "stream_reasoning" => assert_eq!(usage.map(|u| u.total_tokens), Some(107)),
             "stream_usage" => assert_eq!(
                 usage.map(|u| (u.prompt_tokens, u.cached_tokens())),
                 Some((320, 300))
@@ -1069,6 +1086,7 @@ fn converse_unknown_events_deltas_and_stop_reasons_are_counted() {
     use super::dropped::what;
     let input = r#"{"event": "messageStart", "payload": {"role": "assistant"}}
 {"event": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Thinking."}}}}
+{"event": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"redactedContent": "ZW5jcnlwdGVk"}}}}
 {"event": "contentBlockDelta", "payload": {"contentBlockIndex": 1, "delta": {"text": "Hello"}}}
 {"event": "somethingNew", "payload": {"contentBlockIndex": 1}}
 {"event": "contentBlockStop", "payload": {"contentBlockIndex": 1}}
@@ -1084,6 +1102,11 @@ fn converse_unknown_events_deltas_and_stop_reasons_are_counted() {
     let out = t.response_chunk(&event_stream(input), true).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains(r#""content":"Hello""#) && text.contains(r#""finish_reason":"stop""#));
+    // The reasoning text is carried; the redacted reasoning has no place and is counted.
+    assert!(
+        text.contains(r#""reasoning_content":"Thinking.""#),
+        "{text}"
+    );
     assert!(text.ends_with("data: [DONE]\n\n"));
     assert_eq!(
         t.dropped(),

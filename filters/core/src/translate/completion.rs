@@ -154,6 +154,8 @@ fn tool_use_finish(answered: bool) -> oa::FinishReason {
 pub struct AnswerMessage<'a> {
     /// Absent until some text arrives (OpenAI's `content: null`).
     text: Option<Cow<'a, str>>,
+    /// The model's reasoning text (`reasoning_content`), absent when it returned none.
+    reasoning: Option<Cow<'a, str>>,
     tool_calls: Vec<oa::ToolCall<'a>>,
 }
 
@@ -162,6 +164,17 @@ impl<'a> AnswerMessage<'a> {
     pub fn push_text(&mut self, more: Cow<'a, str>) {
         match &mut self.text {
             None => self.text = Some(more),
+            Some(all) => all.to_mut().push_str(&more),
+        }
+    }
+
+    /// Appends reasoning text (`reasoning_content`); empty pieces leave it absent.
+    pub fn push_reasoning(&mut self, more: Cow<'a, str>) {
+        if more.is_empty() {
+            return;
+        }
+        match &mut self.reasoning {
+            None => self.reasoning = Some(more),
             Some(all) => all.to_mut().push_str(&more),
         }
     }
@@ -227,6 +240,7 @@ impl<'a> AnswerMessage<'a> {
                 message: oa::ResponseMessage {
                     role: "assistant",
                     content,
+                    reasoning_content: self.reasoning,
                     refusal: None,
                     tool_calls: self.tool_calls,
                 },
@@ -289,7 +303,7 @@ impl ChunkStream {
         let delta = oa::Delta {
             role: Some("assistant"),
             content: Some(""),
-            tool_calls: Vec::new(),
+            ..oa::Delta::default()
         };
         self.delta(out, delta, None);
     }
@@ -297,9 +311,20 @@ impl ChunkStream {
     /// A piece of the message content.
     pub fn text(&self, out: &mut Vec<u8>, text: &str) {
         let delta = oa::Delta {
-            role: None,
             content: Some(text),
-            tool_calls: Vec::new(),
+            ..oa::Delta::default()
+        };
+        self.delta(out, delta, None);
+    }
+
+    /// A piece of the reasoning text (`reasoning_content`, as DeepSeek and vLLM stream it).
+    pub fn reasoning(&self, out: &mut Vec<u8>, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let delta = oa::Delta {
+            reasoning_content: Some(text),
+            ..oa::Delta::default()
         };
         self.delta(out, delta, None);
     }
@@ -339,9 +364,8 @@ impl ChunkStream {
 
     fn tool_call_delta(&self, out: &mut Vec<u8>, call: oa::ToolCallDelta<'_>) {
         let delta = oa::Delta {
-            role: None,
-            content: None,
             tool_calls: vec![call],
+            ..oa::Delta::default()
         };
         self.delta(out, delta, None);
     }

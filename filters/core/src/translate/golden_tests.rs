@@ -433,7 +433,8 @@ fn anthropic_unknown_events_blocks_and_stop_reasons_are_counted() {
         (finish_reasons(&out), dropped),
         (vec!["length".to_string()], vec![])
     );
-    // Not streamed: a thinking block and an unknown stop reason.
+    // Not streamed: a thinking block (carried as `reasoning_content`), a redacted one (no
+    // place in a chat completion: counted) and an unknown stop reason.
     let mut t = anthropic();
     let (_, body, _) = respond(
         &mut t,
@@ -441,10 +442,15 @@ fn anthropic_unknown_events_blocks_and_stop_reasons_are_counted() {
         "application/json",
         r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[
             {"type":"thinking","thinking":"Let me see.","signature":"c2ln"},
+            {"type":"redacted_thinking","data":"ZW5jcnlwdGVk"},
             {"type":"text","text":"Hi"}],
             "stop_reason":"brand_new_reason","usage":{"input_tokens":1,"output_tokens":1}}"#,
     );
     assert_eq!(body["choices"][0]["message"]["content"], "Hi");
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning_content"],
+        "Let me see."
+    );
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert_eq!(t.dropped(), [(what::CONTENT, 1), (what::STOP_REASON, 1)]);
 }

@@ -48,9 +48,10 @@ fn what_cannot_be_carried_is_refused_by_name() {
     let cases = [
         (r#""top_k":5"#, "top_k"),
         (
-            r#""thinking":{"type":"enabled","budget_tokens":2048}"#,
-            "thinking",
+            r#""thinking":{"type":"enabled","budget_tokens":512}"#,
+            "thinking.budget_tokens",
         ),
+        (r#""thinking":{"type":"on"}"#, "thinking.type"),
         (r#""container":"c_1""#, "container"),
         (r#""brand_new_field":true"#, "brand_new_field"),
         (
@@ -238,5 +239,61 @@ fn a_gemini_stream_composes() {
         fixture!("openai_gemini", "stream_function_call.in.sse"),
         fixture!("messages_chat", "stream_gemini_function_call.out.sse"),
         "gemini",
+    );
+}
+
+/// `thinking` becomes `reasoning_effort` by its budget; the backend's reasoning comes back as a
+/// thinking block (Gemini thought summaries, composed through the Gemini Chat translator).
+#[test]
+fn thinking_maps_to_reasoning_effort_and_back() {
+    let effort = |thinking: &str| {
+        let body = format!(
+            r#"{{"model":"m","max_tokens":20000,"thinking":{thinking},
+                "messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        request(&body).get("reasoning_effort").cloned()
+    };
+    let budget = |n: u32| effort(&format!(r#"{{"type":"enabled","budget_tokens":{n}}}"#));
+    assert_eq!(budget(1024), Some("low".into()));
+    assert_eq!(budget(2048), Some("medium".into()));
+    assert_eq!(budget(4096), Some("medium".into()));
+    assert_eq!(budget(10000), Some("high".into()));
+    assert_eq!(effort(r#"{"type":"disabled"}"#), None);
+    assert_eq!(effort(r#"{"type":"adaptive"}"#), None);
+    let err = openai()
+        .request_body(
+            br#"{"model":"m","max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":2000},
+                "messages":[{"role":"user","content":"hi"}]}"#,
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(err.param.as_deref(), Some("max_tokens"));
+
+    let (_, got, _) = answer(200, fixture!("messages_chat", "response_reasoning.in.json"));
+    assert_eq!(
+        got,
+        json(fixture!("messages_chat", "response_reasoning.out.json"))
+    );
+
+    let gemini = || {
+        let mut inner = OpenAiGemini::new(Endpoint::AiStudio, Vec::new());
+        let chat = to_chat_request(
+            br#"{"model":"gemini-2.5-flash","max_tokens":8192,"stream":true,
+                 "thinking":{"type":"enabled","budget_tokens":1024},
+                 "messages":[{"role":"user","content":"What is the sum of the first 50 primes?"}]}"#,
+        )
+        .unwrap();
+        let sent = json_bytes(&inner.request_body(&chat, None).unwrap().unwrap());
+        assert_eq!(
+            sent["generationConfig"]["thinkingConfig"],
+            serde_json::json!({"thinkingBudget": 1024, "includeThoughts": true})
+        );
+        MessagesChat::new(Box::new(inner))
+    };
+    stream(
+        gemini,
+        fixture!("openai_gemini", "stream_thoughts.in.sse"),
+        fixture!("messages_chat", "stream_gemini_thoughts.out.sse"),
+        "stream_gemini_thoughts",
     );
 }

@@ -40,6 +40,7 @@ pub mod openai_bedrock;
 pub mod openai_gemini;
 pub mod openai_openai;
 pub mod options;
+pub mod reasoning;
 pub mod request_fields;
 /// Responses in, on backends that do not speak it: only builds that carry such a backend.
 #[cfg(any(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
@@ -87,6 +88,9 @@ mod messages_tests;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod provider_tests;
+#[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+mod reasoning_tests;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod tests;

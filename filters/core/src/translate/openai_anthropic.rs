@@ -21,6 +21,7 @@ use std::borrow::Cow;
 
 use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls, EMPTY_ARGUMENTS};
 use super::dropped::{what, Dropped};
+use super::reasoning::{self, Effort};
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
@@ -238,6 +239,7 @@ pub fn to_messages_request_with<'a>(
     if features.seed.is_some() {
         return Err(unsupported("seed", ""));
     }
+    let budget = features.reasoning_effort.and_then(Effort::anthropic_budget);
     let (tools, tool_choice, answer_tool) = anthropic_tools(features)?;
     if let Some(name) = request_fields::first_unmapped(&request.other) {
         let why = if not_yet(name) {
@@ -374,11 +376,30 @@ pub fn to_messages_request_with<'a>(
         .with_param("messages"));
     }
 
+    // Thinking stays off for a turn that answers tool calls: Anthropic then wants the calling
+    // turn to start with its signed thinking block, which Chat has no place to carry back.
+    let budget = budget.filter(|_| !answers_tool_calls(&messages));
+    if budget.is_some() {
+        let forced = if answer_tool.is_some() {
+            Some("response_format")
+        } else if matches!(
+            tool_choice,
+            Some(an::ToolChoice::Any { .. } | an::ToolChoice::Tool { .. })
+        ) {
+            Some("tool_choice")
+        } else {
+            None
+        };
+        reasoning::check_claude_thinking(PROVIDER, request.temperature, request.top_p, forced)?;
+    }
     let translated = an::MessagesRequest {
         model,
         messages,
         system,
-        max_tokens,
+        // Thinking counts against `max_tokens`, which must exceed the budget: the client's
+        // limit stays the answer's.
+        max_tokens: max_tokens.saturating_add(budget.unwrap_or(0)),
+        thinking: budget.map(|budget_tokens| an::Thinking::Enabled { budget_tokens }),
         temperature: request.temperature,
         top_p: request.top_p,
         stop_sequences: request.stop.map(oa::Stop::into_vec),
@@ -388,6 +409,17 @@ pub fn to_messages_request_with<'a>(
         tool_choice,
     };
     Ok((translated, answer_tool))
+}
+
+/// Does the conversation end with a user turn of tool results?
+fn answers_tool_calls(messages: &[an::Message<'_>]) -> bool {
+    matches!(
+        messages.last(),
+        Some(an::Message {
+            role: an::Role::User,
+            content: an::MessageContent::Blocks(blocks),
+        }) if blocks.iter().any(|b| matches!(b, an::ContentBlockParam::ToolResult { .. }))
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,6 +509,9 @@ fn translate_message(
     for block in &message.content {
         match block {
             an::ContentBlock::Text { text } => answer.push_text(Cow::Borrowed(text)),
+            an::ContentBlock::Thinking { thinking } => {
+                answer.push_reasoning(Cow::Borrowed(thinking))
+            }
             an::ContentBlock::ToolUse { id, name, input } => {
                 answer.push_tool_use(id, name, input, tools)?
             }
@@ -559,6 +594,14 @@ impl OpenAiAnthropic {
                 delta: an::BlockDelta::TextDelta { text },
                 ..
             } => self.stream.text(out, &text),
+            an::StreamEvent::ContentBlockStart {
+                content_block: an::ContentBlock::Thinking { thinking },
+                ..
+            }
+            | an::StreamEvent::ContentBlockDelta {
+                delta: an::BlockDelta::ThinkingDelta { thinking },
+                ..
+            } => self.stream.reasoning(out, &thinking),
             an::StreamEvent::MessageDelta { delta, usage } => {
                 if let Some(usage) = usage {
                     // Counts in `message_delta` are cumulative: they replace, not add.
@@ -605,8 +648,9 @@ impl OpenAiAnthropic {
             an::StreamEvent::Unknown => {
                 self.dropped.note(PROVIDER, what::EVENT, &event_name(event))
             }
-            // ping, an empty text block's start, thinking and server tool deltas (their block
-            // was counted), content_block_stop of other blocks.
+            // ping, an empty text block's start, signature deltas (a signature is Anthropic's
+            // alone: Chat has no place to carry it back), server tool deltas (their block was
+            // counted), content_block_stop of other blocks.
             _ => {}
         }
     }

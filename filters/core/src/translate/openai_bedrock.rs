@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use super::completion::{usage_with_cache, AnswerMessage, ChunkStream, ToolCalls, EMPTY_ARGUMENTS};
 use super::dropped::{what, Dropped};
+use super::reasoning::{self, Effort};
 use super::request_fields;
 use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
@@ -342,18 +343,57 @@ fn tool_use_blocks(
     Ok(blocks)
 }
 
-/// OpenAI request → Converse request.
-pub fn to_converse_request(
-    request: oa::ChatCompletionRequest<'_>,
-) -> Result<br::ConverseRequest<'_>, ApiError> {
-    to_converse_request_with_answer(request).map(|(request, _)| request)
+/// OpenAI request → Converse request for `model`.
+pub fn to_converse_request<'a>(
+    request: oa::ChatCompletionRequest<'a>,
+    model: &str,
+) -> Result<br::ConverseRequest<'a>, ApiError> {
+    to_converse_request_with_answer(request, model).map(|(request, _)| request)
+}
+
+/// Is `model` (a model id, a cross-region inference profile id such as
+/// `us.anthropic.claude-…`, or a foundation-model ARN) one of Anthropic's Claude models?
+fn is_claude(model: &str) -> bool {
+    model.contains("anthropic.claude")
+}
+
+/// The answer tokens when the client set no limit but thinking needs `maxTokens` above its
+/// budget (the Anthropic translator's default `default_max_tokens`).
+const THINKING_ANSWER_TOKENS: u32 = 4096;
+
+/// `reasoning_effort` → Claude's `thinking` in `additionalModelRequestFields`, as on the
+/// Anthropic API ([`super::reasoning`]); a 400 naming the field for other models, whose
+/// reasoning configs differ per model family. `None`: no thinking to ask for.
+fn claude_thinking(effort: Option<Effort>, model: &str) -> Result<Option<u32>, ApiError> {
+    let Some(effort) = effort else {
+        return Ok(None);
+    };
+    if !is_claude(model) {
+        return Err(ApiError::invalid_request(format!(
+            "`reasoning_effort` is mapped only for Anthropic Claude models on Amazon Bedrock, \
+             not `{model}`"
+        ))
+        .with_param(reasoning::FIELD));
+    }
+    Ok(effort.anthropic_budget())
+}
+
+/// Does the conversation end with a user turn of tool results?
+fn answers_tool_calls(messages: &[br::Message<'_>]) -> bool {
+    messages.last().is_some_and(|m| {
+        m.role == br::Role::User
+            && m.content
+                .iter()
+                .any(|b| matches!(b, br::ContentBlock::ToolResult(_)))
+    })
 }
 
 /// [`to_converse_request`]; also returns the name of the forced answer tool standing for
 /// `response_format`, if any.
-pub fn to_converse_request_with_answer(
-    mut request: oa::ChatCompletionRequest<'_>,
-) -> Result<(br::ConverseRequest<'_>, Option<String>), ApiError> {
+pub fn to_converse_request_with_answer<'a>(
+    mut request: oa::ChatCompletionRequest<'a>,
+    model: &str,
+) -> Result<(br::ConverseRequest<'a>, Option<String>), ApiError> {
     // SDKs send `tools: []` with `tool_choice: "auto"` (or `"none"`): that asks for nothing.
     if request
         .other
@@ -374,6 +414,7 @@ pub fn to_converse_request_with_answer(
     if features.seed.is_some() {
         return Err(unsupported("seed"));
     }
+    let budget = claude_thinking(features.reasoning_effort, model)?;
     // Structured output is a forced tool whose input is the answer, as for Anthropic.
     let answer = request_fields::answer_tool(&mut features, "Amazon Bedrock")?;
     let mut history = false;
@@ -481,13 +522,41 @@ pub fn to_converse_request_with_answer(
             })],
         });
     }
+    // As on the Anthropic API: thinking stays off for a turn that answers tool calls (the
+    // calling turn would have to start with its signed reasoning block, which Chat cannot carry
+    // back), it does not combine with forced tools or sampling changes, and `maxTokens` rises by
+    // the budget.
+    let budget = budget.filter(|_| !answers_tool_calls(&messages));
+    let mut max_tokens = request.max_completion_tokens.or(request.max_tokens);
+    if let Some(budget) = budget {
+        let forced = match &tool_config {
+            Some(br::ToolConfig {
+                tool_choice: Some(br::ToolChoice::Any {} | br::ToolChoice::Tool { .. }),
+                ..
+            }) if answer_name.is_some() => Some("response_format"),
+            Some(br::ToolConfig {
+                tool_choice: Some(br::ToolChoice::Any {} | br::ToolChoice::Tool { .. }),
+                ..
+            }) => Some("tool_choice"),
+            _ => None,
+        };
+        reasoning::check_claude_thinking(PROVIDER, request.temperature, request.top_p, forced)?;
+        max_tokens = Some(
+            max_tokens
+                .unwrap_or(THINKING_ANSWER_TOKENS)
+                .saturating_add(budget),
+        );
+    }
     Ok((
         br::ConverseRequest {
             messages,
             system,
             tool_config,
+            additional_model_request_fields: budget.map(|budget| {
+                serde_json::json!({"thinking": {"type": "enabled", "budget_tokens": budget}})
+            }),
             inference_config: br::InferenceConfig {
-                max_tokens: request.max_completion_tokens.or(request.max_tokens),
+                max_tokens,
                 temperature: request.temperature,
                 top_p: request.top_p,
                 stop_sequences: request.stop.map(oa::Stop::into_vec),
@@ -605,7 +674,15 @@ fn translate_response(
         if let Some(tool) = &block.tool_use {
             answer.push_tool_use(&tool.tool_use_id, &tool.name, &tool.input, tools)?;
         }
-        if block.text.is_none() && block.tool_use.is_none() {
+        let reasoning = block
+            .reasoning_content
+            .as_ref()
+            .and_then(|r| r.reasoning_text.as_ref());
+        if let Some(reasoning) = reasoning {
+            answer.push_reasoning(Cow::Borrowed(&reasoning.text));
+        }
+        // Redacted reasoning, citations, new block types.
+        if block.text.is_none() && block.tool_use.is_none() && reasoning.is_none() {
             dropped.note(PROVIDER, what::CONTENT, "content block");
         }
     }
@@ -722,8 +799,17 @@ impl OpenAiBedrock {
             "contentBlockDelta" => {
                 match serde_json::from_slice::<br::ContentBlockDeltaEvent<'_>>(&message.payload) {
                     Ok(parsed) => {
-                        if parsed.delta.text.is_none() && parsed.delta.tool_use.is_none() {
-                            // reasoningContent, citations, new delta types.
+                        let delta = &parsed.delta;
+                        if let Some(reasoning) = &delta.reasoning_content {
+                            if let Some(text) = &reasoning.text {
+                                self.stream.reasoning(out, text);
+                            } else if reasoning.redacted_content.is_some() {
+                                self.dropped
+                                    .note(PROVIDER, what::CONTENT, "redacted reasoning");
+                            }
+                            // A signature: Chat has no place to carry it back.
+                        } else if delta.text.is_none() && delta.tool_use.is_none() {
+                            // citations, new delta types.
                             self.dropped
                                 .note(PROVIDER, what::CONTENT, "content block delta");
                         }
@@ -801,8 +887,8 @@ impl Translator for OpenAiBedrock {
             "converse"
         };
         self.path = model_path(&model, action);
+        let (translated, answer_tool) = to_converse_request_with_answer(request, &model)?;
         self.stream.model = model;
-        let (translated, answer_tool) = to_converse_request_with_answer(request)?;
         self.tools.answer_tool = answer_tool;
         request_fields::encode(&translated).map(Some)
     }

@@ -9,8 +9,9 @@
 //! sampling fields → `generationConfig`; `tools`/`tool_choice` → `tools.functionDeclarations`
 //! and `toolConfig` (<https://ai.google.dev/gemini-api/docs/function-calling>);
 //! `response_format` → `responseMimeType` + `responseSchema`
-//! (<https://ai.google.dev/gemini-api/docs/structured-output>). What Gemini cannot honour is
-//! refused with a 400 naming the field.
+//! (<https://ai.google.dev/gemini-api/docs/structured-output>); `reasoning_effort` →
+//! `thinkingConfig` (<https://ai.google.dev/gemini-api/docs/thinking>, budgets in
+//! [`super::reasoning`]). What Gemini cannot honour is refused with a 400 naming the field.
 //!
 //! Paths: AI Studio `/v1beta/models/{model}:generateContent` and
 //! `:streamGenerateContent?alt=sse`; Vertex AI
@@ -21,7 +22,8 @@
 //! event is one `GenerateContentResponse` chunk, translated as it arrives. Gemini has no
 //! terminal event: a chunk with a `finishReason` ends the answer, and a stream that ends
 //! without one ends with an error frame. Function calls carry no ids: llmgw numbers them
-//! `call_<n>` in answer order.
+//! `call_<n>` in answer order. Thought summaries (`thought: true` parts) become
+//! `reasoning_content`; `thoughtsTokenCount` becomes `completion_tokens_details.reasoning_tokens`.
 
 use std::borrow::Cow;
 
@@ -238,9 +240,11 @@ fn translate_response(
                 let id = call_id(call.id.as_ref(), answer.tool_call_count() as u32);
                 let arguments = arguments_json(&call.args)?;
                 answer.push_tool_call(Cow::Owned(id), &call.name, arguments);
-            } else if let (Some(text), false) = (&part.text, part.thought) {
+            } else if let (Some(text), true) = (&part.text, part.thought) {
+                answer.push_reasoning(Cow::Borrowed(text));
+            } else if let Some(text) = &part.text {
                 answer.push_text(Cow::Borrowed(text));
-            } else if part.text.is_none() {
+            } else {
                 dropped.note(PROVIDER, what::CONTENT, "part");
             }
         }
@@ -331,11 +335,13 @@ impl OpenAiGemini {
                     // Gemini sends a call whole: its first piece carries all the arguments.
                     self.stream
                         .tool_call(out, index, &id, &call.name, &arguments);
-                } else if let (Some(text), false) = (&part.text, part.thought) {
+                } else if let (Some(text), true) = (&part.text, part.thought) {
+                    self.stream.reasoning(out, text);
+                } else if let Some(text) = &part.text {
                     if !text.is_empty() {
                         self.stream.text(out, text);
                     }
-                } else if part.text.is_none() {
+                } else {
                     // executableCode, inlineData answers, new part types.
                     self.dropped.note(PROVIDER, what::CONTENT, "part");
                 }

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::reasoning::Effort;
 use crate::error::ApiError;
 use crate::schema::openai as oa;
 
@@ -70,6 +71,8 @@ pub struct Features {
     pub parallel_tool_calls: Option<bool>,
     pub response_format: Option<oa::ResponseFormat>,
     pub seed: Option<i64>,
+    /// `reasoning_effort`, for the translator's thinking budget ([`super::reasoning`]).
+    pub reasoning_effort: Option<Effort>,
 }
 
 /// Removes the fields the provider's config says to drop, wherever the request keeps them.
@@ -95,7 +98,7 @@ pub fn invalid(message: impl Into<String>, param: impl Into<String>) -> ApiError
     ApiError::invalid_request(message).with_param(param)
 }
 
-/// Takes tools, tool choice, response format and seed out of `other` (a `null` counts as
+/// Takes tools, tool choice, response format, seed and reasoning effort out of `other` (a `null` counts as
 /// absent), checking their shape. What is left in `other` is for the translator to refuse.
 pub fn take_features(other: &mut BTreeMap<String, Value>) -> Result<Features, ApiError> {
     let mut take = |name: &str| other.remove(name).filter(|v| !v.is_null());
@@ -164,6 +167,9 @@ pub fn take_features(other: &mut BTreeMap<String, Value>) -> Result<Features, Ap
             seed.as_i64()
                 .ok_or_else(|| invalid("`seed` must be an integer", "seed"))?,
         );
+    }
+    if let Some(effort) = take(super::reasoning::FIELD) {
+        features.reasoning_effort = Effort::parse(&effort)?;
     }
     Ok(features)
 }

@@ -11,17 +11,19 @@
 //! | `tools` (`name`, `description`, `input_schema`) | `function` tools |
 //! | `tool_choice` `auto` / `any` / `tool` / `none`, `disable_parallel_tool_use` | `auto` / `required` / the named function / `none`, `parallel_tool_calls: false` |
 //! | `stop_sequences`, `max_tokens`, `temperature`, `top_p`, `metadata.user_id`, `stream` | `stop`, `max_completion_tokens`, `temperature`, `top_p`, `user`, `stream` (+ `stream_options.include_usage`) |
+//! | `thinking` `enabled` with `budget_tokens` | `reasoning_effort`: below 2048 `low`, below 8192 `medium`, else `high` ([`crate::translate::reasoning`]) |
 //!
 //! Dropped, because the backend has no such thing and nothing the answer depends on is lost:
 //! `cache_control` (prompt caching hints), `thinking` / `redacted_thinking` blocks of earlier
-//! assistant turns (Anthropic's own API ignores them too), `thinking: {"type":"disabled"}`,
-//! `service_tier: "auto"`. Everything else this mapping cannot carry is a 400 naming the field
-//! (`top_k`, `thinking` enabled, `document` blocks, images inside tool results, server tools,
-//! `container`, `mcp_servers`, unknown fields), never silently lost.
+//! assistant turns (Anthropic's own API ignores them too), `thinking` `disabled` or `adaptive`
+//! (the backend's default), `service_tier: "auto"`. Everything else this mapping cannot carry
+//! is a 400 naming the field (`top_k`, `document` blocks, images inside tool results, server
+//! tools, `container`, `mcp_servers`, unknown fields), never silently lost.
 
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
+use crate::translate::reasoning::Effort;
 
 /// The Chat Completions body for a Messages body; a 400 naming what cannot be carried.
 pub fn to_chat_request(body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -120,15 +122,7 @@ fn convert(request: &Map<String, Value>) -> Result<Map<String, Value>, ApiError>
                 }
             }
             "tool_choice" => tool_choice(value, &mut chat)?,
-            "thinking" => {
-                let disabled = value.get("type").and_then(Value::as_str) == Some("disabled");
-                if !disabled {
-                    return Err(unsupported(
-                        "thinking",
-                        "extended thinking is only mapped to Anthropic backends",
-                    ));
-                }
-            }
+            "thinking" => thinking(value, request.get("max_tokens"), &mut chat)?,
             "service_tier" if value.as_str() == Some("auto") => {}
             "top_k" => {
                 return Err(unsupported(
@@ -161,6 +155,54 @@ fn convert(request: &Map<String, Value>) -> Result<Map<String, Value>, ApiError>
     }
     chat.insert("messages".into(), Value::Array(messages));
     Ok(chat)
+}
+
+/// `thinking` (<https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking>),
+/// checked as Anthropic checks it: `enabled` with `budget_tokens` (≥ 1024, below `max_tokens`)
+/// becomes the Chat `reasoning_effort` its budget falls in ([`Effort::from_budget`]);
+/// `disabled` asks for nothing; `adaptive` (the model decides how much to think) leaves the
+/// backend's own default, which is the same thing.
+fn thinking(
+    value: &Value,
+    max_tokens: Option<&Value>,
+    chat: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    match value.get("type").and_then(Value::as_str) {
+        Some("disabled" | "adaptive") => Ok(()),
+        Some("enabled") => {
+            let budget = value
+                .get("budget_tokens")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| {
+                    invalid(
+                        "`thinking.budget_tokens`: an integer is required",
+                        "thinking.budget_tokens",
+                    )
+                })?;
+            if budget < 1024 {
+                return Err(invalid(
+                    "`thinking.budget_tokens`: Input should be greater than or equal to 1024",
+                    "thinking.budget_tokens",
+                ));
+            }
+            if max_tokens
+                .and_then(Value::as_u64)
+                .is_some_and(|max| max <= budget)
+            {
+                return Err(invalid(
+                    "`max_tokens` must be greater than `thinking.budget_tokens`",
+                    "max_tokens",
+                ));
+            }
+            let effort = Effort::from_budget(budget).as_str();
+            chat.insert("reasoning_effort".into(), effort.into());
+            Ok(())
+        }
+        _ => Err(invalid(
+            "`thinking.type` must be `enabled`, `disabled` or `adaptive`",
+            "thinking.type",
+        )),
+    }
 }
 
 /// `system`: a string, or text blocks joined by a blank line.

@@ -1,5 +1,7 @@
 //! Chat Completions answers as Anthropic's: a `chat.completion` as a `message`, `chat.completion.chunk`
-//! SSE as Anthropic's event sequence, OpenAI errors as Anthropic errors.
+//! SSE as Anthropic's event sequence, OpenAI errors as Anthropic errors. The backend's reasoning
+//! (`reasoning_content`) becomes a `thinking` block (`thinking_delta` when streamed) before the
+//! text, with an empty `signature`.
 //!
 //! Stop reasons (<https://docs.anthropic.com/en/api/handling-stop-reasons>): `stop` →
 //! `end_turn` (Chat does not say whether a stop sequence ended the answer, so `stop_sequence`
@@ -27,6 +29,13 @@ fn anthropic_usage(usage: &Usage) -> Value {
         out["cache_read_input_tokens"] = cached.into();
     }
     out
+}
+
+/// A thinking block for a non-Anthropic backend's reasoning (Chat `reasoning_content`). Its
+/// `signature` is empty: only Anthropic can sign thinking, so such a block must not be sent
+/// back to Anthropic itself (the adapter drops earlier turns' thinking for other backends).
+fn thinking_block(thinking: &str) -> Value {
+    json!({"type": "thinking", "thinking": thinking, "signature": ""})
 }
 
 fn stop_reason(finish: &str) -> &'static str {
@@ -134,6 +143,8 @@ struct AnswerMessage {
     #[serde(default)]
     content: Option<String>,
     #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
     refusal: Option<String>,
     #[serde(default)]
     tool_calls: Vec<AnswerToolCall>,
@@ -188,6 +199,9 @@ impl ChatAnswerReader {
             .next()
             .ok_or_else(|| unreadable_answer("a chat completion without choices"))?;
         let mut content = Vec::new();
+        if let Some(reasoning) = choice.message.reasoning_content.filter(|r| !r.is_empty()) {
+            content.push(thinking_block(&reasoning));
+        }
         let text = choice.message.content.or(choice.message.refusal);
         if let Some(text) = text.filter(|t| !t.is_empty()) {
             content.push(json!({"type": "text", "text": text}));
@@ -242,6 +256,8 @@ struct Delta {
     #[serde(default)]
     content: Option<String>,
     #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
     refusal: Option<String>,
     #[serde(default)]
     tool_calls: Vec<ToolCallDelta>,
@@ -269,6 +285,7 @@ struct FunctionDelta {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     Text(u32),
+    Thinking(u32),
     Tool(u32),
 }
 
@@ -336,6 +353,9 @@ impl AnswerStream {
             self.usage = Some(usage);
         }
         for choice in chunk.choices {
+            if let Some(reasoning) = choice.delta.reasoning_content.filter(|r| !r.is_empty()) {
+                self.thinking(&reasoning, out);
+            }
             let text = choice.delta.content.or(choice.delta.refusal);
             if let Some(text) = text.filter(|t| !t.is_empty()) {
                 self.text(&text, out);
@@ -377,7 +397,7 @@ impl AnswerStream {
 
     fn close(&mut self, out: &mut Vec<u8>) {
         let index = match self.open.take() {
-            Some(Open::Text(index) | Open::Tool(index)) => index,
+            Some(Open::Text(index) | Open::Thinking(index) | Open::Tool(index)) => index,
             None => return,
         };
         write(
@@ -401,6 +421,25 @@ impl AnswerStream {
             "content_block_delta",
             &json!({"type": "content_block_delta", "index": index,
                     "delta": {"type": "text_delta", "text": text}}),
+        );
+    }
+
+    /// A piece of the reasoning, in the open thinking block or a new one (without a
+    /// signature: see [`thinking_block`]).
+    fn thinking(&mut self, text: &str, out: &mut Vec<u8>) {
+        let index = match self.open {
+            Some(Open::Thinking(index)) => index,
+            _ => {
+                let index = self.open_block(thinking_block(""), out);
+                self.open = Some(Open::Thinking(index));
+                index
+            }
+        };
+        write(
+            out,
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "thinking_delta", "thinking": text}}),
         );
     }
 

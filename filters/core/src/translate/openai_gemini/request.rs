@@ -303,6 +303,12 @@ pub fn to_gemini_request<'a>(
         .map(Cow::into_owned)
         .collect();
     config.seed = features.seed;
+    // <https://ai.google.dev/gemini-api/docs/thinking>: the effort's budget
+    // ([`crate::translate::reasoning`]), with the thought summaries returned when it thinks.
+    config.thinking_config = features.reasoning_effort.map(|effort| gm::ThinkingConfig {
+        thinking_budget: effort.gemini_budget(),
+        include_thoughts: effort.gemini_budget() > 0,
+    });
     match features.response_format {
         None | Some(oa::ResponseFormat::Text) => {}
         Some(oa::ResponseFormat::JsonObject) => {
