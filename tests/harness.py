@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -52,11 +53,22 @@ DEMO_KEY = "sk-llmgw-demo"
 
 
 def envoy_bin() -> str:
-    """The venv's pinned Envoy; `ENVOY_BIN` runs the tests against another build (e.g. 1.36)."""
-    if os.environ.get("ENVOY_BIN"):
-        return os.environ["ENVOY_BIN"]
+    """The Envoy to run: `$ENVOY_BIN` when set (`make test-envoy-versions` points it at each
+    supported version's venv), else the venv's pinned one, else `envoy` on PATH."""
+    chosen = os.environ.get("ENVOY_BIN")
+    if chosen:
+        return chosen
     local = VENV_BIN / "envoy"
     return str(local) if local.exists() else "envoy"
+
+
+def envoy_version() -> str:
+    """`1.40.0`: the version of the Envoy `envoy_bin()` runs."""
+    out = subprocess.run([envoy_bin(), "--version"], capture_output=True, text=True, timeout=60)
+    found = re.search(r"version: [0-9a-f]+/(\d+\.\d+\.\d+)/", out.stdout)
+    if not found:
+        raise RuntimeError(f"{envoy_bin()} --version: {out.stdout!r}")
+    return found.group(1)
 
 
 def free_port() -> int:
@@ -191,7 +203,8 @@ def provider_env(real_providers: set[str]) -> dict[str, str]:
 class Envoy:
     """A real Envoy running a config dict; waits until its admin says it is ready."""
 
-    def __init__(self, config: dict, env: dict[str, str], concurrency: int = 2, log_level="info"):
+    def __init__(self, config: dict, env: dict[str, str], concurrency: int = 2, log_level="info",
+                 ready_timeout: float = 30):
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         port = config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
         self.port = port
@@ -210,7 +223,7 @@ class Envoy:
         self.url = f"http://127.0.0.1:{port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
         try:
-            self._wait_ready()
+            self._wait_ready(ready_timeout)
         except BaseException:  # not ready, or stopped (Ctrl-C, SIGTERM) while starting
             self.stop()
             raise

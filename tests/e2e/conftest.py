@@ -47,6 +47,31 @@ RATELIMIT_CONFIG = {
 }
 
 
+def pytest_report_header(config):
+    return f"envoy: {harness.envoy_bin()} ({harness.envoy_version()})"
+
+
+# Tests that fail on an older Envoy for a reason inside Envoy (README, "Supported Envoy
+# versions"): test name → (first Envoy that passes, whether the test may run, why). Strict:
+# an older Envoy that starts passing one fails the run, so this list cannot go stale.
+ENVOY_KNOWN_ISSUES = {
+    "test_tokens_of_the_fallback_try_are_counted_for_the_consumer": (
+        (1, 39), True, "before Envoy 1.39 translate's metrics (an upstream filter's) are named "
+        "envoy_cluster_wasmcustom_llmgw_* in Prometheus"),
+    "test_reverse_chain_falls_back_from_anthropic_to_openai": (
+        (1, 37), False, "Envoy 1.36 segfaults on the retry from Anthropic to OpenAI (and every "
+        "later test would find it dead)"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    version = tuple(int(part) for part in harness.envoy_version().split(".")[:2])
+    for item in items:
+        issue = ENVOY_KNOWN_ISSUES.get(getattr(item, "originalname", item.name))
+        if issue and version < issue[0]:
+            item.add_marker(pytest.mark.xfail(reason=issue[2], run=issue[1], strict=True))
+
+
 @pytest.fixture(scope="session")
 def mock():
     provider = harness.MockProvider(forbid=list(KEYS.values()))
