@@ -120,6 +120,19 @@ test-envoy-versions: build
 oci: build
 	$(VENV)/bin/python tools/oci.py
 
+## ecds-config: envoy/ecds/ from envoy/gateway.yaml: the gateway with auth, router and ratelimit
+## configs in files Envoy watches (README "Changing configuration without a restart")
+## ecds-set: FILTER=auth CONFIG=new.json [ECDS_DIR=envoy/ecds]: replace a filter's configuration
+## atomically; a running ECDS gateway applies it to new requests
+ECDS_DIR ?= envoy/ecds
+.PHONY: ecds-config ecds-set
+ecds-config: setup
+	$(VENV)/bin/python tools/ecds.py split envoy/gateway.yaml envoy/ecds
+
+ecds-set: setup
+	@test -n "$(FILTER)" -a -n "$(CONFIG)" || { echo "usage: make ecds-set FILTER=auth CONFIG=new.json"; exit 2; }
+	$(VENV)/bin/python tools/ecds.py set $(ECDS_DIR)/$(FILTER).yaml $(CONFIG)
+
 ## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_RUNS executions on nightly, then a table of
 ## runs and time per target; not part of `make test` (FUZZ_RUNS=100000 for a quick look)
 FUZZ_TARGETS := sse_decoder eventstream_decoder header_map request_chat response_openai \

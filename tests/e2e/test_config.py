@@ -12,7 +12,8 @@ import harness
 
 SHIPPED_YAML = sorted(
     p for d in ("envoy", "examples") for p in (harness.ROOT / d).rglob("*.yaml")
-    if "kind:" not in p.read_text()  # Kubernetes manifests are not Envoy bootstrap files
+    # Kubernetes manifests and ECDS discovery files (envoy/ecds/) are not Envoy bootstrap files
+    if "kind:" not in p.read_text() and "TypedExtensionConfig" not in p.read_text()
 )
 
 
@@ -20,8 +21,10 @@ SHIPPED_YAML = sorted(
 def test_shipped_yaml_validates(path):
     result = harness.validate(path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # Validation does not read ECDS files: test_hot_reload runs those configurations.
+    discovered = "config_discovery" in path.read_text()
     for name in ("llmgw.auth", "llmgw.router", "llmgw.ratelimit"):
-        if name in path.read_text():
+        if name in path.read_text() and not discovered:
             assert f"{name}: configuration accepted" in result.stdout + result.stderr
 
 
