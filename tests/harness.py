@@ -204,7 +204,7 @@ class Envoy:
     """A real Envoy running a config dict; waits until its admin says it is ready."""
 
     def __init__(self, config: dict, env: dict[str, str], concurrency: int = 2, log_level="info",
-                 ready_timeout: float = 30):
+                 ready_timeout: float = 60):
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         port = config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
         self.port = port
