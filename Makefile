@@ -137,7 +137,8 @@ ecds-set: setup
 ## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_RUNS executions on nightly, then a table of
 ## runs and time per target; not part of `make test` (FUZZ_RUNS=100000 for a quick look)
 FUZZ_TARGETS := sse_decoder eventstream_decoder header_map request_chat response_openai \
-	response_anthropic response_gemini response_bedrock response_embeddings
+	response_anthropic response_gemini response_bedrock response_embeddings \
+	request_client_apis response_client_apis facts_record
 FUZZ_RUNS ?= 10000000
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
