@@ -322,30 +322,68 @@ fn value_for_provider<'a>(list: &'a str, provider: &str) -> Option<&'a str> {
         .filter(|value| !value.is_empty())
 }
 
-/// A price per million input and output tokens, in USD.
+/// A price per million input and output tokens, in USD; input tokens read from or written to
+/// the provider's prompt cache at their own prices (the input price where the catalogue sets
+/// none).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Price {
     pub input: f64,
     pub output: f64,
+    pub cache_read: f64,
+    pub cache_write: f64,
 }
 
 impl Price {
+    /// Input and output prices, cache tokens at the input price.
+    pub fn new(input: f64, output: f64) -> Self {
+        Self {
+            input,
+            output,
+            cache_read: input,
+            cache_write: input,
+        }
+    }
+
     /// What `input` and `output` tokens cost, in billionths of a USD (rounded): integer
     /// counters keep sub-cent sums exact enough (a token of a $0.10/M model is 100 nanos).
     pub fn cost_nanos(self, input: u64, output: u64) -> u64 {
+        self.cost_with_cache_nanos(input, 0, 0, output)
+    }
+
+    /// [`Price::cost_nanos`] where `cache_read` and `cache_write` of the `input` tokens (which
+    /// include them, as OpenAI's `prompt_tokens` does) came from or went to the cache.
+    pub fn cost_with_cache_nanos(
+        self,
+        input: u64,
+        cache_read: u64,
+        cache_write: u64,
+        output: u64,
+    ) -> u64 {
+        let fresh = input.saturating_sub(cache_read).saturating_sub(cache_write);
+        let usd_per_million = fresh as f64 * self.input
+            + cache_read as f64 * self.cache_read
+            + cache_write as f64 * self.cache_write
+            + output as f64 * self.output;
         // USD per million tokens × 10⁹ nanos per USD / 10⁶ tokens = × 1000 per token.
-        let nanos = (input as f64 * self.input + output as f64 * self.output) * 1000.0;
-        nanos.round() as u64
+        (usd_per_million * 1000.0).round() as u64
     }
 }
 
-/// One `provider=input/output` entry of [`RouterFacts::prices`].
+/// One `provider=input/output` entry of [`RouterFacts::prices`], `input/output/cache_read/
+/// cache_write` when a cache price differs from the input price.
 pub fn format_price(provider: &str, price: Price) -> String {
-    format!(
+    let mut entry = format!(
         "{provider}={}/{}",
         format_number(price.input),
         format_number(price.output)
-    )
+    );
+    if price.cache_read != price.input || price.cache_write != price.input {
+        entry.push('/');
+        entry.push_str(&format_number(price.cache_read));
+        entry.push('/');
+        entry.push_str(&format_number(price.cache_write));
+    }
+    entry
 }
 
 /// A number as short text: whole numbers without a decimal point (`5`), others in serde_json's
@@ -361,15 +399,22 @@ pub fn format_number(v: f64) -> String {
 
 /// The price a [`RouterFacts::prices`] value gives `provider`; `None` when absent or unreadable.
 pub fn price_for_provider(prices: &str, provider: &str) -> Option<Price> {
-    let (input, output) = value_for_provider(prices, provider)?.split_once('/')?;
     // serde_json's number parser (linked anyway) rather than `f64`'s `FromStr` (~4 KB more).
-    let number = |s: &str| s.trim().parse::<serde_json::Number>().ok()?.as_f64();
-    let price = Price {
-        input: number(input)?,
-        output: number(output)?,
+    let number = |s: &str| {
+        let v = s.trim().parse::<serde_json::Number>().ok()?.as_f64()?;
+        (v.is_finite() && v >= 0.0).then_some(v)
     };
-    let valid = |v: f64| v.is_finite() && v >= 0.0;
-    (valid(price.input) && valid(price.output)).then_some(price)
+    let mut fields = value_for_provider(prices, provider)?.split('/');
+    let mut price = Price::new(number(fields.next()?)?, number(fields.next()?)?);
+    match (fields.next(), fields.next(), fields.next()) {
+        (None, _, _) => {}
+        (Some(read), Some(write), None) => {
+            price.cache_read = number(read)?;
+            price.cache_write = number(write)?;
+        }
+        _ => return None,
+    }
+    Some(price)
 }
 
 #[cfg(test)]
@@ -481,31 +526,21 @@ mod tests {
     #[test]
     fn prices_round_trip_and_cost_is_counted_in_nanos() {
         let list = [
+            format_price("openai", Price::new(0.15, 0.6)),
+            format_price("anthropic", Price::new(1.0, 5.0)),
             format_price(
-                "openai",
+                "bedrock",
                 Price {
-                    input: 0.15,
-                    output: 0.6,
-                },
-            ),
-            format_price(
-                "anthropic",
-                Price {
-                    input: 1.0,
-                    output: 5.0,
+                    cache_read: 0.3,
+                    cache_write: 3.75,
+                    ..Price::new(3.0, 15.0)
                 },
             ),
         ]
         .join(",");
-        assert_eq!(list, "openai=0.15/0.6,anthropic=1/5");
+        assert_eq!(list, "openai=0.15/0.6,anthropic=1/5,bedrock=3/15/0.3/3.75");
         let openai = price_for_provider(&list, "openai").unwrap();
-        assert_eq!(
-            openai,
-            Price {
-                input: 0.15,
-                output: 0.6
-            }
-        );
+        assert_eq!(openai, Price::new(0.15, 0.6));
         // 1000 × $0.15/M + 500 × $0.60/M = $0.00015 + $0.0003 = 450 000 nanos.
         assert_eq!(openai.cost_nanos(1000, 500), 450_000);
         let anthropic = price_for_provider(&list, "anthropic").unwrap();
@@ -513,6 +548,17 @@ mod tests {
         assert_eq!(price_for_provider(&list, "gemini"), None);
         assert_eq!(price_for_provider("openai=1", "openai"), None);
         assert_eq!(price_for_provider("openai=x/1", "openai"), None);
+        assert_eq!(price_for_provider("openai=1/2/3", "openai"), None);
+        assert_eq!(price_for_provider("openai=1/2/3/4/5", "openai"), None);
+        // 1000 prompt tokens, 600 read from the cache and 100 written, 10 output:
+        // 300 × $3 + 600 × $0.30 + 100 × $3.75 + 10 × $15 per million = 1605 × 1000 nanos.
+        let bedrock = price_for_provider(&list, "bedrock").unwrap();
+        assert_eq!(bedrock.cost_with_cache_nanos(1000, 600, 100, 10), 1_605_000);
+        // Without cache prices, cache tokens cost what input does.
+        assert_eq!(
+            anthropic.cost_with_cache_nanos(10, 4, 3, 7),
+            anthropic.cost_nanos(10, 7)
+        );
         assert_eq!(price_for_provider("openai=-1/1", "openai"), None);
     }
 

@@ -308,6 +308,115 @@ fn check_thinking_compatible(
     Ok(())
 }
 
+/// `cache_control`: `{"type": "ephemeral"}`, optionally with `ttl` `5m` or `1h`.
+fn check_cache_control(at: &str, control: &Value) -> Result<(), Response<MockBody>> {
+    let Some(obj) = control.as_object() else {
+        return Err(bad(&format!(
+            "{at}.cache_control: Input should be an object"
+        )));
+    };
+    if obj.get("type").and_then(Value::as_str) != Some("ephemeral") {
+        return Err(bad(&format!(
+            "{at}.cache_control.ephemeral.type: Input should be 'ephemeral'"
+        )));
+    }
+    if let Some(key) = obj.keys().find(|k| *k != "type" && *k != "ttl") {
+        return Err(bad(&format!(
+            "{at}.cache_control.ephemeral.{key}: Extra inputs are not permitted"
+        )));
+    }
+    if obj
+        .get("ttl")
+        .is_some_and(|t| t.as_str() != Some("5m") && t.as_str() != Some("1h"))
+    {
+        return Err(bad(&format!(
+            "{at}.cache_control.ephemeral.ttl: Input should be '5m' or '1h'"
+        )));
+    }
+    Ok(())
+}
+
+/// The prompt cache (see [`crate::cache`]): `cache_control` checked on tools, system blocks and
+/// message blocks, in that order (the order Anthropic caches in), at most 4; the prefix up to
+/// the last one is looked up.
+fn prompt_cache(
+    model: &str,
+    obj: &serde_json::Map<String, Value>,
+) -> Result<crate::cache::CacheUse, Response<MockBody>> {
+    let mut key = model.to_string();
+    let mut tokens = 0;
+    let mut cached = None;
+    let mut breakpoints = 0;
+    let mut visit = |at: String, block: &Value, text: &str| -> Result<(), Response<MockBody>> {
+        key.push_str(&block.to_string());
+        tokens += count_tokens_of(text);
+        if let Some(control) = block.get("cache_control") {
+            check_cache_control(&at, control)?;
+            breakpoints += 1;
+            cached = Some((key.clone(), tokens));
+        }
+        Ok(())
+    };
+    for (i, tool) in obj
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        visit(format!("tools.{i}"), tool, "")?;
+    }
+    if let Some(blocks) = obj.get("system").and_then(Value::as_array) {
+        for (j, b) in blocks.iter().enumerate() {
+            let text = b.get("text").and_then(Value::as_str).unwrap_or("");
+            visit(format!("system.{j}"), b, text)?;
+        }
+    } else if let Some(text) = obj.get("system").and_then(Value::as_str) {
+        visit("system".into(), &Value::String(text.into()), text)?;
+    }
+    for (i, m) in obj
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        match m.get("content") {
+            Some(Value::Array(blocks)) => {
+                for (j, b) in blocks.iter().enumerate() {
+                    let text = b.get("text").and_then(Value::as_str).unwrap_or("");
+                    visit(format!("messages.{i}.content.{j}"), b, text)?;
+                }
+            }
+            Some(content) => visit(
+                format!("messages.{i}"),
+                content,
+                &content_text(Some(content)),
+            )?,
+            None => {}
+        }
+    }
+    if breakpoints > crate::cache::MAX_BREAKPOINTS {
+        return Err(bad(&format!(
+            "A maximum of {} blocks with cache_control may be provided. Found {breakpoints}.",
+            crate::cache::MAX_BREAKPOINTS
+        )));
+    }
+    Ok(cached.map_or_else(Default::default, |(key, tokens)| {
+        crate::cache::lookup(&key, tokens)
+    }))
+}
+
+/// Anthropic's usage: input tokens apart from those read from and written to the cache.
+fn usage_json(input_tokens: u64, output_tokens: u64, cache: crate::cache::CacheUse) -> Value {
+    json!({
+        "input_tokens": input_tokens.saturating_sub(cache.read + cache.write),
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": cache.write,
+        "cache_read_input_tokens": cache.read
+    })
+}
+
 /// The mock's thinking for a prompt.
 fn thinking_text(prompt: &str) -> String {
     let words: Vec<&str> = prompt.split_whitespace().take(8).collect();
@@ -593,6 +702,7 @@ fn handle_inner(
         }
     };
 
+    let cache = prompt_cache(&model, obj)?;
     let thinking = thinking_enabled(obj, max_tokens)?;
     if thinking {
         check_thinking_kept(messages)?;
@@ -689,7 +799,7 @@ fn handle_inner(
             state,
             &model,
             &calls,
-            input_tokens,
+            (input_tokens, cache),
             stream,
             thought.as_deref(),
         ));
@@ -722,12 +832,7 @@ fn handle_inner(
                     .collect::<Vec<_>>(),
                 "stop_reason": stop_reason,
                 "stop_sequence": stop_sequence,
-                "usage": {
-                    "input_tokens": input_tokens,
-                    "output_tokens": output_tokens,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0
-                }
+                "usage": usage_json(input_tokens, output_tokens, cache)
             }),
         );
         set_header(&mut r, "request-id", &request_id);
@@ -740,7 +845,7 @@ fn handle_inner(
         &json!({"type": "message_start", "message": {
             "id": id, "type": "message", "role": "assistant", "content": [],
             "model": model, "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1}
+            "usage": usage_json(input_tokens, 1, cache)
         }}),
     )];
     if let Some(thought) = &thought {
@@ -861,7 +966,7 @@ fn tool_use_answer(
     state: &State,
     model: &str,
     calls: &[(String, String, Value)],
-    input_tokens: u64,
+    (input_tokens, cache): (u64, crate::cache::CacheUse),
     stream: bool,
     thought: Option<&str>,
 ) -> Response<MockBody> {
@@ -881,7 +986,7 @@ fn tool_use_answer(
             StatusCode::OK,
             &json!({"id": id, "type": "message", "role": "assistant", "model": model,
                     "content": content, "stop_reason": "tool_use", "stop_sequence": null,
-                    "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}}),
+                    "usage": usage_json(input_tokens, output_tokens, cache)}),
         );
     }
     let mut frames = vec![event(
@@ -889,7 +994,7 @@ fn tool_use_answer(
         &json!({"type": "message_start", "message": {
             "id": id, "type": "message", "role": "assistant", "content": [], "model": model,
             "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1}}}),
+            "usage": usage_json(input_tokens, 1, cache)}}),
     )];
     let first = usize::from(thought.is_some());
     if let Some(thought) = thought {

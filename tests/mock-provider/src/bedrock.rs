@@ -182,6 +182,89 @@ fn block_text(blocks: &[Value]) -> String {
         .join(" ")
 }
 
+/// `{"cachePoint": {"type": "default"}}` (`ttl` `5m` or `1h` on the models that take it).
+fn check_cache_point(at: &str, point: &Value) -> Result<(), Response<MockBody>> {
+    let ok = point.get("type").and_then(Value::as_str) == Some("default")
+        && point.as_object().is_some_and(|o| {
+            o.iter().all(|(k, v)| {
+                k == "type" || (k == "ttl" && matches!(v.as_str(), Some("5m" | "1h")))
+            })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(&format!(
+            "{at}.cachePoint: a cache point is {{\"type\": \"default\"}}"
+        )))
+    }
+}
+
+/// Models with prompt caching on Bedrock
+/// (<https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html#prompt-caching-models>):
+/// Nova and Claude from 3.5 Haiku, 3.5 Sonnet v2 and 3.7 on. Bedrock refuses a cache point for
+/// any other model.
+fn caches_prompts(model: &str) -> bool {
+    let old = [
+        "claude-v2",
+        "claude-instant",
+        "claude-3-haiku-",
+        "claude-3-sonnet-",
+        "claude-3-opus-",
+        "claude-3-5-sonnet-20240620",
+    ];
+    model.contains("amazon.nova")
+        || (model.contains("anthropic.claude") && !old.iter().any(|o| model.contains(o)))
+}
+
+/// The prompt cache ([`crate::cache`]): cache points in `system` then `messages` (at most 4;
+/// refused for models without prompt caching, as Bedrock does); the prefix before the last
+/// one is looked up.
+fn prompt_cache(
+    model: &str,
+    obj: &Map<String, Value>,
+) -> Result<crate::cache::CacheUse, Response<MockBody>> {
+    let mut key = model.to_string();
+    let mut tokens = 0;
+    let mut cached = None;
+    let mut points = 0;
+    let system = obj.get("system").and_then(Value::as_array);
+    let messages = obj.get("messages").and_then(Value::as_array);
+    let blocks = system
+        .into_iter()
+        .flatten()
+        .chain(messages.into_iter().flatten().flat_map(|m| {
+            m.get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        }));
+    for block in blocks {
+        if block.get("cachePoint").is_some() {
+            points += 1;
+            cached = Some((key.clone(), tokens));
+            continue;
+        }
+        key.push_str(&block.to_string());
+        tokens += count_tokens(block.get("text").and_then(Value::as_str).unwrap_or(""));
+    }
+    if points > 0 && !caches_prompts(model) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "You invoked an unsupported model or your request did not allow prompt caching. See the documentation for more information.",
+        ));
+    }
+    if points > crate::cache::MAX_BREAKPOINTS {
+        return Err(invalid(&format!(
+            "The number of cache points in the request ({points}) exceeds the maximum of {}.",
+            crate::cache::MAX_BREAKPOINTS
+        )));
+    }
+    Ok(cached.map_or_else(Default::default, |(key, tokens)| {
+        crate::cache::lookup(&key, tokens)
+    }))
+}
+
 fn check_blocks(at: &str, content: Option<&Value>) -> Result<Vec<Value>, Response<MockBody>> {
     let Some(Value::Array(blocks)) = content else {
         return Err(invalid(&format!(
@@ -220,6 +303,9 @@ fn check_blocks(at: &str, content: Option<&Value>) -> Result<Vec<Value>, Respons
                 )));
             }
         }
+        if let Some(point) = b.get("cachePoint") {
+            check_cache_point(&format!("{at}.content.{j}"), point)?;
+        }
         if let Some(text) = b.get("text") {
             match text.as_str() {
                 Some(t) if !t.trim().is_empty() => {}
@@ -233,6 +319,23 @@ fn check_blocks(at: &str, content: Option<&Value>) -> Result<Vec<Value>, Respons
         }
     }
     Ok(blocks.clone())
+}
+
+/// Converse's usage: `inputTokens` apart from the tokens read from and written to the cache,
+/// which `totalTokens` includes
+/// (<https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_TokenUsage.html>).
+pub(crate) fn usage_json(
+    input_tokens: u64,
+    output_tokens: u64,
+    cache: crate::cache::CacheUse,
+) -> Value {
+    let mut usage = json!({"inputTokens": input_tokens.saturating_sub(cache.read + cache.write),
+        "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens});
+    if cache.read + cache.write > 0 {
+        usage["cacheReadInputTokens"] = cache.read.into();
+        usage["cacheWriteInputTokens"] = cache.write.into();
+    }
+    usage
 }
 
 struct Inference {
@@ -476,11 +579,21 @@ fn converse(state: &State, model: &str, obj: &Map<String, Value>, stream: bool) 
             return Err(invalid("system: must be a list of system content blocks"));
         };
         for (j, b) in blocks.iter().enumerate() {
-            if !b.get("text").is_some_and(Value::is_string)
-                || b.as_object().is_some_and(|o| o.len() != 1)
-            {
+            if let Some(point) = b.get("cachePoint") {
+                check_cache_point(&format!("system.{j}"), point)?;
+                if j == 0 {
+                    return Err(invalid(
+                        "system.0: a cache point follows the content it caches",
+                    ));
+                }
+            } else if !b.get("text").is_some_and(Value::is_string) {
                 return Err(invalid(&format!(
-                    "system.{j}: a system block is {{\"text\": …}}"
+                    "system.{j}: a system block is {{\"text\": …}} or {{\"cachePoint\": …}}"
+                )));
+            }
+            if b.as_object().is_some_and(|o| o.len() != 1) {
+                return Err(invalid(&format!(
+                    "system.{j}: a system block has exactly one member"
                 )));
             }
         }
@@ -492,6 +605,7 @@ fn converse(state: &State, model: &str, obj: &Map<String, Value>, stream: bool) 
     let tools = bedrock_tools::check_config(obj.get("toolConfig"))?;
     let tool_results = bedrock_tools::check_history(messages, tools.is_some())?;
     let thinking = check_thinking(model, obj, &inference, messages)?;
+    let cache = prompt_cache(model, obj)?;
 
     let (cleaned, controls) = parse_controls_for(&last_user, "bedrock");
     if let Some(code) = controls.status {
@@ -500,7 +614,7 @@ fn converse(state: &State, model: &str, obj: &Map<String, Value>, stream: bool) 
     if let (Some(tools), None) = (&tools, &tool_results) {
         let calls = bedrock_tools::calls(tools, &last_user, state.next_id());
         if !calls.is_empty() {
-            return Ok(bedrock_tools::answer(&calls, stream, input_tokens));
+            return Ok(bedrock_tools::answer(&calls, stream, input_tokens, cache));
         }
     }
     let reply = match &tool_results {
@@ -517,8 +631,7 @@ fn converse(state: &State, model: &str, obj: &Map<String, Value>, stream: bool) 
     // tokens in `outputTokens`.
     let reasoning = thinking.then(|| format!("The user asks: {cleaned}. I will answer briefly."));
     let output_tokens = pieces.len() as u64 + reasoning.as_deref().map_or(0, count_tokens);
-    let usage = json!({"inputTokens": input_tokens, "outputTokens": output_tokens,
-                       "totalTokens": input_tokens + output_tokens});
+    let usage = usage_json(input_tokens, output_tokens, cache);
     let text_index = u64::from(reasoning.is_some());
     if !stream {
         let content: Vec<Value> = reasoning

@@ -259,13 +259,13 @@ pub fn answer(
     calls: &[(String, String, Value)],
     stream: bool,
     input_tokens: u64,
+    cache: crate::cache::CacheUse,
 ) -> Response<MockBody> {
     let output_tokens: u64 = calls
         .iter()
         .map(|(_, _, i)| count_tokens(&i.to_string()) + 3)
         .sum();
-    let usage = json!({"inputTokens": input_tokens, "outputTokens": output_tokens,
-                       "totalTokens": input_tokens + output_tokens});
+    let usage = crate::bedrock::usage_json(input_tokens, output_tokens, cache);
     if !stream {
         let content: Vec<Value> = calls
             .iter()

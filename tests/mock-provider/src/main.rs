@@ -16,6 +16,7 @@ mod azure;
 mod bedrock;
 mod bedrock_tools;
 mod body;
+mod cache;
 mod embeddings;
 mod features;
 mod gemini;

@@ -88,6 +88,12 @@ fn default_weight() -> u32 {
 struct RawPrice {
     input: f64,
     output: f64,
+    /// Input tokens read from the provider's prompt cache; default: `input`.
+    #[serde(default)]
+    cache_read: Option<f64>,
+    /// Input tokens written to the provider's prompt cache; default: `input`.
+    #[serde(default)]
+    cache_write: Option<f64>,
 }
 
 /// A capability a request may need and a target may declare.
@@ -255,9 +261,15 @@ fn compile_target(
         Some(p) => {
             check_price(&format!("{at}.price.input"), p.input)?;
             check_price(&format!("{at}.price.output"), p.output)?;
+            let cache_read = p.cache_read.unwrap_or(p.input);
+            let cache_write = p.cache_write.unwrap_or(p.input);
+            check_price(&format!("{at}.price.cache_read"), cache_read)?;
+            check_price(&format!("{at}.price.cache_write"), cache_write)?;
             Some(Price {
                 input: p.input,
                 output: p.output,
+                cache_read,
+                cache_write,
             })
         }
         None => None,

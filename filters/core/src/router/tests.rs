@@ -193,6 +193,24 @@ fn the_chosen_target_s_price_is_handed_on() {
     // A chain hands on every priced target's price, for whichever provider answers.
     let (_, host) = route(r#"{"model":"resilient"}"#, FakeHost::new());
     assert_eq!(host.routed().prices.as_deref(), Some("anthropic=1/5"));
+    // Cache prices go along when the catalogue sets them.
+    let json = CONFIG.replace(
+        r#""price": {"input": 1, "output": 5}"#,
+        r#""price": {"input": 1, "output": 5, "cache_read": 0.1, "cache_write": 1.25}"#,
+    );
+    let root = RouterRoot::configure(json.as_bytes(), &|_: &str| None).unwrap();
+    let (_, _, host) = run(
+        &root,
+        post(
+            "/v1/chat/completions",
+            r#"{"model":"resilient"}"#,
+            FakeHost::new(),
+        ),
+    );
+    assert_eq!(
+        host.routed().prices.as_deref(),
+        Some("anthropic=1/5/0.1/1.25")
+    );
 }
 
 #[test]
@@ -1202,6 +1220,13 @@ fn config_refusals_name_the_field() {
                 {"provider":"p","model":"m","price":{"input":-1,"output":2}}]}]}"#
                 .to_string(),
             "models[0].targets[0].price.input",
+            "0 or more",
+        ),
+        (
+            r#"{"models":[{"name":"a","targets":[
+                {"provider":"p","model":"m","price":{"input":1,"output":2,"cache_read":-0.1}}]}]}"#
+                .to_string(),
+            "models[0].targets[0].price.cache_read",
             "0 or more",
         ),
         (

@@ -19,7 +19,7 @@ pub struct MessagesRequest<'a> {
     pub model: Cow<'a, str>,
     pub messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub system: Option<String>,
+    pub system: Option<System>,
     pub max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
@@ -89,6 +89,24 @@ pub struct Message<'a> {
     pub content: MessageContent<'a>,
 }
 
+/// `system`: a string, or text blocks where one carries a `cache_control` breakpoint
+/// (<https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching>).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum System {
+    Text(String),
+    Blocks(Vec<SystemBlock>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct SystemBlock {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<Value>,
+}
+
 /// A string is shorthand for one text block; both are accepted.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
@@ -100,11 +118,16 @@ pub enum MessageContent<'a> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlockParam<'a> {
+    /// `cache_control`: the client's prompt-caching breakpoint, passed as it came.
     Text {
         text: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     Image {
         source: ImageSource<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     ToolUse {
         id: String,

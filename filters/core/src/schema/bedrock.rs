@@ -103,6 +103,21 @@ pub enum ContentBlock<'a> {
     Image(ImageBlock<'a>),
     ToolUse(ToolUseBlock),
     ToolResult(ToolResultBlock<'a>),
+    CachePoint(CachePoint),
+}
+
+/// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CachePointBlock.html>:
+/// the prompt up to here may be cached
+/// (<https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CachePoint {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl CachePoint {
+    /// The one type there is.
+    pub const DEFAULT: CachePoint = CachePoint { kind: "default" };
 }
 
 /// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolUseBlock.html>
@@ -144,9 +159,12 @@ pub struct ImageSource<'a> {
     pub bytes: Cow<'a, str>,
 }
 
+/// A system content block: text, or a cache point after it.
 #[derive(Debug, Serialize)]
-pub struct SystemBlock<'a> {
-    pub text: Cow<'a, str>,
+#[serde(rename_all = "camelCase")]
+pub enum SystemBlock<'a> {
+    Text(Cow<'a, str>),
+    CachePoint(CachePoint),
 }
 
 /// <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InferenceConfiguration.html>

@@ -273,18 +273,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
     }
 }
 
+/// `cache_control` on a text or image part is the prompt-caching breakpoint LiteLLM and
+/// OpenRouter take in Chat requests (Anthropic's shape, e.g. `{"type": "ephemeral"}`): the
+/// Anthropic translator passes it on, Bedrock's sets a cache point after the block.
 #[derive(Debug)]
 pub enum ContentPart<'a> {
     Text {
         text: Cow<'a, str>,
+        cache_control: Option<Value>,
     },
     ImageUrl {
         image_url: ImageUrl<'a>,
+        cache_control: Option<Value>,
     },
     /// An assistant message's refusal part.
-    Refusal {
-        refusal: Cow<'a, str>,
-    },
+    Refusal { refusal: Cow<'a, str> },
     /// `input_audio`, `file` and whatever comes next.
     Other,
 }
@@ -304,16 +307,21 @@ impl<'de: 'a, 'a> Deserialize<'de> for ContentPart<'a> {
             image_url: Option<ImageUrl<'a>>,
             #[serde(borrow, default)]
             refusal: Option<Cow<'a, str>>,
+            #[serde(default)]
+            cache_control: Option<Value>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        let cache_control = raw.cache_control.filter(|c| !c.is_null());
         Ok(match raw.kind.as_ref() {
             "text" => ContentPart::Text {
                 text: raw.text.ok_or_else(|| D::Error::missing_field("text"))?,
+                cache_control,
             },
             "image_url" => ContentPart::ImageUrl {
                 image_url: raw
                     .image_url
                     .ok_or_else(|| D::Error::missing_field("image_url"))?,
+                cache_control,
             },
             "refusal" => ContentPart::Refusal {
                 refusal: raw
@@ -354,12 +362,50 @@ impl Usage {
             .map(|d| d.cached_tokens)
             .unwrap_or(0)
     }
+
+    /// Prompt tokens written to the provider's cache (0 when not reported).
+    pub fn cache_write_tokens(&self) -> u64 {
+        #[cfg(any(feature = "anthropic", feature = "bedrock"))]
+        return self
+            .prompt_tokens_details
+            .map(|d| d.cache_write_tokens)
+            .unwrap_or(0);
+        #[cfg(not(any(feature = "anthropic", feature = "bedrock")))]
+        0
+    }
 }
 
+/// Both counts are part of `prompt_tokens`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptTokensDetails {
+    /// Read from the cache (OpenAI's field).
     #[serde(default)]
     pub cached_tokens: u64,
+    /// Written to the cache (Anthropic's `cache_creation_input_tokens`, Bedrock's
+    /// `cacheWriteInputTokens`): the field of the openai SDKs' `PromptTokensDetails` and of
+    /// OpenRouter's usage (<https://openrouter.ai/docs/use-cases/usage-accounting>); left out
+    /// when 0, as OpenAI, which bills no cache writes, leaves it out. Only in builds with a
+    /// backend that reports cache writes: the OpenAI family alone (translate-openai.wasm) has
+    /// none, and the field's serde code would cost it ~2.7 KB.
+    #[cfg(any(feature = "anthropic", feature = "bedrock"))]
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+}
+
+impl PromptTokensDetails {
+    /// Tokens read from the cache; none written.
+    #[allow(clippy::needless_update)] // (not needless in builds with `cache_write_tokens`)
+    pub fn read(cached_tokens: u64) -> Self {
+        Self {
+            cached_tokens,
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(any(feature = "anthropic", feature = "bedrock"))]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

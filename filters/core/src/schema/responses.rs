@@ -249,8 +249,8 @@ pub struct ResponseUsage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct InputTokensDetails {
     pub cached_tokens: u64,
-    /// Required by the current SDKs' types. The Chat usage llmgw pivots on counts cache writes
-    /// inside `prompt_tokens` (`input_tokens` here) but not apart, so this says 0.
+    /// Required by the current SDKs' types: the Chat usage's `cache_write_tokens` (part of
+    /// `input_tokens`).
     pub cache_write_tokens: u64,
 }
 
@@ -265,7 +265,7 @@ impl From<Usage> for ResponseUsage {
             input_tokens: usage.prompt_tokens,
             input_tokens_details: InputTokensDetails {
                 cached_tokens: usage.cached_tokens(),
-                cache_write_tokens: 0,
+                cache_write_tokens: usage.cache_write_tokens(),
             },
             output_tokens: usage.completion_tokens,
             output_tokens_details: OutputTokensDetails {

@@ -21,21 +21,23 @@ use crate::sse;
 
 /// Usage of a provider that counts cache reads and writes apart from its input tokens
 /// (Anthropic, Bedrock): OpenAI's `prompt_tokens` includes cached tokens and reports the cache
-/// hits in `prompt_tokens_details.cached_tokens`.
+/// hits in `prompt_tokens_details.cached_tokens`, the writes in `cache_write_tokens`.
 pub fn usage_with_cache(
     input: u64,
     cache_read: Option<u64>,
     cache_write: Option<u64>,
     output: u64,
 ) -> Usage {
-    let cache_read = cache_read.unwrap_or(0);
-    let prompt = input + cache_write.unwrap_or(0) + cache_read;
+    let (cache_read, cache_write) = (cache_read.unwrap_or(0), cache_write.unwrap_or(0));
+    let prompt = input + cache_write + cache_read;
     Usage {
         prompt_tokens: prompt,
         completion_tokens: output,
         total_tokens: prompt + output,
         prompt_tokens_details: Some(oa::PromptTokensDetails {
             cached_tokens: cache_read,
+            #[cfg(any(feature = "anthropic", feature = "bedrock"))]
+            cache_write_tokens: cache_write,
         }),
         completion_tokens_details: None,
     }
@@ -479,6 +481,15 @@ mod tests {
         let mut out = Vec::new();
         stream.done(&mut out, Some(usage_with_cache(3, Some(2), Some(1), 4)));
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains(r#""choices":[],"usage":{"prompt_tokens":6,"completion_tokens":4,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":2}}"#), "{text}");
+        // Cache writes are reported by builds with a backend that has them
+        // (`PromptTokensDetails::cache_write_tokens`).
+        #[cfg(any(feature = "anthropic", feature = "bedrock"))]
+        let details = r#"{"cached_tokens":2,"cache_write_tokens":1}"#;
+        #[cfg(not(any(feature = "anthropic", feature = "bedrock")))]
+        let details = r#"{"cached_tokens":2}"#;
+        let usage = format!(
+            r#""choices":[],"usage":{{"prompt_tokens":6,"completion_tokens":4,"total_tokens":10,"prompt_tokens_details":{details}}}"#
+        );
+        assert!(text.contains(&usage), "{text}");
     }
 }

@@ -158,7 +158,7 @@ fn anthropic_stream_basic() {
             prompt_tokens: 25,
             completion_tokens: 15,
             total_tokens: 40,
-            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: 0 }),
+            prompt_tokens_details: Some(PromptTokensDetails::default()),
             completion_tokens_details: None,
         })
     );

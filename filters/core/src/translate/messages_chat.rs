@@ -31,6 +31,8 @@ pub struct MessagesChat {
     status: u16,
     stream: AnswerStream,
     reader: ChatAnswerReader,
+    /// Keep `cache_control` on the Chat parts ([`request::to_chat_request_with`]).
+    cache_hints: bool,
 }
 
 impl MessagesChat {
@@ -41,7 +43,15 @@ impl MessagesChat {
             status: 0,
             stream: AnswerStream::default(),
             reader: ChatAnswerReader::default(),
+            cache_hints: false,
         }
+    }
+
+    /// For an inner translator that reads `cache_control` on Chat parts (never the OpenAI
+    /// passthrough, which would send it to a provider that refuses unknown fields).
+    pub fn with_cache_hints(mut self) -> Self {
+        self.cache_hints = true;
+        self
     }
 }
 
@@ -56,7 +66,7 @@ impl Translator for MessagesChat {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let chat = to_chat_request(body)?;
+        let chat = request::to_chat_request_with(body, self.cache_hints)?;
         // The inner translator sends the Chat body as it is (`None`) or its own.
         Ok(Some(
             self.inner

@@ -70,6 +70,9 @@ macro_rules! fixture {
 mod bedrock_tests;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+mod cache_tests;
+#[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod embeddings_tests;
 #[cfg(test)]
 mod family_tests;
@@ -478,9 +481,15 @@ impl Provider {
             ))),
             // (count_tokens elsewhere is answered by the filter itself: `count_tokens`.)
             #[cfg(feature = "anthropic")]
-            _ => Ok(Box::new(messages_chat::MessagesChat::new(
-                self.translator(upstream_model)?,
-            ))),
+            _ => {
+                let adapter = messages_chat::MessagesChat::new(self.translator(upstream_model)?);
+                // The Chat translators that parse the body read `cache_control`; the OpenAI
+                // passthroughs would send it on.
+                Ok(Box::new(match &self.backend {
+                    Backend::OpenAi { .. } | Backend::Azure(_) => adapter,
+                    _ => adapter.with_cache_hints(),
+                }))
+            }
             #[cfg(not(feature = "anthropic"))]
             Backend::Anthropic { .. } => Err(self.not_built()),
             #[cfg(not(feature = "anthropic"))]

@@ -186,6 +186,69 @@ fn text_of<'a>(content: oa::Content<'a>, at: &str) -> Result<Cow<'a, str>, ApiEr
     })
 }
 
+/// A system or developer message as system blocks: one per text part when a part carries
+/// `cache_control` (so the breakpoint stays where the client put it), else one with the text.
+fn system_blocks(content: oa::Content<'_>, at: &str) -> Result<Vec<an::SystemBlock>, ApiError> {
+    let marked = matches!(&content, oa::Content::Parts(parts) if parts.iter().any(|p| matches!(
+        p,
+        oa::ContentPart::Text {
+            cache_control: Some(_),
+            ..
+        }
+    )));
+    let oa::Content::Parts(parts) = content else {
+        return Ok(vec![an::SystemBlock {
+            kind: "text",
+            text: text_of(content, at)?.into_owned(),
+            cache_control: None,
+        }]);
+    };
+    if !marked {
+        return Ok(vec![an::SystemBlock {
+            kind: "text",
+            text: text_of(oa::Content::Parts(parts), at)?.into_owned(),
+            cache_control: None,
+        }]);
+    }
+    let mut blocks = Vec::with_capacity(parts.len());
+    for (j, part) in parts.into_iter().enumerate() {
+        let oa::ContentPart::Text {
+            text,
+            cache_control,
+        } = part
+        else {
+            return Err(ApiError::invalid_request(format!(
+                "only text parts are supported in `{at}`"
+            ))
+            .with_param(format!("{at}[{j}]")));
+        };
+        // Anthropic refuses empty text blocks; an empty part carries nothing.
+        if !text.is_empty() {
+            blocks.push(an::SystemBlock {
+                kind: "text",
+                text: text.into_owned(),
+                cache_control,
+            });
+        }
+    }
+    Ok(blocks)
+}
+
+/// Anthropic takes the system prompt as a top-level field, not as a turn
+/// (<https://docs.anthropic.com/en/api/messages#body-system>): system and developer messages,
+/// wherever they stood, in order — one string joined by blank lines, or text blocks when one
+/// carries a cache breakpoint.
+fn system_prompt(blocks: Vec<an::SystemBlock>) -> Option<an::System> {
+    if blocks.is_empty() {
+        return None;
+    }
+    if blocks.iter().any(|b| b.cache_control.is_some()) {
+        return Some(an::System::Blocks(blocks));
+    }
+    let texts: Vec<String> = blocks.into_iter().map(|b| b.text).collect();
+    Some(an::System::Text(texts.join("\n\n")))
+}
+
 fn blocks<'a>(content: oa::Content<'a>, at: &str) -> Result<an::MessageContent<'a>, ApiError> {
     let parts = match content {
         oa::Content::Text(text) => return Ok(an::MessageContent::Text(text)),
@@ -194,16 +257,31 @@ fn blocks<'a>(content: oa::Content<'a>, at: &str) -> Result<an::MessageContent<'
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.into_iter().enumerate() {
         let block = match part {
-            oa::ContentPart::Text { text } => an::ContentBlockParam::Text { text },
-            oa::ContentPart::Refusal { refusal } => an::ContentBlockParam::Text { text: refusal },
-            oa::ContentPart::ImageUrl { image_url } => {
+            oa::ContentPart::Text {
+                text,
+                cache_control,
+            } => an::ContentBlockParam::Text {
+                text,
+                cache_control,
+            },
+            oa::ContentPart::Refusal { refusal } => an::ContentBlockParam::Text {
+                text: refusal,
+                cache_control: None,
+            },
+            oa::ContentPart::ImageUrl {
+                image_url,
+                cache_control,
+            } => {
                 let source = image_source(image_url.url).ok_or_else(|| {
                     ApiError::invalid_request(
                         "image URLs must be http(s) URLs or base64 `data:` URLs",
                     )
                     .with_param(format!("{at}[{j}].image_url.url"))
                 })?;
-                an::ContentBlockParam::Image { source }
+                an::ContentBlockParam::Image {
+                    source,
+                    cache_control,
+                }
             }
             oa::ContentPart::Other => {
                 return Err(ApiError::invalid_request(
@@ -268,23 +346,13 @@ pub fn to_messages_request_with<'a>(
         .or(request.max_tokens)
         .unwrap_or(default_max_tokens);
 
-    // Anthropic takes the system prompt as a top-level field, not as a turn
-    // (<https://docs.anthropic.com/en/api/messages#body-system>). System and developer
-    // messages are hoisted there in order, wherever they stood.
-    let mut system: Option<String> = None;
+    let mut system: Vec<an::SystemBlock> = Vec::new();
     let mut messages = Vec::with_capacity(request.messages.len());
     for (i, message) in request.messages.into_iter().enumerate() {
         let at = format!("messages[{i}].content");
         match message {
             oa::ChatMessage::System { content } | oa::ChatMessage::Developer { content } => {
-                let text = text_of(content, &at)?;
-                match &mut system {
-                    Some(s) => {
-                        s.push_str("\n\n");
-                        s.push_str(&text);
-                    }
-                    None => system = Some(text.into_owned()),
-                }
+                system.extend(system_blocks(content, &at)?);
             }
             oa::ChatMessage::User { content } => messages.push(an::Message {
                 role: an::Role::User,
@@ -309,7 +377,10 @@ pub fn to_messages_request_with<'a>(
                     let mut list = match blocks(content, &at)? {
                         an::MessageContent::Text(text) if text.is_empty() => Vec::new(),
                         an::MessageContent::Text(text) => {
-                            vec![an::ContentBlockParam::Text { text }]
+                            vec![an::ContentBlockParam::Text {
+                                text,
+                                cache_control: None,
+                            }]
                         }
                         an::MessageContent::Blocks(list) => list,
                     };
@@ -395,7 +466,7 @@ pub fn to_messages_request_with<'a>(
     let translated = an::MessagesRequest {
         model,
         messages,
-        system,
+        system: system_prompt(system),
         // Thinking counts against `max_tokens`, which must exceed the budget: the client's
         // limit stays the answer's.
         max_tokens: max_tokens.saturating_add(budget.unwrap_or(0)),

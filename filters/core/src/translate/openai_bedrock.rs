@@ -220,26 +220,44 @@ fn image_block(url: Cow<'_, str>) -> Option<br::ContentBlock<'_>> {
     }))
 }
 
+/// `cache` says whether the model takes cache points ([`takes_cache_points`]): a part's
+/// `cache_control` then becomes a `cachePoint` block after the part's block; otherwise it is
+/// dropped.
 fn content_blocks<'a>(
     content: oa::Content<'a>,
     at: &str,
     images: bool,
+    cache: bool,
 ) -> Result<Vec<br::ContentBlock<'a>>, ApiError> {
     let parts = match content {
-        oa::Content::Text(text) => vec![oa::ContentPart::Text { text }],
+        oa::Content::Text(text) => vec![oa::ContentPart::Text {
+            text,
+            cache_control: None,
+        }],
         oa::Content::Parts(parts) => parts,
     };
     let mut blocks = Vec::with_capacity(parts.len());
     for (j, part) in parts.into_iter().enumerate() {
+        let cache_point = cache
+            && matches!(
+                &part,
+                oa::ContentPart::Text {
+                    cache_control: Some(_),
+                    ..
+                } | oa::ContentPart::ImageUrl {
+                    cache_control: Some(_),
+                    ..
+                }
+            );
         let block = match part {
-            oa::ContentPart::Text { text } | oa::ContentPart::Refusal { refusal: text } => {
+            oa::ContentPart::Text { text, .. } | oa::ContentPart::Refusal { refusal: text } => {
                 // Converse refuses blank text blocks; an empty string carries nothing.
                 if text.trim().is_empty() {
                     continue;
                 }
                 br::ContentBlock::Text(text)
             }
-            oa::ContentPart::ImageUrl { image_url } if images => image_block(image_url.url)
+            oa::ContentPart::ImageUrl { image_url, .. } if images => image_block(image_url.url)
                 .ok_or_else(|| {
                     ApiError::invalid_request(
                         "Amazon Bedrock takes images as base64 `data:image/(png|jpeg|gif|webp);base64,…` \
@@ -252,8 +270,31 @@ fn content_blocks<'a>(
             }
         };
         blocks.push(block);
+        if cache_point {
+            blocks.push(br::ContentBlock::CachePoint(br::CachePoint::DEFAULT));
+        }
     }
     Ok(blocks)
+}
+
+/// Does `model` take Converse cache points? Bedrock refuses a request with a `cachePoint` for a
+/// model without prompt caching ("You invoked an unsupported model or your request did not
+/// allow prompt caching"), so a client's `cache_control` becomes one only for the models of
+/// <https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html#prompt-caching-models>:
+/// Amazon Nova and Anthropic Claude from 3.5 Haiku, 3.5 Sonnet v2 and 3.7 on (ids and
+/// inference profiles). For any other model, an application inference profile ARN included,
+/// it is dropped: caching saves cost and time but changes no answer.
+fn takes_cache_points(model: &str) -> bool {
+    const UNCACHED_CLAUDE: [&str; 6] = [
+        "claude-v2",
+        "claude-instant",
+        "claude-3-haiku-",
+        "claude-3-sonnet-",
+        "claude-3-opus-",
+        "claude-3-5-sonnet-20240620",
+    ];
+    model.contains("amazon.nova")
+        || (is_claude(model) && !UNCACHED_CLAUDE.iter().any(|old| model.contains(old)))
 }
 
 /// `tools`, `tool_choice` and `parallel_tool_calls` → `toolConfig`. `history` says whether
@@ -415,6 +456,7 @@ pub fn to_converse_request_with_answer<'a>(
         return Err(unsupported("seed"));
     }
     let budget = claude_thinking(features.reasoning_effort, model)?;
+    let cache = takes_cache_points(model);
     // Structured output is a forced tool whose input is the answer, as for Anthropic.
     let answer = request_fields::answer_tool(&mut features, "Amazon Bedrock")?;
     let mut history = false;
@@ -422,61 +464,65 @@ pub fn to_converse_request_with_answer<'a>(
     let mut messages: Vec<br::Message<'_>> = Vec::with_capacity(request.messages.len());
     for (i, message) in request.messages.into_iter().enumerate() {
         let at = format!("messages[{i}].content");
-        let (role, blocks) =
-            match message {
-                oa::ChatMessage::System { content } | oa::ChatMessage::Developer { content } => {
-                    system.extend(content_blocks(content, &at, false)?.into_iter().filter_map(
-                        |b| match b {
-                            br::ContentBlock::Text(text) => Some(br::SystemBlock { text }),
+        let (role, blocks) = match message {
+            oa::ChatMessage::System { content } | oa::ChatMessage::Developer { content } => {
+                system.extend(
+                    content_blocks(content, &at, false, cache)?
+                        .into_iter()
+                        .filter_map(|b| match b {
+                            br::ContentBlock::Text(text) => Some(br::SystemBlock::Text(text)),
+                            br::ContentBlock::CachePoint(point) => {
+                                Some(br::SystemBlock::CachePoint(point))
+                            }
                             _ => None,
-                        },
-                    ));
-                    continue;
+                        }),
+                );
+                continue;
+            }
+            oa::ChatMessage::User { content } => {
+                (br::Role::User, content_blocks(content, &at, true, cache)?)
+            }
+            oa::ChatMessage::Assistant {
+                content,
+                tool_calls,
+                function_call,
+            } => {
+                if function_call.is_some_and(|c| !c.is_null()) {
+                    return Err(unsupported(&format!("messages[{i}].function_call")));
                 }
-                oa::ChatMessage::User { content } => {
-                    (br::Role::User, content_blocks(content, &at, true)?)
-                }
-                oa::ChatMessage::Assistant {
-                    content,
-                    tool_calls,
-                    function_call,
-                } => {
-                    if function_call.is_some_and(|c| !c.is_null()) {
-                        return Err(unsupported(&format!("messages[{i}].function_call")));
-                    }
-                    let mut blocks = match content {
-                        Some(content) => content_blocks(content, &at, false)?,
-                        None => Vec::new(),
-                    };
-                    let calls = tool_use_blocks(tool_calls, i)?;
-                    history |= !calls.is_empty();
-                    blocks.extend(calls);
-                    (br::Role::Assistant, blocks)
-                }
-                oa::ChatMessage::Tool {
-                    tool_call_id,
-                    content,
-                } => {
-                    let Some(tool_use_id) = tool_call_id else {
-                        return Err(ApiError::invalid_request(
-                            "a `tool` message needs `tool_call_id`",
-                        )
-                        .with_param(format!("messages[{i}].tool_call_id")));
-                    };
-                    let text = request_fields::tool_result_text(content, &at)?;
-                    history = true;
-                    // A user turn; consecutive results merge below into one turn, since
-                    // Converse wants the roles to alternate.
-                    let block = br::ContentBlock::ToolResult(br::ToolResultBlock {
-                        tool_use_id,
-                        content: vec![br::ToolResultContent::Text(text)],
-                    });
-                    (br::Role::User, vec![block])
-                }
-                oa::ChatMessage::Function {} => {
-                    return Err(unsupported(&format!("messages[{i}].role")));
-                }
-            };
+                let mut blocks = match content {
+                    Some(content) => content_blocks(content, &at, false, cache)?,
+                    None => Vec::new(),
+                };
+                let calls = tool_use_blocks(tool_calls, i)?;
+                history |= !calls.is_empty();
+                blocks.extend(calls);
+                (br::Role::Assistant, blocks)
+            }
+            oa::ChatMessage::Tool {
+                tool_call_id,
+                content,
+            } => {
+                let Some(tool_use_id) = tool_call_id else {
+                    return Err(
+                        ApiError::invalid_request("a `tool` message needs `tool_call_id`")
+                            .with_param(format!("messages[{i}].tool_call_id")),
+                    );
+                };
+                let text = request_fields::tool_result_text(content, &at)?;
+                history = true;
+                // A user turn; consecutive results merge below into one turn, since
+                // Converse wants the roles to alternate.
+                let block = br::ContentBlock::ToolResult(br::ToolResultBlock {
+                    tool_use_id,
+                    content: vec![br::ToolResultContent::Text(text)],
+                });
+                (br::Role::User, vec![block])
+            }
+            oa::ChatMessage::Function {} => {
+                return Err(unsupported(&format!("messages[{i}].role")));
+            }
+        };
         if blocks.is_empty() {
             continue;
         }

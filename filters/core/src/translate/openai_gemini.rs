@@ -144,9 +144,9 @@ fn openai_usage(usage: &gm::UsageMetadata) -> Usage {
         prompt_tokens: usage.prompt_token_count,
         completion_tokens: completion,
         total_tokens: usage.prompt_token_count + completion,
-        prompt_tokens_details: Some(oa::PromptTokensDetails {
-            cached_tokens: usage.cached_content_token_count,
-        }),
+        prompt_tokens_details: Some(oa::PromptTokensDetails::read(
+            usage.cached_content_token_count,
+        )),
         completion_tokens_details: Some(oa::CompletionTokensDetails {
             reasoning_tokens: usage.thoughts_token_count,
         }),

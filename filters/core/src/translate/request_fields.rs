@@ -358,7 +358,7 @@ pub fn text_only(content: oa::Content<'_>) -> Result<Cow<'_, str>, usize> {
             let mut text = String::new();
             for (j, part) in parts.into_iter().enumerate() {
                 match part {
-                    oa::ContentPart::Text { text: t } => text.push_str(&t),
+                    oa::ContentPart::Text { text: t, .. } => text.push_str(&t),
                     _ => return Err(j),
                 }
             }

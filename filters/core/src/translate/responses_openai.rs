@@ -84,9 +84,10 @@ impl From<ResponsesUsage> for Usage {
             prompt_tokens: u.input_tokens,
             completion_tokens: u.output_tokens,
             total_tokens: u.total_tokens.unwrap_or(u.input_tokens + u.output_tokens),
-            prompt_tokens_details: u.input_tokens_details.map(|d| PromptTokensDetails {
-                cached_tokens: d.cached_tokens,
-            }),
+            // OpenAI caches by itself and bills no writes.
+            prompt_tokens_details: u
+                .input_tokens_details
+                .map(|d| PromptTokensDetails::read(d.cached_tokens)),
             completion_tokens_details: u.output_tokens_details.map(|d| CompletionTokensDetails {
                 reasoning_tokens: d.reasoning_tokens,
             }),

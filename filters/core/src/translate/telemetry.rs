@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | `llmgw_upstream_requests_total` | counter | provider, model, status | `gen_ai.server.request.duration` count |
 //! | `llmgw_upstream_errors_total` | counter | provider, model, error | `error.type` |
-//! | `llmgw_tokens_total` | counter | provider, model, consumer, team, token_type | `gen_ai.client.token.usage` (`gen_ai.token.type`) |
+//! | `llmgw_tokens_total` | counter | provider, model, consumer, team, token_type (`input`, `output`; `cache_read`, `cache_write`: the part of `input` read from / written to the provider's prompt cache) | `gen_ai.client.token.usage` (`gen_ai.token.type`) |
 //! | `llmgw_cost_usd_nanos_total` | counter | provider, model, consumer, team | — (tokens × the catalogue's price) |
 //! | `llmgw_request_duration_ms` | histogram | provider, model | `gen_ai.server.request.duration` |
 //! | `llmgw_time_to_first_token_ms` | histogram | provider, model | `gen_ai.server.time_to_first_token` |
@@ -140,10 +140,12 @@ impl TryTelemetry {
 
     fn cost_nanos(&self, usage: Option<Usage>) -> Option<u64> {
         let usage = usage?;
-        Some(
-            self.price?
-                .cost_nanos(usage.prompt_tokens, usage.completion_tokens),
-        )
+        Some(self.price?.cost_with_cache_nanos(
+            usage.prompt_tokens,
+            usage.cached_tokens(),
+            usage.cache_write_tokens(),
+            usage.completion_tokens,
+        ))
     }
 
     /// The status the client will see for this try: the provider's, then as translated (e.g.
@@ -236,10 +238,17 @@ impl TryTelemetry {
                     cost,
                 );
             }
+            // Cache reads and writes are part of the input tokens; counted apart only when the
+            // provider reported some (a label set is defined on first use).
             for (token_type, tokens) in [
                 ("input", usage.prompt_tokens),
                 ("output", usage.completion_tokens),
+                ("cache_read", usage.cached_tokens()),
+                ("cache_write", usage.cache_write_tokens()),
             ] {
+                if tokens == 0 && token_type.starts_with("cache") {
+                    continue;
+                }
                 metrics.count(
                     host,
                     "llmgw_tokens_total",

@@ -13,8 +13,12 @@
 //! | `stop_sequences`, `max_tokens`, `temperature`, `top_p`, `metadata.user_id`, `stream` | `stop`, `max_completion_tokens`, `temperature`, `top_p`, `user`, `stream` (+ `stream_options.include_usage`) |
 //! | `thinking` `enabled` with `budget_tokens` | `reasoning_effort`: below 2048 `low`, below 8192 `medium`, else `high` ([`crate::translate::reasoning`]) |
 //!
+//! `cache_control` of text, image and system blocks stays on the Chat parts for the Chat
+//! translators that read it (Bedrock makes it a cache point; Gemini drops it), never for the
+//! OpenAI passthrough.
+//!
 //! Dropped, because the backend has no such thing and nothing the answer depends on is lost:
-//! `cache_control` (prompt caching hints), `thinking` / `redacted_thinking` blocks of earlier
+//! other `cache_control` (prompt caching hints on tools, tool results and assistant text), `thinking` / `redacted_thinking` blocks of earlier
 //! assistant turns (Anthropic's own API ignores them too), `thinking` `disabled` or `adaptive`
 //! (the backend's default), `service_tier: "auto"`. Everything else this mapping cannot carry
 //! is a 400 naming the field (`top_k`, `document` blocks, images inside tool results, server
@@ -27,12 +31,19 @@ use crate::translate::reasoning::Effort;
 
 /// The Chat Completions body for a Messages body; a 400 naming what cannot be carried.
 pub fn to_chat_request(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    to_chat_request_with(body, false)
+}
+
+/// [`to_chat_request`]; with `cache_hints`, `cache_control` of text and image blocks and of
+/// system blocks stays on the Chat parts (the LiteLLM / OpenRouter convention), for a Chat
+/// translator that maps it (Bedrock's cache points). Otherwise it is dropped.
+pub fn to_chat_request_with(body: &[u8], cache_hints: bool) -> Result<Vec<u8>, ApiError> {
     let request: Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
         ApiError::invalid_request(format!(
             "the request body is not a valid Messages request: {err}"
         ))
     })?;
-    let chat = convert(&request)?;
+    let chat = convert(&request, cache_hints)?;
     serde_json::to_vec(&Value::Object(chat))
         .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
 }
@@ -50,7 +61,10 @@ fn unsupported(path: &str, why: &str) -> ApiError {
     .with_code("unsupported_field")
 }
 
-fn convert(request: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+fn convert(
+    request: &Map<String, Value>,
+    cache_hints: bool,
+) -> Result<Map<String, Value>, ApiError> {
     let mut chat = Map::new();
     let mut messages: Vec<Value> = Vec::new();
     for (key, value) in request {
@@ -143,7 +157,20 @@ fn convert(request: &Map<String, Value>) -> Result<Map<String, Value>, ApiError>
     }
     if let Some(system) = request.get("system") {
         let text = system_text(system)?;
-        if !text.is_empty() {
+        let marked = system
+            .as_array()
+            .is_some_and(|blocks| blocks.iter().any(|b| b.get("cache_control").is_some()));
+        if cache_hints && marked {
+            // One part per non-empty block, so each breakpoint stays after its block.
+            let parts: Vec<Value> = system
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|b| b.get("text").and_then(Value::as_str) != Some(""))
+                .map(|b| with_cache_control(json!({"type": "text", "text": b["text"]}), b, true))
+                .collect();
+            messages.push(json!({"role": "system", "content": parts}));
+        } else if !text.is_empty() {
             messages.push(json!({"role": "system", "content": text}));
         }
     }
@@ -151,7 +178,7 @@ fn convert(request: &Map<String, Value>) -> Result<Map<String, Value>, ApiError>
         return Err(invalid("`messages`: a list is required", "messages"));
     };
     for (i, turn) in turns.iter().enumerate() {
-        convert_turn(i, turn, &mut messages)?;
+        convert_turn(i, turn, &mut messages, cache_hints)?;
     }
     chat.insert("messages".into(), Value::Array(messages));
     Ok(chat)
@@ -235,7 +262,12 @@ fn system_text(system: &Value) -> Result<String, ApiError> {
     }
 }
 
-fn convert_turn(i: usize, turn: &Value, out: &mut Vec<Value>) -> Result<(), ApiError> {
+fn convert_turn(
+    i: usize,
+    turn: &Value,
+    out: &mut Vec<Value>,
+    cache_hints: bool,
+) -> Result<(), ApiError> {
     let at = format!("messages[{i}]");
     let role = turn.get("role").and_then(Value::as_str);
     let content = turn.get("content");
@@ -253,7 +285,7 @@ fn convert_turn(i: usize, turn: &Value, out: &mut Vec<Value>) -> Result<(), ApiE
         }
     };
     match role_name(role, &at)? {
-        "user" => user_turn(&at, &blocks, out),
+        "user" => user_turn(&at, &blocks, out, cache_hints),
         _ => assistant_turn(&at, &blocks, out),
     }
 }
@@ -278,17 +310,26 @@ fn block_type<'a>(block: &'a Value, at: &str) -> Result<&'a str, ApiError> {
     })
 }
 
-fn user_turn(at: &str, blocks: &[Value], out: &mut Vec<Value>) -> Result<(), ApiError> {
+fn user_turn(
+    at: &str,
+    blocks: &[Value],
+    out: &mut Vec<Value>,
+    cache_hints: bool,
+) -> Result<(), ApiError> {
     let mut parts: Vec<Value> = Vec::new();
     for (j, block) in blocks.iter().enumerate() {
         let at = format!("{at}.content[{j}]");
         match block_type(block, &at)? {
             "text" => {
                 if let Some(part) = text_part(block, &at)? {
-                    parts.push(part);
+                    parts.push(with_cache_control(part, block, cache_hints));
                 }
             }
-            "image" => parts.push(image_part(block, &at)?),
+            "image" => parts.push(with_cache_control(
+                image_part(block, &at)?,
+                block,
+                cache_hints,
+            )),
             "tool_result" => out.push(tool_message(block, &at)?),
             other => {
                 return Err(unsupported(
@@ -302,6 +343,14 @@ fn user_turn(at: &str, blocks: &[Value], out: &mut Vec<Value>) -> Result<(), Api
         out.push(json!({"role": "user", "content": parts}));
     }
     Ok(())
+}
+
+/// `part` with the Messages `block`'s `cache_control`, when kept.
+fn with_cache_control(mut part: Value, block: &Value, cache_hints: bool) -> Value {
+    if let (true, Some(control)) = (cache_hints, block.get("cache_control")) {
+        part["cache_control"] = control.clone();
+    }
+    part
 }
 
 fn text_part(block: &Value, at: &str) -> Result<Option<Value>, ApiError> {

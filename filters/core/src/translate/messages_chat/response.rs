@@ -6,8 +6,9 @@
 //! Stop reasons (<https://docs.anthropic.com/en/api/handling-stop-reasons>): `stop` →
 //! `end_turn` (Chat does not say whether a stop sequence ended the answer, so `stop_sequence`
 //! is never reported), `length` → `max_tokens`, `tool_calls` → `tool_use`, `content_filter` →
-//! `refusal`. Usage: `input_tokens` = prompt tokens less cached ones, which are
-//! `cache_read_input_tokens` (Anthropic counts cache reads apart from input).
+//! `refusal`. Usage: `input_tokens` = prompt tokens less those read from and written to the cache,
+//! which are `cache_read_input_tokens` and `cache_creation_input_tokens` (Anthropic counts them
+//! apart from input).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,15 +19,19 @@ use crate::schema::openai::Usage;
 use crate::sse;
 use crate::translate::{truncated_stream_error, unreadable_answer};
 
-/// Anthropic's usage object for Chat usage.
+/// Anthropic's usage object for Chat usage: Anthropic counts cache reads and writes apart from
+/// `input_tokens`, Chat inside `prompt_tokens`.
 fn anthropic_usage(usage: &Usage) -> Value {
-    let cached = usage.cached_tokens();
+    let (read, write) = (usage.cached_tokens(), usage.cache_write_tokens());
     let mut out = json!({
-        "input_tokens": usage.prompt_tokens.saturating_sub(cached),
+        "input_tokens": usage.prompt_tokens.saturating_sub(read).saturating_sub(write),
         "output_tokens": usage.completion_tokens,
     });
-    if cached > 0 {
-        out["cache_read_input_tokens"] = cached.into();
+    if read > 0 {
+        out["cache_read_input_tokens"] = read.into();
+    }
+    if write > 0 {
+        out["cache_creation_input_tokens"] = write.into();
     }
     out
 }

@@ -157,10 +157,12 @@ fn user_parts<'a>(content: oa::Content<'a>, at: &str) -> Result<Vec<gm::Part<'a>
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.into_iter().enumerate() {
         match part {
-            oa::ContentPart::Text { text } | oa::ContentPart::Refusal { refusal: text } => {
+            // `cache_control` has no Gemini counterpart (Gemini caches implicitly; explicit
+            // caches are a separate API): dropped.
+            oa::ContentPart::Text { text, .. } | oa::ContentPart::Refusal { refusal: text } => {
                 out.push(gm::Part::Text { text })
             }
-            oa::ContentPart::ImageUrl { image_url } => {
+            oa::ContentPart::ImageUrl { image_url, .. } => {
                 let param = format!("{at}[{j}].image_url.url");
                 let blob = request_fields::data_url(&image_url.url)
                     .map(|d| gm::Blob {
