@@ -123,26 +123,27 @@ def test_latency_histograms_are_exported(gateway, dora):
     import time
 
     labels = dict(provider="anthropic", model="claude-haiku-4-5")
-    # Earlier tests (the combined module runs them all on one Envoy) may have sent this model
-    # already: compare with what the histograms held before this stream.
+    # Earlier tests (the combined module runs them all on one Envoy) send this model too, and
+    # Envoy merges histogram samples at each stats flush, so an earlier request's sample may
+    # still arrive after `before`: wait for this stream's duration (at least the mock's 50 ms
+    # pacing) to show in the sum, not merely for the count to move.
+    names = ("llmgw_time_to_first_token_ms_count", "llmgw_request_duration_ms_count",
+             "llmgw_request_duration_ms_sum")
     before = prometheus(gateway)
-    ttft_name, duration_name = "llmgw_time_to_first_token_ms_count", "llmgw_request_duration_ms_count"
     stream = dora.chat.completions.create(
         model="claude-haiku-4-5", messages=[{"role": "user", "content": "[mock:delay_ms=50] hi"}], stream=True
     )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     deadline = time.monotonic() + 15  # the default stats flush interval is 5 s
-    while time.monotonic() < deadline:
+    while True:
         series = prometheus(gateway)
-        ttft = value(series, ttft_name, **labels) - value(before, ttft_name, **labels)
-        duration = value(series, duration_name, **labels) - value(before, duration_name, **labels)
-        if ttft >= 1 and duration >= 1:
+        ttft, count, duration_sum = (value(series, n, **labels) - value(before, n, **labels) for n in names)
+        if (ttft >= 1 and count >= 1 and duration_sum >= 50) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert ttft >= 1 and duration >= 1, "histograms did not reach /stats/prometheus"
-    # The whole stream took at least the mock's pacing; the first token came before the end.
-    sum_name = "llmgw_request_duration_ms_sum"
-    assert value(series, sum_name, **labels) - value(before, sum_name, **labels) >= 50
+    assert ttft >= 1 and count >= 1, "histograms did not reach /stats/prometheus"
+    # The whole stream took at least the mock's pacing.
+    assert duration_sum >= 50, duration_sum
 
 
 def test_dashboard_queries_only_metrics_that_exist(gateway, dora, client_as):
