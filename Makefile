@@ -69,7 +69,7 @@ run: build
 ## test: everything CI runs
 test: lint test-rust test-wasm32 test-e2e
 
-lint:
+lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f)) -- -D warnings
@@ -78,7 +78,7 @@ lint:
 
 # The core suite again without the optional provider families: what translate-openai.wasm is
 # built from (translate::family_tests checks its refusals word for word).
-test-rust:
+test-rust: setup
 	cargo test --workspace
 	cargo test -p llmgw-core --no-default-features --lib
 
