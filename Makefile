@@ -39,12 +39,11 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $@
 
-## build: the filters, translate-openai.wasm and the one-module gateway (build/wasm/*.wasm, through `wasm-opt -Oz --converge`), the mock provider
-build: setup
+## build: the filters, translate-openai.wasm and the one-module gateway (build/wasm/*.wasm, through `wasm-opt -Oz --converge`), the mock provider, the rate limit service
+build: setup rls
 	cargo build --release --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f))
 	cargo build --release --target $(WASM_TARGET) $(LEAN_FLAGS) --target-dir $(LEAN_TARGET)
 	cargo build --release -p llmgw-mock-provider
-	cargo build -p llmgw-rls-server
 	@mkdir -p build/wasm
 	@for f in $(FILTERS); do \
 		$(WASM_OPT) target/$(WASM_TARGET)/release/llmgw_$$f.wasm -o build/wasm/$$f.wasm || exit 1; \
@@ -60,6 +59,14 @@ build/test/auth-crash.wasm:
 	cargo build --release --target $(WASM_TARGET) -p llmgw-auth --features crash-test --target-dir $(CRASH_TARGET)
 	@mkdir -p build/test
 	@cp $(CRASH_TARGET)/$(WASM_TARGET)/release/llmgw_auth.wasm $@
+
+## rls: the global rate limit service (rls/README.md) as build/bin/llmgw-rls (dynamically linked to glibc only)
+.PHONY: rls
+rls:
+	cargo build --release -p llmgw-rls
+	@mkdir -p build/bin
+	@cp target/release/llmgw-rls build/bin/llmgw-rls
+	@ls -l build/bin/llmgw-rls | awk '{print "  " $$NF ": " $$5 " bytes"}'
 
 ## run: the mock provider and Envoy with the whole chain at http://127.0.0.1:$(PORT)/v1
 run: build

@@ -281,7 +281,7 @@ def main() -> None:
         mock = MockProvider()
         started.append(mock)
         config = gateway_config(port=port, admin_port=admin_port, mock_port=mock.port, real_providers=real)
-        if os.environ.get("RATELIMIT") == "global":  # ratelimit through tests/rls-server + redis
+        if os.environ.get("RATELIMIT") == "global":  # ratelimit through llmgw-rls (rls/) + redis
             import rls
             started += rls.enable_global(config)
         if os.environ.get("COMBINED"):  # auth, router and ratelimit as one module

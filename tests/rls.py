@@ -1,4 +1,4 @@
-"""redis-server and the rate limit service (tests/rls-server) for llmgw's global mode.
+"""redis-server and the rate limit service (rls/, `llmgw-rls`) for llmgw's global mode.
 
 Used by the end-to-end tests and by `make run RATELIMIT=global`.
 """
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RLS_BIN = ROOT / "target" / "debug" / "llmgw-rls-server"
+RLS_BIN = ROOT / "build" / "bin" / "llmgw-rls"
 CLUSTER = "llmgw-rls"
 
 
@@ -24,11 +24,11 @@ def _free_port() -> int:
 class Redis:
     """A throw-away redis-server on a free port: no persistence, gone when stopped."""
 
-    def __init__(self):
-        self.port = _free_port()
+    def __init__(self, port: int | None = None, extra: list[str] = ()):
+        self.port = port or _free_port()
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
+             "--appendonly", "no", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"redis://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 10
@@ -53,17 +53,24 @@ class Redis:
 
 
 class Rls:
-    """tests/rls-server on a free port, counting in `redis_url`."""
+    """`llmgw-rls` on free ports (gRPC `port`, HTTP `http`), counting in `redis_url`;
+    `delay_ms` answers every call that late (a slow service); `args` adds options
+    (rls/README.md)."""
 
-    def __init__(self, redis_url: str, delay_ms: int = 0):
+    def __init__(self, redis_url: str | None = None, delay_ms: int = 0, args: list[str] = ()):
+        redis = ["--redis", redis_url] if redis_url else []
+        delay = ["--delay-ms", str(delay_ms)] if delay_ms else []
         self.proc = subprocess.Popen(
-            [str(RLS_BIN), "--port", "0", "--redis", redis_url, "--delay-ms", str(delay_ms)],
+            [str(RLS_BIN), "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", *redis, *delay, *args],
             stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
-        if not line.startswith("listening on "):
+        # listening on grpc 127.0.0.1:PORT http 127.0.0.1:PORT
+        words = line.split()
+        if words[:3] != ["listening", "on", "grpc"] or len(words) != 6:
             self.stop()
             raise RuntimeError(f"rate limit service did not start: {line!r}")
-        self.port = int(line.rsplit(":", 1)[1])
+        self.port = int(words[3].rsplit(":", 1)[1])
+        self.http = f"http://{words[5]}"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -91,28 +98,33 @@ def cluster(port: int) -> dict:
     }
 
 
-def enable_global(config: dict) -> list:
-    """Switch an Envoy config's ratelimit filter to global mode: starts redis-server and the
-    rate limit service, adds its cluster and a `global` section to the filter's JSON. Returns
-    what to stop afterwards (`make run RATELIMIT=global`)."""
+def use_global(config: dict, service_port: int, domain: str | None = None) -> None:
+    """Switch an Envoy config's ratelimit filter to global mode through the service on
+    `service_port`: adds its cluster and a `global` section to the filter's JSON."""
     import json
 
-    redis = Redis()
-    try:
-        service = Rls(redis.url)
-    except Exception:
-        redis.stop()
-        raise
     stack = [config]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             if node.get("name") == "llmgw.ratelimit" and "configuration" in node:
                 rl = json.loads(node["configuration"]["value"])
-                rl["global"] = {"cluster": CLUSTER}
+                rl["global"] = {"cluster": CLUSTER, **({"domain": domain} if domain else {})}
                 node["configuration"]["value"] = json.dumps(rl)
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    config["static_resources"]["clusters"].append(cluster(service.port))
+    config["static_resources"]["clusters"].append(cluster(service_port))
+
+
+def enable_global(config: dict) -> list:
+    """Starts redis-server and the rate limit service and switches `config` to global mode
+    through them (`make run RATELIMIT=global`). Returns what to stop afterwards."""
+    redis = Redis()
+    try:
+        service = Rls(redis.url)
+    except Exception:
+        redis.stop()
+        raise
+    use_global(config, service.port)
     return [service, redis]

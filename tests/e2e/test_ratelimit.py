@@ -1,7 +1,7 @@
 """Token-aware rate limiting end to end: real Envoys (2 workers each) with the built .wasm.
 
 Local mode counts in one Envoy's shared data; global mode counts through the rate limit service
-in tests/rls-server, backed by a redis-server each fixture starts, so two Envoys share a limit.
+llmgw-rls (rls/), backed by a redis-server each fixture starts, so two Envoys share a limit.
 Windows here are hours, so a test never straddles a window boundary by bad luck.
 """
 

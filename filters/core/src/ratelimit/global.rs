@@ -10,8 +10,8 @@
 //! the key's dimensions (`consumer`, `team`, `model`, …); the limit itself in the standard
 //! `limit` override (`requests_per_unit`, `unit`), so the service needs no copy of llmgw's
 //! config; and the cost in the descriptor's `hits_addend` (1 for requests, the estimate for
-//! tokens). envoyproxy/ratelimit and Limitador understand these fields; `tests/rls-server` is a
-//! small one on Limitador + Redis.
+//! tokens). `rls/` (llmgw-rls) is the service built for it, counters in Redis; rls/README.md says
+//! which other services honour these fields.
 //!
 //! When the response ends, tokens used beyond the estimate are sent as a second call with only
 //! the token descriptors. The protocol has no way to give units back (hits are unsigned), so in
@@ -153,7 +153,7 @@ pub fn reconciliation(
     Some(RateLimitRequest {
         domain: domain.to_string(),
         // The tokens were spent: they must be counted even past the limit. A service that does
-        // not count refused hits (Limitador, tests/rls-server) would drop them at the real max,
+        // not count refused hits (Limitador, llmgw-rls) would drop them at the real max,
         // so the charge goes with the largest max; the counter is the same (it is keyed by the
         // entries, not by the limit).
         descriptors: descriptors(

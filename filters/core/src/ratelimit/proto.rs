@@ -359,7 +359,7 @@ mod tests {
 
     #[test]
     fn request_matches_protoc_bytes() {
-        // Hand-assembled from rls.proto and ratelimit.proto (tests/rls-server decodes the same
+        // Hand-assembled from rls.proto and ratelimit.proto (rls/ decodes the same
         // bytes with the generated prost types): domain "d", one descriptor {entries [{k:"c", v:"al"}], limit {3, MINUTE},
         // hits_addend {value: 300}}.
         let req = RateLimitRequest {

@@ -1,0 +1,180 @@
+//! What a `ShouldRateLimit` request asks, in Redis terms: one counter per descriptor, keyed by
+//! the domain, the window and the descriptor's entries, and the Lua script that checks and
+//! counts them all at once.
+//!
+//! Limits come from the request itself, the way llmgw's ratelimit filter sends them: each
+//! descriptor carries its limit in the standard `limit` override (`requests_per_unit`, `unit`)
+//! and its cost in `hits_addend` (tokens for token limits). So the service needs no
+//! configuration of its own: llmgw's JSON stays the one place where limits are written.
+//!
+//! Windows are fixed and aligned to the epoch, like llmgw's local mode.
+
+use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
+use envoy_types::pb::envoy::r#type::v3::RateLimitUnit;
+use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::rate_limit;
+use tonic::Status;
+
+/// Check every counter (KEYS), and add the hits to all of them only when none would pass its
+/// max: a request refused by one limit consumes none of the others, atomically across
+/// descriptors, services and Envoys. ARGV, per key: hits, max, window end (Unix seconds).
+/// Returns the number of counters over, then each counter's value.
+pub const CHECK_AND_COUNT: &str = r"
+local over = 0
+local counts = {}
+for i = 1, #KEYS do
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  counts[i] = count
+  if count + tonumber(ARGV[3 * i - 2]) > tonumber(ARGV[3 * i - 1]) then
+    over = over + 1
+  end
+end
+if over == 0 then
+  for i = 1, #KEYS do
+    counts[i] = redis.call('INCRBY', KEYS[i], ARGV[3 * i - 2])
+    redis.call('EXPIREAT', KEYS[i], tonumber(ARGV[3 * i]) + 1)
+  end
+end
+local out = {over}
+for i = 1, #KEYS do out[#out + 1] = counts[i] end
+return out
+";
+
+/// One descriptor, understood.
+pub struct Check {
+    pub key: String,
+    pub hits: u64,
+    pub max: u32,
+    pub unit: RateLimitUnit,
+    pub window_end: u64,
+}
+
+fn unit_seconds(unit: RateLimitUnit) -> Option<u64> {
+    match unit {
+        RateLimitUnit::Second => Some(1),
+        RateLimitUnit::Minute => Some(60),
+        RateLimitUnit::Hour => Some(3600),
+        RateLimitUnit::Day => Some(86_400),
+        RateLimitUnit::Month => Some(30 * 86_400),
+        RateLimitUnit::Year => Some(365 * 86_400),
+        RateLimitUnit::Unknown => None,
+    }
+}
+
+pub fn response_unit(unit: RateLimitUnit) -> rate_limit::Unit {
+    match unit {
+        RateLimitUnit::Second => rate_limit::Unit::Second,
+        RateLimitUnit::Minute => rate_limit::Unit::Minute,
+        RateLimitUnit::Hour => rate_limit::Unit::Hour,
+        RateLimitUnit::Day => rate_limit::Unit::Day,
+        RateLimitUnit::Month => rate_limit::Unit::Month,
+        RateLimitUnit::Year => rate_limit::Unit::Year,
+        RateLimitUnit::Unknown => rate_limit::Unit::Unknown,
+    }
+}
+
+/// Escape `|`, `=` and `\` so entries cannot be forged into another counter's key.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('=', "\\=")
+}
+
+/// The counter a descriptor names at `now` (Unix seconds). `request_hits` is the request-level
+/// `hits_addend`, used where a descriptor sets none (0 counts as 1, as in Envoy's API).
+pub fn check_of(
+    domain: &str,
+    d: &RateLimitDescriptor,
+    request_hits: u32,
+    now: u64,
+) -> Result<Check, Status> {
+    let limit = d.limit.ok_or_else(|| {
+        Status::invalid_argument(
+            "every descriptor needs its `limit` override (requests_per_unit, unit)",
+        )
+    })?;
+    // Giving units back would need a different script; llmgw never sends it, and counting it
+    // up instead would be wrong.
+    if d.is_negative_hits {
+        return Err(Status::invalid_argument(
+            "is_negative_hits is not supported by llmgw-rls",
+        ));
+    }
+    let unit = RateLimitUnit::try_from(limit.unit).unwrap_or(RateLimitUnit::Unknown);
+    let seconds = unit_seconds(unit)
+        .ok_or_else(|| Status::invalid_argument("descriptor limit has no unit"))?;
+    let window = now / seconds;
+    let entries: Vec<String> = d
+        .entries
+        .iter()
+        .map(|e| format!("{}={}", escape(&e.key), escape(&e.value)))
+        .collect();
+    let hits = d
+        .hits_addend
+        .map(|h| h.value)
+        .unwrap_or(u64::from(request_hits.max(1)));
+    Ok(Check {
+        key: format!(
+            "llmgw-rls|{}|{seconds}|{window}|{}",
+            escape(domain),
+            entries.join("|")
+        ),
+        hits,
+        max: limit.requests_per_unit,
+        unit,
+        window_end: (window + 1) * seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use envoy_types::pb::envoy::extensions::common::ratelimit::v3::rate_limit_descriptor::{
+        Entry, RateLimitOverride,
+    };
+
+    fn descriptor(k: &str, v: &str) -> RateLimitDescriptor {
+        RateLimitDescriptor {
+            entries: vec![Entry {
+                key: k.into(),
+                value: v.into(),
+            }],
+            limit: Some(RateLimitOverride {
+                requests_per_unit: 5,
+                unit: RateLimitUnit::Minute as i32,
+            }),
+            hits_addend: None,
+            is_negative_hits: false,
+        }
+    }
+
+    #[test]
+    fn keys_cannot_be_forged() {
+        let a = check_of("d", &descriptor("a", "b|c=d"), 0, 120).unwrap();
+        let b = check_of("d", &descriptor("a", "b"), 0, 120).unwrap();
+        assert_ne!(a.key, b.key);
+        assert_eq!(a.hits, 1);
+        assert_eq!(a.window_end, 180);
+    }
+
+    #[test]
+    fn descriptor_hits_win_over_the_request_s() {
+        let mut d = descriptor("a", "b");
+        assert_eq!(check_of("d", &d, 7, 0).unwrap().hits, 7);
+        d.hits_addend = Some(envoy_types::pb::google::protobuf::UInt64Value { value: 4321 });
+        assert_eq!(check_of("d", &d, 7, 0).unwrap().hits, 4321);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_count() {
+        let mut d = descriptor("a", "b");
+        d.is_negative_hits = true;
+        let err = check_of("d", &d, 0, 0).err().unwrap();
+        assert!(err.message().contains("is_negative_hits"), "{err:?}");
+        let mut d = descriptor("a", "b");
+        d.limit = None;
+        let err = check_of("d", &d, 0, 0).err().unwrap();
+        assert!(err.message().contains("`limit` override"), "{err:?}");
+    }
+}
