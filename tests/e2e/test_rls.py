@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import socket
 import threading
 import time
@@ -161,3 +162,80 @@ def test_sigterm_lets_the_call_in_flight_finish_then_exits_0(mock):
         gw.stop()
         service.stop()
         redis.stop()
+
+
+def test_sentinel_failover_keeps_the_counts(mock, tmp_path):
+    """A master, its replica and one Sentinel (quorum 1): the service finds the master through
+    the Sentinel, and after the master dies and the Sentinel promotes the replica, it serves
+    again from the new master with the counts the replica copied."""
+    master = rls.Redis()
+    replica = rls.Redis(extra=["--replicaof", "127.0.0.1", str(master.port)])
+    sentinel_port = harness.free_port()
+    conf = tmp_path / "sentinel.conf"  # Sentinel rewrites its config file: it must be its own
+    conf.write_text(
+        f"port {sentinel_port}\nbind 127.0.0.1\n"
+        f"sentinel monitor llmgw 127.0.0.1 {master.port} 1\n"
+        "sentinel down-after-milliseconds llmgw 500\n"
+        "sentinel failover-timeout llmgw 5000\n")
+    sentinel = subprocess.Popen(["redis-server", str(conf), "--sentinel"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = gw = None
+    try:
+        assert wait_for(lambda: redis_info(replica.port, "master_link_status") == "up")
+        service = rls.Rls(args=["--sentinel", f"redis://127.0.0.1:{sentinel_port}",
+                                "--sentinel-master", "llmgw"])
+        assert wait_for(lambda: http_get(f"{service.http}/readyz")[0] == 200)
+        gw = gateway(mock, service, global_limits(100, "closed"))
+        remaining = [int(chat(gw).headers["x-ratelimit-remaining-requests"]) for _ in range(3)]
+        assert remaining == [99, 98, 97]
+        # The replica has the counts before the master goes.
+        assert wait_for(lambda: redis_info(replica.port, "master_repl_offset")
+                        == redis_info(master.port, "master_repl_offset"))
+        master.stop()
+        killed = time.monotonic()
+        assert wait_for(lambda: redis_info(replica.port, "role") == "master", timeout=20), \
+            "the Sentinel did not promote the replica"
+        assert wait_for(lambda: chat(gw).status == 200, timeout=10)
+        back = time.monotonic() - killed
+        after = chat(gw)
+        assert after.status == 200, after.body
+        # 3 before, 1 through the wait above (maybe more), then this one: the count went on.
+        assert int(after.headers["x-ratelimit-remaining-requests"]) <= 95
+        assert http_get(f"{service.http}/readyz")[0] == 200
+        print(f"\nllmgw-rls over Sentinel: master killed → calls served again {back:.1f} s later "
+              f"(down-after 0.5 s); counts kept: {after.headers['x-ratelimit-remaining-requests']} "
+              "requests left of 100")
+    finally:
+        if gw:
+            gw.stop()
+        if service:
+            service.stop()
+        sentinel.terminate()
+        sentinel.wait(timeout=10)
+        replica.stop()
+        master.stop()
+
+
+def redis_info(port: int, field: str) -> str | None:
+    """One field of `INFO replication`, or None when Redis does not answer."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"INFO replication\r\n")
+            data = b""
+            while b"\r\n" not in data:  # the bulk reply's header: $<length>
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                data += chunk
+            header, _, data = data.partition(b"\r\n")
+            while len(data) < int(header[1:]):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                data += chunk
+    except OSError:
+        return None
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith(field + ":"):
+            return line.split(":", 1)[1]
+    return None
