@@ -60,6 +60,12 @@ build/test/auth-crash.wasm:
 	@mkdir -p build/test
 	@cp $(CRASH_TARGET)/$(WASM_TARGET)/release/llmgw_auth.wasm $@
 
+## fleet: two gateways behind one front Envoy at :$(PORT) (gateways on PORT+1, PORT+2; admin
+## ADMIN_PORT=9900, +1, +2), limits shared through one llmgw-rls (examples/fleet, README "Scaling out")
+.PHONY: fleet
+fleet: build
+	PORT=$(PORT) ADMIN_PORT=$(or $(ADMIN_PORT),9900) $(VENV)/bin/python examples/fleet/fleet.py
+
 ## rls: the global rate limit service (rls/README.md) as build/bin/llmgw-rls (dynamically linked to glibc only)
 .PHONY: rls
 rls:
