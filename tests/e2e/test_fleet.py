@@ -48,6 +48,12 @@ def chat(f, consumer: str) -> rawhttp.Response:
                         {"authorization": f"Bearer {KEYS[consumer]}"})
 
 
+def rls_metrics(service) -> dict[str, float]:
+    with urllib.request.urlopen(f"{service.http}/metrics") as r:
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in r.read().decode().splitlines() if line and not line.startswith("#")}
+
+
 def served(gateway: harness.Envoy) -> int:
     """Requests the gateway's listener answered (Envoy's own counter)."""
     with urllib.request.urlopen(f"{gateway.admin}/stats?filter=downstream_rq_completed") as r:
@@ -76,6 +82,12 @@ def test_a_token_limit_is_the_fleet_s_not_each_gateway_s(fleet):
     assert statuses == [200] * ADMITTED + [429]
     # One counter for both: it goes down by the estimate whichever gateway served.
     assert remaining == [INPUT_PER_HOUR - (i + 1) * ESTIMATE for i in range(ADMITTED)]
+    # And it is the service's: one call per request, from both gateways.
+    calls = rls_metrics(fleet.rls)
+    assert calls['llmgw_rls_requests_total{result="ok"}'] == ADMITTED
+    assert calls['llmgw_rls_requests_total{result="over_limit"}'] == 1
+    mean_ms = 1000 * calls["llmgw_rls_request_duration_seconds_sum"] / (ADMITTED + 1)
+    print(f"llmgw-rls: {ADMITTED + 1} calls, {mean_ms:.2f} ms each on average")
 
 
 def test_one_gateway_dies_and_the_other_serves(fleet):
