@@ -168,8 +168,9 @@ def test_sentinel_failover_keeps_the_counts(mock, tmp_path):
     """A master, its replica and one Sentinel (quorum 1): the service finds the master through
     the Sentinel, and after the master dies and the Sentinel promotes the replica, it serves
     again from the new master with the counts the replica copied."""
-    master = rls.Redis()
-    replica = rls.Redis(extra=["--replicaof", "127.0.0.1", str(master.port)])
+    # A full sync writes an RDB file on the replica: in the test's own directory.
+    master = rls.Redis(extra=["--dir", str(tmp_path)])
+    replica = rls.Redis(extra=["--dir", str(tmp_path), "--replicaof", "127.0.0.1", str(master.port)])
     sentinel_port = harness.free_port()
     conf = tmp_path / "sentinel.conf"  # Sentinel rewrites its config file: it must be its own
     conf.write_text(
