@@ -7,31 +7,44 @@
 //! and its cost in `hits_addend` (tokens for token limits). So the service needs no
 //! configuration of its own: llmgw's JSON stays the one place where limits are written.
 //!
-//! Windows are fixed and aligned to the epoch, like llmgw's local mode.
+//! Windows are fixed and aligned to the epoch, like llmgw's local mode; `MONTH` is the calendar
+//! month in UTC, and a descriptor whose `window` entry (llmgw's descriptors carry one) says
+//! `week` or `month` counts in that calendar window (budgets: a week has no `RateLimitUnit`).
+//! `is_negative_hits` gives units back (llmgw settles budgets with it), never below zero.
 
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
 use envoy_types::pb::envoy::r#type::v3::RateLimitUnit;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::rate_limit;
+use llmgw_core::ratelimit::Window;
 use tonic::Status;
 
 /// Check every counter (KEYS), and add the hits to all of them only when none would pass its
 /// max: a request refused by one limit consumes none of the others, atomically across
-/// descriptors, services and Envoys. ARGV, per key: hits, max, window end (Unix seconds).
-/// Returns the number of counters over, then each counter's value.
+/// descriptors, services and Envoys. ARGV, per key: hits, max, window end (Unix seconds),
+/// and 1 for a refund (`is_negative_hits`: never refused, never below zero, nothing written
+/// when the window's counter is gone). Returns the number of counters over, then each
+/// counter's value.
 pub const CHECK_AND_COUNT: &str = r"
 local over = 0
 local counts = {}
 for i = 1, #KEYS do
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
   counts[i] = count
-  if count + tonumber(ARGV[3 * i - 2]) > tonumber(ARGV[3 * i - 1]) then
+  if ARGV[4 * i] == '0' and count + tonumber(ARGV[4 * i - 3]) > tonumber(ARGV[4 * i - 2]) then
     over = over + 1
   end
 end
 if over == 0 then
   for i = 1, #KEYS do
-    counts[i] = redis.call('INCRBY', KEYS[i], ARGV[3 * i - 2])
-    redis.call('EXPIREAT', KEYS[i], tonumber(ARGV[3 * i]) + 1)
+    local hits = tonumber(ARGV[4 * i - 3])
+    if ARGV[4 * i] == '0' then
+      counts[i] = redis.call('INCRBY', KEYS[i], ARGV[4 * i - 3])
+      redis.call('EXPIREAT', KEYS[i], tonumber(ARGV[4 * i - 1]) + 1)
+    elseif counts[i] > 0 then
+      counts[i] = math.max(0, counts[i] - hits)
+      redis.call('SET', KEYS[i], string.format('%d', counts[i]))
+      redis.call('EXPIREAT', KEYS[i], tonumber(ARGV[4 * i - 1]) + 1)
+    end
   end
 end
 local out = {over}
@@ -46,18 +59,38 @@ pub struct Check {
     pub max: u32,
     pub unit: RateLimitUnit,
     pub window_end: u64,
+    /// `is_negative_hits`: give `hits` back.
+    pub refund: bool,
 }
 
-fn unit_seconds(unit: RateLimitUnit) -> Option<u64> {
-    match unit {
-        RateLimitUnit::Second => Some(1),
-        RateLimitUnit::Minute => Some(60),
-        RateLimitUnit::Hour => Some(3600),
-        RateLimitUnit::Day => Some(86_400),
-        RateLimitUnit::Month => Some(30 * 86_400),
-        RateLimitUnit::Year => Some(365 * 86_400),
-        RateLimitUnit::Unknown => None,
+/// A descriptor's window at `now` (Unix seconds): its start and end, and its name in keys.
+fn window_of(d: &RateLimitDescriptor, unit: RateLimitUnit, now: u64) -> Option<(u64, u64, u64)> {
+    let named = d
+        .entries
+        .iter()
+        .find(|e| e.key == "window")
+        .map(|e| e.value.as_str());
+    let calendar = match (named, unit) {
+        (Some("week"), _) => Some(Window::Week),
+        (Some("month"), _) | (_, RateLimitUnit::Month) => Some(Window::Month),
+        _ => None,
+    };
+    if let Some(window) = calendar {
+        let now_ms = now.saturating_mul(1000);
+        let (start, end) = (window.start(now_ms) / 1000, window.end(now_ms) / 1000);
+        // Named by its start: a calendar window has no fixed length to divide by.
+        return Some((start, end, start));
     }
+    let seconds = match unit {
+        RateLimitUnit::Second => 1,
+        RateLimitUnit::Minute => 60,
+        RateLimitUnit::Hour => 3600,
+        RateLimitUnit::Day => 86_400,
+        RateLimitUnit::Year => 365 * 86_400,
+        RateLimitUnit::Month | RateLimitUnit::Unknown => return None,
+    };
+    let window = now / seconds;
+    Some((window * seconds, (window + 1) * seconds, window))
 }
 
 pub fn response_unit(unit: RateLimitUnit) -> rate_limit::Unit {
@@ -92,17 +125,10 @@ pub fn check_of(
             "every descriptor needs its `limit` override (requests_per_unit, unit)",
         )
     })?;
-    // Giving units back would need a different script; llmgw never sends it, and counting it
-    // up instead would be wrong.
-    if d.is_negative_hits {
-        return Err(Status::invalid_argument(
-            "is_negative_hits is not supported by llmgw-rls",
-        ));
-    }
     let unit = RateLimitUnit::try_from(limit.unit).unwrap_or(RateLimitUnit::Unknown);
-    let seconds = unit_seconds(unit)
+    let (start, window_end, window) = window_of(d, unit, now)
         .ok_or_else(|| Status::invalid_argument("descriptor limit has no unit"))?;
-    let window = now / seconds;
+    let seconds = window_end - start;
     let entries: Vec<String> = d
         .entries
         .iter()
@@ -121,7 +147,8 @@ pub fn check_of(
         hits,
         max: limit.requests_per_unit,
         unit,
-        window_end: (window + 1) * seconds,
+        window_end,
+        refund: d.is_negative_hits,
     })
 }
 
@@ -167,11 +194,26 @@ mod tests {
     }
 
     #[test]
+    fn calendar_windows_for_budgets() {
+        // 2026-12-03T07:31:10Z.
+        let now = 1_796_283_070;
+        let mut d = descriptor("window", "month");
+        d.limit.as_mut().unwrap().unit = RateLimitUnit::Month as i32;
+        let month = check_of("d", &d, 0, now).unwrap();
+        // 2026-12-01 to 2027-01-01: 31 days, not 30.
+        assert_eq!(month.window_end, 1_798_761_600);
+        assert!(month.key.contains("|2678400|1796083200|"), "{}", month.key);
+        let week = check_of("d", &descriptor("window", "week"), 0, now).unwrap();
+        // Monday 2026-11-30 to Monday 2026-12-07.
+        assert!(week.key.contains("|604800|1795996800|"), "{}", week.key);
+        assert_eq!(week.window_end, 1_796_601_600);
+        let mut refund = descriptor("a", "b");
+        refund.is_negative_hits = true;
+        assert!(check_of("d", &refund, 0, now).unwrap().refund);
+    }
+
+    #[test]
     fn refuses_what_it_cannot_count() {
-        let mut d = descriptor("a", "b");
-        d.is_negative_hits = true;
-        let err = check_of("d", &d, 0, 0).err().unwrap();
-        assert!(err.message().contains("is_negative_hits"), "{err:?}");
         let mut d = descriptor("a", "b");
         d.limit = None;
         let err = check_of("d", &d, 0, 0).err().unwrap();

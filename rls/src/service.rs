@@ -60,7 +60,8 @@ impl Service {
             .enumerate()
             .map(|(i, c)| {
                 let count = counts.get(i + 1).copied().unwrap_or(0);
-                let this_over = over && count.saturating_add(c.hits) > u64::from(c.max);
+                let this_over =
+                    over && !c.refund && count.saturating_add(c.hits) > u64::from(c.max);
                 DescriptorStatus {
                     code: if this_over { Code::OverLimit } else { Code::Ok } as i32,
                     current_limit: Some(RateLimit {
@@ -94,7 +95,8 @@ impl Service {
                 .key(&c.key)
                 .arg(c.hits)
                 .arg(c.max)
-                .arg(c.window_end);
+                .arg(c.window_end)
+                .arg(u8::from(c.refund));
         }
         let mut connection = self.store.connection().await?;
         let result = invocation.invoke_async(&mut connection).await;
@@ -150,6 +152,7 @@ mod tests {
                 ],
                 limit: Some((1000, proto::Unit::Hour)),
                 hits_addend: Some(4321),
+                negative: true,
             }],
             hits_addend: 0,
         };
@@ -162,6 +165,7 @@ mod tests {
         assert_eq!(limit.requests_per_unit, 1000);
         assert_eq!(limit.unit, RateLimitUnit::Hour as i32);
         assert_eq!(d.hits_addend.unwrap().value, 4321);
+        assert!(d.is_negative_hits);
     }
 
     /// And prost's encoding of a response against llmgw-core's decoder.

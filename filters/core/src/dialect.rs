@@ -104,7 +104,7 @@ pub fn anthropic_error_type(status: u16, kind: ErrorType) -> &'static str {
             ErrorType::AuthenticationError => "authentication_error",
             ErrorType::PermissionError => "permission_error",
             ErrorType::NotFoundError => "not_found_error",
-            ErrorType::RateLimitError => "rate_limit_error",
+            ErrorType::RateLimitError | ErrorType::InsufficientQuota => "rate_limit_error",
             ErrorType::ServiceUnavailableError => "overloaded_error",
             ErrorType::ApiError => "api_error",
         },

@@ -16,6 +16,8 @@ pub enum ErrorType {
     PermissionError,
     NotFoundError,
     RateLimitError,
+    /// A budget is spent (OpenAI's type when an account's quota is).
+    InsufficientQuota,
     ApiError,
     ServiceUnavailableError,
 }
@@ -29,6 +31,7 @@ impl ErrorType {
             ErrorType::PermissionError => "permission_error",
             ErrorType::NotFoundError => "not_found_error",
             ErrorType::RateLimitError => "rate_limit_error",
+            ErrorType::InsufficientQuota => "insufficient_quota",
             ErrorType::ApiError => "api_error",
             ErrorType::ServiceUnavailableError => "service_unavailable_error",
         }

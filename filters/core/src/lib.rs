@@ -11,6 +11,7 @@ pub mod access_log;
 pub mod auth;
 #[cfg(feature = "bedrock")]
 pub mod aws;
+pub mod calendar;
 pub mod config;
 pub mod dialect;
 pub mod error;

@@ -19,7 +19,7 @@ use std::rc::Rc;
 use crate::host::{Host, MetricKind};
 
 /// The label names llmgw uses; each has a `stats_tags` entry in `envoy/gateway.yaml`.
-pub const LABELS: [&str; 9] = [
+pub const LABELS: [&str; 12] = [
     "model",
     "requested",
     "provider",
@@ -29,6 +29,9 @@ pub const LABELS: [&str; 9] = [
     "error",
     "token_type",
     "reason",
+    "limit",
+    "budget",
+    "key",
 ];
 
 /// The Envoy stat name carrying `labels` for metric `name`.
@@ -99,6 +102,13 @@ impl Metrics {
         }
         if let Some(id) = self.id(host, MetricKind::Counter, name, labels) {
             host.increment_metric(id, i64::try_from(delta).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Set a gauge.
+    pub fn set(&self, host: &mut dyn Host, name: &str, labels: &[(&str, &str)], value: u64) {
+        if let Some(id) = self.id(host, MetricKind::Gauge, name, labels) {
+            host.record_metric(id, value);
         }
     }
 

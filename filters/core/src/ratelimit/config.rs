@@ -11,7 +11,10 @@
 //!  "default_max_output_tokens": 1024}
 //! ```
 //! A rate is a field `<kind>_per_<window>`: kind `requests`, `input_tokens`, `output_tokens` or
-//! `total_tokens`; window `second`, `minute`, `hour` or `day`.
+//! `total_tokens`; window `second`, `minute`, `hour` or `day`. A budget is a rate of kind `usd`
+//! (`"usd_per_month": 500`, `"usd_per_day": 0.01`): USD, at most 6 decimal places, kept as
+//! integer micro-USD; window `hour`, `day`, `week` (from Monday 00:00 UTC) or `month` (the
+//! calendar month, UTC).
 //!
 //! `default`, `teams` and `consumers` are per-consumer limits (the shape of llmgw's first
 //! version, kept): each consumer has its own counters; for each rate (kind and window) the most
@@ -33,6 +36,9 @@ use crate::config::ConfigError;
 /// `default_max_output_tokens` when the config sets none.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 1024;
 
+/// `budget_warning_percent` when the config sets none.
+pub const DEFAULT_BUDGET_WARNING_PERCENT: u64 = 80;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RateLimitConfig {
@@ -46,12 +52,16 @@ pub(super) struct RateLimitConfig {
     limits: Vec<RuleConfig>,
     #[serde(default)]
     default_max_output_tokens: Option<u64>,
+    /// A budget used to this percentage (after a request's worst case) warns in a header.
+    #[serde(default)]
+    budget_warning_percent: Option<u64>,
     #[serde(default)]
     pub(super) global: Option<super::global::GlobalConfig>,
 }
 
-/// `<kind>_per_<window>` → max, checked at compile time (so a typo names the field).
-type Rates = BTreeMap<String, u64>;
+/// `<kind>_per_<window>` → max, checked at compile time (so a typo names the field). A JSON
+/// number: whole for requests and tokens, USD with up to 6 decimal places for budgets.
+type Rates = BTreeMap<String, serde_json::Number>;
 
 /// A named limit: its own fields, and every other field is one of its rates.
 #[derive(Debug)]
@@ -182,15 +192,35 @@ fn parse_rates(path: &str, rates: &Rates) -> Result<Vec<Limit>, ConfigError> {
             return Err(ConfigError::new(
                 at,
                 "unknown field; a rate is <kind>_per_<window> with kind requests, input_tokens, \
-                 output_tokens or total_tokens and window second, minute, hour or day",
+                 output_tokens or total_tokens and window second, minute, hour or day, or a \
+                 budget usd_per_<window> with window hour, day, week or month",
             ));
         };
-        let max = *value;
+        if !kind.allows(window) {
+            let why = if kind == LimitKind::Usd {
+                "unknown budget period; a budget is usd_per_hour, usd_per_day, usd_per_week or \
+                 usd_per_month"
+            } else {
+                "weeks and months are for budgets (usd_per_week, usd_per_month); a rate of \
+                 requests or tokens is <kind>_per_<window> with window second, minute, hour or \
+                 day"
+            };
+            return Err(ConfigError::new(at, why));
+        }
+        let max = if kind == LimitKind::Usd {
+            usd_micros(value).map_err(|why| ConfigError::new(at.clone(), why))?
+        } else {
+            value
+                .as_u64()
+                .ok_or_else(|| ConfigError::new(at.clone(), "must be a whole number, at least 1"))?
+        };
         if max == 0 {
-            return Err(ConfigError::new(
-                at,
-                "must be at least 1 (leave the limit out for no limit)",
-            ));
+            let why = if kind == LimitKind::Usd {
+                "must be more than 0 (leave the budget out for no budget)"
+            } else {
+                "must be at least 1 (leave the limit out for no limit)"
+            };
+            return Err(ConfigError::new(at, why));
         }
         out.push(Limit { kind, window, max });
     }
@@ -201,6 +231,36 @@ fn parse_rates(path: &str, rates: &Rates) -> Result<Vec<Limit>, ConfigError> {
         ));
     }
     Ok(out)
+}
+
+/// A budget's USD amount in micro-USD, exactly: the number's decimal text is read digit by
+/// digit, never through a float, so `0.01` is 10000 and not 9999.
+fn usd_micros(value: &serde_json::Number) -> Result<u64, &'static str> {
+    const TOO_LARGE: &str = "too large (at most 18446744073709 USD)";
+    let text = value.to_string();
+    if text.starts_with('-') {
+        return Err("must not be negative");
+    }
+    if text.contains(['e', 'E']) {
+        // serde_json writes very small or large numbers with an exponent: read those through
+        // f64, and only when they are a whole number of micro-USD.
+        let micros = value.as_f64().unwrap_or(f64::NAN) * 1e6;
+        if !(micros.is_finite() && micros.fract() == 0.0 && micros < 1.8e19) {
+            return Err("must be USD with at most 6 decimal places (micro-USD)");
+        }
+        return Ok(micros as u64);
+    }
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let frac = frac.trim_end_matches('0');
+    if frac.len() > 6 {
+        return Err("must be USD with at most 6 decimal places (micro-USD)");
+    }
+    let whole: u64 = whole.parse().map_err(|_| TOO_LARGE)?;
+    let frac: u64 = format!("{frac:0<6}").parse().map_err(|_| TOO_LARGE)?;
+    whole
+        .checked_mul(1_000_000)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or(TOO_LARGE)
 }
 
 /// A `limits[]` entry, compiled.
@@ -221,6 +281,8 @@ pub struct Policy {
     consumers: HashMap<String, Vec<Limit>>,
     rules: Vec<Rule>,
     pub default_max_output_tokens: u64,
+    /// Budgets used to this per mille or more warn (`x-llmgw-budget-warning`).
+    pub budget_warning_permille: u64,
 }
 
 /// The rule name of the per-consumer sections.
@@ -309,6 +371,47 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Every configured limit with its config path (`teams.ml.usd_per_month`).
+    fn all_limits(&self) -> Vec<(String, Limit)> {
+        let mut out = Vec::new();
+        let mut add = |path: String, limits: &[Limit]| {
+            for l in limits {
+                let field = format!("{}_per_{}", l.kind.as_str(), l.window.as_str());
+                out.push((format!("{path}.{field}"), *l));
+            }
+        };
+        add("default".to_string(), &self.default);
+        for (id, limits) in &self.teams {
+            add(format!("teams.{id}"), limits);
+        }
+        for (id, limits) in &self.consumers {
+            add(format!("consumers.{id}"), limits);
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            add(format!("limits[{i}]"), &rule.limits);
+            for (id, limits) in &rule.overrides {
+                add(format!("limits[{i}].consumers.{id}"), limits);
+            }
+        }
+        out
+    }
+
+    /// Global mode carries a budget in the protocol's 32-bit limit (micro-USD).
+    fn check_global_budgets(&self) -> Result<(), ConfigError> {
+        for (path, limit) in self.all_limits() {
+            if limit.kind == LimitKind::Usd && limit.max > super::global::MAX_GLOBAL_BUDGET_MICROS {
+                return Err(ConfigError::new(
+                    path,
+                    "in global mode a budget is at most 4294.967295 USD per period (the rate \
+                     limit protocol's limit is a 32-bit count, here of micro-USD)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl RateLimitConfig {
     pub(super) fn compile(&self) -> Result<Policy, ConfigError> {
         let default = match &self.default {
@@ -385,12 +488,26 @@ impl RateLimitConfig {
             Some(n) => n,
             None => DEFAULT_MAX_OUTPUT_TOKENS,
         };
-        Ok(Policy {
+        let budget_warning_percent = self
+            .budget_warning_percent
+            .unwrap_or(DEFAULT_BUDGET_WARNING_PERCENT);
+        if !(1..=100).contains(&budget_warning_percent) {
+            return Err(ConfigError::new(
+                "budget_warning_percent",
+                "must be between 1 and 100",
+            ));
+        }
+        let policy = Policy {
             default,
             teams: section("teams", &self.teams)?,
             consumers: section("consumers", &self.consumers)?,
             rules,
             default_max_output_tokens,
-        })
+            budget_warning_permille: budget_warning_percent * 10,
+        };
+        if self.global.is_some() {
+            policy.check_global_budgets()?;
+        }
+        Ok(policy)
     }
 }

@@ -7,13 +7,20 @@
 //! else `max_tokens`, else ratelimit's `default_max_output_tokens`). When the response ends,
 //! the real `usage` replaces the estimate ([`Cost::delta`]).
 //!
+//! Budgets are admitted at the request's worst-case cost ([`worst_case_usd_micros`]): the
+//! estimated input tokens at the dearest input price (fresh, cache read or cache write) plus
+//! the answer's cap at the output price, of the dearest target the request may reach (fallbacks
+//! included). The real cost ([`usd_micros`]) is the usage at the price of the provider that
+//! answered, cached input tokens at their own prices, reasoning tokens as the output they are
+//! billed as (OpenAI's `completion_tokens` includes them).
+//!
 //! Router, the one filter that parses the body, hands the facts on in its
 //! [`RouterFacts`]; ratelimit reads them back with [`Cost::estimate`].
 
 use serde::Deserialize;
 
 use super::window::LimitKind;
-use crate::facts::RouterFacts;
+use crate::facts::{Price, RouterFacts};
 use crate::schema::openai::Usage;
 use crate::schema::Lenient;
 
@@ -22,6 +29,8 @@ use crate::schema::Lenient;
 pub struct Cost {
     pub input: u64,
     pub output: u64,
+    /// Spend in micro-USD (budgets).
+    pub usd_micros: u64,
 }
 
 impl Cost {
@@ -32,6 +41,7 @@ impl Cost {
             LimitKind::InputTokens => self.input,
             LimitKind::OutputTokens => self.output,
             LimitKind::TotalTokens => self.input.saturating_add(self.output),
+            LimitKind::Usd => self.usd_micros,
         }
     }
 
@@ -46,6 +56,7 @@ impl Cost {
         Self {
             input,
             output: usage.completion_tokens,
+            usd_micros: 0,
         }
     }
 
@@ -55,6 +66,7 @@ impl Cost {
         Self {
             input: routed.input_tokens_estimate,
             output: routed.max_output_tokens.unwrap_or(default_max_output),
+            usd_micros: 0,
         }
     }
 
@@ -63,6 +75,49 @@ impl Cost {
     pub fn delta(&self, estimated: &Cost, kind: LimitKind) -> i128 {
         i128::from(self.of(kind)) - i128::from(estimated.of(kind))
     }
+}
+
+/// The providers a request may reach: its fallback chain's, else router's choice.
+pub fn reachable_providers(routed: &RouterFacts) -> Vec<&str> {
+    match routed.targets.as_deref() {
+        Some(targets) => targets
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(provider, _)| provider.trim())
+            .collect(),
+        None => routed.provider.as_deref().into_iter().collect(),
+    }
+}
+
+/// The most a request admitted at `estimate` (tokens) may cost, in micro-USD (rounded up): at
+/// the prices of the dearest provider it may reach. `Err(provider)` names a reachable provider
+/// without a price (or, `""`, that router named none): such a request cannot be budgeted.
+pub fn worst_case_usd_micros<'a>(routed: &'a RouterFacts, estimate: &Cost) -> Result<u64, &'a str> {
+    let providers = reachable_providers(routed);
+    if providers.is_empty() {
+        return Err("");
+    }
+    let mut worst = 0;
+    for provider in providers {
+        let price = routed.price_for(provider).ok_or(provider)?;
+        // Every input token could be a cache write, dearer than a fresh one at Anthropic.
+        let input = price.input.max(price.cache_read).max(price.cache_write);
+        let nanos = Price::new(input, price.output).cost_nanos(estimate.input, estimate.output);
+        worst = worst.max(nanos.div_ceil(1000));
+    }
+    Ok(worst)
+}
+
+/// What `usage` cost at `price`, in micro-USD (rounded to the nearest): what translate's cost
+/// metric and the access log count for the same try, in micro- rather than nano-USD.
+pub fn usd_micros(usage: &Usage, price: Price) -> u64 {
+    let nanos = price.cost_with_cache_nanos(
+        usage.prompt_tokens,
+        usage.cached_tokens(),
+        usage.cache_write_tokens(),
+        usage.completion_tokens,
+    );
+    nanos.saturating_add(500) / 1000
 }
 
 /// Prompt tokens estimated from the request body's size: bytes / 4, rounded up.
@@ -124,7 +179,9 @@ mod tests {
         let c = Cost {
             input: 300,
             output: 100,
+            usd_micros: 7,
         };
+        assert_eq!(c.of(LimitKind::Usd), 7);
         assert_eq!(c.of(LimitKind::Requests), 1);
         assert_eq!(c.of(LimitKind::InputTokens), 300);
         assert_eq!(c.of(LimitKind::OutputTokens), 100);
@@ -136,6 +193,7 @@ mod tests {
         let estimated = Cost {
             input: 300,
             output: 1000,
+            usd_micros: 0,
         };
         let actual = Cost::from_usage(&Usage {
             prompt_tokens: 250,
@@ -150,6 +208,7 @@ mod tests {
         let more = Cost {
             input: 400,
             output: 10,
+            usd_micros: 0,
         };
         assert_eq!(more.delta(&estimated, LimitKind::InputTokens), 100);
         // Only a total reported: it counts as input.
@@ -161,7 +220,8 @@ mod tests {
             total_only,
             Cost {
                 input: 77,
-                output: 0
+                output: 0,
+                usd_micros: 0
             }
         );
     }
@@ -190,16 +250,84 @@ mod tests {
             Cost::estimate(&routed, 500),
             Cost {
                 input: 120,
-                output: 30
+                output: 30,
+                usd_micros: 0
             }
         );
         assert_eq!(
             Cost::estimate(&RouterFacts::default(), 500),
             Cost {
                 input: 0,
-                output: 500
+                output: 500,
+                usd_micros: 0
             }
         );
+    }
+
+    #[test]
+    fn worst_case_is_the_dearest_reachable_target_at_its_dearest_input_price() {
+        let estimate = Cost {
+            input: 1000,
+            output: 100,
+            usd_micros: 0,
+        };
+        let one = RouterFacts {
+            provider: Some("openai".into()),
+            prices: Some("openai=0.15/0.6,anthropic=1/5".into()),
+            ..RouterFacts::default()
+        };
+        // 1000 × 0.15 + 100 × 0.6 = 210 micro-USD.
+        assert_eq!(worst_case_usd_micros(&one, &estimate), Ok(210));
+        let chain = RouterFacts {
+            targets: Some("openai=gpt-4o-mini,anthropic=claude-haiku-4-5".into()),
+            ..one.clone()
+        };
+        // The fallback's 1000 × 1 + 100 × 5 = 1500.
+        assert_eq!(worst_case_usd_micros(&chain, &estimate), Ok(1500));
+        // Cache writes at 3.75 dearer than fresh input at 3: 3750 + 1500.
+        let cached = RouterFacts {
+            provider: Some("bedrock".into()),
+            prices: Some("bedrock=3/15/0.3/3.75".into()),
+            ..RouterFacts::default()
+        };
+        assert_eq!(worst_case_usd_micros(&cached, &estimate), Ok(5250));
+        // Rounded up: 1 token at 0.15 is 0.15 micro-USD.
+        let tiny = Cost {
+            input: 1,
+            output: 0,
+            usd_micros: 0,
+        };
+        assert_eq!(worst_case_usd_micros(&one, &tiny), Ok(1));
+        let unpriced = RouterFacts {
+            targets: Some("openai=gpt-4o-mini,gemini=gemini-2.5-flash".into()),
+            ..one.clone()
+        };
+        assert_eq!(worst_case_usd_micros(&unpriced, &estimate), Err("gemini"));
+        assert_eq!(
+            worst_case_usd_micros(&RouterFacts::default(), &estimate),
+            Err("")
+        );
+    }
+
+    #[test]
+    fn real_cost_prices_cache_reads_and_rounds_to_the_nearest_micro() {
+        let usage: Usage = serde_json::from_str(
+            r#"{"prompt_tokens":2000,"completion_tokens":100,"total_tokens":2100,
+                "prompt_tokens_details":{"cached_tokens":1000}}"#,
+        )
+        .unwrap();
+        // 1000 fresh × 3 + 1000 read × 0.3 + 100 × 15 = 4800 micro-USD.
+        let price = Price {
+            cache_read: 0.3,
+            cache_write: 3.75,
+            ..Price::new(3.0, 15.0)
+        };
+        assert_eq!(usd_micros(&usage, price), 4800);
+        let small: Usage =
+            serde_json::from_str(r#"{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}"#)
+                .unwrap();
+        // 3 × 0.15 + 1 × 0.6 = 1.05 micro-USD → 1.
+        assert_eq!(usd_micros(&small, Price::new(0.15, 0.6)), 1);
     }
 
     #[test]

@@ -14,15 +14,21 @@
 //! which other services honour these fields.
 //!
 //! When the response ends, tokens used beyond the estimate are sent as a second call with only
-//! the token descriptors. The protocol has no way to give units back (hits are unsigned), so in
-//! global mode a request that used fewer tokens than estimated stays charged its estimate.
+//! the token descriptors. Tokens are never given back (a service without `is_negative_hits`
+//! would count a refund as more hits), so in global mode a request that used fewer tokens than
+//! estimated stays charged its estimate. Budgets are settled both ways: what the worst case
+//! reserved beyond the real cost goes back with `is_negative_hits` (llmgw-rls honours it),
+//! because a budget admitted at worst cases and never refunded would run out long before the
+//! money does. Budget windows `week` and `month` have no `RateLimitUnit`: the descriptor says
+//! `MONTH` (or `DAY` for a week) and its `window` entry names the calendar window, which
+//! llmgw-rls reads.
 
 use serde::Deserialize;
 
 use super::config::Applied;
 use super::estimate::Cost;
 use super::proto::{Descriptor, RateLimitRequest, Unit};
-use super::window::Window;
+use super::window::{LimitKind, Window};
 use crate::config::ConfigError;
 
 pub const SERVICE: &str = "envoy.service.ratelimit.v3.RateLimitService";
@@ -92,9 +98,14 @@ pub const fn unit(window: Window) -> Unit {
         Window::Second => Unit::Second,
         Window::Minute => Unit::Minute,
         Window::Hour => Unit::Hour,
-        Window::Day => Unit::Day,
+        Window::Day | Window::Week => Unit::Day,
+        Window::Month => Unit::Month,
     }
 }
+
+/// The largest budget global mode can carry: the limit override is a 32-bit count, of
+/// micro-USD for a budget (4294.967295 USD per period).
+pub const MAX_GLOBAL_BUDGET_MICROS: u64 = u32::MAX as u64;
 
 /// One descriptor per applied limit, costing `units(applied)`, with the limit's own max or
 /// `max_override`.
@@ -105,24 +116,28 @@ pub fn descriptors(
 ) -> Vec<Descriptor> {
     applied
         .iter()
-        .map(|a| {
-            let mut entries = Vec::with_capacity(a.key.len() + 3);
-            entries.push(("llmgw_limit".to_string(), a.rule.clone()));
-            entries.push(("kind".to_string(), a.limit.kind.as_str().to_string()));
-            entries.push(("window".to_string(), a.limit.window.as_str().to_string()));
-            for (dim, value) in &a.key {
-                entries.push(((*dim).to_string(), value.clone()));
-            }
-            Descriptor {
-                entries,
-                limit: Some((
-                    max_override.unwrap_or(u32::try_from(a.limit.max).unwrap_or(u32::MAX)),
-                    unit(a.limit.window),
-                )),
-                hits_addend: Some(units(a)),
-            }
-        })
+        .map(|a| descriptor(a, units(a), max_override))
         .collect()
+}
+
+/// One applied limit as a descriptor costing `hits`.
+fn descriptor(a: &Applied, hits: u64, max_override: Option<u32>) -> Descriptor {
+    let mut entries = Vec::with_capacity(a.key.len() + 3);
+    entries.push(("llmgw_limit".to_string(), a.rule.clone()));
+    entries.push(("kind".to_string(), a.limit.kind.as_str().to_string()));
+    entries.push(("window".to_string(), a.limit.window.as_str().to_string()));
+    for (dim, value) in &a.key {
+        entries.push(((*dim).to_string(), value.clone()));
+    }
+    Descriptor {
+        entries,
+        limit: Some((
+            max_override.unwrap_or(u32::try_from(a.limit.max).unwrap_or(u32::MAX)),
+            unit(a.limit.window),
+        )),
+        hits_addend: Some(hits),
+        negative: false,
+    }
 }
 
 /// The admission call: every applied limit at its estimated cost.
@@ -134,33 +149,39 @@ pub fn admission(domain: &str, applied: &[Applied], estimate: &Cost) -> RateLimi
     }
 }
 
-/// The reconciliation call: tokens used beyond the estimate, per token limit; `None` when
-/// nothing is owed.
+/// The reconciliation call: tokens used beyond the estimate, per token limit, and each
+/// budget's difference between its reservation and the real cost (a refund when below);
+/// `None` when nothing is owed.
 pub fn reconciliation(
     domain: &str,
     applied: &[Applied],
     estimate: &Cost,
     actual: &Cost,
 ) -> Option<RateLimitRequest> {
-    let owed: Vec<Applied> = applied
+    let descriptors: Vec<Descriptor> = applied
         .iter()
-        .filter(|a| a.limit.kind.is_tokens() && actual.delta(estimate, a.limit.kind) > 0)
-        .cloned()
+        .filter_map(|a| {
+            let delta = actual.delta(estimate, a.limit.kind);
+            let refund = a.limit.kind == LimitKind::Usd && delta < 0;
+            if !(a.limit.kind.is_settled() && delta > 0 || refund) {
+                return None;
+            }
+            // The tokens were spent: they must be counted even past the limit. A service that
+            // does not count refused hits (Limitador, llmgw-rls) would drop them at the real
+            // max, so the charge goes with the largest max; the counter is the same (it is
+            // keyed by the entries, not by the limit).
+            let hits = u64::try_from(delta.unsigned_abs()).unwrap_or(u64::MAX);
+            let mut d = descriptor(a, hits, Some(u32::MAX));
+            d.negative = refund;
+            Some(d)
+        })
         .collect();
-    if owed.is_empty() {
+    if descriptors.is_empty() {
         return None;
     }
     Some(RateLimitRequest {
         domain: domain.to_string(),
-        // The tokens were spent: they must be counted even past the limit. A service that does
-        // not count refused hits (Limitador, llmgw-rls) would drop them at the real max,
-        // so the charge goes with the largest max; the counter is the same (it is keyed by the
-        // entries, not by the limit).
-        descriptors: descriptors(
-            &owed,
-            |a| u64::try_from(actual.delta(estimate, a.limit.kind)).unwrap_or(0),
-            Some(u32::MAX),
-        ),
+        descriptors,
         hits_addend: 0,
     })
 }
@@ -197,6 +218,7 @@ mod tests {
         let est = Cost {
             input: 100,
             output: 50,
+            usd_micros: 0,
         };
         let req = admission("llmgw", &limits, &est);
         assert_eq!(req.domain, "llmgw");
@@ -231,10 +253,12 @@ mod tests {
         let est = Cost {
             input: 100,
             output: 50,
+            usd_micros: 0,
         };
         let actual = Cost {
             input: 130,
             output: 20,
+            usd_micros: 0,
         };
         let req = reconciliation("d", &limits, &est, &actual).unwrap();
         assert_eq!(req.descriptors.len(), 1);
@@ -244,6 +268,41 @@ mod tests {
             .entries
             .contains(&("kind".to_string(), "input_tokens".to_string())));
         assert!(reconciliation("d", &limits, &est, &est).is_none());
+    }
+
+    #[test]
+    fn budgets_are_settled_both_ways() {
+        let mut budget = applied(LimitKind::Usd, 10_000);
+        budget.limit.window = Window::Month;
+        let limits = [applied(LimitKind::InputTokens, 10_000), budget];
+        let est = Cost {
+            input: 100,
+            output: 50,
+            usd_micros: 900,
+        };
+        let actual = Cost {
+            input: 90,
+            output: 20,
+            usd_micros: 250,
+        };
+        // Tokens below the estimate stay charged; the budget gets 650 back.
+        let req = reconciliation("d", &limits, &est, &actual).unwrap();
+        assert_eq!(req.descriptors.len(), 1);
+        let d = &req.descriptors[0];
+        assert!(d.negative);
+        assert_eq!(d.hits_addend, Some(650));
+        assert_eq!(d.limit, Some((u32::MAX, Unit::Month)));
+        assert!(d
+            .entries
+            .contains(&("window".to_string(), "month".to_string())));
+        // Dearer than reserved (a usage past the estimate): charged, not refunded.
+        let dearer = Cost {
+            usd_micros: 1000,
+            ..actual
+        };
+        let req = reconciliation("d", &limits, &est, &dearer).unwrap();
+        assert!(!req.descriptors[0].negative);
+        assert_eq!(req.descriptors[0].hits_addend, Some(100));
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //!   took), answers 429 when over, writes OpenAI's `x-ratelimit-*` headers on every response,
 //!   and charges the real usage when the response ends.
 //!
+//! Budgets (`usd_per_<window>`, micro-USD counters) go through the same machinery: admitted at
+//! the request's worst-case cost ([`estimate::worst_case_usd_micros`]), settled at the real cost
+//! of the provider that answered, refused with OpenAI's `insufficient_quota` 429, and reported
+//! in llmgw's `x-llmgw-budget-*` headers (README "Budgets").
+//!
 //! Why not Envoy's native rate limit filters: their buckets come from route or descriptor
 //! config, not per consumer from one JSON shared with auth; they count requests, not tokens
 //! estimated from the body and reconciled from the answer (Envoy 1.40's `hits_addend` from
@@ -32,7 +37,8 @@ pub mod window;
 
 pub use self::config::{Applied, Dimension, Identity, Policy, DEFAULT_MAX_OUTPUT_TOKENS};
 pub use self::window::{
-    format_duration_ms, remaining, retry_after_secs, Limit, LimitKind, Usage, Window,
+    format_duration_ms, format_usd, format_utc, remaining, retry_after_secs, Limit, LimitKind,
+    Usage, Window,
 };
 
 use std::rc::Rc;
@@ -66,6 +72,49 @@ pub mod metrics {
     pub const STORE_FAILURES: &str = "llmgw_ratelimit_store_failures_total";
     /// Requests refused with 429.
     pub const REFUSED: &str = "llmgw_ratelimit_refused_total";
+    /// Responses that carried a budget warning (label `budget`: its config path).
+    pub const BUDGET_WARNINGS: &str = "llmgw_budget_warnings_total";
+    /// Budgeted requests refused because a provider they may reach has no price.
+    pub const BUDGET_UNPRICED: &str = "llmgw_budget_unpriced_total";
+    /// Gauges per budget counter (labels `budget`: its config path, `key`: the values of its
+    /// `by` dimensions joined by `/`): micro-USD spent in the current window as this Envoy last
+    /// saw it (reservations in flight included), and the budget's limit.
+    pub const BUDGET_SPENT: &str = "llmgw_budget_spent_usd_micros";
+    pub const BUDGET_LIMIT: &str = "llmgw_budget_limit_usd_micros";
+}
+
+/// Response headers of the tightest budget (README "Budgets"), beside the three of
+/// [`LimitKind::headers`].
+pub mod budget_headers {
+    /// The tightest budget's config path (`limits[0].usd_per_day`).
+    pub const NAME: &str = "x-llmgw-budget";
+    /// When it resets, RFC 3339 UTC.
+    pub const RESET_AT: &str = "x-llmgw-budget-reset-at";
+    /// Set when a budget is used to `budget_warning_percent` or more.
+    pub const WARNING: &str = "x-llmgw-budget-warning";
+}
+
+/// The 429 for a request whose worst case does not fit in budget `name`: OpenAI's
+/// `insufficient_quota` (<https://platform.openai.com/docs/guides/error-codes>), naming the
+/// budget, its period and when it resets. `x-should-retry: false` tells the OpenAI and Anthropic
+/// SDKs not to retry it: retrying cannot help before the reset.
+pub fn budget_exceeded(who: &str, name: &str, usage: &Usage, cost: u64, now_ms: u64) -> ApiError {
+    let limit = usage.limit;
+    let resets_at = format_utc(limit.window.end(now_ms));
+    ApiError::new(
+        429,
+        ErrorType::InsufficientQuota,
+        format!(
+            "Budget {name} for {who} is spent: {} of {} USD per {} (UTC) used, and this request \
+             may cost up to {} USD. It resets at {resets_at}.",
+            format_usd(usage.used),
+            format_usd(limit.max),
+            limit.window.as_str(),
+            format_usd(cost),
+        ),
+    )
+    .with_code("insufficient_quota")
+    .with_header("x-should-retry", "false")
 }
 
 /// The 429 for a request over `usage.limit` (configured as `name`), OpenAI-shaped, with
@@ -98,13 +147,59 @@ pub fn response_headers(usage: &[Usage]) -> Vec<(&'static str, String)> {
     for tokens in [false, true] {
         let tightest = usage
             .iter()
-            .filter(|u| u.limit.kind.is_tokens() == tokens)
+            .filter(|u| u.limit.kind != LimitKind::Usd && u.limit.kind.is_tokens() == tokens)
             .min_by_key(|u| (u.remaining(), u.reset_ms));
         if let Some(u) = tightest {
             out.extend(u.headers());
         }
     }
     out
+}
+
+/// The tightest budget's headers (the least remaining), and the warning of the most used
+/// budget at `warn_permille` or more: `(headers, budget warned about)`. `applied[i]` is the
+/// limit of `usage[i]`.
+pub fn budget_response_headers(
+    applied: &[Applied],
+    usage: &[Usage],
+    now_ms: u64,
+    warn_permille: u64,
+) -> (Vec<(&'static str, String)>, Option<String>) {
+    let budgets = || {
+        applied
+            .iter()
+            .zip(usage)
+            .filter(|(_, u)| u.limit.kind == LimitKind::Usd)
+    };
+    let mut out = Vec::new();
+    if let Some((a, u)) = budgets().min_by_key(|(_, u)| (u.remaining(), u.reset_ms)) {
+        out.extend(u.headers());
+        out.push((budget_headers::NAME, a.name.clone()));
+        out.push((
+            budget_headers::RESET_AT,
+            format_utc(a.limit.window.end(now_ms)),
+        ));
+    }
+    let warned = budgets()
+        .filter(|(_, u)| u.used_permille() >= warn_permille)
+        .max_by_key(|(_, u)| u.used_permille());
+    let warned = warned.map(|(a, u)| {
+        let permille = u.used_permille();
+        out.push((
+            budget_headers::WARNING,
+            format!(
+                "{}.{}% of budget {} used ({} of {} USD per {})",
+                permille / 10,
+                permille % 10,
+                a.name,
+                format_usd(u.used),
+                format_usd(u.limit.max),
+                u.limit.window.as_str()
+            ),
+        ));
+        a.name.clone()
+    });
+    (out, warned)
 }
 
 /// ratelimit's compiled configuration.
@@ -153,6 +248,8 @@ impl FilterRoot for RateLimitRoot {
             api: ClientApi::ChatCompletions,
             pending_call: None,
             done: false,
+            prices: None,
+            answered_by: None,
         }
     }
 }
@@ -188,6 +285,10 @@ pub struct RateLimitFilter {
     pending_call: Option<u32>,
     /// The real usage was charged (or the request was refused): nothing more to do.
     done: bool,
+    /// Router's prices of the targets the request may reach (budgets only).
+    prices: Option<String>,
+    /// The provider of the try that answered (budgets only): its price settles the budget.
+    answered_by: Option<String>,
 }
 
 impl RateLimitFilter {
@@ -202,7 +303,56 @@ impl RateLimitFilter {
         // The limit's config path (`consumers.carol.requests_per_minute`): bounded by config.
         self.metrics
             .count(host, metrics::REFUSED, &[("limit", name)], 1);
-        let err = rate_limited(&self.consumer, name, &usage, &self.usage);
+        let err = if usage.limit.kind == LimitKind::Usd {
+            let cost = self.estimate.usd_micros;
+            budget_exceeded(&self.consumer, name, &usage, cost, host.now_ms())
+        } else {
+            rate_limited(&self.consumer, name, &usage, &self.usage)
+        };
+        host::send_error_in(host, self.api, &err);
+        Flow::Pause
+    }
+
+    /// The budget gauges of `a`, now at `used`.
+    fn report_budget(&self, host: &mut dyn Host, a: &Applied, used: u64) {
+        if a.limit.kind != LimitKind::Usd {
+            return;
+        }
+        let key: Vec<&str> = a.key.iter().map(|(_, v)| v.as_str()).collect();
+        let key = key.join("/");
+        let labels = [("budget", a.name.as_str()), ("key", key.as_str())];
+        self.metrics.set(host, metrics::BUDGET_SPENT, &labels, used);
+        self.metrics
+            .set(host, metrics::BUDGET_LIMIT, &labels, a.limit.max);
+    }
+
+    /// A budget applies but a provider the request may reach has no price: it cannot be
+    /// counted, so it is not sent (a budget that unpriced models escape would be no cap).
+    fn refuse_unpriced(&mut self, host: &mut dyn Host, provider: &str) -> Flow {
+        self.done = true;
+        let budget = self
+            .applied
+            .iter()
+            .find(|a| a.limit.kind == LimitKind::Usd)
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
+        self.metrics
+            .count(host, metrics::BUDGET_UNPRICED, &[("budget", &budget)], 1);
+        let whose = if provider.is_empty() {
+            "router named no provider".to_string()
+        } else {
+            format!("provider {provider} has no price in router's catalogue")
+        };
+        log::warn!("llmgw.ratelimit: budget {budget} cannot price a request: {whose}");
+        let err = ApiError::new(
+            500,
+            ErrorType::ApiError,
+            format!(
+                "Budget {budget} applies to this request, but its cost cannot be counted: \
+                 {whose}. The request was not sent; the gateway's operator must add the price."
+            ),
+        )
+        .with_code("budget_unpriced_model");
         host::send_error_in(host, self.api, &err);
         Flow::Pause
     }
@@ -217,14 +367,18 @@ impl RateLimitFilter {
             let key = applied_key(a);
             let window_start = a.limit.window.start(now);
             let reset_ms = a.limit.window.reset_ms(now);
-            match try_acquire(host, &key, window_start, a.limit.max, cost) {
+            let acquired = try_acquire(host, &key, window_start, a.limit.max, cost);
+            if let Acquire::Admitted { count } | Acquire::Denied { count } = acquired {
+                self.report_budget(host, a, count);
+            }
+            match acquired {
                 Acquire::Admitted { count } => {
                     self.usage.push(Usage {
                         limit: a.limit,
                         used: count,
                         reset_ms,
                     });
-                    if a.limit.kind.is_tokens() {
+                    if a.limit.kind.is_settled() {
                         self.charged.push(Charge {
                             key: key.clone(),
                             window_start,
@@ -240,6 +394,17 @@ impl RateLimitFilter {
                         usage.used = usage.used.saturating_sub(*cost);
                     }
                     self.charged.clear();
+                    for (key, start, _) in &taken {
+                        let given_back = applied.iter().find(|a| applied_key(a) == *key);
+                        if let Some(a) = given_back.filter(|a| a.limit.kind == LimitKind::Usd) {
+                            let stored = host.shared_data(key);
+                            self.report_budget(
+                                host,
+                                a,
+                                Counter::count_in(stored.data.as_deref(), *start),
+                            );
+                        }
+                    }
                     let usage = Usage {
                         limit: a.limit,
                         used: count,
@@ -350,6 +515,11 @@ impl RateLimitFilter {
                 .and_then(|s| s.duration_until_reset_ms)
                 .filter(|ms| *ms > 0)
                 .unwrap_or_else(|| a.limit.window.reset_ms(now));
+            // A budget's reset is exact from the calendar (the service rounds to seconds).
+            let reset_ms = match a.limit.kind {
+                LimitKind::Usd => a.limit.window.reset_ms(now),
+                _ => reset_ms,
+            };
             let usage = Usage {
                 limit: a.limit,
                 used: a.limit.max.saturating_sub(remaining),
@@ -359,6 +529,9 @@ impl RateLimitFilter {
                 refused = Some((a.name.clone(), usage));
             }
             self.usage.push(usage);
+        }
+        for (a, usage) in self.applied.iter().zip(&self.usage) {
+            self.report_budget(host, a, usage.used);
         }
         match refused {
             Some((name, usage)) => {
@@ -393,7 +566,20 @@ impl RateLimitFilter {
         self.done = true;
         let watcher = self.watcher.take();
         let actual = match watcher.as_ref().and_then(ResponseWatcher::usage) {
-            Some(usage) => Cost::from_usage(&usage),
+            Some(usage) => {
+                let mut cost = Cost::from_usage(&usage);
+                // At the price of the provider that answered; unknown (no price, no provider):
+                // the reservation stands.
+                let price = self
+                    .answered_by
+                    .as_deref()
+                    .and_then(|p| facts::price_for_provider(self.prices.as_deref()?, p));
+                cost.usd_micros = match price {
+                    Some(price) => estimate::usd_micros(&usage, price),
+                    None => self.estimate.usd_micros,
+                };
+                cost
+            }
             None if !status_ok => Cost::default(), // the provider refused: no tokens spent
             None => {
                 if watcher.as_ref().is_some_and(ResponseWatcher::expects_usage) {
@@ -412,6 +598,14 @@ impl RateLimitFilter {
                     let delta = actual.delta(&self.estimate, charge.kind);
                     if !adjust(host, &charge.key, charge.window_start, delta) {
                         self.metrics.count(host, metrics::STORE_FAILURES, &[], 1);
+                    }
+                    if charge.kind == LimitKind::Usd {
+                        let stored = host.shared_data(&charge.key);
+                        let used = Counter::count_in(stored.data.as_deref(), charge.window_start);
+                        let budget = self.applied.iter().find(|a| applied_key(a) == charge.key);
+                        if let Some(a) = budget {
+                            self.report_budget(host, a, used);
+                        }
                     }
                 }
             }
@@ -432,12 +626,30 @@ impl RateLimitFilter {
         }
     }
 
+    /// The budget headers and warning; and which provider answered, whose price settles.
+    fn budget_headers(&mut self, host: &mut dyn Host) {
+        let now = host.now_ms();
+        let warn = self.policy.budget_warning_permille;
+        let (headers, warned) = budget_response_headers(&self.applied, &self.usage, now, warn);
+        for (name, value) in headers {
+            host.set_response_header(name, &value);
+        }
+        if let Some(budget) = warned {
+            self.metrics
+                .count(host, metrics::BUDGET_WARNINGS, &[("budget", &budget)], 1);
+        }
+        self.answered_by = host
+            .property(&crate::router::UPSTREAM_PROVIDER)
+            .and_then(|v| String::from_utf8(v).ok());
+    }
+
     /// Must the response be watched: tokens to reconcile, or a forced usage chunk to hide?
     fn needs_usage(&self) -> bool {
         !self.done
             && (self.hide_usage
                 || !self.charged.is_empty()
-                || (self.global.is_some() && self.applied.iter().any(|a| a.limit.kind.is_tokens())))
+                || (self.global.is_some()
+                    && self.applied.iter().any(|a| a.limit.kind.is_settled())))
     }
 }
 
@@ -479,11 +691,21 @@ impl HttpFilter for RateLimitFilter {
         self.api = ClientApi::for_errors(&path);
         // A stream whose client did not ask for usage: have translate ask for it when tokens
         // are to be charged, and hide it again on the way back.
-        if routed.stream_without_usage() && self.applied.iter().any(|a| a.limit.kind.is_tokens()) {
+        if routed.stream_without_usage() && self.applied.iter().any(|a| a.limit.kind.is_settled()) {
             RateLimitFacts { force_usage: true }.publish(host);
             self.hide_usage = true;
         }
         self.estimate = Cost::estimate(&routed, self.policy.default_max_output_tokens);
+        if self.applied.iter().any(|a| a.limit.kind == LimitKind::Usd) {
+            match estimate::worst_case_usd_micros(&routed, &self.estimate) {
+                Ok(micros) => self.estimate.usd_micros = micros,
+                Err(provider) => {
+                    let provider = provider.to_string();
+                    return self.refuse_unpriced(host, &provider);
+                }
+            }
+            self.prices = routed.prices.clone();
+        }
         match self.global.clone() {
             Some(global) => self.admit_globally(host, &global),
             None => self.admit_locally(host),
@@ -531,6 +753,9 @@ impl HttpFilter for RateLimitFilter {
         // llmgw's provider account, not this consumer.
         for (name, value) in response_headers(&self.usage) {
             host.set_response_header(name, &value);
+        }
+        if self.prices.is_some() {
+            self.budget_headers(host);
         }
         let status = host
             .response_header(":status")

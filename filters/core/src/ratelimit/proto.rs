@@ -13,6 +13,7 @@ pub enum Unit {
     Minute = 2,
     Hour = 3,
     Day = 4,
+    Month = 5,
 }
 
 /// `envoy.extensions.common.ratelimit.v3.RateLimitDescriptor`.
@@ -24,6 +25,8 @@ pub struct Descriptor {
     pub limit: Option<(u32, Unit)>,
     /// `hits_addend` (a `google.protobuf.UInt64Value`): the cost, e.g. tokens.
     pub hits_addend: Option<u64>,
+    /// `is_negative_hits`: give `hits_addend` back instead of spending it (a budget's refund).
+    pub negative: bool,
 }
 
 /// `envoy.service.ratelimit.v3.RateLimitRequest`.
@@ -133,6 +136,7 @@ impl Descriptor {
             // A wrapper message: present even when 0, so "0 hits" differs from "unset".
             put_message(out, 3, |w| put_uint(w, 1, hits));
         }
+        put_uint(out, 4, u64::from(self.negative));
     }
 }
 
@@ -368,6 +372,7 @@ mod tests {
                 entries: vec![("c".into(), "al".into())],
                 limit: Some((3, Unit::Minute)),
                 hits_addend: Some(300),
+                negative: false,
             }],
             hits_addend: 0,
         };
@@ -379,6 +384,13 @@ mod tests {
             0x1a, 0x03, 0x08, 0xac, 0x02, // hits_addend wrapper
         ];
         assert_eq!(req.encode(), expected);
+        // A refund: is_negative_hits is field 4, a bool.
+        let mut refund = req.clone();
+        refund.descriptors[0].negative = true;
+        let mut with_flag = expected.clone();
+        with_flag[4] = 0x16;
+        with_flag.extend([0x20, 0x01]);
+        assert_eq!(refund.encode(), with_flag);
         // A request-wide hits_addend is field 3 of the request.
         let req = RateLimitRequest {
             domain: String::new(),

@@ -736,6 +736,7 @@ fn global_admission_pauses_then_resumes_on_ok() {
         &Cost {
             input: 300,
             output: 100,
+            usd_micros: 0,
         },
     )
     .encode();
@@ -836,10 +837,12 @@ fn global_reconciliation_sends_tokens_over_the_estimate() {
         &Cost {
             input: 10,
             output: 5,
+            usd_micros: 0,
         },
         &Cost {
             input: 12,
             output: 9,
+            usd_micros: 0,
         },
     )
     .unwrap();
@@ -970,4 +973,174 @@ fn keyed_limits_take_per_consumer_overrides() {
     )
     .unwrap_err();
     assert_eq!(err.path, "limits[0].consumers.vip");
+}
+
+// ---- budgets ----
+
+/// $0.01 a day for every consumer; a month's budget for team ml.
+const BUDGETS: &str = r#"{"limits": [
+    {"name": "keys", "by": ["consumer"], "usd_per_day": 0.01,
+     "consumers": {"carol": {"usd_per_day": 1}}},
+    {"name": "team", "by": ["team"], "usd_per_month": 500}],
+  "budget_warning_percent": 50}"#;
+
+/// A request to openai ($0.15 / $0.6 per million) that may fall back to anthropic ($1 / $5).
+fn priced(consumer_id: &str, input: u64, max_output: u64, fallback: bool) -> FakeHost {
+    chat(consumer_id, input, Some(max_output)).with_routed(|r| {
+        r.prices = Some("openai=0.15/0.6,anthropic=1/5".into());
+        if fallback {
+            r.targets = Some("openai=gpt-4o,anthropic=claude-haiku-4-5".into());
+        }
+    })
+}
+
+const BUDGET_KEY: &str = "llmgw.rl.v1.usd.day.@keys:bob";
+
+#[test]
+fn budgets_reserve_the_worst_case_and_refuse_with_insufficient_quota() {
+    let root = configure(BUDGETS).unwrap();
+    let mut envoy = Envoy::default();
+    // Worst case 1000 × 0.15 + 1000 × 0.6 = 750 micro-USD: 13 fit in 10000, the 14th not.
+    for i in 1..=13u64 {
+        let out = envoy.request(&root, priced("bob", 1000, 1000, false), NOW_MS);
+        assert_eq!(out.flow, Flow::Continue, "request {i}");
+        let left = format_usd(10_000 - 750 * i);
+        assert_eq!(
+            out.host.resp("x-llmgw-budget-remaining-usd"),
+            Some(left.as_str())
+        );
+        assert_eq!(out.host.resp("x-llmgw-budget-limit-usd"), Some("0.010000"));
+        assert_eq!(
+            out.host.resp("x-llmgw-budget"),
+            Some("limits.keys.usd_per_day")
+        );
+        assert_eq!(
+            out.host.resp("x-llmgw-budget-reset-at"),
+            Some("2026-06-02T00:00:00Z")
+        );
+        // Warned from 50% on: 7 × 750 = 5250.
+        assert_eq!(
+            out.host.resp("x-llmgw-budget-warning").is_some(),
+            i >= 7,
+            "{i}"
+        );
+    }
+    assert_eq!(stored(&envoy, BUDGET_KEY), 9750);
+    let out = envoy.request(&root, priced("bob", 1000, 1000, false), NOW_MS);
+    let reply = out.host.local_response.unwrap();
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.header("x-should-retry"), Some("false"));
+    let body = reply.json();
+    assert_eq!(body["error"]["type"], "insufficient_quota");
+    assert_eq!(body["error"]["code"], "insufficient_quota");
+    assert_eq!(
+        body["error"]["message"],
+        "Budget limits.keys.usd_per_day for bob is spent: 0.009750 of 0.010000 USD per day \
+         (UTC) used, and this request may cost up to 0.000750 USD. It resets at \
+         2026-06-02T00:00:00Z."
+    );
+    assert_eq!(stored(&envoy, BUDGET_KEY), 9750);
+    // A cheaper request still fits; carol's own override is $1.
+    let out = envoy.request(&root, priced("bob", 100, 200, false), NOW_MS);
+    assert_eq!(out.flow, Flow::Continue);
+    let out = envoy.request(&root, priced("carol", 1000, 1000, false), NOW_MS);
+    assert_eq!(out.host.resp("x-llmgw-budget-limit-usd"), Some("1.000000"));
+}
+
+#[test]
+fn a_fallback_reserves_at_the_dearer_target_and_settles_at_the_answering_one() {
+    let root = configure(BUDGETS).unwrap();
+    let mut envoy = Envoy::default();
+    let body = r#"{"choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":100,"total_tokens":1100}}"#;
+    // Reserved at anthropic's prices: 1000 × 1 + 1000 × 5 = 6000.
+    let host = priced("bob", 1000, 1000, true)
+        .with_property(&crate::router::UPSTREAM_PROVIDER, b"anthropic");
+    let out = envoy.exchange(&root, host, "application/json", body, 11);
+    assert_eq!(
+        out.host.resp("x-llmgw-budget-remaining-usd"),
+        Some("0.004000")
+    );
+    // Settled: 1000 × 1 + 100 × 5 = 1500.
+    assert_eq!(stored(&envoy, BUDGET_KEY), 1500);
+    // Answered by openai: 1000 × 0.15 + 100 × 0.6 = 210.
+    let host =
+        priced("bob", 1000, 1000, true).with_property(&crate::router::UPSTREAM_PROVIDER, b"openai");
+    envoy.exchange(&root, host, "application/json", body, 11);
+    assert_eq!(stored(&envoy, BUDGET_KEY), 1710);
+}
+
+#[test]
+fn a_provider_error_refunds_the_budget() {
+    let root = configure(BUDGETS).unwrap();
+    let mut host = priced("bob", 1000, 1000, false).with_now_ms(NOW_MS);
+    let mut filter = root.new_filter();
+    assert_eq!(filter.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(
+        Counter::count_in(
+            host.shared_data(BUDGET_KEY).data.as_deref(),
+            1_780_272_000_000
+        ),
+        750
+    );
+    let mut host = host
+        .with_response_header(":status", "503")
+        .with_response_header("content-type", "application/json");
+    filter.on_response_headers(&mut host, false);
+    assert_eq!(
+        Counter::count_in(
+            host.shared_data(BUDGET_KEY).data.as_deref(),
+            1_780_272_000_000
+        ),
+        0
+    );
+}
+
+#[test]
+fn a_budgeted_request_to_an_unpriced_provider_is_not_sent() {
+    let root = configure(BUDGETS).unwrap();
+    let host = chat("bob", 10, Some(10)).with_routed(|r| {
+        r.prices = Some("anthropic=1/5".into());
+    });
+    let out = Envoy::default().request(&root, host, NOW_MS);
+    let reply = out.host.local_response.unwrap();
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.json()["error"]["code"], "budget_unpriced_model");
+    assert!(reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("provider openai has no price"));
+}
+
+#[test]
+fn bad_budgets_are_refused_with_their_path() {
+    let refused = |json: &str| configure(json).unwrap_err();
+    let e = refused(r#"{"default": {"usd_per_day": -1}}"#);
+    assert_eq!(
+        (e.path.as_str(), e.reason.as_str()),
+        ("default.usd_per_day", "must not be negative")
+    );
+    let e = refused(r#"{"limits": [{"name": "b", "usd_per_fortnight": 5}]}"#);
+    assert_eq!(e.path, "limits[0].usd_per_fortnight");
+    let e = refused(r#"{"limits": [{"name": "b", "usd_per_minute": 5}]}"#);
+    assert!(e.reason.contains("unknown budget period"), "{e:?}");
+    let e = refused(r#"{"consumers": {"a": {"requests_per_month": 5}}}"#);
+    assert_eq!(e.path, "consumers.a.requests_per_month");
+    let e = refused(r#"{"teams": {"ml": {"usd_per_day": 0.0000001}}}"#);
+    assert!(e.reason.contains("6 decimal places"), "{e:?}");
+    let e = refused(r#"{"default": {"requests_per_day": 1.5}}"#);
+    assert_eq!(e.reason, "must be a whole number, at least 1");
+    let e = refused(r#"{"default": {"usd_per_day": 0}}"#);
+    assert_eq!(e.path, "default.usd_per_day");
+    let e = refused(r#"{"budget_warning_percent": 0}"#);
+    assert_eq!(e.path, "budget_warning_percent");
+    let e = refused(
+        r#"{"limits": [{"name": "b", "by": ["team"], "usd_per_month": 5000}],
+            "global": {"cluster": "rls"}}"#,
+    );
+    assert_eq!(e.path, "limits[0].usd_per_month");
+    // Exact micro-USD from the decimal text.
+    let root = configure(r#"{"default": {"usd_per_day": 0.29}}"#).unwrap();
+    assert_eq!(root.policy().limits_for("x", None)[0].max, 290_000);
+    let root = configure(r#"{"default": {"usd_per_week": 1e-6}}"#).unwrap();
+    assert_eq!(root.policy().limits_for("x", None)[0].max, 1);
 }

@@ -2,7 +2,9 @@
 //!
 //! A [`Limit`] is "at most `max` units of `kind` per `window`". Windows are fixed and aligned
 //! to the epoch (a minute window starts at every whole minute of UTC), so every worker and every
-//! Envoy agrees on where a window starts without talking to each other.
+//! Envoy agrees on where a window starts without talking to each other. Budgets add two
+//! calendar windows: the week (Monday 00:00 UTC to the next) and the calendar month (the 1st
+//! 00:00 UTC to the next 1st), computed with real calendar arithmetic, not a fixed 30 days.
 
 /// What a limit counts. Token kinds are admitted against an estimate before the request goes
 /// upstream and reconciled with the response's `usage` when it ends (see [`super::estimate`]).
@@ -12,15 +14,19 @@ pub enum LimitKind {
     InputTokens,
     OutputTokens,
     TotalTokens,
+    /// Spend, in micro-USD (integers: no float drift); a budget. Admitted at the request's
+    /// worst-case cost and settled at its real cost, like tokens.
+    Usd,
 }
 
 impl LimitKind {
     /// Every kind.
-    pub const ALL: [LimitKind; 4] = [
+    pub const ALL: [LimitKind; 5] = [
         LimitKind::Requests,
         LimitKind::InputTokens,
         LimitKind::OutputTokens,
         LimitKind::TotalTokens,
+        LimitKind::Usd,
     ];
 
     /// The name used in config fields (`input_tokens_per_minute`), shared-data keys and
@@ -31,6 +37,7 @@ impl LimitKind {
             LimitKind::InputTokens => "input_tokens",
             LimitKind::OutputTokens => "output_tokens",
             LimitKind::TotalTokens => "total_tokens",
+            LimitKind::Usd => "usd",
         }
     }
 
@@ -41,6 +48,7 @@ impl LimitKind {
             LimitKind::InputTokens => "input tokens",
             LimitKind::OutputTokens => "output tokens",
             LimitKind::TotalTokens => "tokens",
+            LimitKind::Usd => "micro-USD",
         }
     }
 
@@ -48,8 +56,27 @@ impl LimitKind {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
+    /// A token kind (OpenAI's token header trio reports it).
     pub const fn is_tokens(self) -> bool {
+        matches!(
+            self,
+            LimitKind::InputTokens | LimitKind::OutputTokens | LimitKind::TotalTokens
+        )
+    }
+
+    /// Admitted at an estimate and settled with the real usage when the response ends:
+    /// tokens and budgets (a request counts 1 request, known at once).
+    pub const fn is_settled(self) -> bool {
         !matches!(self, LimitKind::Requests)
+    }
+
+    /// The windows a rate of this kind may use: budgets per hour, day, week or month; requests
+    /// and tokens per second, minute, hour or day.
+    pub fn allows(self, window: Window) -> bool {
+        match self {
+            LimitKind::Usd => !matches!(window, Window::Second | Window::Minute),
+            _ => !matches!(window, Window::Week | Window::Month),
+        }
     }
 
     /// OpenAI's response headers for this kind: limit, remaining, reset
@@ -67,9 +94,20 @@ impl LimitKind {
                 "x-ratelimit-remaining-tokens",
                 "x-ratelimit-reset-tokens",
             ],
+            // llmgw's own budget headers (README "Budgets"): OpenAI has none for spend.
+            LimitKind::Usd => [
+                "x-llmgw-budget-limit-usd",
+                "x-llmgw-budget-remaining-usd",
+                "x-llmgw-budget-reset",
+            ],
         }
     }
 }
+
+use crate::calendar::{civil_from_days, days_from_civil};
+
+const DAY_MS: u64 = 86_400_000;
+const WEEK_MS: u64 = 7 * DAY_MS;
 
 /// A fixed window length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,18 +116,25 @@ pub enum Window {
     Minute,
     Hour,
     Day,
+    /// Monday 00:00 UTC to the next Monday (ISO 8601 weeks).
+    Week,
+    /// The calendar month in UTC: 28 to 31 days.
+    Month,
 }
 
 impl Window {
-    pub const ALL: [Window; 4] = [Window::Second, Window::Minute, Window::Hour, Window::Day];
+    pub const ALL: [Window; 6] = [
+        Window::Second,
+        Window::Minute,
+        Window::Hour,
+        Window::Day,
+        Window::Week,
+        Window::Month,
+    ];
 
-    pub const fn millis(self) -> u64 {
-        match self {
-            Window::Second => 1_000,
-            Window::Minute => 60_000,
-            Window::Hour => 3_600_000,
-            Window::Day => 86_400_000,
-        }
+    /// The window's length; a month's is that of the month containing `now_ms`.
+    pub fn millis(self, now_ms: u64) -> u64 {
+        self.end(now_ms) - self.start(now_ms)
     }
 
     /// The name used in config fields, shared-data keys and messages ("per minute"); also the
@@ -100,6 +145,8 @@ impl Window {
             Window::Minute => "minute",
             Window::Hour => "hour",
             Window::Day => "day",
+            Window::Week => "week",
+            Window::Month => "month",
         }
     }
 
@@ -108,19 +155,62 @@ impl Window {
     }
 
     /// Start of the window that contains `now_ms`.
-    pub const fn start(self, now_ms: u64) -> u64 {
-        now_ms - now_ms % self.millis()
+    pub fn start(self, now_ms: u64) -> u64 {
+        match self {
+            Window::Second => now_ms - now_ms % 1_000,
+            Window::Minute => now_ms - now_ms % 60_000,
+            Window::Hour => now_ms - now_ms % 3_600_000,
+            Window::Day => now_ms - now_ms % DAY_MS,
+            // 1970-01-01 was a Thursday: Mondays are 4 days (mod 7) after the epoch.
+            Window::Week => {
+                let since_monday = (now_ms + 3 * DAY_MS) % WEEK_MS;
+                now_ms.saturating_sub(since_monday)
+            }
+            Window::Month => {
+                let (y, m, _) = civil_from_days(now_ms / DAY_MS);
+                days_from_civil(y, m, 1).unwrap_or(0) * DAY_MS
+            }
+        }
     }
 
     /// End (exclusive) of the window that contains `now_ms`.
-    pub const fn end(self, now_ms: u64) -> u64 {
-        self.start(now_ms).saturating_add(self.millis())
+    pub fn end(self, now_ms: u64) -> u64 {
+        let start = self.start(now_ms);
+        match self {
+            Window::Second => start + 1_000,
+            Window::Minute => start + 60_000,
+            Window::Hour => start + 3_600_000,
+            Window::Day => start + DAY_MS,
+            Window::Week => start + WEEK_MS,
+            Window::Month => {
+                let (y, m, _) = civil_from_days(now_ms / DAY_MS);
+                let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                days_from_civil(y, m, 1).unwrap_or(0) * DAY_MS
+            }
+        }
     }
 
     /// Milliseconds until the window that contains `now_ms` ends; always at least 1.
-    pub const fn reset_ms(self, now_ms: u64) -> u64 {
+    pub fn reset_ms(self, now_ms: u64) -> u64 {
         self.end(now_ms) - now_ms
     }
+}
+
+/// A moment as RFC 3339 UTC to the second (`2027-01-01T00:00:00Z`), for "resets at".
+pub fn format_utc(ms: u64) -> String {
+    let (y, m, d) = civil_from_days(ms / DAY_MS);
+    let secs = ms % DAY_MS / 1000;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Micro-USD as a USD amount with 6 places: `10000` → `0.010000`.
+pub fn format_usd(micros: u64) -> String {
+    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
 }
 
 /// At most `max` units of `kind` per `window`.
@@ -146,14 +236,25 @@ impl Usage {
         remaining(self.limit.max, self.used)
     }
 
-    /// The three OpenAI headers (limit, remaining, reset) with their values.
+    /// The three OpenAI headers (limit, remaining, reset) with their values; a budget's in
+    /// USD.
     pub fn headers(&self) -> [(&'static str, String); 3] {
         let [limit, remaining, reset] = self.limit.kind.headers();
+        let amount = |v: u64| match self.limit.kind {
+            LimitKind::Usd => format_usd(v),
+            _ => v.to_string(),
+        };
         [
-            (limit, self.limit.max.to_string()),
-            (remaining, self.remaining().to_string()),
+            (limit, amount(self.limit.max)),
+            (remaining, amount(self.remaining())),
             (reset, format_duration_ms(self.reset_ms)),
         ]
+    }
+
+    /// Per mille of the limit used (1000 = all of it; more when over).
+    pub fn used_permille(&self) -> u64 {
+        let permille = u128::from(self.used) * 1000 / u128::from(self.limit.max.max(1));
+        u64::try_from(permille).unwrap_or(u64::MAX)
     }
 }
 
@@ -199,6 +300,8 @@ pub fn format_duration_ms(ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -229,9 +332,85 @@ mod tests {
         for w in Window::ALL {
             assert_eq!(Window::parse(w.as_str()), Some(w));
             assert_eq!(w.start(w.start(now)), w.start(now));
-            assert!(w.reset_ms(now) >= 1 && w.reset_ms(now) <= w.millis());
+            assert!(w.reset_ms(now) >= 1 && w.reset_ms(now) <= w.millis(now));
         }
-        assert_eq!(Window::parse("week"), None);
+        assert_eq!(Window::parse("fortnight"), None);
+    }
+
+    const DAY: u64 = 86_400_000;
+
+    #[test]
+    fn calendar_months_have_their_own_lengths() {
+        let at = |y, m, d| days_from_civil(y, m, d).unwrap() * DAY;
+        assert_eq!(at(1970, 1, 1), 0);
+        assert_eq!(at(2026, 6, 1), 1_780_272_000_000);
+        assert_eq!(
+            format_utc(at(2026, 12, 3) + 27_070_000),
+            "2026-12-03T07:31:10Z"
+        );
+        // December 2026 runs to 2027-01-01; February 2028 (leap) has 29 days, 2027's 28.
+        let mid_december = at(2026, 12, 3) + 12_345;
+        assert_eq!(Window::Month.start(mid_december), at(2026, 12, 1));
+        assert_eq!(Window::Month.end(mid_december), at(2027, 1, 1));
+        assert_eq!(
+            format_utc(Window::Month.end(mid_december)),
+            "2027-01-01T00:00:00Z"
+        );
+        assert_eq!(Window::Month.millis(at(2028, 2, 10)), 29 * DAY);
+        assert_eq!(Window::Month.millis(at(2027, 2, 10)), 28 * DAY);
+        assert_eq!(Window::Month.millis(at(2027, 4, 30) + DAY - 1), 30 * DAY);
+        assert_eq!(Window::Month.start(at(2027, 3, 1)), at(2027, 3, 1));
+        assert_eq!(Window::Month.reset_ms(at(2027, 3, 1)), 31 * DAY);
+        // 2100 is not a leap year, 2000 was.
+        assert_eq!(Window::Month.millis(at(2100, 2, 1)), 28 * DAY);
+        assert_eq!(Window::Month.millis(at(2000, 2, 1)), 29 * DAY);
+    }
+
+    #[test]
+    fn weeks_start_on_monday_utc() {
+        let at = |y, m, d| days_from_civil(y, m, d).unwrap() * DAY;
+        // 2026-12-03 is a Thursday; its week began Monday 2026-11-30.
+        let thursday = at(2026, 12, 3) + 3_600_000;
+        assert_eq!(Window::Week.start(thursday), at(2026, 11, 30));
+        assert_eq!(Window::Week.end(thursday), at(2026, 12, 7));
+        assert_eq!(Window::Week.start(at(2026, 12, 7)), at(2026, 12, 7));
+        assert_eq!(Window::Week.end(at(2026, 12, 7) - 1), at(2026, 12, 7));
+        assert_eq!(Window::Week.millis(thursday), 7 * DAY);
+    }
+
+    #[test]
+    fn budgets_use_hours_to_months_and_rates_seconds_to_days() {
+        assert!(LimitKind::Usd.allows(Window::Month));
+        assert!(LimitKind::Usd.allows(Window::Hour));
+        assert!(!LimitKind::Usd.allows(Window::Minute));
+        assert!(!LimitKind::Requests.allows(Window::Week));
+        assert!(LimitKind::TotalTokens.allows(Window::Second));
+        assert!(!LimitKind::Usd.is_tokens());
+        assert!(LimitKind::Usd.is_settled());
+        assert!(!LimitKind::Requests.is_settled());
+    }
+
+    #[test]
+    fn budget_headers_are_in_usd() {
+        let usage = Usage {
+            limit: Limit {
+                kind: LimitKind::Usd,
+                window: Window::Day,
+                max: 10_000,
+            },
+            used: 8_500,
+            reset_ms: 3_600_000,
+        };
+        assert_eq!(
+            usage.headers(),
+            [
+                ("x-llmgw-budget-limit-usd", "0.010000".to_string()),
+                ("x-llmgw-budget-remaining-usd", "0.001500".to_string()),
+                ("x-llmgw-budget-reset", "1h0m0s".to_string()),
+            ]
+        );
+        assert_eq!(usage.used_permille(), 850);
+        assert_eq!(format_usd(500_000_000), "500.000000");
     }
 
     #[test]

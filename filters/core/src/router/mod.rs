@@ -60,7 +60,7 @@ pub const EXPOSED_MODEL: &str = "x-llmgw-model";
 pub const EXPOSED_PROVIDER: &str = "x-llmgw-provider";
 
 /// The endpoint's provider: in a downstream filter it names the host of the last try.
-const UPSTREAM_PROVIDER: [&str; 5] = [
+pub const UPSTREAM_PROVIDER: [&str; 5] = [
     "xds",
     "upstream_host_metadata",
     "filter_metadata",

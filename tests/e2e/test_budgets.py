@@ -1,0 +1,386 @@
+"""Spend budgets end to end (README "Budgets"): real Envoys with the built .wasm, the official
+OpenAI and Anthropic SDKs, the mock provider.
+
+A budget is a micro-USD counter admitted at each request's worst case and settled at its real
+cost. The tests read the gateway's own count with a probe: a request whose worst case exceeds
+every budget here is always refused, and its 429 says how much of the budget is used, to the
+micro-USD. Each test's consumer has its own budget, so the tests do not meet; budgets are per day
+and the probe is exact, so a test only breaks at midnight UTC by bad luck (then rerun).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import re
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import anthropic
+import openai
+import pytest
+
+import harness
+import rawhttp
+import rls
+from conftest import AUTH_CONFIG, sha
+
+CONSUMERS = ["cent", "conc", "stream", "refund", "fallback", "soft", "msgs", "glob", "globerr"]
+KEYS = {c: f"sk-budget-{c}-0123456789" for c in CONSUMERS}
+AUTH = {"keys": AUTH_CONFIG["keys"] + [{"sha256": sha(k), "consumer": c} for c, k in KEYS.items()]}
+
+CENT = 10_000  # micro-USD
+CONC_BUDGET = 50_000
+BUDGET = "limits.keys.usd_per_day"
+BUDGETS = {
+    "default": {"requests_per_hour": 1_000_000},
+    "limits": [{
+        "name": "keys", "by": ["consumer"], "usd_per_day": 0.01,
+        "consumers": {"conc": {"usd_per_day": CONC_BUDGET / 1e6},
+                      "stream": {"usd_per_day": 1}, "refund": {"usd_per_day": 1},
+                      "fallback": {"usd_per_day": 1}, "glob": {"usd_per_day": 0.02},
+                      "globerr": {"usd_per_day": 1}},
+    }],
+    "budget_warning_percent": 50,
+}
+# router's catalogue in envoy/gateway.yaml: USD per million input / output tokens.
+PRICES = {"gpt-4.1": (2.0, 8.0), "gpt-4o-mini": (0.15, 0.6), "claude-haiku-4-5": (1.0, 5.0)}
+SPENT = re.compile(r"is spent: (\d+)\.(\d{6}) of (\d+)\.(\d{6}) USD per (\w+) \(UTC\) used, "
+                   r"and this request may cost up to (\d+)\.(\d{6}) USD\. It resets at (\S+)\.$")
+
+
+def micros(whole: str, frac: str) -> int:
+    return int(whole) * 1_000_000 + int(frac)
+
+
+def cost(usage, model: str) -> int:
+    """What ratelimit settles: usage × the catalogue's price, micro-USD (Rust's arithmetic)."""
+    inp, out = PRICES[model]
+    nanos = math.floor((usage.prompt_tokens * inp + usage.completion_tokens * out) * 1000.0 + 0.5)
+    return (nanos + 500) // 1000
+
+
+def tomorrow() -> str:
+    day = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)
+    return f"{day.isoformat()}T00:00:00Z"
+
+
+def start_gateway(mock, ratelimit: dict, extra_clusters=(), combined=False) -> harness.Envoy:
+    config = harness.gateway_config(
+        port=harness.free_port(), admin_port=harness.free_port(), mock_port=mock.port,
+        filter_configs={"llmgw.auth": AUTH, "llmgw.ratelimit": ratelimit},
+    )
+    config["static_resources"]["clusters"].extend(extra_clusters)
+    if combined:
+        config = harness.combine_downstream(config)
+    return harness.Envoy(config, harness.provider_env(set()))
+
+
+@pytest.fixture(scope="module")
+def local(mock):
+    envoy = start_gateway(mock, BUDGETS)
+    yield envoy
+    envoy.stop()
+
+
+def sdk(gw, consumer: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gw.url}/v1", api_key=KEYS[consumer], max_retries=0,
+                         timeout=20)
+
+
+def probe(gw, consumer: str) -> tuple[int, int]:
+    """(used, limit) of the consumer's budget, from the 429 of a request no budget here fits
+    (10M output tokens of gpt-4.1 may cost $80)."""
+    resp = rawhttp.post(f"{gw.url}/v1/chat/completions",
+                        {"model": "gpt-4.1", "max_tokens": 10_000_000,
+                         "messages": [{"role": "user", "content": "probe"}]},
+                        {"authorization": f"Bearer {KEYS[consumer]}"})
+    assert resp.status == 429, resp.body
+    m = SPENT.search(resp.json()["error"]["message"])
+    assert m, resp.body
+    return micros(m[1], m[2]), micros(m[3], m[4])
+
+
+def ask(client: openai.OpenAI, text: str, model: str = "gpt-4.1", max_tokens: int = 200, **extra):
+    """A chat completion with its raw response: (headers, completion)."""
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, max_tokens=max_tokens, messages=[{"role": "user", "content": text}], **extra)
+    return raw.headers, raw.parse()
+
+
+def remaining(headers) -> int:
+    whole, frac = headers["x-llmgw-budget-remaining-usd"].split(".")
+    return micros(whole, frac)
+
+
+# ---- local mode ----
+
+
+def test_a_cent_a_day_is_refused_once_spent_and_not_before(local):
+    client = sdk(local, "cent")
+    spent, worst, admitted = 0, None, 0
+    while True:
+        try:
+            headers, completion = ask(client, "Hello [mock:words=150]")
+        except openai.RateLimitError as e:
+            refusal = e
+            break
+        assert headers["x-llmgw-budget"] == BUDGET
+        assert headers["x-llmgw-budget-limit-usd"] == "0.010000"
+        assert headers["x-llmgw-budget-reset-at"] == tomorrow()
+        # Admission reserved the worst case on top of what was spent: the same each time.
+        this_worst = CENT - spent - remaining(headers)
+        assert worst in (None, this_worst)
+        worst = this_worst
+        assert spent + worst <= CENT, "admitted though the worst case did not fit"
+        real = cost(completion.usage, "gpt-4.1")
+        assert 0 < real < worst
+        spent += real
+        admitted += 1
+        assert admitted < 100
+    # Refused exactly when the worst case stopped fitting, and the gateway counted every
+    # settled micro-USD the client was billed for.
+    assert spent + worst > CENT
+    assert admitted >= 2
+    assert refusal.status_code == 429
+    assert refusal.response.headers["x-should-retry"] == "false"
+    error = refusal.response.json()["error"]
+    assert error["type"] == "insufficient_quota"
+    assert error["code"] == "insufficient_quota"
+    m = SPENT.search(error["message"])
+    assert m, error["message"]
+    assert error["message"].startswith(f"Budget {BUDGET} for cent is spent")
+    assert (micros(m[1], m[2]), micros(m[3], m[4]), m[5], micros(m[6], m[7]), m[8]) == (
+        spent, CENT, "day", worst, tomorrow())
+    print(f"\n$0.01 a day: {admitted} requests admitted, {spent} micro-USD spent, worst case "
+          f"{worst}, refused at {spent + worst} > {CENT}")
+
+
+def test_64_concurrent_clients_overspend_a_budget_by_at_most_one_worst_case(local):
+    def client_loop(_):
+        client = sdk(local, "conc")
+        costs, worst = [], 0
+        while True:
+            try:
+                headers, completion = ask(client, "Hi [mock:words=20]", max_tokens=40)
+            except openai.RateLimitError as e:
+                m = SPENT.search(e.response.json()["error"]["message"])
+                return costs, micros(m[6], m[7])
+            costs.append(cost(completion.usage, "gpt-4.1"))
+            assert len(costs) < 1000
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(64) as pool:
+        results = list(pool.map(client_loop, range(64)))
+    elapsed = time.monotonic() - started
+    spent = sum(sum(costs) for costs, _ in results)
+    admitted = sum(len(costs) for costs, _ in results)
+    # One request's worst case, as the refusals named it.
+    worst = max(w for _, w in results)
+    used, limit = probe(local, "conc")
+    overspend = spent - limit
+    print(f"\n64 clients: {admitted} admitted in {elapsed:.1f}s, {spent} of {limit} micro-USD "
+          f"spent, overspend {overspend} (bound: one worst case, {worst})")
+    assert used == spent, "every settlement was counted exactly, under contention too"
+    assert limit == CONC_BUDGET
+    assert overspend <= worst
+    # Refusals came from a used budget, not early: at most every client's reservation in
+    # flight was left over when the last one was refused.
+    assert limit - spent < 64 * worst
+
+
+def test_a_streamed_answer_is_settled_to_its_real_cost(local):
+    client = sdk(local, "stream")
+    before, _ = probe(local, "stream")
+    stream = client.chat.completions.create(
+        model="gpt-4.1", max_tokens=300, stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Stream [mock:words=120]"}])
+    usage = [chunk.usage for chunk in stream if chunk.usage]
+    assert len(usage) == 1
+    after, _ = probe(local, "stream")
+    real = cost(usage[0], "gpt-4.1")
+    assert after - before == real
+    # The client did not ask for usage: ratelimit forces it, settles it and hides it.
+    stream = client.chat.completions.create(
+        model="gpt-4.1", max_tokens=300, stream=True,
+        messages=[{"role": "user", "content": "Stream [mock:words=120]"}])
+    assert not [chunk for chunk in stream if chunk.usage]
+    again, _ = probe(local, "stream")
+    assert again - after == real
+
+
+def test_a_provider_error_refunds_the_reservation(local):
+    client = sdk(local, "refund")
+    before, limit = probe(local, "refund")
+    with pytest.raises(openai.InternalServerError) as failed:
+        ask(client, "Fail [mock:status=500]")
+    # The error response showed the reservation; it was given back when the answer ended.
+    assert remaining(failed.value.response.headers) < limit - before
+    after, _ = probe(local, "refund")
+    assert after == before
+
+
+def test_a_fallback_to_a_dearer_provider_is_priced_at_the_provider_that_answered(local):
+    client = sdk(local, "fallback")
+    before, limit = probe(local, "fallback")
+    headers, completion = ask(client, "Hello [mock:openai_status=500]", model="resilient",
+                              max_tokens=100)
+    assert completion.model == "claude-haiku-4-5"
+    # Reserved at the dearer target of the chain (anthropic: 100 output tokens at $5/M = 500
+    # micro-USD; openai's would be 60).
+    assert limit - before - remaining(headers) >= 500
+    after, _ = probe(local, "fallback")
+    real = cost(completion.usage, "claude-haiku-4-5")
+    assert after - before == real
+    assert real != cost(completion.usage, "gpt-4o-mini")
+
+
+def warnings_counted(gw) -> int:
+    with urllib.request.urlopen(f"{gw.admin}/stats/prometheus") as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("llmgw_budget_warnings_total{") and f'budget="{BUDGET}"' in line:
+                return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
+def test_the_soft_limit_header_appears_at_the_threshold(local):
+    client = sdk(local, "soft")
+    counted_before = warnings_counted(local)
+    seen = []
+    while True:
+        try:
+            headers, _ = ask(client, "Hello [mock:words=100]")
+        except openai.RateLimitError:
+            break
+        used = CENT - remaining(headers)
+        warning = headers.get("x-llmgw-budget-warning")
+        seen.append((used, warning))
+        # budget_warning_percent 50: from half the budget on, after this request's worst case.
+        assert (warning is not None) == (used * 2 >= CENT), (used, warning)
+        if warning:
+            assert re.fullmatch(rf"\d+\.\d% of budget {re.escape(BUDGET)} used "
+                                r"\(\d\.\d{6} of 0\.010000 USD per day\)", warning), warning
+        assert len(seen) < 100
+    warned = sum(1 for _, w in seen if w)
+    assert 0 < warned < len(seen), seen
+    deadline = time.monotonic() + 10
+    while warnings_counted(local) - counted_before < warned and time.monotonic() < deadline:
+        time.sleep(0.2)  # stats are flushed on their own schedule
+    assert warnings_counted(local) - counted_before == warned
+
+
+def test_a_messages_client_over_budget_gets_anthropic_s_error(local):
+    claude = anthropic.Anthropic(base_url=local.url, api_key=KEYS["msgs"], max_retries=0,
+                                 timeout=20)
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=100_000,
+                               messages=[{"role": "user", "content": "Hello"}])
+    body = refused.value.response.json()
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "rate_limit_error"
+    assert body["error"]["message"].startswith(f"Budget {BUDGET} for msgs is spent: 0.000000")
+    assert refused.value.response.headers["x-should-retry"] == "false"
+
+
+# ---- bad config ----
+
+BAD_BUDGETS = [
+    ("negative", {"default": {"usd_per_day": -5}}, "default.usd_per_day", "must not be negative"),
+    ("unknown period", {"limits": [{"name": "b", "by": ["team"], "usd_per_fortnight": 5}]},
+     "limits[0].usd_per_fortnight", "unknown field"),
+    ("minute budget", {"teams": {"ml": {"usd_per_minute": 5}}}, "teams.ml.usd_per_minute",
+     "unknown budget period"),
+    ("sub-micro amount", {"consumers": {"a": {"usd_per_month": 0.0000001}}},
+     "consumers.a.usd_per_month", "6 decimal places"),
+]
+
+
+@pytest.mark.parametrize("name,config,field,reason", BAD_BUDGETS, ids=[b[0] for b in BAD_BUDGETS])
+def test_bad_budget_config_is_refused_with_its_field_path(tmp_path, name, config, field, reason):
+    envoy_config = harness.gateway_config(port=harness.free_port(), admin_port=harness.free_port(),
+                                          mock_port=1, filter_configs={"llmgw.ratelimit": config})
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(envoy_config))
+    result = harness.validate(path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"envoy accepted a bad budget ({name})"
+    refusals = [line for line in output.splitlines() if "configuration refused" in line]
+    assert refusals, output[-3000:]
+    assert field in refusals[0] and reason in refusals[0], refusals[0]
+
+
+# ---- global mode ----
+
+
+@pytest.fixture(scope="module")
+def redis():
+    server = rls.Redis()
+    yield server
+    server.stop()
+
+
+def test_two_envoys_share_one_budget_through_llmgw_rls(mock, redis):
+    """One budget counted by llmgw-rls for two gateways (`b` loads the one-module variant):
+    reservations, settlements and refunds all reach the service."""
+    service = rls.Rls(redis.url)
+    config = {**BUDGETS, "global": {"cluster": rls.CLUSTER, "domain": "llmgw-budgets",
+                                    "timeout_ms": 1000, "failure_mode": "closed"}}
+    a = start_gateway(mock, config, [rls.cluster(service.port)])
+    try:
+        b = start_gateway(mock, config, [rls.cluster(service.port)], combined=True)
+        try:
+            limit = 20_000
+            clients = [sdk(a, "glob"), sdk(b, "glob")]
+            spent, admitted, refused_by = 0, 0, None
+            while refused_by is None:
+                gw = admitted % 2
+                try:
+                    _, completion = ask(clients[gw], "Hello [mock:words=150]")
+                except openai.RateLimitError as e:
+                    refused_by = gw
+                    message = e.response.json()["error"]["message"]
+                    break
+                spent += cost(completion.usage, "gpt-4.1")
+                admitted += 1
+                assert admitted < 100
+                time.sleep(0.2)  # the settling call is fire-and-forget
+            m = SPENT.search(message)
+            assert m, message
+            assert micros(m[1], m[2]) == spent, "the service holds the settled cost"
+            assert micros(m[3], m[4]) == limit
+            assert admitted >= 3
+            # Both Envoys see the same count.
+            time.sleep(0.3)
+            assert probe(a, "glob") == probe(b, "glob") == (spent, limit)
+            # A provider error through the service: reserved, then refunded.
+            before = probe(a, "globerr")
+            with pytest.raises(openai.InternalServerError):
+                ask(sdk(b, "globerr"), "Fail [mock:status=500]")
+            time.sleep(0.5)
+            assert probe(a, "globerr") == before
+            print(f"\nglobal: {admitted} admitted across two Envoys, {spent} of {limit} "
+                  f"micro-USD spent")
+        finally:
+            b.stop()
+    finally:
+        a.stop()
+        service.stop()
+
+
+def test_budget_gauges_feed_the_dashboard_s_budget_panel(local):
+    used, limit = probe(local, "cent")
+    with urllib.request.urlopen(f"{local.admin}/stats/prometheus") as resp:
+        lines = resp.read().decode().splitlines()
+    series = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in lines if line.startswith("llmgw_budget_")}
+    labels = f'budget="{BUDGET}",key="cent"'
+    assert series[f"llmgw_budget_spent_usd_micros{{{labels}}}"] == used
+    assert series[f"llmgw_budget_limit_usd_micros{{{labels}}}"] == limit == CENT
+    dashboard = json.loads((harness.ROOT / "examples/grafana/llmgw-dashboard.json").read_text())
+    panel = next(p for p in dashboard["panels"] if p["title"] == "Budget used %")
+    wanted = {m for t in panel["targets"] for m in re.findall(r"llmgw_\w+", t["expr"])}
+    exported = {name.split("{", 1)[0] for name in series}
+    assert wanted == {"llmgw_budget_spent_usd_micros", "llmgw_budget_limit_usd_micros"}
+    assert wanted <= exported
