@@ -179,8 +179,13 @@ clean:
 	cargo clean
 	rm -rf build
 
-## bench: llmgw vs plain Envoy, LiteLLM and Portkey on the mock provider → BENCHMARKS.md
-## (not part of `make test`; BENCH_QUICK=1 for a short smoke run, BENCH_SKIP_PEERS=1 without peers)
-.PHONY: bench
-bench: build
+## bench: the headline with the proxy on a core of its own (bench/pinned.py), then llmgw vs plain
+## Envoy, LiteLLM and Portkey on shared cores (bench/run.py) → BENCHMARKS.md (not part of
+## `make test`; BENCH_QUICK=1 for a short smoke run, BENCH_SKIP_PEERS=1 without peers)
+.PHONY: bench bench-pinned
+bench: bench-pinned
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+## bench-pinned: only the pinned headline (about 5 minutes)
+bench-pinned: build
+	$(VENV)/bin/python bench/pinned.py

@@ -391,6 +391,7 @@ class Server:
     skip: str = ""  # why this server is not measured
     upstream: str = "fast"  # fast (nginx, or the mock without nginx) | mock (streams, TTFT)
     combined: bool = False  # auth, router and ratelimit as the one gateway.wasm module
+    concurrency: int = 2  # Envoy's workers (bench/pinned.py: 1, on a core of its own)
 
     # set while running
     proc: subprocess.Popen | None = None
@@ -423,7 +424,7 @@ class Server:
                     code = code.get("local") if isinstance(code, dict) else None
                     if isinstance(code, dict) and code.get("filename", "").startswith("build/wasm/"):
                         code["filename"] = f"{self.wasm_dir}/{Path(code['filename']).name}"
-            self.envoy = harness.Envoy(config, harness.provider_env(set()), concurrency=2,
+            self.envoy = harness.Envoy(config, harness.provider_env(set()), concurrency=self.concurrency,
                                        log_level="warn")
             self.url = self.envoy.url
             self.pid = self.envoy.proc.pid
@@ -1023,6 +1024,25 @@ def report(opts: Opts, rows: list[Row], servers: list[Server], results: dict, rs
     return "\n".join(out) + "\n"
 
 
+# bench/pinned.py's headline block in BENCHMARKS.md: this report keeps it when it rewrites the file.
+PINNED_BEGIN, PINNED_END = "<!-- pinned -->", "<!-- /pinned -->"
+
+
+def write_report(path: Path, text: str, pinned: str | None = None) -> None:
+    """Writes `text` to `path` with a pinned block after the title: `pinned`, else the block the
+    file already holds (bench/pinned.py's and this script's reports share BENCHMARKS.md)."""
+    old = path.read_text() if path.exists() else ""
+    if pinned is None and PINNED_BEGIN in old and PINNED_END in old:
+        pinned = old.split(PINNED_BEGIN, 1)[1].split(PINNED_END, 1)[0].strip("\n")
+    if pinned is not None:
+        if PINNED_BEGIN in text:  # pinned.py rewrites its block in the file as it is
+            head, rest = text.split(PINNED_BEGIN, 1)
+            text = head + rest.split(PINNED_END, 1)[1].lstrip("\n")
+        title, _, rest = text.partition("\n")
+        text = f"{title}\n\n{PINNED_BEGIN}\n{pinned}\n{PINNED_END}\n{rest}"
+    path.write_text(text)
+
+
 def main() -> None:
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1054,8 +1074,8 @@ def main() -> None:
                              data.get("fast_label", "nginx (fixed answers)"),
                              data.get("baseline_wasm"))
         note = data.get("upstream_note", UPSTREAM_NOTE_NGINX)
-        Path(a.out).write_text(report(opts, rows, servers, data["results"], data["rss_kib"],
-                                      data["skipped"], ensure_oha(), note))
+        write_report(Path(a.out), report(opts, rows, servers, data["results"], data["rss_kib"],
+                                         data["skipped"], ensure_oha(), note))
         log(f"wrote {a.out} from {a.from_results}")
         return
     opts = Opts(
@@ -1113,7 +1133,7 @@ def main() -> None:
             partial = Opts(**{**opts.__dict__, "runs": run})
             text = report(partial, rows, servers, results, rss, skipped, oha_exe, upstream_note)
             note = f"> Partial: {run} of {opts.runs} runs done when this was written.\n\n"
-            Path(a.out).write_text(text.replace("\n", "\n" + note, 1))
+            write_report(Path(a.out), text.replace("\n", "\n" + note, 1))
             log(f"wrote {a.out} after run {run} of {opts.runs}")
 
         results, rss, skipped = measure_all(opts, oha_exe, servers, rows, upstreams,
@@ -1122,7 +1142,7 @@ def main() -> None:
         for u in {id(u): u for u in upstreams.values()}.values():
             u.stop()
     text = report(opts, rows, servers, results, rss, skipped, oha_exe, upstream_note)
-    Path(a.out).write_text(text)
+    write_report(Path(a.out), text)
     Path(BENCH_DIR).mkdir(parents=True, exist_ok=True)
     (BENCH_DIR / "results.json").write_text(json.dumps(
         {"opts": opts.__dict__, "results": results, "rss_kib": rss, "skipped": skipped,
