@@ -147,6 +147,13 @@ ecds-set: setup
 	@test -n "$(FILTER)" -a -n "$(CONFIG)" || { echo "usage: make ecds-set FILTER=auth CONFIG=new.json"; exit 2; }
 	$(VENV)/bin/python tools/ecds.py set $(ECDS_DIR)/$(FILTER).yaml $(CONFIG)
 
+## manifests: examples/istio/ and examples/envoy-gateway/ from envoy/gateway.yaml (README "Istio",
+## "Envoy Gateway"); MANIFESTS_OUT=dir SHA256_FROM=build/wasm for a copy with the modules' sha256
+MANIFESTS_OUT ?= examples
+.PHONY: manifests
+manifests: setup
+	$(VENV)/bin/python tools/manifests.py --out $(MANIFESTS_OUT) $(if $(SHA256_FROM),--sha256-from $(SHA256_FROM))
+
 ## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_RUNS executions on nightly, then a table of
 ## runs and time per target; not part of `make test` (FUZZ_RUNS=100000 for a quick look)
 FUZZ_TARGETS := sse_decoder eventstream_decoder header_map request_chat response_openai \
