@@ -63,7 +63,8 @@ fn handle_inner(
     if let Some(msg) = leak_check(state, headers, body) {
         return Err(bad(&msg, None));
     }
-    if header_str(headers, "authorization") != Some(&format!("Bearer {}", state.openai_key)) {
+    let key = header_str(headers, "authorization").and_then(|a| a.strip_prefix("Bearer "));
+    if !key.is_some_and(|k| state.openai_key_ok(k)) {
         return Err(error(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",

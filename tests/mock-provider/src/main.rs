@@ -49,7 +49,9 @@ use crate::body::MockBody;
 const LOG_CAPACITY: usize = 100;
 
 pub struct State {
-    pub openai_key: String,
+    /// The OpenAI keys accepted now: `--openai-key` at start, replaced by `PUT /_mock/keys/openai`
+    /// (a rotation: the new key added, the old one revoked), as OpenAI's key list changes.
+    openai_keys: std::sync::RwLock<Vec<String>>,
     pub anthropic_key: String,
     pub gemini_key: String,
     pub vertex_token: String,
@@ -61,6 +63,12 @@ pub struct State {
 }
 
 impl State {
+    /// Whether OpenAI would take this key now.
+    pub fn openai_key_ok(&self, key: &str) -> bool {
+        let keys = self.openai_keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.iter().any(|k| k == key)
+    }
+
     pub fn next_id(&self) -> u64 {
         self.counter.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -148,7 +156,7 @@ async fn main() {
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(args.port);
     let state = Arc::new(State {
-        openai_key: args.openai_key,
+        openai_keys: std::sync::RwLock::new(vec![args.openai_key]),
         anthropic_key: args.anthropic_key,
         gemini_key: args.gemini_key,
         vertex_token: args.vertex_token,
@@ -210,6 +218,7 @@ async fn handle(
             let arr: Vec<&Value> = log.iter().collect();
             json_response(StatusCode::OK, &json!(arr))
         }
+        (&Method::PUT, "/_mock/keys/openai") => set_openai_keys(&state, &bytes),
         (&Method::DELETE, "/_mock/requests") => {
             let mut log = lock_log(&state);
             let n = log.len();
@@ -311,6 +320,23 @@ fn garbage_response(garbage: text::Garbage) -> Response<MockBody> {
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
+}
+
+/// `{"keys": ["sk-…", …]}`: the OpenAI keys accepted from now on (at least one).
+fn set_openai_keys(state: &State, body: &Bytes) -> Response<MockBody> {
+    let keys: Option<Vec<String>> = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| serde_json::from_value(v.get("keys")?.clone()).ok())
+        .filter(|k: &Vec<String>| !k.is_empty() && k.iter().all(|k| !k.is_empty()));
+    let Some(keys) = keys else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "expected {\"keys\": [non-empty strings, at least one]}"}),
+        );
+    };
+    let n = keys.len();
+    *state.openai_keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+    json_response(StatusCode::OK, &json!({"accepted": n}))
 }
 
 fn lock_log(state: &State) -> std::sync::MutexGuard<'_, VecDeque<Value>> {

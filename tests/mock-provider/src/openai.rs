@@ -275,7 +275,7 @@ fn handle_inner(
         ));
     }
     let key = auth.strip_prefix("Bearer ").unwrap_or("");
-    if key != state.openai_key {
+    if !state.openai_key_ok(key) {
         return Err(error(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",

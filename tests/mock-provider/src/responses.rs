@@ -93,7 +93,7 @@ pub fn handle(state: &State, headers: &HeaderMap, body: &Bytes, azure: bool) -> 
     } else {
         let auth = header_str(headers, "authorization").unwrap_or("");
         let key = auth.strip_prefix("Bearer ").unwrap_or("");
-        if key != state.openai_key {
+        if !state.openai_key_ok(key) {
             return error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_request_error",

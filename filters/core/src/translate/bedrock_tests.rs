@@ -844,7 +844,7 @@ fn bedrock_config_refusals_name_the_field() {
         (
             r#"{"providers":[{"name":"o","schema":"openai"}]}"#,
             "providers[0].key_env",
-            "required (or `auth: \"none\"` for a server without keys)",
+            "required, or `key_header` (or `auth: \"none\"` for a server without keys)",
         ),
     ];
     for (json, path, reason) in cases {

@@ -196,6 +196,36 @@ pub(super) fn unknown_provider(name: &str) -> ApiError {
     )
 }
 
+/// The 500 of a try whose key header is empty: the filter that fills it (credential_injector,
+/// README "Provider keys that rotate") is missing before translate. It names the header, which
+/// is configuration, never a key.
+pub(super) fn key_header_missing(header: &str) -> ApiError {
+    ApiError::new(
+        500,
+        ErrorType::ApiError,
+        format!(
+            "llmgw translate: the provider's key header `{header}` is empty; the gateway's \
+             operator must put credential_injector before translate"
+        ),
+    )
+    .with_code("provider_credentials_unavailable")
+}
+
+/// The 500 of a Bedrock try whose key header is not `<access key id>:<secret access
+/// key>[:<session token>]`. Names the header, never its value.
+pub(super) fn key_header_malformed(header: &str) -> ApiError {
+    ApiError::new(
+        500,
+        ErrorType::ApiError,
+        format!(
+            "llmgw translate: the provider's key header `{header}` is not \
+             `<access key id>:<secret access key>[:<session token>]`; the gateway's operator \
+             must fix the secret"
+        ),
+    )
+    .with_code("provider_credentials_unavailable")
+}
+
 impl HttpFilter for TranslateFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
         let providers = Rc::clone(&self.providers);
@@ -232,6 +262,27 @@ impl HttpFilter for TranslateFilter {
             && routed.stream_without_usage()
             && RateLimitFacts::read_or_default(host).force_usage;
 
+        // This try's key: fixed at configure time, or what Envoy put in the key header for this
+        // try (credential_injector from an SDS secret: a rotated key counts from the next try).
+        let key = match &provider.key_header {
+            None => provider.key.expose(),
+            Some(name) => match headers::find(&all, name).map(str::trim) {
+                Some(key) if !key.is_empty() => key,
+                _ => return self.reply(host, &key_header_missing(name)),
+            },
+        };
+        // Bedrock signs in the body callback, with the credentials of this try.
+        let with_credentials;
+        let provider = match (&provider.backend, &provider.key_header) {
+            (Backend::Bedrock(_), Some(name)) => match provider.with_aws_credentials(key) {
+                Some(p) => {
+                    with_credentials = p;
+                    &with_credentials
+                }
+                None => return self.reply(host, &key_header_malformed(name)),
+            },
+            _ => provider,
+        };
         // Nothing of llmgw's and none of the client's credentials leave for the provider.
         let mut removed: Vec<&str> = Vec::new();
         for (name, _) in all.iter() {
@@ -248,27 +299,25 @@ impl HttpFilter for TranslateFilter {
         match &provider.backend {
             Backend::OpenAi { .. } => {
                 if provider.options.auth == options::Auth::Key {
-                    let bearer = format!("Bearer {}", provider.key.expose());
-                    host.set_request_header("authorization", &bearer);
+                    host.set_request_header("authorization", &format!("Bearer {key}"));
                 }
             }
             Backend::Azure(_) => {
                 // <https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference#authentication>
-                host.set_request_header("api-key", provider.key.expose());
+                host.set_request_header("api-key", key);
             }
             Backend::Gemini => {
                 // <https://ai.google.dev/gemini-api/docs/api-key>
-                host.set_request_header("x-goog-api-key", provider.key.expose());
+                host.set_request_header("x-goog-api-key", key);
             }
             Backend::Vertex(_) => {
                 // An OAuth 2 access token (`gcloud auth print-access-token`, or a workload
                 // identity refresher writing the env var), <https://cloud.google.com/vertex-ai/docs/authentication>.
-                let bearer = format!("Bearer {}", provider.key.expose());
-                host.set_request_header("authorization", &bearer);
+                host.set_request_header("authorization", &format!("Bearer {key}"));
             }
             Backend::Anthropic { version, .. } => {
                 // <https://docs.anthropic.com/en/api/overview#authentication>
-                host.set_request_header("x-api-key", provider.key.expose());
+                host.set_request_header("x-api-key", key);
                 // A Messages client's own `anthropic-version` is what its body is written for.
                 let own = self.api == ClientApi::Messages
                     && headers::find(&all, "anthropic-version").is_some_and(|v| !v.is_empty());

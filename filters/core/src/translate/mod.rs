@@ -23,8 +23,9 @@
 //! [`translator`] the trait every translator implements and its shared helpers, [`filter`] the
 //! Envoy filter that runs them.
 //!
-//! Secrets: provider keys come from the VM's environment at configure time and never appear in
-//! logs or `Debug` output ([`Secret`]).
+//! Secrets: provider keys come from the VM's environment at configure time, or per try from a
+//! reserved request header that Envoy's credential_injector fills from an SDS secret
+//! (`key_header`: keys that rotate); they never appear in logs or `Debug` output ([`Secret`]).
 
 pub mod account_headers;
 mod azure_stream;
@@ -97,6 +98,9 @@ mod golden;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod golden_tests;
+#[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+mod key_header_tests;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod messages_chat_tests;

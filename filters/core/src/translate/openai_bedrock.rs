@@ -60,6 +60,29 @@ const SERVICE: &str = "bedrock";
 const PROVIDER: &str = "Amazon Bedrock";
 
 impl BedrockEndpoint {
+    /// This endpoint signing with `value`'s credentials, `<access key id>:<secret access
+    /// key>[:<session token>]` (the `key_header` credential_injector fills); `None` when a
+    /// part is missing or empty. (Neither AWS keys nor session tokens contain `:`.)
+    pub fn with_credentials(&self, value: &str) -> Option<Self> {
+        let mut parts = value.trim().split(':');
+        let access_key_id = parts.next().filter(|s| !s.is_empty())?;
+        let secret = parts.next().filter(|s| !s.is_empty())?;
+        let session_token = match parts.next() {
+            Some(token) if !token.is_empty() => Some(Secret::new(token)),
+            Some(_) => return None,
+            None => None,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Self {
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: Secret::new(secret),
+            session_token,
+            ..self.clone()
+        })
+    }
+
     /// Headers that make `POST <path>` with `body` a signed Bedrock request: `:path`,
     /// `:authority`, `content-type`, `x-amz-date`, `x-amz-security-token` (temporary
     /// credentials) and `authorization`.
@@ -165,6 +188,16 @@ pub(super) fn compile_endpoint(
                 "`{host}` must be a host name (optionally with `:port`), without scheme or path"
             ),
         ));
+    }
+    if p.key_header.is_some() {
+        // The credentials come with each try (`Provider::with_aws_credentials`).
+        return Ok(BedrockEndpoint {
+            region: region.to_string(),
+            host,
+            access_key_id: String::new(),
+            secret_access_key: Secret::new(""),
+            session_token: None,
+        });
     }
     let access_env = p.access_key_env.as_deref().unwrap_or("AWS_ACCESS_KEY_ID");
     let secret_env = p

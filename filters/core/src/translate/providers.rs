@@ -22,6 +22,11 @@ pub(super) struct RawProvider {
     /// `auth: "none"` (see [`options`]).
     #[serde(default)]
     pub(super) key_env: Option<String>,
+    /// Instead of `key_env`: the request header an Envoy filter before translate fills with the
+    /// key on every try (`credential_injector` with an SDS secret Envoy reloads when its file
+    /// changes), so a rotated key takes effect without a restart.
+    #[serde(default)]
+    pub(super) key_header: Option<String>,
     #[serde(default)]
     pub(super) base_path: Option<String>,
     #[serde(default)]
@@ -256,8 +261,10 @@ pub enum Backend {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
     pub name: String,
-    /// Empty when the provider takes no key (`auth: "none"`).
+    /// Empty when the provider takes no key (`auth: "none"`) or reads it from `key_header`.
     pub key: Secret,
+    /// The request header this try's key is read from (lower case, `x-llmgw-…`), if not `key`.
+    pub key_header: Option<String>,
     pub backend: Backend,
     /// Auth style and request fields to refuse or drop.
     pub options: options::ProviderOptions,
@@ -283,6 +290,25 @@ impl Provider {
     pub(super) fn not_built(&self) -> ApiError {
         let why = not_built(self.schema()).unwrap_or_default();
         not_built_error(&self.name, &why)
+    }
+
+    /// This provider for one try whose AWS credentials are `value`, the Bedrock `key_header`'s
+    /// `<access key id>:<secret access key>[:<session token>]`; `None` when it is not that.
+    #[cfg(feature = "bedrock")]
+    pub(super) fn with_aws_credentials(&self, value: &str) -> Option<Provider> {
+        let Backend::Bedrock(endpoint) = &self.backend else {
+            return None;
+        };
+        Some(Provider {
+            backend: Backend::Bedrock(Rc::new(endpoint.with_credentials(value)?)),
+            ..self.clone()
+        })
+    }
+
+    /// Not reached: `compile` refuses the schema of a family this build lacks first.
+    #[cfg(not(feature = "bedrock"))]
+    pub(super) fn with_aws_credentials(&self, _value: &str) -> Option<Provider> {
+        None
     }
 
     /// The translator for `POST /v1/chat/completions`. The families this build lacks have no
@@ -524,7 +550,9 @@ pub(super) fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, Co
             anthropic_betas: p.anthropic_betas.clone(),
         };
         let provider_options = options::compile_options(&more, p.schema, &at)?;
+        let key_header = compile_key_header(&p, provider_options.auth, &at)?;
         let key = match (&p.key_env, provider_options.auth) {
+            (None, _) if key_header.is_some() => Secret::new(""),
             // Bedrock has no bearer key: it signs with AWS credentials (its own fields).
             (None, _) if p.schema == Schema::Bedrock => Secret::new(""),
             (Some(_), _) if p.schema == Schema::Bedrock => {
@@ -544,7 +572,7 @@ pub(super) fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, Co
             (None, options::Auth::Key) => {
                 return Err(ConfigError::new(
                     at("key_env"),
-                    "required (or `auth: \"none\"` for a server without keys)",
+                    "required, or `key_header` (or `auth: \"none\"` for a server without keys)",
                 ))
             }
             (Some(key_env), options::Auth::Key) => {
@@ -660,9 +688,56 @@ pub(super) fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, Co
         providers.push(Provider {
             name: p.name,
             key,
+            key_header,
             backend,
             options: provider_options,
         });
     }
     Ok(providers)
+}
+
+/// `key_header`, checked: a provider with a key takes it from `key_env` or from this header,
+/// not both (Bedrock: from its AWS `*_env` fields or from this header, holding
+/// `<access key id>:<secret access key>[:<session token>]`, one value so that the three change
+/// together). The header must be one of llmgw's
+/// reserved `x-llmgw-` headers: translate removes those from every provider request (the
+/// fallback chain's other providers' keys included), and auth from every client request.
+fn compile_key_header(
+    p: &RawProvider,
+    auth: options::Auth,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<String>, ConfigError> {
+    let Some(name) = &p.key_header else {
+        return Ok(None);
+    };
+    let refuse = |why: &str| Err(ConfigError::new(at("key_header"), why));
+    let aws_env =
+        p.access_key_env.is_some() || p.secret_key_env.is_some() || p.session_token_env.is_some();
+    if p.schema == Schema::Bedrock && aws_env {
+        return refuse(
+            "set either key_header or access_key_env / secret_key_env / session_token_env, \
+             not both",
+        );
+    }
+    if auth == options::Auth::None {
+        return refuse("must be absent with `auth: \"none\"` (no key is sent)");
+    }
+    if p.key_env.is_some() {
+        return refuse("set either key_env or key_header, not both");
+    }
+    let name = name.to_ascii_lowercase();
+    let valid = name.len() > crate::facts::RESERVED_PREFIX.len()
+        && crate::facts::is_reserved_header(&name)
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !valid {
+        return Err(ConfigError::new(
+            at("key_header"),
+            format!(
+                "`{name}` must be a header name starting with `{}` (translate removes those \
+                 before the provider, so the key goes no further)",
+                crate::facts::RESERVED_PREFIX
+            ),
+        ));
+    }
+    Ok(Some(name))
 }
