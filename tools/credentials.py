@@ -93,6 +93,8 @@ def rotate(bootstrap: dict, secrets_dir: Path, keys_dir: Path, providers: list[s
     """The bootstrap with `providers`' keys from watched files; writes their SDS files. Paths
     in the bootstrap are relative to `shown_dir` (Envoy's working directory) when given."""
     bootstrap = json.loads(json.dumps(bootstrap))  # YAML aliases become independent copies
+    # Envoy refuses any SDS subscription, file-based ones included, without a node id/cluster.
+    bootstrap.setdefault("node", {"id": "llmgw", "cluster": "llmgw"})
     secrets_dir.mkdir(parents=True, exist_ok=True)
     shown = (lambda p: Path(os.path.relpath(p, shown_dir))) if shown_dir else (lambda p: p)
     clusters = bootstrap["static_resources"]["clusters"]

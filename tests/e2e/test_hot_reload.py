@@ -60,9 +60,11 @@ class Client:
 
 
 class SteadyLoad:
-    """A client sending requests back to back as `steady`, counting every non-200."""
+    """A client sending requests back to back, counting every non-200; `request(client, n)` sends
+    the n-th and returns its status (default: a chat request as `steady`)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, request=None):
+        self.request = request or (lambda client, _n: client.status(STEADY))
         self.client = Client(port)
         self.sent = 0
         self.failed: list[int] = []
@@ -72,7 +74,7 @@ class SteadyLoad:
 
     def _run(self):
         while not self._stop.is_set():
-            status = self.client.status(STEADY)
+            status = self.request(self.client, self.sent)
             self.sent += 1
             if status != 200:
                 self.failed.append(status)

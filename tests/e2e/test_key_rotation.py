@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import harness
-from test_hot_reload import Client
+from test_hot_reload import Client, SteadyLoad
 
 sys.path.insert(0, str(harness.ROOT / "tools"))
 import credentials  # noqa: E402
@@ -78,47 +77,35 @@ def keys_seen(mock: harness.MockProvider) -> set[str]:
             for r in mock.requests() if r["path"] == "/v1/chat/completions"}
 
 
-class Load:
+def load_on(port: int) -> SteadyLoad:
     """A client sending chat requests back to back, to OpenAI directly (`gpt-4o-mini`) and
     through the fallback chain (`resilient`: OpenAI first), counting every non-200."""
-
-    def __init__(self, port: int):
-        self.client = Client(port)
-        self.sent = 0
-        self.failed: list[int] = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            status = self.client.status(DEMO, ("gpt-4o-mini", "resilient")[self.sent % 2])
-            self.sent += 1
-            if status != 200:
-                self.failed.append(status)
-
-    def stop(self):
-        self._stop.set()
-        self.thread.join(timeout=30)
+    return SteadyLoad(port, lambda client, n: client.status(DEMO, ("gpt-4o-mini", "resilient")[n % 2]))
 
 
 @pytest.fixture(scope="module")
 def rotating(tmp_path_factory):
     mock = harness.MockProvider()
-    accept(mock, OLD)
-    tmp = tmp_path_factory.mktemp("keys")
-    volume = SecretVolume(tmp / "keys")
-    volume.write(keys(OLD))
-    config = harness.gateway_config(port=harness.free_port(), admin_port=harness.free_port(),
-                                    mock_port=mock.port)
-    config = credentials.rotate(config, tmp / "secrets", volume.path, ["openai", "bedrock"])
-    env = harness.provider_env(set())
-    for var in ("OPENAI_API_KEY", "AWS_ACCESS_KEY_ID", *harness.AWS_MOCK_ENV):
-        del env[var]  # not needed any more: the keys are the volume's
-    envoy = harness.Envoy(config, env)
-    yield mock, volume, envoy
-    envoy.stop()
-    mock.stop()
+    try:
+        accept(mock, OLD)
+        tmp = tmp_path_factory.mktemp("keys")
+        volume = SecretVolume(tmp / "keys")
+        volume.write(keys(OLD))
+        config = harness.gateway_config(
+            port=harness.free_port(), admin_port=harness.free_port(), mock_port=mock.port,
+            # The steady client sends far more than the demo key's 600 a minute.
+            filter_configs={"llmgw.ratelimit": {"default": {"requests_per_minute": 1000000}}})
+        config = credentials.rotate(config, tmp / "secrets", volume.path, ["openai", "bedrock"])
+        env = harness.provider_env(set())
+        for var in ("OPENAI_API_KEY", "AWS_ACCESS_KEY_ID", *harness.AWS_MOCK_ENV):
+            del env[var]  # not needed any more: the keys are the volume's
+        envoy = harness.Envoy(config, env)
+        try:
+            yield mock, volume, envoy
+        finally:
+            envoy.stop()
+    finally:
+        mock.stop()
 
 
 def test_the_key_comes_from_the_file_not_the_environment(rotating):
@@ -135,7 +122,7 @@ def test_the_key_comes_from_the_file_not_the_environment(rotating):
 
 def test_a_rotated_key_takes_effect_under_load_with_no_failed_request(rotating):
     mock, volume, envoy = rotating
-    load = Load(envoy.port)
+    load = load_on(envoy.port)
     try:
         time.sleep(0.5)
         accept(mock, OLD, NEW)  # the provider knows the new key before the gateway sends it
@@ -167,7 +154,7 @@ def test_a_volume_without_the_key_leaves_the_last_key_serving(rotating):
     before = Client(envoy.port).status(DEMO)
     assert before == 200
     current = keys_seen(mock) or {NEW}
-    load = Load(envoy.port)
+    load = load_on(envoy.port)
     try:
         volume.write({credentials.AWS_FILE: keys(NEW)[credentials.AWS_FILE]})
         deadline = time.monotonic() + 5
