@@ -159,7 +159,13 @@ fn bedrock_signs_each_try_with_the_credentials_its_header_holds_now() {
 
 #[test]
 fn a_malformed_bedrock_header_is_a_500_that_shows_no_part_of_it() {
-    for value in ["AKIDONLY", "AKIDX::", ":sekrit", "AKIDX:sekrit:t:d", "AKIDX:sekrit:"] {
+    for value in [
+        "AKIDONLY",
+        "AKIDX::",
+        ":sekrit",
+        "AKIDX:sekrit:t:d",
+        "AKIDX:sekrit:",
+    ] {
         let host = try_with("bedrock", &[("x-llmgw-key-bedrock", value)]);
         let reply = host.local_response.as_ref().expect("answered locally");
         assert_eq!(reply.status, 500, "{value}");
