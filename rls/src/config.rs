@@ -13,7 +13,8 @@ usage: llmgw-rls [options]   (each option also from its environment variable)
   --sentinel-master NAME   LLMGW_RLS_SENTINEL_MASTER   the master they watch (with --sentinel)
   --redis-timeout-ms N     LLMGW_RLS_REDIS_TIMEOUT_MS  connect and command timeout [500]
   --shutdown-grace-s N     LLMGW_RLS_SHUTDOWN_GRACE_S  on SIGTERM, time for calls in flight [10]
-  --delay-ms N             LLMGW_RLS_DELAY_MS          fault injection: answer every call N ms late [0]";
+  --delay-ms N             LLMGW_RLS_DELAY_MS          fault injection: answer every call N ms late [0]
+  --admin-key-sha256 HEX   LLMGW_RLS_ADMIN_KEY_SHA256  SHA-256 of the key GET /budgets requires [off]";
 
 #[derive(Debug, PartialEq)]
 pub enum Redis {
@@ -33,9 +34,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// A fault switch for tests of a slow service (llmgw's `global.timeout_ms`).
     pub delay: Duration,
+    /// `GET /budgets` answers only a bearer key with this SHA-256 (lower-case hex); `None`:
+    /// the endpoint is off.
+    pub admin_key_sha256: Option<String>,
 }
 
-const OPTIONS: [(&str, &str); 8] = [
+const OPTIONS: [(&str, &str); 9] = [
     ("--grpc", "LLMGW_RLS_GRPC"),
     ("--http", "LLMGW_RLS_HTTP"),
     ("--redis", "LLMGW_RLS_REDIS"),
@@ -44,6 +48,7 @@ const OPTIONS: [(&str, &str); 8] = [
     ("--redis-timeout-ms", "LLMGW_RLS_REDIS_TIMEOUT_MS"),
     ("--shutdown-grace-s", "LLMGW_RLS_SHUTDOWN_GRACE_S"),
     ("--delay-ms", "LLMGW_RLS_DELAY_MS"),
+    ("--admin-key-sha256", "LLMGW_RLS_ADMIN_KEY_SHA256"),
 ];
 
 impl Config {
@@ -104,7 +109,14 @@ impl Config {
         if redis_timeout_ms == 0 {
             return Err("--redis-timeout-ms: must be at least 1".into());
         }
+        let admin_key_sha256 = get("--admin-key-sha256").map(|h| h.to_ascii_lowercase());
+        if let Some(hash) = &admin_key_sha256 {
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err("--admin-key-sha256: 64 hex digits (make key prints one)".into());
+            }
+        }
         Ok(Self {
+            admin_key_sha256,
             grpc: addr("--grpc", "127.0.0.1:8081")?,
             http: addr("--http", "127.0.0.1:8080")?,
             redis,
@@ -166,6 +178,7 @@ mod tests {
             err("--redis-timeout-ms 0"),
             "--redis-timeout-ms: must be at least 1"
         );
+        assert!(err("--admin-key-sha256 abc").contains("64 hex digits"));
         assert_eq!(
             err("--sentinel redis://a:1"),
             "--sentinel and --sentinel-master go together"

@@ -21,8 +21,9 @@ use tonic::Status;
 /// Check every counter (KEYS), and add the hits to all of them only when none would pass its
 /// max: a request refused by one limit consumes none of the others, atomically across
 /// descriptors, services and Envoys. ARGV, per key: hits, max, window end (Unix seconds),
-/// and 1 for a refund (`is_negative_hits`: never refused, never below zero, nothing written
-/// when the window's counter is gone). Returns the number of counters over, then each
+/// 1 for a refund (`is_negative_hits`: never refused, never below zero, nothing written
+/// when the window's counter is gone), and 1 to remember the max and window end beside the
+/// counter (`<key>|limit`, for `GET /budgets`). Returns the number of counters over, then each
 /// counter's value.
 pub const CHECK_AND_COUNT: &str = r"
 local over = 0
@@ -30,20 +31,25 @@ local counts = {}
 for i = 1, #KEYS do
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
   counts[i] = count
-  if ARGV[4 * i] == '0' and count + tonumber(ARGV[4 * i - 3]) > tonumber(ARGV[4 * i - 2]) then
+  if ARGV[5 * i - 1] == '0' and count + tonumber(ARGV[5 * i - 4]) > tonumber(ARGV[5 * i - 3]) then
     over = over + 1
   end
 end
 if over == 0 then
   for i = 1, #KEYS do
-    local hits = tonumber(ARGV[4 * i - 3])
-    if ARGV[4 * i] == '0' then
-      counts[i] = redis.call('INCRBY', KEYS[i], ARGV[4 * i - 3])
-      redis.call('EXPIREAT', KEYS[i], tonumber(ARGV[4 * i - 1]) + 1)
+    local hits = tonumber(ARGV[5 * i - 4])
+    local expires = tonumber(ARGV[5 * i - 2]) + 1
+    if ARGV[5 * i - 1] == '0' then
+      counts[i] = redis.call('INCRBY', KEYS[i], ARGV[5 * i - 4])
+      redis.call('EXPIREAT', KEYS[i], expires)
     elseif counts[i] > 0 then
       counts[i] = math.max(0, counts[i] - hits)
       redis.call('SET', KEYS[i], string.format('%d', counts[i]))
-      redis.call('EXPIREAT', KEYS[i], tonumber(ARGV[4 * i - 1]) + 1)
+      redis.call('EXPIREAT', KEYS[i], expires)
+    end
+    if ARGV[5 * i] == '1' then
+      redis.call('SET', KEYS[i] .. '|limit', ARGV[5 * i - 3] .. ':' .. ARGV[5 * i - 2])
+      redis.call('EXPIREAT', KEYS[i] .. '|limit', expires)
     end
   end
 end
@@ -61,6 +67,38 @@ pub struct Check {
     pub window_end: u64,
     /// `is_negative_hits`: give `hits` back.
     pub refund: bool,
+    /// A budget's admission (llmgw's `kind=usd` with its real max, not the settling call's
+    /// `u32::MAX`): the max is remembered for `GET /budgets`.
+    pub remember_limit: bool,
+}
+
+/// The entries of a counter's key, unescaped: `(key, value)` pairs after the domain, the window
+/// length and the window; `None` for a key this service did not write.
+pub fn entries_of(key: &str) -> Option<(String, Vec<(String, String)>)> {
+    let mut fields = Vec::new();
+    let mut current = String::new();
+    let mut chars = key.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.push(chars.next()?),
+            '|' => fields.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    fields.push(current);
+    let mut fields = fields.into_iter();
+    if fields.next()? != "llmgw-rls" {
+        return None;
+    }
+    let domain = fields.next()?;
+    fields.next()?; // window length
+    fields.next()?; // window
+    let mut entries = Vec::new();
+    for field in fields {
+        let (k, v) = field.split_once('=')?;
+        entries.push((k.to_string(), v.to_string()));
+    }
+    Some((domain, entries))
 }
 
 /// A descriptor's window at `now` (Unix seconds): its start and end, and its name in keys.
@@ -149,6 +187,11 @@ pub fn check_of(
         unit,
         window_end,
         refund: d.is_negative_hits,
+        remember_limit: !d.is_negative_hits
+            && limit.requests_per_unit != u32::MAX
+            && d.entries
+                .iter()
+                .any(|e| e.key == "kind" && e.value == "usd"),
     })
 }
 
@@ -210,6 +253,32 @@ mod tests {
         let mut refund = descriptor("a", "b");
         refund.is_negative_hits = true;
         assert!(check_of("d", &refund, 0, now).unwrap().refund);
+    }
+
+    #[test]
+    fn keys_parse_back_into_their_entries() {
+        let mut d = descriptor("consumer", "a|b=c\\d");
+        d.entries.insert(
+            0,
+            Entry {
+                key: "kind".into(),
+                value: "usd".into(),
+            },
+        );
+        let check = check_of("dom|x", &d, 0, 120).unwrap();
+        assert!(check.remember_limit);
+        let (domain, entries) = entries_of(&check.key).unwrap();
+        assert_eq!(domain, "dom|x");
+        assert_eq!(
+            entries,
+            [
+                ("kind".to_string(), "usd".to_string()),
+                ("consumer".to_string(), "a|b=c\\d".to_string())
+            ]
+        );
+        assert!(entries_of("other|x").is_none());
+        d.limit.as_mut().unwrap().requests_per_unit = u32::MAX;
+        assert!(!check_of("d", &d, 0, 120).unwrap().remember_limit);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! SIGTERM or SIGINT it reports not ready, stops accepting, lets the calls in flight finish and
 //! exits 0 (1 when they do not finish within the grace period).
 
+mod budgets;
 mod config;
 mod http;
 mod limits;
@@ -76,6 +77,7 @@ async fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
         store: store.clone(),
         metrics: metrics.clone(),
         draining: false.into(),
+        admin_key_sha256: config.admin_key_sha256.clone(),
     });
     let grpc_server = tokio::spawn(
         tonic::transport::Server::builder()

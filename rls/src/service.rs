@@ -96,7 +96,8 @@ impl Service {
                 .arg(c.hits)
                 .arg(c.max)
                 .arg(c.window_end)
-                .arg(u8::from(c.refund));
+                .arg(u8::from(c.refund))
+                .arg(u8::from(c.remember_limit));
         }
         let mut connection = self.store.connection().await?;
         let result = invocation.invoke_async(&mut connection).await;

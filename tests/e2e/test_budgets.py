@@ -15,6 +15,7 @@ import json
 import math
 import re
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,6 +32,7 @@ CONSUMERS = ["cent", "conc", "stream", "refund", "fallback", "soft", "msgs", "gl
 KEYS = {c: f"sk-budget-{c}-0123456789" for c in CONSUMERS}
 AUTH = {"keys": AUTH_CONFIG["keys"] + [{"sha256": sha(k), "consumer": c} for c, k in KEYS.items()]}
 
+ADMIN_KEY = "sk-budget-admin-0123456789"  # llmgw-rls's GET /budgets
 CENT = 10_000  # micro-USD
 CONC_BUDGET = 50_000
 BUDGET = "limits.keys.usd_per_day"
@@ -311,6 +313,23 @@ def test_bad_budget_config_is_refused_with_its_field_path(tmp_path, name, config
     assert field in refusals[0] and reason in refusals[0], refusals[0]
 
 
+def test_a_budget_over_an_unpriced_model_is_refused_at_load_in_the_one_module(tmp_path):
+    """The one-module gateway holds router's catalogue and ratelimit's budgets: a budget that
+    covers a model without a price (the shipped catalogue has some) is refused at load."""
+    config = harness.combine_downstream(harness.gateway_config(
+        port=harness.free_port(), admin_port=harness.free_port(), mock_port=1,
+        filter_configs={"llmgw.ratelimit": {"default": {"usd_per_day": 5}}}))
+    path = tmp_path / "unpriced.yaml"
+    path.write_text(json.dumps(config))
+    result = harness.validate(path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, "envoy accepted a budget over unpriced models"
+    refusals = [line for line in output.splitlines() if "configuration refused" in line]
+    assert refusals, output[-3000:]
+    assert "ratelimit.default.usd_per_day" in refusals[0], refusals[0]
+    assert "has no price" in refusals[0], refusals[0]
+
+
 # ---- global mode ----
 
 
@@ -321,12 +340,24 @@ def redis():
     server.stop()
 
 
+def admin_budgets(service: rls.Rls, key: str | None) -> list[dict]:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    req = urllib.request.Request(f"{service.http}/budgets", headers=headers)
+    with urllib.request.urlopen(req) as resp:
+        assert resp.headers["content-type"] == "application/json"
+        return json.load(resp)["budgets"]
+
+
 def test_two_envoys_share_one_budget_through_llmgw_rls(mock, redis):
     """One budget counted by llmgw-rls for two gateways (`b` loads the one-module variant):
     reservations, settlements and refunds all reach the service."""
-    service = rls.Rls(redis.url)
-    config = {**BUDGETS, "global": {"cluster": rls.CLUSTER, "domain": "llmgw-budgets",
-                                    "timeout_ms": 1000, "failure_mode": "closed"}}
+    service = rls.Rls(redis.url, args=["--admin-key-sha256", sha(ADMIN_KEY)])
+    # The one-module gateway checks at load that a budget prices every model it covers: the
+    # shipped catalogue has unpriced models, so this budget is for gpt-4.1 (all this test uses).
+    budget = {**BUDGETS["limits"][0], "models": ["gpt-4.1"]}
+    config = {**BUDGETS, "limits": [budget],
+              "global": {"cluster": rls.CLUSTER, "domain": "llmgw-budgets", "timeout_ms": 1000,
+                         "failure_mode": "closed"}}
     a = start_gateway(mock, config, [rls.cluster(service.port)])
     try:
         b = start_gateway(mock, config, [rls.cluster(service.port)], combined=True)
@@ -354,6 +385,19 @@ def test_two_envoys_share_one_budget_through_llmgw_rls(mock, redis):
             # Both Envoys see the same count.
             time.sleep(0.3)
             assert probe(a, "glob") == probe(b, "glob") == (spent, limit)
+            # The admin read path: llmgw-rls's GET /budgets, with the admin key only.
+            listed = [b for b in admin_budgets(service, ADMIN_KEY)
+                      if b["domain"] == "llmgw-budgets" and b["key"] == {"consumer": "glob"}]
+            assert listed == [{
+                "domain": "llmgw-budgets", "budget": "keys", "period": "day",
+                "key": {"consumer": "glob"}, "limit_usd": "0.020000",
+                "spent_usd": f"0.{spent:06d}", "remaining_usd": f"0.{limit - spent:06d}",
+                "limit_micros": limit, "spent_micros": spent, "remaining_micros": limit - spent,
+                "resets_at": tomorrow()}]
+            for wrong in (None, KEYS["glob"]):
+                with pytest.raises(urllib.error.HTTPError) as denied:
+                    admin_budgets(service, wrong)
+                assert denied.value.code == 401
             # A provider error through the service: reserved, then refunded.
             before = probe(a, "globerr")
             with pytest.raises(openai.InternalServerError):

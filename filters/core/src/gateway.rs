@@ -55,6 +55,39 @@ fn section<R: FilterRoot>(
     })
 }
 
+/// A budget must price every model it covers: with router and ratelimit in one module, a
+/// budget covering a model with an unpriced target is refused at load (separate filters cannot
+/// see each other's config; there ratelimit refuses such a request when it comes, with 500
+/// `budget_unpriced_model`).
+fn check_budget_prices(
+    router: &RouterRoot,
+    policy: &crate::ratelimit::Policy,
+) -> Result<(), ConfigError> {
+    for (path, restricted) in policy.budgets() {
+        for model in router.models() {
+            let covered = restricted
+                .is_none_or(|names| model.targets.iter().any(|t| names.contains(&t.model)));
+            let unpriced = model
+                .targets
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.price.is_none());
+            if let (true, Some((i, target))) = (covered, unpriced) {
+                return Err(ConfigError::new(
+                    format!("ratelimit.{path}"),
+                    format!(
+                        "this budget covers model `{}`, whose target {i} ({} {}) has no price \
+                         (router.models[].targets[].price): price it, or restrict the budget to \
+                         priced models with `models`",
+                        model.name, target.provider, target.model
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The compiled sections.
 #[derive(Debug)]
 pub struct GatewayRoot {
@@ -75,11 +108,15 @@ impl FilterRoot for GatewayRoot {
                 "needs at least one of `auth`, `router`, `ratelimit`",
             ));
         }
-        Ok(Self {
+        let root = Self {
             auth: section("auth", raw.auth, env)?,
             router: section("router", raw.router, env)?,
             ratelimit: section("ratelimit", raw.ratelimit, env)?,
-        })
+        };
+        if let (Some(router), Some(ratelimit)) = (&root.router, &root.ratelimit) {
+            check_budget_prices(router, ratelimit.policy())?;
+        }
+        Ok(root)
     }
 
     fn new_filter(&self) -> Chain {

@@ -321,6 +321,30 @@ fn refusals_come_from_the_filter_that_refuses() {
 }
 
 #[test]
+fn a_budget_over_an_unpriced_model_is_refused_at_load() {
+    let configure = |ratelimit: &str| {
+        let json = format!(
+            r#"{{"router": {{"models": [
+                {{"name": "priced", "targets": [{{"provider": "openai", "model": "gpt-4.1",
+                  "price": {{"input": 2, "output": 8}}}}]}},
+                {{"name": "free", "targets": [{{"provider": "local", "model": "llama"}}]}}]}},
+              "ratelimit": {ratelimit}}}"#
+        );
+        GatewayRoot::configure(json.as_bytes(), &|_: &str| None)
+    };
+    let err = configure(r#"{"teams": {"ml": {"usd_per_month": 500}}}"#).unwrap_err();
+    assert_eq!(err.path, "ratelimit.teams.ml.usd_per_month");
+    assert!(err
+        .reason
+        .contains("model `free`, whose target 0 (local llama) has no price"));
+    let err = configure(r#"{"limits": [{"name": "b", "usd_per_day": 1}]}"#).unwrap_err();
+    assert_eq!(err.path, "ratelimit.limits[0].usd_per_day");
+    // Restricted to priced models, or no budget at all: fine.
+    configure(r#"{"limits": [{"name": "b", "models": ["gpt-4.1"], "usd_per_day": 1}]}"#).unwrap();
+    configure(r#"{"default": {"requests_per_minute": 1}}"#).unwrap();
+}
+
+#[test]
 fn config_refusals_name_the_section() {
     let refusal =
         |json: &str| GatewayRoot::configure(json.as_bytes(), &|_: &str| None).unwrap_err();

@@ -397,6 +397,26 @@ impl Policy {
         out
     }
 
+    /// Every budget with its config path and the models it is restricted to (`None`: every
+    /// model).
+    pub fn budgets(&self) -> Vec<(String, Option<&[String]>)> {
+        let restricted: HashMap<String, &[String]> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((format!("limits[{i}]"), r.models.as_deref()?)))
+            .collect();
+        self.all_limits()
+            .into_iter()
+            .filter(|(_, l)| l.kind == LimitKind::Usd)
+            .map(|(path, _)| {
+                let rule = path.split('.').next().unwrap_or_default();
+                let models = restricted.get(rule).copied();
+                (path, models)
+            })
+            .collect()
+    }
+
     /// Global mode carries a budget in the protocol's 32-bit limit (micro-USD).
     fn check_global_budgets(&self) -> Result<(), ConfigError> {
         for (path, limit) in self.all_limits() {

@@ -115,6 +115,16 @@ impl Catalogue {
         Self { entries, order }
     }
 
+    /// The models (exact names, not aliases), in config order.
+    pub fn models(&self) -> impl Iterator<Item = &Model> {
+        self.order
+            .iter()
+            .filter_map(|name| match self.entries.get(name)? {
+                Entry::Model(model) => Some(model.as_ref()),
+                Entry::Alias { .. } => None,
+            })
+    }
+
     /// Every name a client may use, models first, in config order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.order.iter().map(String::as_str)

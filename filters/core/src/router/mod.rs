@@ -103,6 +103,11 @@ impl FilterRoot for RouterRoot {
 }
 
 impl RouterRoot {
+    /// The catalogue's models, in config order.
+    pub fn models(&self) -> impl Iterator<Item = &catalogue::Model> {
+        self.shared.catalogue.models()
+    }
+
     /// The model version a name resolves to for `consumer` (tests and tools).
     pub fn resolve(&self, name: &str, consumer: Option<&str>, draw: u64) -> Option<&Rc<Model>> {
         self.shared.catalogue.resolve(name, consumer, draw)
