@@ -299,35 +299,35 @@ BAD_BUDGETS = [
 ]
 
 
-@pytest.mark.parametrize("name,config,field,reason", BAD_BUDGETS, ids=[b[0] for b in BAD_BUDGETS])
-def test_bad_budget_config_is_refused_with_its_field_path(tmp_path, name, config, field, reason):
-    envoy_config = harness.gateway_config(port=harness.free_port(), admin_port=harness.free_port(),
-                                          mock_port=1, filter_configs={"llmgw.ratelimit": config})
-    path = tmp_path / "bad.yaml"
-    path.write_text(json.dumps(envoy_config))
+def refusal_at_load(tmp_path, ratelimit: dict, combined=False) -> str:
+    """The log line in which Envoy (`--mode validate`) refuses the gateway with `ratelimit`."""
+    config = harness.gateway_config(port=harness.free_port(), admin_port=harness.free_port(),
+                                    mock_port=1, filter_configs={"llmgw.ratelimit": ratelimit})
+    if combined:
+        config = harness.combine_downstream(config)
+    path = tmp_path / "refused.yaml"
+    path.write_text(json.dumps(config))
     result = harness.validate(path)
     output = result.stdout + result.stderr
-    assert result.returncode != 0, f"envoy accepted a bad budget ({name})"
+    assert result.returncode != 0, "envoy accepted the config"
     refusals = [line for line in output.splitlines() if "configuration refused" in line]
     assert refusals, output[-3000:]
-    assert field in refusals[0] and reason in refusals[0], refusals[0]
+    return refusals[0]
+
+
+@pytest.mark.parametrize("name,config,field,reason", BAD_BUDGETS, ids=[b[0] for b in BAD_BUDGETS])
+def test_bad_budget_config_is_refused_with_its_field_path(tmp_path, name, config, field, reason):
+    refusal = refusal_at_load(tmp_path, config)
+    assert field in refusal and reason in refusal, (name, refusal)
 
 
 def test_a_budget_over_an_unpriced_model_is_refused_at_load_in_the_one_module(tmp_path):
     """The one-module gateway holds router's catalogue and ratelimit's budgets: a budget that
     covers a model without a price (the shipped catalogue has some) is refused at load."""
-    config = harness.combine_downstream(harness.gateway_config(
-        port=harness.free_port(), admin_port=harness.free_port(), mock_port=1,
-        filter_configs={"llmgw.ratelimit": {"default": {"usd_per_day": 5}}}))
-    path = tmp_path / "unpriced.yaml"
-    path.write_text(json.dumps(config))
-    result = harness.validate(path)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, "envoy accepted a budget over unpriced models"
-    refusals = [line for line in output.splitlines() if "configuration refused" in line]
-    assert refusals, output[-3000:]
-    assert "ratelimit.default.usd_per_day" in refusals[0], refusals[0]
-    assert "has no price" in refusals[0], refusals[0]
+    refusal = refusal_at_load(tmp_path, {"default": {"usd_per_day": 5}}, combined=True)
+    assert "ratelimit.default.usd_per_day" in refusal, refusal
+    assert "this budget covers model `mixed`, whose target 0 (openai gpt-4o-mini) has no price" \
+        in refusal, refusal
 
 
 # ---- global mode ----
