@@ -39,8 +39,8 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $@
 
-## build: the filters, translate-openai.wasm and the one-module gateway (build/wasm/*.wasm, through `wasm-opt -Oz --converge`), the mock provider, the rate limit service
-build: setup rls
+## build: the filters, translate-openai.wasm and the one-module gateway (build/wasm/*.wasm, through `wasm-opt -Oz --converge`), the native build (build/native/libllmgw.so), the mock provider, the rate limit service
+build: setup rls build/native/libllmgw.so
 	cargo build --release --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f))
 	cargo build --release --target $(WASM_TARGET) $(LEAN_FLAGS) --target-dir $(LEAN_TARGET)
 	cargo build --release -p llmgw-mock-provider
@@ -50,6 +50,15 @@ build: setup rls
 	done
 	@$(WASM_OPT) $(LEAN_TARGET)/$(WASM_TARGET)/release/llmgw_translate.wasm -o build/wasm/translate-openai.wasm
 	@ls -l build/wasm/*.wasm | awk '{print "  " $$NF ": " $$5 " bytes"}'
+
+# The same four filters (and the one-module gateway) as one native library for Envoy's dynamic
+# modules (README, "Native build"); cargo decides whether anything needs rebuilding.
+.PHONY: build/native/libllmgw.so
+build/native/libllmgw.so:
+	cargo build --profile native -p llmgw-native-host
+	@mkdir -p build/native
+	@cp target/native/libllmgw.so $@
+	@ls -l $@ | awk '{print "  " $$NF ": " $$5 " bytes"}'
 
 # build/test/auth-crash.wasm: auth with the `crash-test` feature (a request header traps its VM)
 # for tests/e2e/test_vm_failure.py only, in its own target dir: never in build/wasm/.
@@ -74,10 +83,10 @@ rls:
 	@cp target/release/llmgw-rls build/bin/llmgw-rls
 	@ls -l build/bin/llmgw-rls | awk '{print "  " $$NF ": " $$5 " bytes"}'
 
-## run: the mock provider and Envoy with the whole chain at http://127.0.0.1:$(PORT)/v1
+## run: the mock provider and Envoy with the whole chain at http://127.0.0.1:$(PORT)/v1 (NATIVE=1: the native build)
 run: build
 	@# exec: a SIGTERM to make reaches the harness itself, which then stops all it started.
-	PORT=$(PORT) RATELIMIT=$(RATELIMIT) COMBINED=$(COMBINED) exec $(VENV)/bin/python tests/harness.py
+	PORT=$(PORT) RATELIMIT=$(RATELIMIT) COMBINED=$(COMBINED) NATIVE=$(NATIVE) exec $(VENV)/bin/python tests/harness.py
 
 ## test: everything CI runs
 test: lint test-rust test-wasm32 test-e2e
@@ -105,9 +114,14 @@ test-wasm32: setup
 # The suites that use the shared gateway run a second time with auth, router and ratelimit
 # loaded as the one gateway.wasm module.
 COMBINED_SUITES := test_chat test_errors test_access_log test_metrics test_routing test_providers
+# And the suites that use the shared gateway a third time with every llmgw filter, upstream
+# translate included, from the native build (build/native/libllmgw.so): both builds are held to
+# the same behaviour.
+NATIVE_SUITES := test_chat test_errors
 test-e2e: build build/test/auth-crash.wasm
 	$(VENV)/bin/python -m pytest -q tests/e2e
 	COMBINED=1 $(VENV)/bin/python -m pytest -q $(foreach s,$(COMBINED_SUITES),tests/e2e/$(s).py)
+	NATIVE=1 $(VENV)/bin/python -m pytest -q $(foreach s,$(NATIVE_SUITES),tests/e2e/$(s).py)
 
 ## test-envoy-versions: the chat, streaming, routing, fallback, rate-limit, translation and client-API suites
 ## on each older supported Envoy (README "Supported Envoy versions"), each from its own venv

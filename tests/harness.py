@@ -25,6 +25,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY_YAML = ROOT / "envoy" / "gateway.yaml"
 RUN_DIR = ROOT / "build" / "run"
+# libllmgw.so, the native build (`make build`); Envoy finds dynamic modules by name there.
+NATIVE_DIR = ROOT / "build" / "native"
 MOCK_BIN = ROOT / "target" / "release" / "llmgw-mock-provider"
 VENV_BIN = ROOT / ".venv" / "bin"
 
@@ -177,6 +179,37 @@ def combine_downstream(config: dict) -> dict:
     return config
 
 
+DYNAMIC_MODULE_FILTER = (
+    "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
+)
+
+
+def native_filters(config: dict, only: set[str] | None = None) -> dict:
+    """The config with llmgw's wasm filters (or those named in `only`) replaced by the same
+    filters from the native module `build/native/libllmgw.so` (README, "Native build"): same
+    filter names, same JSON configurations, upstream translate included."""
+    config = copy.deepcopy(config)  # keeps the YAML anchors' sharing: translate is one node
+    for node in _walk(config):
+        typed = node.get("typed_config")
+        if not isinstance(typed, dict) or not typed.get("@type", "").endswith(".wasm.v3.Wasm"):
+            continue
+        wasm = typed["config"]
+        if only is not None and wasm["name"] not in only:
+            continue
+        node["typed_config"] = {
+            "@type": DYNAMIC_MODULE_FILTER,
+            # Loaded once per process (`lib<name>.so` in ENVOY_DYNAMIC_MODULES_SEARCH_PATH) and
+            # never unloaded: its process-wide state (rate-limit counters) outlives a config.
+            "dynamic_module_config": {"name": "llmgw", "do_not_close": True},
+            "filter_name": wasm["name"],
+            "filter_config": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": wasm["configuration"]["value"],
+            },
+        }
+    return config
+
+
 def _point_keyless_providers_at_mock(config: dict) -> None:
     """The mock serves keyless providers under their own prefix: rewrite their base_path."""
     for node in _walk(config):
@@ -197,6 +230,8 @@ def provider_env(real_providers: set[str]) -> dict[str, str]:
             env[var] = mock_key
     if "bedrock" not in real_providers:
         env.update(AWS_MOCK_ENV)
+    # Where Envoy looks for the native module (a wasm-only config never reads it).
+    env.setdefault("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", str(NATIVE_DIR))
     return env
 
 
@@ -286,6 +321,8 @@ def main() -> None:
             started += rls.enable_global(config)
         if os.environ.get("COMBINED"):  # auth, router and ratelimit as one module
             config = combine_downstream(config)
+        if os.environ.get("NATIVE"):  # the native build (libllmgw.so) instead of the .wasm
+            config = native_filters(config)
         envoy = Envoy(config, provider_env(real))
         started.append(envoy)
         for provider in PROVIDER_KEYS:

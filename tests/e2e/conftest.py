@@ -91,6 +91,8 @@ def gateway(mock):
     )
     if os.environ.get("COMBINED"):  # `make test-e2e` runs the main suites again this way
         config = harness.combine_downstream(config)
+    if os.environ.get("NATIVE"):  # and the chat, streaming and error suites on libllmgw.so
+        config = harness.native_filters(config)
     envoy = harness.Envoy(config, harness.provider_env(set()))
     yield envoy
     envoy.stop()

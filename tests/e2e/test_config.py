@@ -127,3 +127,35 @@ def test_the_one_module_refuses_a_bad_section_by_its_path(tmp_path, name, filter
     refusals = [line for line in output.splitlines() if "configuration refused" in line]
     assert refusals, output[-3000:]
     assert f"{section}.{field}" in refusals[0], refusals[0]
+
+
+def test_the_native_variant_validates(tmp_path):
+    """gateway.yaml with every llmgw filter from build/native/libllmgw.so (upstream translate
+    included) passes `envoy --mode validate`, which loads the module and each configuration."""
+    result = harness.validate(_write(tmp_path, harness.native_filters(_config({}))))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Dynamic module ABI version v0.2.0 matched" in output
+    for name in ("llmgw.auth", "llmgw.router", "llmgw.ratelimit", "llmgw.translate"):
+        assert f"{name}: configuration accepted" in output
+
+
+@pytest.mark.parametrize("name,filter_configs,field", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_the_native_module_refuses_a_bad_config_by_its_path(tmp_path, name, filter_configs, field):
+    result = harness.validate(_write(tmp_path, harness.native_filters(_config(filter_configs))))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"envoy accepted a bad config ({name})"
+    refusals = [line for line in output.splitlines() if "configuration refused" in line]
+    assert refusals, output[-3000:]
+    assert field in refusals[0], refusals[0]
+
+
+def test_the_native_module_refuses_an_unknown_filter_name(tmp_path):
+    config = harness.native_filters(_config({}))
+    for node in harness._walk(config):
+        if node.get("filter_name") == "llmgw.auth":
+            node["filter_name"] = "llmgw.authz"
+    result = harness.validate(_write(tmp_path, config))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, "envoy accepted an unknown filter_name"
+    assert 'unknown filter_name "llmgw.authz"' in output, output[-3000:]

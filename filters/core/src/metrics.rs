@@ -34,6 +34,147 @@ pub const LABELS: [&str; 12] = [
     "key",
 ];
 
+/// Every metric llmgw defines: the filter that defines it, its name, kind and label names in the
+/// order [`stat_name`] writes them. A host whose metrics take labels apart from the name
+/// (Envoy's dynamic modules define each metric once per configuration, with label names, before
+/// any request) defines a filter's families up front; `FakeHost` refuses any other metric, so a
+/// new one fails the core tests until it is listed here.
+pub const FAMILIES: [Family; 14] = [
+    family(
+        "llmgw.auth",
+        "llmgw_auth_failures_total",
+        MetricKind::Counter,
+        &["reason"],
+    ),
+    family(
+        "llmgw.router",
+        "llmgw_requests_total",
+        MetricKind::Counter,
+        &["model", "provider", "consumer", "team", "status"],
+    ),
+    family(
+        "llmgw.router",
+        "llmgw_router_panic_total",
+        MetricKind::Counter,
+        &["model"],
+    ),
+    family(
+        "llmgw.ratelimit",
+        "llmgw_ratelimit_refused_total",
+        MetricKind::Counter,
+        &["limit"],
+    ),
+    family(
+        "llmgw.ratelimit",
+        "llmgw_ratelimit_rls_failures_total",
+        MetricKind::Counter,
+        &[],
+    ),
+    family(
+        "llmgw.ratelimit",
+        "llmgw_ratelimit_store_failures_total",
+        MetricKind::Counter,
+        &[],
+    ),
+    family(
+        "llmgw.ratelimit",
+        "llmgw_ratelimit_usage_missing_total",
+        MetricKind::Counter,
+        &[],
+    ),
+    family(
+        "llmgw.translate",
+        "llmgw_upstream_requests_total",
+        MetricKind::Counter,
+        &["provider", "model", "status"],
+    ),
+    family(
+        "llmgw.translate",
+        "llmgw_upstream_errors_total",
+        MetricKind::Counter,
+        &["provider", "model", "error"],
+    ),
+    family(
+        "llmgw.translate",
+        "llmgw_translate_dropped_total",
+        MetricKind::Counter,
+        &["provider", "model", "what"],
+    ),
+    family(
+        "llmgw.translate",
+        "llmgw_request_duration_ms",
+        MetricKind::Histogram,
+        &["provider", "model"],
+    ),
+    family(
+        "llmgw.translate",
+        "llmgw_time_to_first_token_ms",
+        MetricKind::Histogram,
+        &["provider", "model"],
+    ),
+    family(
+        "llmgw.translate",
+        "llmgw_cost_usd_nanos_total",
+        MetricKind::Counter,
+        &["provider", "model", "consumer", "team"],
+    ),
+    family(
+        "llmgw.translate",
+        "llmgw_tokens_total",
+        MetricKind::Counter,
+        &["provider", "model", "consumer", "team", "token_type"],
+    ),
+];
+
+/// One entry of [`FAMILIES`].
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    /// The filter that counts it (its `FilterRoot::NAME`).
+    pub filter: &'static str,
+    pub name: &'static str,
+    pub kind: MetricKind,
+    pub labels: &'static [&'static str],
+}
+
+const fn family(
+    filter: &'static str,
+    name: &'static str,
+    kind: MetricKind,
+    labels: &'static [&'static str],
+) -> Family {
+    Family {
+        filter,
+        name,
+        kind,
+        labels,
+    }
+}
+
+/// A stat name taken apart again: the metric's name and its `(label, value)` pairs, in order.
+/// `None` for a name [`stat_name`] did not make.
+pub fn parse_stat_name(stat: &str) -> Option<(&str, Vec<(&str, &str)>)> {
+    let mut labels = Vec::new();
+    let mut rest = stat;
+    while let Some((pair, tail)) = rest.split_once(";.;") {
+        let (label, value) = pair.split_once("=.=")?;
+        labels.push((label, value));
+        rest = tail;
+    }
+    (!rest.contains("=.=")).then_some((rest, labels))
+}
+
+/// The [`FAMILIES`] entry of a stat name: its index and label values.
+pub fn family_of(kind: MetricKind, stat: &str) -> Option<(usize, Vec<&str>)> {
+    let (name, labels) = parse_stat_name(stat)?;
+    let index = FAMILIES.iter().position(|family| {
+        family.name == name
+            && family.kind == kind
+            && family.labels.len() == labels.len()
+            && family.labels.iter().zip(&labels).all(|(n, (l, _))| n == l)
+    })?;
+    Some((index, labels.into_iter().map(|(_, value)| value).collect()))
+}
+
 /// The Envoy stat name carrying `labels` for metric `name`.
 pub fn stat_name(name: &str, labels: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(name.len() + labels.len() * 24);
@@ -140,6 +281,42 @@ mod tests {
     }
 
     #[test]
+    fn every_family_names_a_filter() {
+        use crate::filter::FilterRoot;
+        let filters = [
+            crate::auth::AuthRoot::NAME,
+            crate::router::RouterRoot::NAME,
+            crate::ratelimit::RateLimitRoot::NAME,
+            crate::translate::TranslateRoot::NAME,
+        ];
+        for family in FAMILIES {
+            assert!(filters.contains(&family.filter), "{}", family.name);
+        }
+    }
+
+    #[test]
+    fn stat_names_parse_back_into_their_family() {
+        let stat = stat_name("llmgw_router_panic_total", &[("model", "gpt-4o")]);
+        assert_eq!(
+            parse_stat_name(&stat),
+            Some(("llmgw_router_panic_total", vec![("model", "gpt-4o")]))
+        );
+        assert_eq!(
+            family_of(MetricKind::Counter, &stat),
+            Some((2, vec!["gpt-4o"]))
+        );
+        assert_eq!(family_of(MetricKind::Histogram, &stat), None);
+        assert_eq!(
+            family_of(MetricKind::Counter, "llmgw_ratelimit_rls_failures_total"),
+            Some((4, vec![]))
+        );
+        // Labels out of order, or unknown, are no family.
+        let swapped = stat_name("llmgw_router_panic_total", &[("provider", "x")]);
+        assert_eq!(family_of(MetricKind::Counter, &swapped), None);
+        assert_eq!(parse_stat_name("a=.=b"), None);
+    }
+
+    #[test]
     fn values_cannot_break_out_of_their_tag() {
         assert_eq!(
             stat_name("m", &[("model", "a;.;b=.=c d")]),
@@ -151,16 +328,19 @@ mod tests {
     fn metrics_are_defined_once_and_counted() {
         let metrics = Metrics::default();
         let mut host = FakeHost::new();
-        metrics.count(&mut host, "c", &[("model", "x")], 2);
-        metrics.clone().count(&mut host, "c", &[("model", "x")], 3);
-        metrics.count(&mut host, "c", &[("model", "y")], 1);
-        metrics.count(&mut host, "c", &[("model", "z")], 0);
-        metrics.observe(&mut host, "h", &[], 7);
-        metrics.observe(&mut host, "h", &[], 9);
-        assert_eq!(host.counter("model=.=x;.;c"), Some(5));
-        assert_eq!(host.counter("model=.=y;.;c"), Some(1));
-        assert_eq!(host.counter("model=.=z;.;c"), None);
-        assert_eq!(host.histogram("h"), vec![7, 9]);
+        let c = "llmgw_router_panic_total";
+        let h = "llmgw_request_duration_ms";
+        let labels = [("provider", "openai"), ("model", "m")];
+        metrics.count(&mut host, c, &[("model", "x")], 2);
+        metrics.clone().count(&mut host, c, &[("model", "x")], 3);
+        metrics.count(&mut host, c, &[("model", "y")], 1);
+        metrics.count(&mut host, c, &[("model", "z")], 0);
+        metrics.observe(&mut host, h, &labels, 7);
+        metrics.observe(&mut host, h, &labels, 9);
+        assert_eq!(host.counter(&format!("model=.=x;.;{c}")), Some(5));
+        assert_eq!(host.counter(&format!("model=.=y;.;{c}")), Some(1));
+        assert_eq!(host.counter(&format!("model=.=z;.;{c}")), None);
+        assert_eq!(host.histogram(&stat_name(h, &labels)), vec![7, 9]);
         assert_eq!(host.metrics_defined, 3);
     }
 }

@@ -379,6 +379,11 @@ impl Host for FakeHost {
     }
     fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
         self.tick();
+        // The native host can only define the listed families: so must every test.
+        assert!(
+            crate::metrics::family_of(kind, name).is_some(),
+            "metric {name} ({kind:?}) is not in llmgw_core::metrics::FAMILIES"
+        );
         self.metrics_defined += 1;
         let found = self
             .metrics
