@@ -114,10 +114,12 @@ test-wasm32: setup
 # The suites that use the shared gateway run a second time with auth, router and ratelimit
 # loaded as the one gateway.wasm module.
 COMBINED_SUITES := test_chat test_errors test_access_log test_metrics test_routing test_providers
-# And the suites that use the shared gateway a third time with every llmgw filter, upstream
-# translate included, from the native build (build/native/libllmgw.so): both builds are held to
-# the same behaviour.
-NATIVE_SUITES := test_chat test_errors
+# And chat, streaming, errors, routing with fallbacks, translation, rate limits, access log and
+# metrics a third time with every llmgw filter, upstream translate included, from the native
+# build (build/native/libllmgw.so): both builds are held to the same behaviour. Global rate
+# limiting runs as a mixed chain there (wasm ratelimit; README, "Native build").
+NATIVE_SUITES := test_chat test_errors test_routing test_providers test_ratelimit test_access_log \
+	test_metrics
 test-e2e: build build/test/auth-crash.wasm
 	$(VENV)/bin/python -m pytest -q tests/e2e
 	COMBINED=1 $(VENV)/bin/python -m pytest -q $(foreach s,$(COMBINED_SUITES),tests/e2e/$(s).py)

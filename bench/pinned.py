@@ -58,6 +58,8 @@ def plan() -> tuple[list[bench.Server], list[bench.Row]]:
         bench.Server("full", "full chain (4 wasm filters)", "envoy", chain),
         bench.Server("full-one", "full chain, auth+router+ratelimit as one module", "envoy",
                      chain, combined=True),
+        bench.Server("full-native", "full chain, native build (libllmgw.so)", "envoy", chain,
+                     native=True),
         bench.Server("plain-s", "plain Envoy (streams)", "envoy", set(), upstream="mock"),
         bench.Server("full-s", "full chain (streams)", "envoy", chain, upstream="mock"),
     ]
@@ -67,6 +69,8 @@ def plan() -> tuple[list[bench.Server], list[bench.Row]]:
         bench.Row("full-anthropic", "full chain → Anthropic (translated)", "full",
                   bench.ANTHROPIC_MODEL, False),
         bench.Row("full-one", "full chain → OpenAI, one downstream module", "full-one",
+                  bench.OPENAI_MODEL, False),
+        bench.Row("full-native", "**full chain → OpenAI, native build**", "full-native",
                   bench.OPENAI_MODEL, False),
         bench.Row("plain-s", "plain Envoy, stream", "plain-s", bench.OPENAI_MODEL, True, False),
         bench.Row("full-s", "full chain → OpenAI, stream", "full-s", bench.OPENAI_MODEL, True,
@@ -150,6 +154,19 @@ def table(figures: dict, rows: list, opts: argparse.Namespace) -> str:
         f"Issue 16's wasm targets: full chain ≥ 50% of plain Envoy's req/s: **{ratio:.0%}, "
         f"{'met' if ratio >= 0.5 else 'not met'}**; added time to first token ≤ 500 µs: "
         f"**{added_ttft:,.0f} µs, {'met' if added_ttft <= 500 else 'not met'}**.",
+    ]
+    native = figures["full-native"]
+    native_ratio = native["rps"] / plain["rps"]
+    if "p50_us" in native and "p50_us" in plain:
+        added = native["p50_us"] - plain["p50_us"]
+        added_text = f"**{added:,.0f} µs, {'met' if added <= 50 else 'not met'}**"
+    else:
+        added_text = "**not measured (saturated)**"
+    out += [
+        "",
+        f"Issue 16's native targets: native full chain ≥ 80% of plain Envoy's req/s: "
+        f"**{native_ratio:.0%}, {'met' if native_ratio >= 0.8 else 'not met'}**; added p50 at "
+        f"{RATE} req/s ≤ 50 µs: {added_text}.",
     ]
     return "\n".join(out)
 

@@ -391,6 +391,7 @@ class Server:
     skip: str = ""  # why this server is not measured
     upstream: str = "fast"  # fast (nginx, or the mock without nginx) | mock (streams, TTFT)
     combined: bool = False  # auth, router and ratelimit as the one gateway.wasm module
+    native: bool = False  # every llmgw filter from build/native/libllmgw.so
     concurrency: int = 2  # Envoy's workers (bench/pinned.py: 1, on a core of its own)
 
     # set while running
@@ -418,6 +419,8 @@ class Server:
                                       noop_wasm=self.noop_wasm)
             if self.combined:
                 config = harness.combine_downstream(config)
+            if self.native:
+                config = harness.native_filters(config)
             if self.wasm_dir:
                 for node in harness._walk(config):
                     code = node.get("code")

@@ -179,6 +179,19 @@ def combine_downstream(config: dict) -> dict:
     return config
 
 
+# The native build's metric names in /stats/prometheus (README, "Native build"):
+# envoy_dynamicmodulescustom_llmgw_* and, for translate (an upstream filter),
+# envoy_cluster_<cluster>_dynamicmodulescustom_llmgw_*; examples/grafana/prometheus.yml renames
+# them the same way.
+NATIVE_METRIC = re.compile(r"envoy_(?:cluster_.+_)?dynamicmodulescustom_(llmgw_\w+)")
+
+
+def metric_name(prometheus_name: str) -> str:
+    """A /stats/prometheus series name as the wasm build names it (`llmgw_*`)."""
+    native = NATIVE_METRIC.fullmatch(prometheus_name)
+    return native[1] if native else prometheus_name
+
+
 DYNAMIC_MODULE_FILTER = (
     "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
 )

@@ -39,7 +39,7 @@ pub const LABELS: [&str; 12] = [
 /// (Envoy's dynamic modules define each metric once per configuration, with label names, before
 /// any request) defines a filter's families up front; `FakeHost` refuses any other metric, so a
 /// new one fails the core tests until it is listed here.
-pub const FAMILIES: [Family; 14] = [
+pub const FAMILIES: [Family; 18] = [
     family(
         "llmgw.auth",
         "llmgw_auth_failures_total",
@@ -123,6 +123,30 @@ pub const FAMILIES: [Family; 14] = [
         "llmgw_tokens_total",
         MetricKind::Counter,
         &["provider", "model", "consumer", "team", "token_type"],
+    ),
+    family(
+        "llmgw.ratelimit",
+        "llmgw_budget_warnings_total",
+        MetricKind::Counter,
+        &["budget"],
+    ),
+    family(
+        "llmgw.ratelimit",
+        "llmgw_budget_unpriced_total",
+        MetricKind::Counter,
+        &["budget"],
+    ),
+    family(
+        "llmgw.ratelimit",
+        "llmgw_budget_spent_usd_micros",
+        MetricKind::Gauge,
+        &["budget", "key"],
+    ),
+    family(
+        "llmgw.ratelimit",
+        "llmgw_budget_limit_usd_micros",
+        MetricKind::Gauge,
+        &["budget", "key"],
     ),
 ];
 

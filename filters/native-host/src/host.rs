@@ -412,12 +412,7 @@ impl Host for NativeHost {
             .unwrap_or(0)
     }
     fn random_u64(&mut self) -> u64 {
-        // splitmix64, as the wasm host: fast, well distributed, not for secrets.
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        llmgw_core::host::splitmix64(&mut self.rng)
     }
     fn grpc_call(
         &mut self,

@@ -170,7 +170,21 @@ impl Host for ProxyWasmHost {
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         // Absent properties are normal (e.g. no endpoint metadata), and a read the host refuses
         // reads as absent too, as it did through the SDK: no warning.
-        abi::property(&property_path(path)?).ok().flatten()
+        let found = abi::property(&property_path(path)?).ok().flatten();
+        match (found, path) {
+            // A fact `llmgw.<name>` Envoy did not find as a wasm filter's own kind of entry
+            // (a `CelState`) may have been written by the native build (libllmgw.so), whose
+            // filter state is plain bytes under the same key: the `filter_state` attribute
+            // reads any kind. Mixed native/wasm chains hand facts on this way (README, "Native
+            // build"); an all-wasm chain pays this call only for a fact that is absent.
+            (None, [name]) => {
+                let key = format!("wasm.{name}");
+                abi::property(&property_path(&["filter_state", &key])?)
+                    .ok()
+                    .flatten()
+            }
+            (found, _) => found,
+        }
     }
     fn set_property(&mut self, path: &[&str], value: &[u8]) {
         // Paths are llmgw's constants; one with a NUL in a segment would name another property.
@@ -235,12 +249,7 @@ impl Host for ProxyWasmHost {
         log_err("record metric", abi::record_metric(id, value));
     }
     fn random_u64(&mut self) -> u64 {
-        // splitmix64: fast, well distributed, good enough for weighted splits (not secrets).
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        llmgw_core::host::splitmix64(&mut self.rng)
     }
     fn grpc_call(
         &mut self,
