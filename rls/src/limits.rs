@@ -11,10 +11,19 @@
 //! month in UTC, and a descriptor whose `window` entry (llmgw's descriptors carry one) says
 //! `week` or `month` counts in that calendar window (budgets: a week has no `RateLimitUnit`).
 //! `is_negative_hits` gives units back (llmgw settles budgets with it), never below zero.
+//!
+//! A budget's amount in micro-USD outgrows the override's 32-bit `requests_per_unit` at
+//! 4294.967295 USD, so llmgw's budget descriptors also carry their max in full in an entry
+//! `max` (`llmgw_core::ratelimit::global::MAX_ENTRY`): counted against instead of the override,
+//! and left out of the counter's key so a raised budget keeps what was spent. Counts are exact
+//! up to 2^53 (the script compares in Lua numbers; llmgw refuses larger budgets at load). The
+//! answer's `limit_remaining` is 32-bit too: for such a descriptor the exact remaining also
+//! goes in `response_headers_to_add` (`x-llmgw-rls-remaining: <index>:<remaining>`).
 
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
 use envoy_types::pb::envoy::r#type::v3::RateLimitUnit;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::rate_limit;
+use llmgw_core::ratelimit::global::MAX_ENTRY;
 use llmgw_core::ratelimit::Window;
 use tonic::Status;
 
@@ -62,7 +71,10 @@ return out
 pub struct Check {
     pub key: String,
     pub hits: u64,
-    pub max: u32,
+    /// The `max` entry where the descriptor has one, else the override's `requests_per_unit`.
+    pub max: u64,
+    /// The max came from a `max` entry: the answer carries the exact remaining.
+    pub exact: bool,
     pub unit: RateLimitUnit,
     pub window_end: u64,
     /// `is_negative_hits`: give `hits` back.
@@ -167,9 +179,23 @@ pub fn check_of(
     let (start, window_end, window) = window_of(d, unit, now)
         .ok_or_else(|| Status::invalid_argument("descriptor limit has no unit"))?;
     let seconds = window_end - start;
+    let max_entry = d
+        .entries
+        .iter()
+        .find(|e| e.key == MAX_ENTRY)
+        .map(|e| {
+            e.value.parse::<u64>().map_err(|_| {
+                Status::invalid_argument(format!(
+                    "descriptor entry `{MAX_ENTRY}` must be a whole number, not {:?}",
+                    e.value
+                ))
+            })
+        })
+        .transpose()?;
     let entries: Vec<String> = d
         .entries
         .iter()
+        .filter(|e| e.key != MAX_ENTRY)
         .map(|e| format!("{}={}", escape(&e.key), escape(&e.value)))
         .collect();
     let hits = d
@@ -183,12 +209,15 @@ pub fn check_of(
             entries.join("|")
         ),
         hits,
-        max: limit.requests_per_unit,
+        max: max_entry.unwrap_or(u64::from(limit.requests_per_unit)),
+        exact: max_entry.is_some(),
         unit,
         window_end,
         refund: d.is_negative_hits,
+        // A settling call goes with the largest max (u64::MAX in the entry, u32::MAX in the
+        // override from llmgw before the entry): not the budget's.
         remember_limit: !d.is_negative_hits
-            && limit.requests_per_unit != u32::MAX
+            && max_entry.map_or(limit.requests_per_unit != u32::MAX, |m| m != u64::MAX)
             && d.entries
                 .iter()
                 .any(|e| e.key == "kind" && e.value == "usd"),
@@ -279,6 +308,26 @@ mod tests {
         assert!(entries_of("other|x").is_none());
         d.limit.as_mut().unwrap().requests_per_unit = u32::MAX;
         assert!(!check_of("d", &d, 0, 120).unwrap().remember_limit);
+    }
+
+    #[test]
+    fn a_budget_s_max_entry_is_its_max_and_not_its_key() {
+        let mut d = descriptor("kind", "usd");
+        d.limit.as_mut().unwrap().requests_per_unit = u32::MAX;
+        let plain = check_of("d", &d, 0, 120).unwrap();
+        d.entries.push(Entry {
+            key: "max".into(),
+            value: "50000000000".into(),
+        });
+        let check = check_of("d", &d, 0, 120).unwrap();
+        assert_eq!(check.max, 50_000_000_000);
+        assert!(check.exact && check.remember_limit);
+        assert_eq!(check.key, plain.key, "a raised budget keeps its counter");
+        d.entries[1].value = u64::MAX.to_string();
+        assert!(!check_of("d", &d, 0, 120).unwrap().remember_limit);
+        d.entries[1].value = "5e10".into();
+        let err = check_of("d", &d, 0, 120).err().unwrap();
+        assert!(err.message().contains("whole number"), "{err:?}");
     }
 
     #[test]

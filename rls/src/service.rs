@@ -3,12 +3,14 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use envoy_types::pb::envoy::config::core::v3::HeaderValue;
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_response::{
     Code, DescriptorStatus, RateLimit,
 };
 use envoy_types::pb::envoy::service::ratelimit::v3::rate_limit_service_server::RateLimitService;
 use envoy_types::pb::envoy::service::ratelimit::v3::{RateLimitRequest, RateLimitResponse};
 use envoy_types::pb::google::protobuf::Duration;
+use llmgw_core::ratelimit::global::REMAINING_HEADER;
 use tonic::{Request, Response, Status};
 
 use crate::limits::{check_of, response_unit, Check, CHECK_AND_COUNT};
@@ -60,17 +62,16 @@ impl Service {
             .enumerate()
             .map(|(i, c)| {
                 let count = counts.get(i + 1).copied().unwrap_or(0);
-                let this_over =
-                    over && !c.refund && count.saturating_add(c.hits) > u64::from(c.max);
+                let this_over = over && !c.refund && count.saturating_add(c.hits) > c.max;
+                // The protocol's figures are 32-bit: saturated here, exact in a header below.
                 DescriptorStatus {
                     code: if this_over { Code::OverLimit } else { Code::Ok } as i32,
                     current_limit: Some(RateLimit {
                         name: String::new(),
-                        requests_per_unit: c.max,
+                        requests_per_unit: u32::try_from(c.max).unwrap_or(u32::MAX),
                         unit: response_unit(c.unit) as i32,
                     }),
-                    limit_remaining: u32::try_from(u64::from(c.max).saturating_sub(count))
-                        .unwrap_or(u32::MAX),
+                    limit_remaining: u32::try_from(c.max.saturating_sub(count)).unwrap_or(u32::MAX),
                     duration_until_reset: Some(Duration {
                         seconds: i64::try_from(c.window_end.saturating_sub(now).max(1))
                             .unwrap_or(i64::MAX),
@@ -80,9 +81,23 @@ impl Service {
                 }
             })
             .collect();
+        let response_headers_to_add = checks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.exact)
+            .map(|(i, c)| {
+                let count = counts.get(i + 1).copied().unwrap_or(0);
+                HeaderValue {
+                    key: REMAINING_HEADER.to_string(),
+                    value: format!("{i}:{}", c.max.saturating_sub(count)),
+                    raw_value: Vec::new(),
+                }
+            })
+            .collect();
         Ok(RateLimitResponse {
             overall_code: if over { Code::OverLimit } else { Code::Ok } as i32,
             statuses,
+            response_headers_to_add,
             ..Default::default()
         })
     }
@@ -191,7 +206,14 @@ mod tests {
             raw_body: b"ignored".to_vec(),
             ..Default::default()
         };
+        let mut resp = resp;
+        resp.response_headers_to_add.push(HeaderValue {
+            key: REMAINING_HEADER.into(),
+            value: "0:49999998765".into(),
+            raw_value: Vec::new(),
+        });
         let ours = proto::RateLimitResponse::decode(&resp.encode_to_vec()).unwrap();
+        assert_eq!(ours.remaining(0), Some(49_999_998_765));
         assert_eq!(ours.overall_code, proto::Code::OverLimit);
         assert_eq!(ours.statuses[0].current_limit, Some((10, 2)));
         assert_eq!(ours.statuses[0].duration_until_reset_ms, Some(12_250));

@@ -28,7 +28,8 @@ import rawhttp
 import rls
 from conftest import AUTH_CONFIG, sha
 
-CONSUMERS = ["cent", "conc", "stream", "refund", "fallback", "soft", "msgs", "glob", "globerr"]
+CONSUMERS = ["cent", "conc", "stream", "refund", "fallback", "soft", "msgs", "glob", "globerr",
+             "big"]
 KEYS = {c: f"sk-budget-{c}-0123456789" for c in CONSUMERS}
 AUTH = {"keys": AUTH_CONFIG["keys"] + [{"sha256": sha(k), "consumer": c} for c, k in KEYS.items()]}
 
@@ -410,6 +411,62 @@ def test_two_envoys_share_one_budget_through_llmgw_rls(mock, redis):
             b.stop()
     finally:
         a.stop()
+        service.stop()
+
+
+def next_month() -> str:
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+    return f"{year:04d}-{month:02d}-01T00:00:00Z"
+
+
+def test_a_10000_usd_monthly_budget_is_counted_exactly_in_global_mode(mock, redis):
+    """Past the protocol's 32-bit counts ($4,294.967295 in micro-USD): each request reserves a
+    worst case above $5,000 (625M output tokens of gpt-4.1 at $8/M) and is settled back to its
+    real cost, through llmgw-rls, to the micro-USD."""
+    service = rls.Rls(redis.url, args=["--admin-key-sha256", sha(ADMIN_KEY)])
+    limit = 10_000_000_000
+    config = {"limits": [{"name": "big", "by": ["consumer"], "usd_per_month": 10000}],
+              "global": {"cluster": rls.CLUSTER, "domain": "llmgw-big", "timeout_ms": 1000,
+                         "failure_mode": "closed"}}
+    gw = start_gateway(mock, config, [rls.cluster(service.port)])
+    try:
+        client = sdk(gw, "big")
+        spent, worst, costs = 0, None, []
+        for _ in range(3):
+            headers, completion = ask(client, "Hello [mock:words=150]", max_tokens=625_000_000)
+            assert headers["x-llmgw-budget"] == "limits.big.usd_per_month"
+            assert headers["x-llmgw-budget-limit-usd"] == "10000.000000"
+            assert headers["x-llmgw-budget-reset-at"] == next_month()
+            # Remaining after this worst case, exact past 32 bits: the same reservation each
+            # time on top of exactly what the earlier requests cost.
+            this_worst = limit - spent - remaining(headers)
+            assert 5_000_000_000 <= this_worst < 5_000_100_000, this_worst
+            assert worst in (None, this_worst)
+            worst = this_worst
+            costs.append(cost(completion.usage, "gpt-4.1"))
+            spent += costs[-1]
+            time.sleep(0.3)  # the settling call (a refund of ~$5,000) is fire-and-forget
+        listed = [b for b in admin_budgets(service, ADMIN_KEY) if b["domain"] == "llmgw-big"]
+        assert listed == [{
+            "domain": "llmgw-big", "budget": "big", "period": "month",
+            "key": {"consumer": "big"}, "limit_usd": "10000.000000",
+            "spent_usd": f"0.{spent:06d}", "remaining_usd": f"9999.{1_000_000 - spent:06d}",
+            "limit_micros": limit, "spent_micros": spent, "remaining_micros": limit - spent,
+            "resets_at": next_month()}]
+        # A worst case past the budget ($10,400) is refused, naming the exact figures.
+        resp = rawhttp.post(f"{gw.url}/v1/chat/completions",
+                            {"model": "gpt-4.1", "max_tokens": 1_300_000_000,
+                             "messages": [{"role": "user", "content": "probe"}]},
+                            {"authorization": f"Bearer {KEYS['big']}"})
+        assert resp.status == 429, resp.body
+        m = SPENT.search(resp.json()["error"]["message"])
+        assert m, resp.body
+        assert (micros(m[1], m[2]), micros(m[3], m[4]), m[5]) == (spent, limit, "month")
+        print(f"\n$10,000 a month, global: {len(costs)} requests, each reserving {worst} "
+              f"micro-USD, settled to {costs} = {spent} micro-USD")
+    finally:
+        gw.stop()
         service.stop()
 
 

@@ -417,14 +417,14 @@ impl Policy {
             .collect()
     }
 
-    /// Global mode carries a budget in the protocol's 32-bit limit (micro-USD).
+    /// Global mode counts a budget exactly up to 2^53 micro-USD (llmgw-rls's Lua numbers).
     fn check_global_budgets(&self) -> Result<(), ConfigError> {
         for (path, limit) in self.all_limits() {
             if limit.kind == LimitKind::Usd && limit.max > super::global::MAX_GLOBAL_BUDGET_MICROS {
                 return Err(ConfigError::new(
                     path,
-                    "in global mode a budget is at most 4294.967295 USD per period (the rate \
-                     limit protocol's limit is a 32-bit count, here of micro-USD)",
+                    "in global mode a budget is at most 9007199254.740992 USD per period \
+                     (llmgw-rls counts micro-USD in Redis's Lua numbers, exact up to 2^53)",
                 ));
             }
         }

@@ -22,6 +22,16 @@
 //! money does. Budget windows `week` and `month` have no `RateLimitUnit`: the descriptor says
 //! `MONTH` (or `DAY` for a week) and its `window` entry names the calendar window, which
 //! llmgw-rls reads.
+//!
+//! A budget's amount does not fit the override: `requests_per_unit` is a `uint32`, which in
+//! micro-USD is 4294.967295 USD. So a budget descriptor also carries its exact max as an entry
+//! [`MAX_ENTRY`] (decimal micro-USD, up to [`MAX_GLOBAL_BUDGET_MICROS`]) that llmgw-rls counts
+//! against and leaves out of the counter's key (raising a budget keeps what was spent); the
+//! override says the same amount saturated at `u32::MAX`. The cost itself needs nothing: a
+//! descriptor's `hits_addend` is a `UInt64Value`. The answer's `limit_remaining` is a `uint32`
+//! too, so llmgw-rls adds the exact remaining of each such descriptor to the answer's
+//! `response_headers_to_add` as [`REMAINING_HEADER`] `<descriptor index>:<micro-USD>`
+//! ([`super::proto::RateLimitResponse::remaining`]); the filter never sends those to a client.
 
 use serde::Deserialize;
 
@@ -103,16 +113,23 @@ pub const fn unit(window: Window) -> Unit {
     }
 }
 
-/// The largest budget global mode can carry: the limit override is a 32-bit count, of
-/// micro-USD for a budget (4294.967295 USD per period).
-pub const MAX_GLOBAL_BUDGET_MICROS: u64 = u32::MAX as u64;
+/// The largest budget global mode counts exactly: llmgw-rls compares in Redis's Lua, whose
+/// numbers are doubles, exact for integers up to 2^53 (9007199254.740992 USD per period).
+pub const MAX_GLOBAL_BUDGET_MICROS: u64 = 1 << 53;
+
+/// The descriptor entry that carries a budget's max in full (decimal micro-USD).
+pub const MAX_ENTRY: &str = "max";
+
+/// The answer's `response_headers_to_add` name under which llmgw-rls writes the exact remaining
+/// of each descriptor that carried [`MAX_ENTRY`].
+pub const REMAINING_HEADER: &str = "x-llmgw-rls-remaining";
 
 /// One descriptor per applied limit, costing `units(applied)`, with the limit's own max or
 /// `max_override`.
 pub fn descriptors(
     applied: &[Applied],
     units: impl Fn(&Applied) -> u64,
-    max_override: Option<u32>,
+    max_override: Option<u64>,
 ) -> Vec<Descriptor> {
     applied
         .iter()
@@ -121,20 +138,22 @@ pub fn descriptors(
 }
 
 /// One applied limit as a descriptor costing `hits`.
-fn descriptor(a: &Applied, hits: u64, max_override: Option<u32>) -> Descriptor {
-    let mut entries = Vec::with_capacity(a.key.len() + 3);
+fn descriptor(a: &Applied, hits: u64, max_override: Option<u64>) -> Descriptor {
+    let max = max_override.unwrap_or(a.limit.max);
+    let mut entries = Vec::with_capacity(a.key.len() + 4);
     entries.push(("llmgw_limit".to_string(), a.rule.clone()));
     entries.push(("kind".to_string(), a.limit.kind.as_str().to_string()));
     entries.push(("window".to_string(), a.limit.window.as_str().to_string()));
     for (dim, value) in &a.key {
         entries.push(((*dim).to_string(), value.clone()));
     }
+    // Budgets only: request and token descriptors stay what any rate limit service counts.
+    if a.limit.kind == LimitKind::Usd {
+        entries.push((MAX_ENTRY.to_string(), max.to_string()));
+    }
     Descriptor {
         entries,
-        limit: Some((
-            max_override.unwrap_or(u32::try_from(a.limit.max).unwrap_or(u32::MAX)),
-            unit(a.limit.window),
-        )),
+        limit: Some((u32::try_from(max).unwrap_or(u32::MAX), unit(a.limit.window))),
         hits_addend: Some(hits),
         negative: false,
     }
@@ -169,9 +188,13 @@ pub fn reconciliation(
             // The tokens were spent: they must be counted even past the limit. A service that
             // does not count refused hits (Limitador, llmgw-rls) would drop them at the real
             // max, so the charge goes with the largest max; the counter is the same (it is
-            // keyed by the entries, not by the limit).
+            // keyed by the entries, not by the limit, nor by a budget's max entry).
             let hits = u64::try_from(delta.unsigned_abs()).unwrap_or(u64::MAX);
-            let mut d = descriptor(a, hits, Some(u32::MAX));
+            let largest = match a.limit.kind {
+                LimitKind::Usd => u64::MAX,
+                _ => u64::from(u32::MAX),
+            };
+            let mut d = descriptor(a, hits, Some(largest));
             d.negative = refund;
             Some(d)
         })
@@ -295,6 +318,9 @@ mod tests {
         assert!(d
             .entries
             .contains(&("window".to_string(), "month".to_string())));
+        assert!(d
+            .entries
+            .contains(&("max".to_string(), u64::MAX.to_string())));
         // Dearer than reserved (a usage past the estimate): charged, not refunded.
         let dearer = Cost {
             usd_micros: 1000,
@@ -303,6 +329,28 @@ mod tests {
         let req = reconciliation("d", &limits, &est, &dearer).unwrap();
         assert!(!req.descriptors[0].negative);
         assert_eq!(req.descriptors[0].hits_addend, Some(100));
+    }
+
+    #[test]
+    fn a_budget_carries_its_max_in_full() {
+        // 50,000 USD a month: past the override's 32 bits, exact in the `max` entry.
+        let mut budget = applied(LimitKind::Usd, 50_000_000_000);
+        budget.limit.window = Window::Month;
+        let est = Cost {
+            input: 100,
+            output: 50,
+            usd_micros: 5_000_000_123,
+        };
+        let req = admission("d", &[applied(LimitKind::Requests, 60), budget], &est);
+        let d = &req.descriptors[1];
+        assert_eq!(d.limit, Some((u32::MAX, Unit::Month)));
+        assert_eq!(d.hits_addend, Some(5_000_000_123));
+        assert_eq!(
+            d.entries.last(),
+            Some(&("max".to_string(), "50000000000".to_string()))
+        );
+        // Request and token descriptors carry no such entry.
+        assert!(!req.descriptors[0].entries.iter().any(|(k, _)| k == "max"));
     }
 
     #[test]

@@ -510,7 +510,7 @@ impl RateLimitFilter {
         let mut refused: Option<(String, Usage)> = None;
         for (i, a) in self.applied.iter().enumerate() {
             let status = answer.statuses.get(i);
-            let remaining = status.map_or(a.limit.max, |s| u64::from(s.limit_remaining));
+            let remaining = answer.remaining(i).unwrap_or(a.limit.max);
             let reset_ms = status
                 .and_then(|s| s.duration_until_reset_ms)
                 .filter(|ms| *ms > 0)

@@ -72,6 +72,43 @@ pub struct DescriptorStatus {
 pub struct RateLimitResponse {
     pub overall_code: Code,
     pub statuses: Vec<DescriptorStatus>,
+    /// `response_headers_to_add` named [`super::global::REMAINING_HEADER`], read as
+    /// `<descriptor index>:<remaining>`: llmgw-rls's exact remaining of a budget whose amount
+    /// does not fit `limit_remaining`'s 32 bits.
+    pub exact_remaining: Vec<(usize, u64)>,
+}
+
+impl RateLimitResponse {
+    /// Descriptor `i`'s remaining units: exact from llmgw-rls's header where it wrote one,
+    /// else the status's 32-bit `limit_remaining`.
+    pub fn remaining(&self, i: usize) -> Option<u64> {
+        self.exact_remaining
+            .iter()
+            .find(|(index, _)| *index == i)
+            .map(|(_, n)| *n)
+            .or_else(|| self.statuses.get(i).map(|s| u64::from(s.limit_remaining)))
+    }
+}
+
+/// `envoy.config.core.v3.HeaderValue` `{key, value}` as an exact remaining, when it is one.
+fn decode_remaining(bytes: &[u8]) -> Result<Option<(usize, u64)>, DecodeError> {
+    let mut r = Reader { bytes };
+    let (mut key, mut value): (&[u8], &[u8]) = (&[], &[]);
+    while let Some((field, v)) = r.field()? {
+        match (field, v) {
+            (1, Value::Bytes(b)) => key = b,
+            (2, Value::Bytes(b)) => value = b,
+            _ => {}
+        }
+    }
+    if key != super::global::REMAINING_HEADER.as_bytes() {
+        return Ok(None);
+    }
+    let parsed = std::str::from_utf8(value).ok().and_then(|v| {
+        let (index, n) = v.split_once(':')?;
+        Some((index.parse().ok()?, n.parse().ok()?))
+    });
+    Ok(parsed)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -318,11 +355,13 @@ impl RateLimitResponse {
         let mut out = RateLimitResponse {
             overall_code: Code::Unknown,
             statuses: Vec::new(),
+            exact_remaining: Vec::new(),
         };
         while let Some((field, value)) = r.field()? {
             match (field, value) {
                 (1, Value::Varint(n)) => out.overall_code = Code::from_number(n),
                 (2, Value::Bytes(b)) => out.statuses.push(decode_status(b)?),
+                (3, Value::Bytes(b)) => out.exact_remaining.extend(decode_remaining(b)?),
                 _ => {}
             }
         }
@@ -442,6 +481,35 @@ mod tests {
             RateLimitResponse::decode(&[]).unwrap().overall_code,
             Code::Unknown
         );
+    }
+
+    #[test]
+    fn exact_remaining_comes_from_llmgw_rls_s_header() {
+        let header = |key: &[u8], value: &[u8]| {
+            let mut h = Vec::new();
+            put_bytes(&mut h, 1, key);
+            put_bytes(&mut h, 2, value);
+            h
+        };
+        let mut status = Vec::new();
+        put_uint(&mut status, 1, 1);
+        put_uint(&mut status, 3, u64::from(u32::MAX));
+        let mut msg = Vec::new();
+        put_uint(&mut msg, 1, 1);
+        put_bytes(&mut msg, 2, &status);
+        put_bytes(&mut msg, 2, &status);
+        put_bytes(&mut msg, 3, &header(b"x-other", b"1:5"));
+        put_bytes(
+            &mut msg,
+            3,
+            &header(b"x-llmgw-rls-remaining", b"1:49999998765"),
+        );
+        put_bytes(&mut msg, 3, &header(b"x-llmgw-rls-remaining", b"nonsense"));
+        let resp = RateLimitResponse::decode(&msg).unwrap();
+        assert_eq!(resp.exact_remaining, [(1, 49_999_998_765)]);
+        assert_eq!(resp.remaining(0), Some(u64::from(u32::MAX)));
+        assert_eq!(resp.remaining(1), Some(49_999_998_765));
+        assert_eq!(resp.remaining(2), None);
     }
 
     #[test]

@@ -1133,11 +1133,18 @@ fn bad_budgets_are_refused_with_their_path() {
     assert_eq!(e.path, "default.usd_per_day");
     let e = refused(r#"{"budget_warning_percent": 0}"#);
     assert_eq!(e.path, "budget_warning_percent");
+    // Global mode: past the override's 32 bits is fine (the `max` entry), past 2^53 is not.
+    configure(
+        r#"{"limits": [{"name": "b", "by": ["team"], "usd_per_month": 50000}],
+            "global": {"cluster": "rls"}}"#,
+    )
+    .unwrap();
     let e = refused(
-        r#"{"limits": [{"name": "b", "by": ["team"], "usd_per_month": 5000}],
+        r#"{"limits": [{"name": "b", "by": ["team"], "usd_per_month": 9007199255}],
             "global": {"cluster": "rls"}}"#,
     );
     assert_eq!(e.path, "limits[0].usd_per_month");
+    assert!(e.reason.contains("2^53"), "{e:?}");
     // Exact micro-USD from the decimal text.
     let root = configure(r#"{"default": {"usd_per_day": 0.29}}"#).unwrap();
     assert_eq!(root.policy().limits_for("x", None)[0].max, 290_000);
