@@ -11,7 +11,7 @@
 //! | property | writer | facts | readers |
 //! |---|---|---|---|
 //! | [`AUTH`] | auth | consumer, team, allowed models | router (allow-list, rollout bucket, metric labels), ratelimit (keys), translate (metric labels) |
-//! | [`ROUTER`] | router | requested model, provider, upstream model, stream, fallback targets, prices, input estimate, max output, client's `include_usage` | ratelimit (keys, estimate), translate (provider, model per try, cost) |
+//! | [`ROUTER`] | router | requested model, provider, upstream model, stream, fallback targets, prices, input estimate, max output, client's `include_usage`, client's dialect | ratelimit (keys, estimate, dialect of a refusal), translate (provider, model per try, cost) |
 //! | [`RATELIMIT`] | ratelimit | usage forced | translate (asks the provider for a stream's usage) |
 //! | [`USAGE`] | translate | a try's token usage ([`UsageFact`]) | ratelimit (charges it and, when translate is in the chain, never reads the body) |
 //!
@@ -24,6 +24,7 @@
 
 mod record;
 
+use crate::dialect::ClientApi;
 use crate::host::Host;
 use crate::schema::openai::Usage;
 
@@ -112,6 +113,7 @@ mod field {
     pub const MAX_OUTPUT: &str = "max_output";
     pub const INCLUDE_USAGE: &str = "include_usage";
     pub const FORCE_USAGE: &str = "force_usage";
+    pub const CLIENT_API: &str = "api";
 }
 
 /// Written by auth once the key is accepted.
@@ -171,6 +173,10 @@ pub struct RouterFacts {
     pub max_output_tokens: Option<u64>,
     /// Streams: the client asked for `stream_options.include_usage`.
     pub include_usage: bool,
+    /// The client's dialect, from the path router read ([`ClientApi::for_errors`]): ratelimit
+    /// answers a refusal in it without reading `:path` again (one header read, ~10 k
+    /// instructions in Envoy: bench/analysis.md). `None` from a writer that did not say.
+    pub client_api: Option<ClientApi>,
 }
 
 impl Fact for RouterFacts {
@@ -187,6 +193,7 @@ impl Fact for RouterFacts {
         out.number(field::INPUT_ESTIMATE, Some(self.input_tokens_estimate));
         out.number(field::MAX_OUTPUT, self.max_output_tokens);
         out.flag(field::INCLUDE_USAGE, self.include_usage);
+        out.text(field::CLIENT_API, self.client_api.map(api_name));
         out.finish()
     }
 
@@ -202,8 +209,28 @@ impl Fact for RouterFacts {
             input_tokens_estimate: fields.number(field::INPUT_ESTIMATE).unwrap_or(0),
             max_output_tokens: fields.number(field::MAX_OUTPUT),
             include_usage: fields.flag(field::INCLUDE_USAGE),
+            client_api: fields.string(field::CLIENT_API).and_then(|n| api_named(&n)),
         })
     }
+}
+
+/// A dialect's name in [`RouterFacts`]'s record.
+fn api_name(api: ClientApi) -> &'static str {
+    match api {
+        ClientApi::ChatCompletions => "chat",
+        ClientApi::Messages => "messages",
+        ClientApi::Responses => "responses",
+    }
+}
+
+fn api_named(name: &str) -> Option<ClientApi> {
+    [
+        ClientApi::ChatCompletions,
+        ClientApi::Messages,
+        ClientApi::Responses,
+    ]
+    .into_iter()
+    .find(|&api| api_name(api) == name)
 }
 
 impl RouterFacts {
@@ -447,6 +474,7 @@ mod tests {
             input_tokens_estimate: 31,
             max_output_tokens: Some(70),
             include_usage: false,
+            client_api: Some(ClientApi::Messages),
         }
     }
 

@@ -58,6 +58,16 @@ impl HeaderMap {
         self.ends.push((name_end, self.text.len() as u32));
     }
 
+    /// Remove every value of header `name`, in any case; the others keep their order.
+    pub fn remove(&mut self, name: &str) {
+        if self.get(name).is_some() {
+            *self = self
+                .iter()
+                .filter(|(n, _)| !n.eq_ignore_ascii_case(name))
+                .collect();
+        }
+    }
+
     /// A map in proxy-wasm's serialized form, as `proxy_get_header_map_pairs` returns it: the
     /// pair count (u32 LE), each pair's name and value sizes (u32 LE each), then each name and
     /// value followed by a NUL. `None` when the buffer does not hold what its sizes say.
@@ -145,6 +155,17 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn remove_drops_every_value_of_a_header_and_keeps_the_order_of_the_rest() {
+        let mut all: HeaderMap = [("a", "1"), ("Cookie", "x"), ("b", "2"), ("cookie", "y")]
+            .into_iter()
+            .collect();
+        all.remove("COOKIE");
+        assert_eq!(all.iter().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
+        all.remove("absent");
+        assert_eq!(all.len(), 2);
+    }
 
     #[test]
     fn find_takes_the_first_value_of_a_header_in_any_case() {

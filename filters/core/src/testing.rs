@@ -67,11 +67,17 @@ pub struct FakeHost {
     pub host_calls: std::cell::Cell<u32>,
     /// Every property path read, in order.
     pub property_reads: std::cell::RefCell<Vec<String>>,
+    /// Every host call, by name and argument, in order.
+    pub call_log: std::cell::RefCell<Vec<String>>,
 }
 
 impl FakeHost {
     fn tick(&self) {
         self.host_calls.set(self.host_calls.get() + 1);
+    }
+
+    fn log_call(&self, what: String) {
+        self.call_log.borrow_mut().push(what);
     }
 
     pub fn new() -> Self {
@@ -237,70 +243,86 @@ fn replace_prefix(buffer: &mut Vec<u8>, size: usize, data: &[u8]) {
 impl Host for FakeHost {
     fn request_header(&self, name: &str) -> Option<String> {
         self.tick();
+        self.log_call(format!("request_header {:?}", name));
         self.req(name).map(str::to_string)
     }
     fn request_headers(&self) -> HeaderMap {
         self.tick();
+        self.log_call("request_headers".to_string());
         self.request_headers.iter().map(|(n, v)| (n, v)).collect()
     }
     fn set_request_header(&mut self, name: &str, value: &str) {
         self.tick();
+        self.log_call(format!("set_request_header {:?}", name));
         set(&mut self.request_headers, name, value)
     }
     fn remove_request_header(&mut self, name: &str) {
         self.tick();
+        self.log_call(format!("remove_request_header {:?}", name));
         remove(&mut self.request_headers, name)
     }
     fn response_header(&self, name: &str) -> Option<String> {
         self.tick();
+        self.log_call(format!("response_header {:?}", name));
         self.resp(name).map(str::to_string)
     }
     fn response_headers(&self) -> HeaderMap {
         self.tick();
+        self.log_call("response_headers".to_string());
         self.response_headers.iter().map(|(n, v)| (n, v)).collect()
     }
     fn set_response_header(&mut self, name: &str, value: &str) {
         self.tick();
+        self.log_call(format!("set_response_header {:?}", name));
         set(&mut self.response_headers, name, value)
     }
     fn remove_response_header(&mut self, name: &str) {
         self.tick();
+        self.log_call(format!("remove_response_header {:?}", name));
         remove(&mut self.response_headers, name)
     }
     fn request_body(&self, size: usize) -> Vec<u8> {
         self.tick();
+        self.log_call("request_body".to_string());
         self.request_body[..size.min(self.request_body.len())].to_vec()
     }
     fn set_request_body(&mut self, size: usize, body: &[u8]) {
         self.tick();
+        self.log_call("set_request_body".to_string());
         replace_prefix(&mut self.request_body, size, body)
     }
     fn response_body(&self, size: usize) -> Vec<u8> {
         self.tick();
+        self.log_call("response_body".to_string());
         self.response_body[..size.min(self.response_body.len())].to_vec()
     }
     fn response_body_from(&self, start: usize, len: usize) -> Vec<u8> {
         self.tick();
+        self.log_call("response_body_from".to_string());
         let end = start.saturating_add(len).min(self.response_body.len());
         self.response_body[start.min(end)..end].to_vec()
     }
     fn set_response_body(&mut self, size: usize, body: &[u8]) {
         self.tick();
+        self.log_call("set_response_body".to_string());
         replace_prefix(&mut self.response_body, size, body)
     }
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         self.tick();
+        self.log_call(format!("property {:?}", path));
         self.property_reads.borrow_mut().push(path.join("."));
         let key: Vec<String> = path.iter().map(|s| s.to_string()).collect();
         self.properties.get(&key).cloned()
     }
     fn set_property(&mut self, path: &[&str], value: &[u8]) {
         self.tick();
+        self.log_call(format!("set_property {:?}", path));
         self.properties
             .insert(path.iter().map(|s| s.to_string()).collect(), value.to_vec());
     }
     fn shared_data(&self, key: &str) -> SharedValue {
         self.tick();
+        self.log_call(format!("shared_data {:?}", key));
         match self.shared.get(key) {
             Some((data, cas)) => SharedValue {
                 data: Some(data.clone()),
@@ -316,6 +338,7 @@ impl Host for FakeHost {
         cas: Option<u32>,
     ) -> Result<(), SharedDataError> {
         self.tick();
+        self.log_call(format!("set_shared_data {:?}", key));
         if cas.is_some() && self.cas_conflicts > 0 {
             self.cas_conflicts -= 1;
             return Err(SharedDataError::CasMismatch);
@@ -332,6 +355,7 @@ impl Host for FakeHost {
     }
     fn send_response(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
         self.tick();
+        self.log_call("send_response".to_string());
         self.local_response = Some(LocalResponse {
             status,
             headers: headers
@@ -343,10 +367,12 @@ impl Host for FakeHost {
     }
     fn now_ms(&self) -> u64 {
         self.tick();
+        self.log_call("now_ms".to_string());
         self.now_ms
     }
     fn random_u64(&mut self) -> u64 {
-        self.tick();
+        // No tick: every host draws from its own generator in the module (`host::splitmix64`),
+        // no call out of it.
         self.randoms.pop().unwrap_or(0)
     }
     fn grpc_call(
@@ -358,6 +384,7 @@ impl Host for FakeHost {
         _timeout_ms: u64,
     ) -> Option<u32> {
         self.tick();
+        self.log_call("grpc_call".to_string());
         if self.grpc_unavailable {
             return None;
         }
@@ -371,14 +398,17 @@ impl Host for FakeHost {
     }
     fn grpc_response_body(&self, size: usize) -> Vec<u8> {
         self.tick();
+        self.log_call("grpc_response_body".to_string());
         self.grpc_response[..size.min(self.grpc_response.len())].to_vec()
     }
     fn resume_request(&mut self) {
         self.tick();
+        self.log_call("resume_request".to_string());
         self.resumed += 1;
     }
     fn define_metric(&mut self, kind: MetricKind, name: &str) -> Option<u32> {
         self.tick();
+        self.log_call(format!("define_metric {:?}", name));
         // The native host can only define the listed families: so must every test.
         assert!(
             crate::metrics::family_of(kind, name).is_some(),
@@ -396,12 +426,16 @@ impl Host for FakeHost {
     }
     fn increment_metric(&mut self, id: u32, delta: i64) {
         self.tick();
+        let name = self.metrics.get(id as usize).map(|m| m.0.clone());
+        self.log_call(format!("increment_metric {name:?}"));
         if let Some(metric) = self.metrics.get_mut(id as usize) {
             metric.2 += delta;
         }
     }
     fn record_metric(&mut self, id: u32, value: u64) {
         self.tick();
+        let name = self.metrics.get(id as usize).map(|m| m.0.clone());
+        self.log_call(format!("record_metric {name:?}"));
         if let Some(metric) = self.metrics.get_mut(id as usize) {
             metric.3.push(value);
         }

@@ -376,3 +376,60 @@ fn a_body_ended_by_trailers_is_routed_like_one_ended_by_end_of_stream() {
     assert_eq!(host.req(facts::CLUSTER_HEADER), Some("openai"));
     assert_eq!(host.auth_facts().consumer.as_deref(), Some("alice"));
 }
+
+/// Reads the request header map, notes its names, then makes one change.
+struct MapReader {
+    log: Log,
+    change: fn(&mut dyn Host),
+}
+
+impl HttpFilter for MapReader {
+    fn on_request_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
+        let names: Vec<String> = host
+            .request_headers()
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        self.log.borrow_mut().push(names.join(","));
+        (self.change)(host);
+        Flow::Continue
+    }
+}
+
+#[test]
+fn filters_of_the_module_share_one_read_of_the_request_headers_and_see_each_others_changes() {
+    let log = Log::default();
+    let reader = |change: fn(&mut dyn Host)| -> Box<dyn HttpFilter> {
+        Box::new(MapReader {
+            log: Rc::clone(&log),
+            change,
+        })
+    };
+    let mut chain = Chain::new(vec![
+        reader(|h| h.remove_request_header("authorization")),
+        reader(|h| h.set_request_header("x-b", "1")),
+        reader(|_| {}),
+    ]);
+    let mut host = FakeHost::new()
+        .with_request_header(":path", "/v1/chat/completions")
+        .with_request_header("authorization", "Bearer k");
+    assert_eq!(chain.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(
+        taken(&log),
+        [":path,authorization", ":path", ":path,x-b"],
+        "each filter sees the map as the ones before it left it"
+    );
+    // The first read, none after the removal, one after the write (where Envoy put it is
+    // Envoy's business).
+    let reads = host
+        .call_log
+        .borrow()
+        .iter()
+        .filter(|c| *c == "request_headers")
+        .count();
+    assert_eq!(reads, 2);
+    // The next callback reads again: filters after the module may have changed the map.
+    host.call_log.borrow_mut().clear();
+    chain.on_request_body(&mut host, 0, true);
+    assert!(host.call_log.borrow().is_empty());
+}

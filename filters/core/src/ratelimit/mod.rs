@@ -686,9 +686,12 @@ impl HttpFilter for RateLimitFilter {
             return Flow::Continue;
         }
         // The client's dialect (a refusal is answered in it; Messages and Responses usage comes
-        // from translate's fact): only when a limit applies, so only then one header read.
-        let path = host.request_header(":path").unwrap_or_default();
-        self.api = ClientApi::for_errors(&path);
+        // from translate's fact): router's, else (no router in the chain) from `:path`, only
+        // when a limit applies.
+        self.api = match routed.client_api {
+            Some(api) => api,
+            None => ClientApi::for_errors(&host.request_header(":path").unwrap_or_default()),
+        };
         // A stream whose client did not ask for usage: have translate ask for it when tokens
         // are to be charged, and hide it again on the way back.
         if routed.stream_without_usage() && self.applied.iter().any(|a| a.limit.kind.is_settled()) {
@@ -756,6 +759,10 @@ impl HttpFilter for RateLimitFilter {
         }
         if self.prices.is_some() {
             self.budget_headers(host);
+        }
+        // The status matters only to a response that is watched: no header read otherwise.
+        if !self.needs_usage() && self.watcher.is_none() {
+            return Flow::Continue;
         }
         let status = host
             .response_header(":status")

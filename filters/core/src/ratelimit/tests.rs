@@ -1151,3 +1151,33 @@ fn bad_budgets_are_refused_with_their_path() {
     let root = configure(r#"{"default": {"usd_per_week": 1e-6}}"#).unwrap();
     assert_eq!(root.policy().limits_for("x", None)[0].max, 1);
 }
+
+#[test]
+fn a_refusal_speaks_the_dialect_router_read_else_the_one_of_the_path() {
+    let root = root();
+    let mut envoy = Envoy::default();
+    let anthropic_shaped = |out: &Outcome| {
+        let body = out.host.local_response.as_ref().unwrap().json();
+        body["type"] == "error" && body["error"]["type"] == "rate_limit_error"
+    };
+    for _ in 0..3 {
+        envoy.request(&root, consumer("carol"), NOW_MS);
+    }
+    // router's record names the dialect: no `:path` read.
+    let routed = consumer("carol").with_routed(|r| r.client_api = Some(ClientApi::Messages));
+    let out = envoy.request(&root, routed, NOW_MS);
+    assert_eq!(out.status(), Some(429));
+    assert!(anthropic_shaped(&out));
+    assert!(!out
+        .host
+        .call_log
+        .borrow()
+        .iter()
+        .any(|c| c.contains(":path")));
+    // Without router in the chain, the path tells.
+    let alone = consumer("carol").with_request_header(":path", "/v1/messages");
+    let out = envoy.request(&root, alone, NOW_MS);
+    assert!(anthropic_shaped(&out));
+    let out = envoy.request(&root, consumer("carol"), NOW_MS);
+    assert!(!anthropic_shaped(&out));
+}

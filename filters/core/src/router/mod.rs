@@ -299,6 +299,7 @@ impl RouterFilter {
             input_tokens_estimate: peek.input_tokens(body.len()),
             max_output_tokens: peek.max_output_tokens,
             include_usage: peek.stream && peek.include_usage,
+            client_api: Some(self.api),
         }
         .publish(host);
         let labelled = self.config.metrics.consumer_labels;

@@ -156,6 +156,7 @@ fn exact_model_publishes_the_cluster_header_and_router_facts() {
             input_tokens_estimate: 14,
             max_output_tokens: Some(70),
             include_usage: false,
+            client_api: Some(crate::dialect::ClientApi::ChatCompletions),
         }
     );
     // The cluster is the one fact that is a header.

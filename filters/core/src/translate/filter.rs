@@ -407,8 +407,9 @@ impl HttpFilter for TranslateFilter {
                 self.translator = Some(translator);
                 return Flow::Continue;
             }
-            // The body is rewritten; the length is set again once it is known.
-            host.remove_request_header("content-length");
+            // The body is rewritten and its length set once it is known (`on_request_body`
+            // always sets it or answers): the headers wait for the body, so the old length
+            // never leaves and needs no removal now.
             self.translator = Some(translator);
             self.chat = true;
             // Wait for the body; Envoy's `allow_on_headers_stop_iteration` lets the header
@@ -601,7 +602,11 @@ impl TranslateFilter {
         if matches!(plan.mode, ResponseMode::Untouched | ResponseMode::Watch) {
             return Flow::Continue;
         }
-        host.remove_response_header("content-length");
+        // A buffered answer's length is set with its body (`response_body`), the headers
+        // waiting until then; a stream's is unknown: removed now.
+        if plan.mode != ResponseMode::Buffer {
+            host.remove_response_header("content-length");
+        }
         if let Some(content_type) = plan.content_type {
             host.set_response_header("content-type", content_type);
         }
