@@ -21,11 +21,65 @@ impl HeaderMap {
         Self::default()
     }
 
+    /// A map of the (name, value) pairs a host hands over as bytes, in order: sized up front
+    /// and checked as UTF-8 in one pass over all of it (one `from_utf8` per name and value cost
+    /// the native build ~90 instructions each, 160 a request), lossily header by header only
+    /// when that check fails.
+    pub fn from_pairs<'a, I>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        I::IntoIter: Clone,
+    {
+        let pairs = pairs.into_iter();
+        let (bytes, count) = pairs.clone().fold((0, 0), |(bytes, count), (name, value)| {
+            (bytes + name.len() + value.len(), count + 1)
+        });
+        let mut raw = Vec::with_capacity(bytes);
+        let mut ends = Vec::with_capacity(count);
+        for (name, value) in pairs.clone() {
+            raw.extend_from_slice(name);
+            let name_end = raw.len() as u32;
+            raw.extend_from_slice(value);
+            ends.push((name_end, raw.len() as u32));
+        }
+        if let Ok(text) = String::from_utf8(raw) {
+            // Valid as a whole, and no character straddles a name and a value.
+            let split = |&(name_end, value_end): &(u32, u32)| {
+                text.is_char_boundary(name_end as usize)
+                    && text.is_char_boundary(value_end as usize)
+            };
+            if ends.iter().all(split) {
+                return Self { text, ends };
+            }
+        }
+        let mut map = Self {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(count),
+        };
+        for (name, value) in pairs {
+            map.push(name, value);
+        }
+        map
+    }
+
     /// The first value of header `name`, in any case.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        // Lengths first, and a value sliced only for the name that matches: filters look up a
+        // few headers in every map (~400 instructions a lookup through `iter`, natively).
+        let mut start = 0;
+        for &(name_end, value_end) in &self.ends {
+            let (name_end, value_end) = (name_end as usize, value_end as usize);
+            if name_end.saturating_sub(start) == name.len()
+                && self
+                    .text
+                    .get(start..name_end)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            {
+                return Some(self.text.get(name_end..value_end).unwrap_or_default());
+            }
+            start = value_end;
+        }
+        None
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
@@ -215,6 +269,32 @@ mod tests {
         assert_eq!(map.get("content-type"), Some("application/json"));
         assert_eq!(HeaderMap::from_wire(&[]), Some(HeaderMap::new()));
         assert_eq!(HeaderMap::from_wire(&wire(&[])).map(|m| m.len()), Some(0));
+    }
+
+    #[test]
+    fn maps_from_pairs_equal_maps_pushed_pair_by_pair() {
+        let cases: [&[(&[u8], &[u8])]; 4] = [
+            &[
+                (b":path", b"/v1/chat"),
+                (b"x-note", b"caf\xc3\xa9"),
+                (b"empty", b""),
+            ],
+            // Not UTF-8: lossy, header by header.
+            &[(b"x-note", b"caf\xe9"), (b"host", b"a")],
+            // Valid as a whole, but a character straddles a name and its value.
+            &[(b"a\xc3", b"\xa9b"), (b"host", b"a")],
+            &[],
+        ];
+        for pairs in cases {
+            let mut pushed = HeaderMap::new();
+            for (name, value) in pairs {
+                pushed.push(name, value);
+            }
+            let map = HeaderMap::from_pairs(pairs.iter().map(|&(n, v)| (n, v)));
+            assert_eq!(map, pushed);
+        }
+        let straddled = HeaderMap::from_pairs([(&b"a\xc3"[..], &b"\xa9b"[..])]);
+        assert_eq!(straddled.iter().next(), Some(("a\u{fffd}", "\u{fffd}b")));
     }
 
     #[test]

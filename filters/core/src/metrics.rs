@@ -14,6 +14,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use crate::host::{Host, MetricKind};
@@ -202,17 +203,36 @@ pub fn family_of(kind: MetricKind, stat: &str) -> Option<(usize, Vec<&str>)> {
 /// The Envoy stat name carrying `labels` for metric `name`.
 pub fn stat_name(name: &str, labels: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(name.len() + labels.len() * 24);
+    write_stat_name(&mut out, name, labels);
+    out
+}
+
+/// [`stat_name`] into `out` (cleared first): a warm request looks its metrics up without
+/// allocating a name.
+fn write_stat_name(out: &mut String, name: &str, labels: &[(&str, &str)]) {
+    out.clear();
     for (label, value) in labels {
         out.push_str(label);
         out.push_str("=.=");
-        for c in value.chars() {
-            let keep = c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-');
-            out.push(if keep { c } else { '_' });
+        if value.bytes().all(keeps) {
+            out.push_str(value);
+        } else {
+            for c in value.chars() {
+                out.push(if c.is_ascii() && keeps(c as u8) {
+                    c
+                } else {
+                    '_'
+                });
+            }
         }
         out.push_str(";.;");
     }
     out.push_str(name);
-    out
+}
+
+/// A byte a label value keeps as it is (anything else becomes `_`).
+fn keeps(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-')
 }
 
 /// Metric-label settings in translate's and router's config (`"metrics"`).
@@ -240,7 +260,14 @@ impl Default for MetricsConfig {
 /// Metric ids by stat name, shared by every request of one worker's filter.
 #[derive(Debug, Default, Clone)]
 pub struct Metrics {
-    ids: Rc<RefCell<HashMap<String, Option<u32>>>>,
+    cache: Rc<RefCell<IdCache>>,
+}
+
+#[derive(Debug, Default)]
+struct IdCache {
+    ids: HashMap<String, Option<u32>, BuildHasherDefault<FxHasher>>,
+    /// The stat name being looked up, reused from one lookup to the next.
+    scratch: String,
 }
 
 impl Metrics {
@@ -251,12 +278,17 @@ impl Metrics {
         name: &str,
         labels: &[(&str, &str)],
     ) -> Option<u32> {
-        let stat = stat_name(name, labels);
-        if let Some(id) = self.ids.borrow().get(&stat) {
-            return *id;
-        }
+        let stat = {
+            let mut cache = self.cache.borrow_mut();
+            let IdCache { ids, scratch } = &mut *cache;
+            write_stat_name(scratch, name, labels);
+            if let Some(id) = ids.get(scratch.as_str()) {
+                return *id;
+            }
+            scratch.clone()
+        };
         let id = host.define_metric(kind, &stat);
-        self.ids.borrow_mut().insert(stat, id);
+        self.cache.borrow_mut().ids.insert(stat, id);
         id
     }
 
@@ -282,6 +314,42 @@ impl Metrics {
         if let Some(id) = self.id(host, MetricKind::Histogram, name, labels) {
             host.record_metric(id, value);
         }
+    }
+}
+
+/// Firefox's and rustc's "Fx" hash, a word at a time: the id cache is looked up several times
+/// per request, and its keys (names and label values from the configuration and small fixed
+/// sets, never raw client input) need no defence against flooding, so SipHash's cost buys
+/// nothing here.
+#[derive(Debug, Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut le = [0u8; 8];
+            le.copy_from_slice(word);
+            self.add(u64::from_le_bytes(le));
+        }
+        let mut last = [0u8; 8];
+        let rest = words.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(last));
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -346,6 +414,8 @@ mod tests {
             stat_name("m", &[("model", "a;.;b=.=c d")]),
             "model=.=a_._b_._c_d;.;m"
         );
+        // One `_` per character, not per byte, past ASCII.
+        assert_eq!(stat_name("m", &[("team", "é-ü")]), "team=.=_-_;.;m");
     }
 
     #[test]

@@ -40,6 +40,56 @@ pub struct NativeHost {
 /// The filter-state key of a wasm filter's property `name`: Envoy prefixes `wasm.`.
 const WASM_PREFIX: &str = "wasm.";
 
+/// Room for `wasm.` + the longest fact or field name on the stack (`wasm.llmgw.requested_model`
+/// is 26 bytes); a longer name takes the heap.
+const KEY_ON_STACK: usize = 64;
+
+/// Run `f` with the filter-state key of property `name` (`wasm.<name>`), built on the stack:
+/// each request writes ~15 keys and reads ~5, and a `format!` for each cost ~800 instructions
+/// (bench/analysis.md, "Native build").
+fn with_state_key<T>(name: &str, f: impl FnOnce(&[u8]) -> T) -> T {
+    let len = WASM_PREFIX.len() + name.len();
+    if len > KEY_ON_STACK {
+        return f(format!("{WASM_PREFIX}{name}").as_bytes());
+    }
+    let mut key = [0u8; KEY_ON_STACK];
+    key[..WASM_PREFIX.len()].copy_from_slice(WASM_PREFIX.as_bytes());
+    key[WASM_PREFIX.len()..len].copy_from_slice(name.as_bytes());
+    f(&key[..len])
+}
+
+/// Header maps of up to this many headers are listed on the stack (a chat request has ~10).
+const HEADERS_ON_STACK: usize = 32;
+/// Bodies in up to this many chunks likewise (a chat request's body is one or two).
+const CHUNKS_ON_STACK: usize = 8;
+
+/// Run `f` on the `count` items `fill` writes (Envoy's listing of headers or body chunks): on
+/// the stack up to `N` of them, else on the heap. `fill` failing gives `f` nothing.
+fn filled<T: Copy, R, const N: usize>(
+    null: T,
+    count: usize,
+    fill: impl FnOnce(*mut T) -> bool,
+    f: impl FnOnce(&[T]) -> R,
+) -> R {
+    if count == 0 {
+        return f(&[]);
+    }
+    let mut stack = [null; N];
+    let mut heap = Vec::new();
+    let items = match stack.get_mut(..count) {
+        Some(items) => items,
+        None => {
+            heap.resize(count, null);
+            &mut heap[..]
+        }
+    };
+    if fill(items.as_mut_ptr()) {
+        f(items)
+    } else {
+        f(&[])
+    }
+}
+
 impl NativeHost {
     pub fn new(envoy: FilterEnvoyPtr, config: Arc<FilterConfig>, seed: u64) -> Self {
         Self {
@@ -77,28 +127,22 @@ impl NativeHost {
         // SAFETY: live filter pointer (see `header`).
         let size =
             unsafe { abi::envoy_dynamic_module_callback_http_get_headers_size(self.envoy, kind) };
-        let mut raw = vec![abi::EnvoyHttpHeader::NULL; size];
-        // SAFETY: `raw` has room for the `size` headers Envoy just counted.
-        let ok = unsafe {
-            abi::envoy_dynamic_module_callback_http_get_headers(self.envoy, kind, raw.as_mut_ptr())
+        let fill = |raw: *mut abi::EnvoyHttpHeader| {
+            // SAFETY: `raw` has room for the `size` headers Envoy just counted.
+            unsafe { abi::envoy_dynamic_module_callback_http_get_headers(self.envoy, kind, raw) }
         };
-        let mut map = HeaderMap::new();
-        if !ok {
-            return map;
-        }
-        for header in &raw {
-            let name = EnvoyBuffer {
-                ptr: header.key_ptr,
-                length: header.key_length,
+        filled::<_, _, HEADERS_ON_STACK>(abi::EnvoyHttpHeader::NULL, size, fill, |raw| {
+            let bytes = |ptr, length| {
+                // SAFETY: Envoy filled these during this hook; nothing was set since.
+                unsafe { EnvoyBuffer { ptr, length }.bytes() }
             };
-            let value = EnvoyBuffer {
-                ptr: header.value_ptr,
-                length: header.value_length,
-            };
-            // SAFETY: Envoy filled these during this hook; nothing was set since.
-            map.push(unsafe { name.bytes() }, unsafe { value.bytes() });
-        }
-        map
+            HeaderMap::from_pairs(raw.iter().map(|h| {
+                (
+                    bytes(h.key_ptr, h.key_length),
+                    bytes(h.value_ptr, h.value_length),
+                )
+            }))
+        })
     }
 
     fn set_header(&self, kind: u32, name: &str, value: Option<&str>) {
@@ -124,28 +168,19 @@ impl NativeHost {
         }
     }
 
-    fn chunks(&self, kind: u32) -> Vec<EnvoyBuffer> {
+    /// Run `f` on the chunks of body `kind` (none when Envoy has no such body).
+    fn with_chunks<R>(&self, kind: u32, f: impl FnOnce(&[EnvoyBuffer]) -> R) -> R {
         // SAFETY: live filter pointer.
         let count = unsafe {
             abi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.envoy, kind)
         };
-        if count == 0 {
-            return Vec::new();
-        }
-        let mut chunks = vec![EnvoyBuffer::NULL; count];
-        // SAFETY: `chunks` has room for the `count` buffers Envoy just counted.
-        let ok = unsafe {
-            abi::envoy_dynamic_module_callback_http_get_body_chunks(
-                self.envoy,
-                kind,
-                chunks.as_mut_ptr(),
-            )
+        let fill = |chunks: *mut EnvoyBuffer| {
+            // SAFETY: `chunks` has room for the `count` buffers Envoy just counted.
+            unsafe {
+                abi::envoy_dynamic_module_callback_http_get_body_chunks(self.envoy, kind, chunks)
+            }
         };
-        if ok {
-            chunks
-        } else {
-            Vec::new()
-        }
+        filled::<_, _, CHUNKS_ON_STACK>(EnvoyBuffer::NULL, count, fill, f)
     }
 
     /// (received, buffered) body types of a direction.
@@ -178,21 +213,27 @@ impl NativeHost {
         }
     }
 
-    /// The body as proxy-wasm shows it: what is buffered, then what this callback received.
-    fn body_parts(&self, request: bool) -> Vec<EnvoyBuffer> {
+    /// The body as proxy-wasm shows it, piece by piece: what is buffered, then what this
+    /// callback received.
+    fn for_each_part(&self, request: bool, mut f: impl FnMut(&[u8])) {
         let (received, buffered) = Self::body_types(request);
+        let mut each = |chunks: &[EnvoyBuffer]| {
+            for chunk in chunks {
+                // SAFETY: Envoy filled the chunk list during this hook; nothing changed since.
+                f(unsafe { chunk.bytes() });
+            }
+        };
         if !self.in_body(request) {
-            return self.chunks(buffered);
+            self.with_chunks(buffered, &mut each);
+        } else if self.received_is_buffered(request) {
+            self.with_chunks(received, &mut each);
+        } else {
+            self.with_chunks(buffered, &mut each);
+            self.with_chunks(received, &mut each);
         }
-        if self.received_is_buffered(request) {
-            return self.chunks(received);
-        }
-        let mut parts = self.chunks(buffered);
-        parts.extend(self.chunks(received));
-        parts
     }
 
-    /// The body's size as [`Self::body_parts`] counts it (the size the filter is told).
+    /// The body's size as [`Self::for_each_part`] counts it (the size the filter is told).
     pub fn body_size(&self, request: bool) -> usize {
         let (received, buffered) = Self::body_types(request);
         // SAFETY: live filter pointer; plain queries.
@@ -211,23 +252,19 @@ impl NativeHost {
     /// `len` bytes of the body from `start`, copied out of Envoy's chunks.
     fn body_range(&self, request: bool, start: usize, len: usize) -> Vec<u8> {
         let end = start.saturating_add(len);
-        let mut out = Vec::new();
+        let available = self.body_size(request).saturating_sub(start);
+        let mut out = Vec::with_capacity(len.min(available));
         let mut offset = 0usize;
-        for chunk in self.body_parts(request) {
-            // SAFETY: Envoy filled the chunk list during this hook; nothing was changed since.
-            let bytes = unsafe { chunk.bytes() };
+        self.for_each_part(request, |bytes| {
             let (from, to) = (offset, offset + bytes.len());
             offset = to;
-            if to <= start {
-                continue;
-            }
-            if from >= end {
-                break;
+            if to <= start || from >= end {
+                return;
             }
             let lo = start.saturating_sub(from);
             let hi = bytes.len().min(end - from);
             out.extend_from_slice(bytes.get(lo..hi).unwrap_or_default());
-        }
+        });
         out
     }
 
@@ -344,17 +381,19 @@ impl Host for NativeHost {
         let [name] = path else {
             return self.envoy_property(path);
         };
-        let key = format!("{WASM_PREFIX}{name}");
         let mut result = EnvoyBuffer::NULL;
-        // SAFETY: live filter pointer; `key` outlives the call; `result` is read right after.
-        // The typed read serializes any object: ours (bytes) and a wasm filter's `CelState`.
-        let ok = unsafe {
-            abi::envoy_dynamic_module_callback_http_get_filter_state_typed(
-                self.envoy,
-                ModuleBuffer::from(key.as_str()),
-                &mut result,
-            )
-        };
+        let ok = with_state_key(name, |key| {
+            // SAFETY: live filter pointer; `key` outlives the call; `result` is read right
+            // after. The typed read serializes any object: ours (bytes) and a wasm filter's
+            // `CelState`.
+            unsafe {
+                abi::envoy_dynamic_module_callback_http_get_filter_state_typed(
+                    self.envoy,
+                    ModuleBuffer::from(key),
+                    &mut result,
+                )
+            }
+        });
         // SAFETY: filled by Envoy just now.
         ok.then(|| unsafe { result.bytes() }.to_vec())
     }
@@ -363,17 +402,19 @@ impl Host for NativeHost {
             log::warn!("llmgw: set property {path:?}: only filter state can be set");
             return;
         };
-        let key = format!("{WASM_PREFIX}{name}");
-        // SAFETY: live filter pointer; `key` and `value` outlive the call (Envoy copies them).
-        let ok = unsafe {
-            abi::envoy_dynamic_module_callback_http_set_filter_state_bytes(
-                self.envoy,
-                ModuleBuffer::from(key.as_str()),
-                ModuleBuffer::from(value),
-            )
-        };
+        let ok = with_state_key(name, |key| {
+            // SAFETY: live filter pointer; `key` and `value` outlive the call (Envoy copies
+            // them).
+            unsafe {
+                abi::envoy_dynamic_module_callback_http_set_filter_state_bytes(
+                    self.envoy,
+                    ModuleBuffer::from(key),
+                    ModuleBuffer::from(value),
+                )
+            }
+        });
         if !ok {
-            log::warn!("llmgw: set filter state {key} failed");
+            log::warn!("llmgw: set filter state {WASM_PREFIX}{name} failed");
         }
     }
     fn shared_data(&self, key: &str) -> SharedValue {

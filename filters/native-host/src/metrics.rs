@@ -17,6 +17,18 @@ use llmgw_core::metrics::{family_of, FAMILIES};
 
 use crate::abi::{self, ConfigEnvoyPtr, FilterEnvoyPtr, ModuleBuffer};
 
+/// Room for the label values of one update, on the stack: more than any family of
+/// [`FAMILIES`] has (checked when this crate compiles).
+const MAX_LABELS: usize = 8;
+
+const _: () = {
+    let mut i = 0;
+    while i < FAMILIES.len() {
+        assert!(FAMILIES[i].labels.len() <= MAX_LABELS);
+        i += 1;
+    }
+};
+
 /// A core metric id's family (index into [`FAMILIES`]) and label values.
 #[derive(Default)]
 struct Table {
@@ -137,14 +149,22 @@ impl Metrics {
                 abi::envoy_dynamic_module_callback_http_filter_record_histogram_value
             }
         };
-        let mut values: Vec<ModuleBuffer> = values
-            .iter()
-            .map(|v| ModuleBuffer::from(v.as_str()))
-            .collect();
+        // The label values on the stack: a metric update is on every request's path.
+        let mut buffers = [ModuleBuffer::NULL; MAX_LABELS];
+        let Some(slots) = buffers.get_mut(..values.len()) else {
+            log::warn!(
+                "llmgw: metric {} has more than {MAX_LABELS} labels",
+                family.name
+            );
+            return;
+        };
+        for (slot, value) in slots.iter_mut().zip(values) {
+            *slot = ModuleBuffer::from(value.as_str());
+        }
         // SAFETY: `filter` is the live stream's filter, made from the configuration that
         // defined `envoy_id`; as many label values as the family has label names, alive for the
         // call.
-        let result = unsafe { update(filter, *envoy_id, values.as_mut_ptr(), values.len(), value) };
+        let result = unsafe { update(filter, *envoy_id, slots.as_mut_ptr(), slots.len(), value) };
         if result != abi::METRICS_SUCCESS {
             log::warn!("llmgw: update metric failed ({result})");
         }
