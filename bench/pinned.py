@@ -9,7 +9,8 @@ the figure to read:
 - this script, and so everything it starts (oha with one thread, nginx, the mock provider, the
   TTFT client), runs on core 1 (`os.sched_setaffinity`; children inherit it);
 - per row: saturation throughput (oha `-c 16`), latency at a fixed 1000 req/s (p50, p99, with
-  latency correction), Envoy's CPU time per request, time to first token of a stream; rows
+  latency correction), Envoy's CPU time per request, time to first token of a stream (wasm and
+  native chains); Envoy's VmRSS after each server's load (one worker: per-worker memory); rows
   interleaved, `--runs` times, medians reported.
 
     .venv/bin/python bench/pinned.py             # what `make bench` runs first
@@ -62,6 +63,8 @@ def plan() -> tuple[list[bench.Server], list[bench.Row]]:
                      native=True),
         bench.Server("plain-s", "plain Envoy (streams)", "envoy", set(), upstream="mock"),
         bench.Server("full-s", "full chain (streams)", "envoy", chain, upstream="mock"),
+        bench.Server("full-native-s", "full chain, native build (streams)", "envoy", chain,
+                     upstream="mock", native=True),
     ]
     rows = [
         bench.Row("plain", "plain Envoy", "plain", bench.OPENAI_MODEL, False),
@@ -75,13 +78,18 @@ def plan() -> tuple[list[bench.Server], list[bench.Row]]:
         bench.Row("plain-s", "plain Envoy, stream", "plain-s", bench.OPENAI_MODEL, True, False),
         bench.Row("full-s", "full chain → OpenAI, stream", "full-s", bench.OPENAI_MODEL, True,
                   False),
+        bench.Row("full-native-s", "full chain → OpenAI, native build, stream", "full-native-s",
+                  bench.OPENAI_MODEL, True, False),
     ]
     return servers, rows
 
 
-def measure(opts: argparse.Namespace, oha: str, upstreams: dict) -> dict:
+def measure(opts: argparse.Namespace, oha: str, upstreams: dict) -> tuple[dict, list, dict]:
+    """Medians per row, the rows, and Envoy's VmRSS (KiB) per non-stream server after its
+    load (one worker: the figure is per worker)."""
     servers, rows = plan()
     results: dict[str, dict[str, list[float]]] = {r.key: {} for r in rows}
+    rss: dict[str, list[int]] = {}
     for run in range(1, opts.runs + 1):
         for server in servers:
             bench.log(f"run {run}/{opts.runs}: {server.label}")
@@ -112,12 +120,20 @@ def measure(opts: argparse.Namespace, oha: str, upstreams: dict) -> dict:
                         res.setdefault("p99_us", []).append(fixed["p99_us"])
                         msg += f"; @{RATE}/s p50 {fixed['p50_us']:.0f} µs p99 {fixed['p99_us']:.0f} µs"
                     bench.log(msg)
+                if server.upstream == "fast":
+                    rss.setdefault(server.key, []).append(server.rss_kib())
             finally:
                 server.stop()
-    return {k: {m: statistics.median(v) for m, v in r.items()} for k, r in results.items()}, rows
+    medians = {k: {m: statistics.median(v) for m, v in r.items()} for k, r in results.items()}
+    return medians, rows, {k: statistics.median(v) for k, v in rss.items()}
 
 
-def table(figures: dict, rows: list, opts: argparse.Namespace) -> str:
+def mb(kib: float) -> float:
+    """KiB as MB (10^6 bytes, the unit of issue 16's memory target)."""
+    return kib * 1024 / 1e6
+
+
+def table(figures: dict, rows: list, rss: dict, opts: argparse.Namespace) -> str:
     plain, plain_s = figures["plain"], figures["plain-s"]
     out = [
         f"## Headline: the proxy on a core of its own (bench/pinned.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
@@ -146,6 +162,12 @@ def table(figures: dict, rows: list, opts: argparse.Namespace) -> str:
         f = figures[row.key]
         out.append(f"| {row.label} | {f['ttft_us']:,.0f} µs "
                    f"| +{f['ttft_us'] - plain_s['ttft_us']:,.0f} µs |")
+    servers = {s.key: s for s in plan()[0]}
+    out += ["", "Envoy's VmRSS after its rows' load (one worker, so the added figure is per worker):",
+            "", "| Envoy | RSS | added vs plain Envoy |", "|---|---|---|"]
+    for key, kib in rss.items():
+        out.append(f"| {servers[key].label} | {mb(kib):,.1f} MB "
+                   f"| {mb(kib - rss['plain']):+,.1f} MB |")
     full = figures["full"]
     ratio = full["rps"] / plain["rps"]
     added_ttft = figures["full-s"]["ttft_us"] - plain_s["ttft_us"]
@@ -162,11 +184,21 @@ def table(figures: dict, rows: list, opts: argparse.Namespace) -> str:
         added_text = f"**{added:,.0f} µs, {'met' if added <= 50 else 'not met'}**"
     else:
         added_text = "**not measured (saturated)**"
+    native_ttft = figures["full-native-s"]["ttft_us"] - plain_s["ttft_us"]
     out += [
         "",
         f"Issue 16's native targets: native full chain ≥ 80% of plain Envoy's req/s: "
         f"**{native_ratio:.0%}, {'met' if native_ratio >= 0.8 else 'not met'}**; added p50 at "
-        f"{RATE} req/s ≤ 50 µs: {added_text}.",
+        f"{RATE} req/s ≤ 50 µs: {added_text}; added time to first token ≤ 200 µs: "
+        f"**{native_ttft:,.0f} µs, {'met' if native_ttft <= 200 else 'not met'}**.",
+    ]
+    added = {k: mb(rss[k] - rss["plain"]) for k in ("full", "full-one", "full-native")}
+    out += [
+        "",
+        f"Envoy RSS added by the filters ≤ 20 MB per worker: wasm chain {added['full']:+,.1f} MB,"
+        f" one downstream module {added['full-one']:+,.1f} MB, native "
+        f"{added['full-native']:+,.1f} MB: "
+        f"**{'met' if max(added.values()) <= 20 else 'not met'}**.",
     ]
     return "\n".join(out)
 
@@ -194,16 +226,17 @@ def main() -> None:
     upstreams = {"mock": bench.start_mock()}
     try:
         upstreams["fast"] = bench.start_nginx(nginx, bench.capture_answers(upstreams["mock"]))
-        figures, rows = measure(opts, oha, upstreams)
+        figures, rows, rss = measure(opts, oha, upstreams)
     finally:
         for u in upstreams.values():
             u.stop()
-    text = table(figures, rows, opts)
+    text = table(figures, rows, rss, opts)
     print(text)
     out = Path(opts.out)
     bench.write_report(out, out.read_text() if out.exists() else "# llmgw benchmarks\n", text)
     bench.BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    (bench.BENCH_DIR / "pinned.json").write_text(json.dumps(figures, indent=1))
+    (bench.BENCH_DIR / "pinned.json").write_text(
+        json.dumps({**figures, "rss_kib": rss}, indent=1))
     bench.log(f"wrote the pinned block of {opts.out} and build/bench/pinned.json")
 
 
