@@ -163,6 +163,13 @@ ecds-set: setup
 	@test -n "$(FILTER)" -a -n "$(CONFIG)" || { echo "usage: make ecds-set FILTER=auth CONFIG=new.json"; exit 2; }
 	$(VENV)/bin/python tools/ecds.py set $(ECDS_DIR)/$(FILTER).yaml $(CONFIG)
 
+## check-config: [CONFIG=envoy/gateway.yaml] the checks that need two filters' configs at once,
+## offline: router's and ratelimit's JSON loaded as gateway.wasm's sections under `envoy --mode
+## validate` (a budget over an unpriced model; README "Budgets"); exit 1 with the field path
+.PHONY: check-config
+check-config: build
+	$(VENV)/bin/python tools/check_config.py $(or $(CONFIG),envoy/gateway.yaml)
+
 ## manifests: examples/istio/ and examples/envoy-gateway/ from envoy/gateway.yaml (README "Istio",
 ## "Envoy Gateway"); MANIFESTS_OUT=dir SHA256_FROM=build/wasm for a copy with the modules' sha256
 MANIFESTS_OUT ?= examples

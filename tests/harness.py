@@ -52,6 +52,9 @@ AWS_MOCK_ENV = {
 KEYLESS_PROVIDERS = {"local": "/local/v1"}
 
 DEMO_KEY = "sk-llmgw-demo"
+# gateway.yaml's admin listener (GET /llmgw/budgets) and the demo admin key its config hashes.
+ADMIN_LISTENER = "llmgw-admin"
+ADMIN_DEMO_KEY = "sk-llmgw-admin-demo"
 
 
 def envoy_bin() -> str:
@@ -124,14 +127,19 @@ def gateway_config(
     mock_port: int,
     real_providers: set[str] = frozenset(),
     filter_configs: dict[str, dict] | None = None,
+    admin_listener_port: int | None = None,
 ) -> dict:
-    """gateway.yaml adjusted for a local run (see the module doc)."""
+    """gateway.yaml adjusted for a local run (see the module doc). The admin listener gets
+    `admin_listener_port` (a free port when not given) and keeps its own ratelimit config."""
     config = copy.deepcopy(yaml.safe_load(GATEWAY_YAML.read_text()))
     listener = config["static_resources"]["listeners"][0]
     listener["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": port}
     config["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    admin = admin_listener(config)
+    admin["address"]["socket_address"]["port_value"] = admin_listener_port or free_port()
     for name, value in (filter_configs or {}).items():
-        for node in _walk(config):
+        for node in _walk({k: v for k, v in config["static_resources"].items()
+                           if k != "listeners"} | {"listener": listener}):
             if node.get("name") == name and "configuration" in node:
                 node["configuration"]["value"] = json.dumps(value)
     _point_keyless_providers_at_mock(config)
@@ -149,6 +157,11 @@ def gateway_config(
                     "port_value": mock_port,
                 }
     return config
+
+
+def admin_listener(config: dict) -> dict:
+    (found,) = [l for l in config["static_resources"]["listeners"] if l["name"] == ADMIN_LISTENER]
+    return found
 
 
 DOWNSTREAM = ("llmgw.auth", "llmgw.router", "llmgw.ratelimit")
@@ -176,6 +189,15 @@ def combine_downstream(config: dict) -> dict:
     first = filters.index(found["llmgw.auth"])
     hcm["http_filters"] = [f for f in filters if f["name"] not in DOWNSTREAM]
     hcm["http_filters"].insert(first, gateway)
+    # The admin listener's ratelimit becomes the module too, in the module's VM (its shared data).
+    admin_hcm = admin_listener(config)["filter_chains"][0]["filters"][0]["typed_config"]
+    for i, f in enumerate(admin_hcm["http_filters"]):
+        if f["name"] == "llmgw.ratelimit":
+            section = json.loads(f["typed_config"]["config"]["configuration"]["value"])
+            admin = copy.deepcopy(gateway)
+            admin["typed_config"]["config"]["configuration"]["value"] = json.dumps(
+                {"ratelimit": section})
+            admin_hcm["http_filters"][i] = admin
     return config
 
 
@@ -270,6 +292,11 @@ class Envoy:
         )
         self.url = f"http://127.0.0.1:{port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
+        # gateway.yaml's admin listener (GET /llmgw/budgets), when the config has it.
+        admin = [l for l in config["static_resources"]["listeners"] if l["name"] == ADMIN_LISTENER]
+        self.admin_listener = (
+            f"http://127.0.0.1:{admin[0]['address']['socket_address']['port_value']}"
+            if admin else None)
         try:
             self._wait_ready(ready_timeout)
         except BaseException:  # not ready, or stopped (Ctrl-C, SIGTERM) while starting
@@ -328,7 +355,12 @@ def main() -> None:
     try:
         mock = MockProvider()
         started.append(mock)
-        config = gateway_config(port=port, admin_port=admin_port, mock_port=mock.port, real_providers=real)
+        # The admin listener (GET /llmgw/budgets): gateway.yaml's 10001 beside the default port,
+        # a free one beside a chosen PORT (tests), or ADMIN_LISTENER_PORT.
+        admin_listener_port = int(os.environ.get(
+            "ADMIN_LISTENER_PORT", 10001 if "PORT" not in os.environ else free_port()))
+        config = gateway_config(port=port, admin_port=admin_port, mock_port=mock.port, real_providers=real,
+                                admin_listener_port=admin_listener_port)
         if os.environ.get("RATELIMIT") == "global":  # ratelimit through llmgw-rls (rls/) + redis
             import rls
             started += rls.enable_global(config)
@@ -344,6 +376,7 @@ def main() -> None:
         print(f"""
 llmgw is serving an OpenAI-compatible API at {envoy.url}/v1 (Envoy admin: {envoy.admin})
   demo key: {DEMO_KEY}
+  budgets:  curl {envoy.admin_listener}/llmgw/budgets -H 'authorization: Bearer {ADMIN_DEMO_KEY}'
   try:      curl {envoy.url}/v1/chat/completions -H 'authorization: Bearer {DEMO_KEY}' \\
               -H 'content-type: application/json' \\
               -d '{{"model":"fast","messages":[{{"role":"user","content":"Hello"}}]}}'

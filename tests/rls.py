@@ -109,8 +109,10 @@ def use_global(config: dict, service_port: int, domain: str | None = None) -> No
         if isinstance(node, dict):
             if node.get("name") == "llmgw.ratelimit" and "configuration" in node:
                 rl = json.loads(node["configuration"]["value"])
-                rl["global"] = {"cluster": CLUSTER, **({"domain": domain} if domain else {})}
-                node["configuration"]["value"] = json.dumps(rl)
+                # Not the admin listener's (local mode's read path; llmgw-rls has its own).
+                if "admin" not in rl:
+                    rl["global"] = {"cluster": CLUSTER, **({"domain": domain} if domain else {})}
+                    node["configuration"]["value"] = json.dumps(rl)
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)

@@ -51,6 +51,10 @@ def split(bootstrap: dict, ecds_dir: Path, bootstrap_dir: Path | None = None) ->
     ecds_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     for listener in bootstrap["static_resources"]["listeners"]:
+        # The admin listener's ratelimit (its admin role) keeps its configuration inline: one
+        # discovery file per filter name is the public listener's.
+        if listener["name"] == "llmgw-admin":
+            continue
         for chain in listener["filter_chains"]:
             for network_filter in chain["filters"]:
                 for http_filter in network_filter["typed_config"].get("http_filters", []):

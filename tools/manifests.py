@@ -38,6 +38,7 @@ OUT = ROOT / "examples"
 WASM_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 HCM = "envoy.filters.network.http_connection_manager"
 ROUTER = "envoy.filters.http.router"
+ADMIN_LISTENER = "llmgw-admin"
 # What a mesh owns in the connection manager; everything else of gateway.yaml's is carried over.
 MESH_OWNED_HCM = ("stat_prefix", "route_config", "http_filters")
 
@@ -82,7 +83,11 @@ class Gateway:
 
     def __init__(self, bootstrap: dict):
         self.bootstrap = bootstrap
-        (listener,) = bootstrap["static_resources"]["listeners"]
+        # The public listener only: the admin listener (GET /llmgw/budgets, local mode's read
+        # path) stays out of the meshes, whose replicas each count locally; there budgets go
+        # global and llmgw-rls's GET /budgets is the read path (README, "Budgets").
+        (listener,) = [l for l in bootstrap["static_resources"]["listeners"]
+                       if l["name"] != ADMIN_LISTENER]
         (chain,) = listener["filter_chains"]
         (hcm,) = [f for f in chain["filters"] if f["name"] == HCM]
         self.hcm = hcm["typed_config"]

@@ -10,18 +10,8 @@ use serde_json::{json, Map, Value};
 use crate::limits::entries_of;
 use crate::store::Store;
 
-/// Does `authorization` carry the admin key? Compared in full, in constant time.
-pub fn authorized(authorization: Option<&str>, expected_sha256: &str) -> bool {
-    let Some(key) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {
-        return false;
-    };
-    let hash = llmgw_core::auth::hash_key(key.trim());
-    let mut diff = u8::from(hash.len() != expected_sha256.len());
-    for (a, b) in hash.bytes().zip(expected_sha256.bytes()) {
-        diff |= a ^ b;
-    }
-    std::hint::black_box(diff) == 0
-}
+/// The admin key check, shared with local mode's admin listener (constant time, by hash).
+pub use llmgw_core::ratelimit::admin::authorized;
 
 /// The budget counters in Redis, as `{"budgets": [...]}`.
 pub async fn list(store: &Store) -> RedisResult<Value> {

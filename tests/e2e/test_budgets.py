@@ -14,6 +14,8 @@ import datetime
 import json
 import math
 import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,7 +31,7 @@ import rls
 from conftest import AUTH_CONFIG, sha
 
 CONSUMERS = ["cent", "conc", "stream", "refund", "fallback", "soft", "msgs", "glob", "globerr",
-             "big"]
+             "big", "adm"]
 KEYS = {c: f"sk-budget-{c}-0123456789" for c in CONSUMERS}
 AUTH = {"keys": AUTH_CONFIG["keys"] + [{"sha256": sha(k), "consumer": c} for c, k in KEYS.items()]}
 
@@ -44,7 +46,7 @@ BUDGETS = {
         "consumers": {"conc": {"usd_per_day": CONC_BUDGET / 1e6},
                       "stream": {"usd_per_day": 1}, "refund": {"usd_per_day": 1},
                       "fallback": {"usd_per_day": 1}, "glob": {"usd_per_day": 0.02},
-                      "globerr": {"usd_per_day": 1}},
+                      "globerr": {"usd_per_day": 1}, "adm": {"usd_per_day": 1}},
     }],
     "budget_warning_percent": 50,
 }
@@ -93,11 +95,11 @@ def sdk(gw, consumer: str) -> openai.OpenAI:
                          timeout=20)
 
 
-def probe(gw, consumer: str) -> tuple[int, int]:
+def probe(gw, consumer: str, max_tokens: int = 10_000_000) -> tuple[int, int]:
     """(used, limit) of the consumer's budget, from the 429 of a request no budget here fits
     (10M output tokens of gpt-4.1 may cost $80)."""
     resp = rawhttp.post(f"{gw.url}/v1/chat/completions",
-                        {"model": "gpt-4.1", "max_tokens": 10_000_000,
+                        {"model": "gpt-4.1", "max_tokens": max_tokens,
                          "messages": [{"role": "user", "content": "probe"}]},
                         {"authorization": f"Bearer {KEYS[consumer]}"})
     assert resp.status == 429, resp.body
@@ -111,6 +113,16 @@ def ask(client: openai.OpenAI, text: str, model: str = "gpt-4.1", max_tokens: in
     raw = client.chat.completions.with_raw_response.create(
         model=model, max_tokens=max_tokens, messages=[{"role": "user", "content": text}], **extra)
     return raw.headers, raw.parse()
+
+
+def listed_budget(domain, budget: str, period: str, key: dict, limit: int, spent: int,
+                  resets_at: str) -> dict:
+    """One budget as `GET /budgets` (llmgw-rls) and `GET /llmgw/budgets` (local) list it."""
+    usd = lambda micros: f"{micros // 1_000_000}.{micros % 1_000_000:06d}"  # noqa: E731
+    return {"domain": domain, "budget": budget, "period": period, "key": key,
+            "limit_usd": usd(limit), "spent_usd": usd(spent), "remaining_usd": usd(limit - spent),
+            "limit_micros": limit, "spent_micros": spent, "remaining_micros": limit - spent,
+            "resets_at": resets_at}
 
 
 def remaining(headers) -> int:
@@ -287,6 +299,73 @@ def test_a_messages_client_over_budget_gets_anthropic_s_error(local):
     assert refused.value.response.headers["x-should-retry"] == "false"
 
 
+# ---- local mode's admin read path ----
+
+
+def admin_get(url: str, key: str | None, method: str = "GET", path: str = "/llmgw/budgets"):
+    """(status, headers, JSON body) of a request to `url` (a listener)."""
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    req = urllib.request.Request(f"{url}{path}", headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.headers, json.load(resp)
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read() or b"null")
+
+
+@pytest.mark.parametrize("variant", ["wasm", "one-module", "native"])
+def test_the_admin_listener_lists_local_budgets_exactly(mock, variant):
+    """gateway.yaml's admin listener answers GET /llmgw/budgets from the shared data the public
+    listener's ratelimit writes (same vm_id; the native build's process memory), in llmgw-rls's
+    shape, to the micro-USD the OpenAI SDK's requests cost; only with the admin key."""
+    # The one module checks at load that a budget prices every model it covers (the shipped
+    # catalogue has unpriced ones): this budget is for gpt-4.1, all this test uses.
+    budgets = {**BUDGETS, "limits": [{**BUDGETS["limits"][0], "models": ["gpt-4.1"]}]}
+    config = harness.gateway_config(
+        port=harness.free_port(), admin_port=harness.free_port(), mock_port=mock.port,
+        filter_configs={"llmgw.auth": AUTH, "llmgw.ratelimit": budgets})
+    if variant == "one-module":
+        config = harness.combine_downstream(config)
+    elif variant == "native":
+        config = harness.native_filters(config)
+    gw = harness.Envoy(config, harness.provider_env(set()))
+    try:
+        client = sdk(gw, "adm")
+        spent = 0
+        for words in (40, 90, 150, 30):
+            _, completion = ask(client, f"Hello [mock:words={words}]")
+            spent += cost(completion.usage, "gpt-4.1")
+        time.sleep(0.2)
+        status, headers, body = admin_get(gw.admin_listener, harness.ADMIN_DEMO_KEY)
+        assert status == 200, body
+        assert headers["content-type"] == "application/json"
+        assert body["complete"] is True
+        listed = [b for b in body["budgets"] if b["key"] == {"consumer": "adm"}]
+        limit = 1_000_000
+        assert listed == [listed_budget(None, "keys", "day", {"consumer": "adm"}, limit, spent,
+                                        tomorrow())]
+        # The gateway's own count (the 429's figures) is the same.
+        assert probe(gw, "adm") == (spent, limit)
+        # Only with the admin key, only GET, only this path.
+        for key in (None, KEYS["adm"], harness.ADMIN_DEMO_KEY + "x"):
+            status, _, body = admin_get(gw.admin_listener, key)
+            assert status == 401, (key, body)
+            assert body["error"]["code"] == "invalid_admin_key"
+        status, headers, body = admin_get(gw.admin_listener, harness.ADMIN_DEMO_KEY, "POST")
+        assert (status, headers["allow"]) == (405, "GET"), body
+        status, _, body = admin_get(gw.admin_listener, harness.ADMIN_DEMO_KEY, path="/budgets")
+        assert status == 404, body
+        # The public listener does not answer it: a request like any other, refused by auth
+        # (the admin key is no client key), and OpenAI's 404 for a client's.
+        for key, want in ((harness.ADMIN_DEMO_KEY, 401), (KEYS["adm"], 404)):
+            status, _, body = admin_get(gw.url, key)
+            assert status == want, (key, status, body)
+            assert "budgets" not in body, body
+        print(f"\nadmin listener ({variant}): {spent} micro-USD spent by 4 requests, listed exactly")
+    finally:
+        gw.stop()
+
+
 # ---- bad config ----
 
 BAD_BUDGETS = [
@@ -329,6 +408,33 @@ def test_a_budget_over_an_unpriced_model_is_refused_at_load_in_the_one_module(tm
     assert "ratelimit.default.usd_per_day" in refusal, refusal
     assert "this budget covers model `mixed`, whose target 0 (openai gpt-4o-mini) has no price" \
         in refusal, refusal
+
+
+def check_config(path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "tools/check_config.py", str(path)], cwd=harness.ROOT,
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_check_config_refuses_a_split_gateway_whose_budget_covers_an_unpriced_model(tmp_path):
+    """Separate filters cannot see each other's config at load; `make check-config` loads
+    router's and ratelimit's sections into the one module offline and gets its refusal."""
+    config = harness.gateway_config(port=1, admin_port=2, mock_port=3,
+                                    filter_configs={"llmgw.ratelimit": {"default": {"usd_per_day": 5}}})
+    path = tmp_path / "split.yaml"
+    path.write_text(json.dumps(config))
+    refused = check_config(path)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert ("llmgw: ratelimit.default.usd_per_day: this budget covers model `mixed`, whose "
+            "target 0 (openai gpt-4o-mini) has no price") in refused.stderr, refused.stderr
+    # Restricted to priced models, and the shipped files (inline and ECDS): accepted.
+    budget = {"limits": [{"name": "b", "by": ["consumer"], "models": ["gpt-4.1"], "usd_per_day": 5}]}
+    config = harness.gateway_config(port=1, admin_port=2, mock_port=3,
+                                    filter_configs={"llmgw.ratelimit": budget})
+    path.write_text(json.dumps(config))
+    for accepted in (path, "envoy/gateway.yaml", "envoy/ecds/gateway-ecds.yaml"):
+        result = check_config(accepted)
+        assert result.returncode == 0, (accepted, result.stdout + result.stderr)
+        assert "prices every budgeted model" in result.stdout
 
 
 # ---- global mode ----
@@ -389,12 +495,8 @@ def test_two_envoys_share_one_budget_through_llmgw_rls(mock, redis):
             # The admin read path: llmgw-rls's GET /budgets, with the admin key only.
             listed = [b for b in admin_budgets(service, ADMIN_KEY)
                       if b["domain"] == "llmgw-budgets" and b["key"] == {"consumer": "glob"}]
-            assert listed == [{
-                "domain": "llmgw-budgets", "budget": "keys", "period": "day",
-                "key": {"consumer": "glob"}, "limit_usd": "0.020000",
-                "spent_usd": f"0.{spent:06d}", "remaining_usd": f"0.{limit - spent:06d}",
-                "limit_micros": limit, "spent_micros": spent, "remaining_micros": limit - spent,
-                "resets_at": tomorrow()}]
+            assert listed == [listed_budget("llmgw-budgets", "keys", "day", {"consumer": "glob"},
+                                            limit, spent, tomorrow())]
             for wrong in (None, KEYS["glob"]):
                 with pytest.raises(urllib.error.HTTPError) as denied:
                     admin_budgets(service, wrong)
@@ -448,21 +550,11 @@ def test_a_10000_usd_monthly_budget_is_counted_exactly_in_global_mode(mock, redi
             spent += costs[-1]
             time.sleep(0.3)  # the settling call (a refund of ~$5,000) is fire-and-forget
         listed = [b for b in admin_budgets(service, ADMIN_KEY) if b["domain"] == "llmgw-big"]
-        assert listed == [{
-            "domain": "llmgw-big", "budget": "big", "period": "month",
-            "key": {"consumer": "big"}, "limit_usd": "10000.000000",
-            "spent_usd": f"0.{spent:06d}", "remaining_usd": f"9999.{1_000_000 - spent:06d}",
-            "limit_micros": limit, "spent_micros": spent, "remaining_micros": limit - spent,
-            "resets_at": next_month()}]
+        assert listed == [listed_budget("llmgw-big", "big", "month", {"consumer": "big"}, limit,
+                                        spent, next_month())]
+        assert listed[0]["limit_usd"] == "10000.000000"
         # A worst case past the budget ($10,400) is refused, naming the exact figures.
-        resp = rawhttp.post(f"{gw.url}/v1/chat/completions",
-                            {"model": "gpt-4.1", "max_tokens": 1_300_000_000,
-                             "messages": [{"role": "user", "content": "probe"}]},
-                            {"authorization": f"Bearer {KEYS['big']}"})
-        assert resp.status == 429, resp.body
-        m = SPENT.search(resp.json()["error"]["message"])
-        assert m, resp.body
-        assert (micros(m[1], m[2]), micros(m[3], m[4]), m[5]) == (spent, limit, "month")
+        assert probe(gw, "big", max_tokens=1_300_000_000) == (spent, limit)
         print(f"\n$10,000 a month, global: {len(costs)} requests, each reserving {worst} "
               f"micro-USD, settled to {costs} = {spent} micro-USD")
     finally:

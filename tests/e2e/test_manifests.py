@@ -185,6 +185,8 @@ def apply_istio(docs: list[dict], gateway: dict) -> dict:
 def expected_static_resources(gateway: dict, vhost_name: str, domains: list[str]) -> dict:
     """envoy/gateway.yaml's static resources, with the names a mesh owns."""
     expected = copy.deepcopy(gateway["static_resources"])
+    # The admin listener is not for the meshes (tools/manifests.py, README "Budgets").
+    expected["listeners"] = [l for l in expected["listeners"] if l["name"] != manifests.ADMIN_LISTENER]
     vhost = expected["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]
     vhost["name"], vhost["domains"] = vhost_name, domains
     return expected

@@ -57,6 +57,9 @@ pub(super) struct RateLimitConfig {
     budget_warning_percent: Option<u64>,
     #[serde(default)]
     pub(super) global: Option<super::global::GlobalConfig>,
+    /// The admin role (local mode's `GET /llmgw/budgets`, on an admin listener).
+    #[serde(default)]
+    pub(super) admin: Option<super::admin::AdminConfig>,
 }
 
 /// `<kind>_per_<window>` → max, checked at compile time (so a typo names the field). A JSON
@@ -433,6 +436,31 @@ impl Policy {
 }
 
 impl RateLimitConfig {
+    /// The admin role answers `GET /llmgw/budgets` and nothing else: no limits of its own (they
+    /// belong to the public listener's ratelimit) and no global mode (there llmgw-rls's
+    /// `GET /budgets` is the read path).
+    pub(super) fn check_admin_role(&self) -> Result<(), ConfigError> {
+        if self.global.is_some() {
+            return Err(ConfigError::new(
+                "admin",
+                "global mode keeps budgets in the rate limit service: read them from \
+                 llmgw-rls's GET /budgets (--admin-key-sha256)",
+            ));
+        }
+        let limited = self.default.is_some()
+            || !self.teams.is_empty()
+            || !self.consumers.is_empty()
+            || !self.limits.is_empty();
+        if limited {
+            return Err(ConfigError::new(
+                "admin",
+                "a ratelimit in the admin role only answers GET /llmgw/budgets on the admin \
+                 listener: put limits and budgets in the public listener's ratelimit",
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn compile(&self) -> Result<Policy, ConfigError> {
         let default = match &self.default {
             Some(rates) => parse_rates("default", rates)?,

@@ -10,6 +10,8 @@
 //!   chunk llmgw asked for on the client's behalf);
 //! - [`store`]: local mode, counters in Envoy shared data updated with compare-and-swap;
 //! - [`global`] and [`proto`]: global mode, Envoy's rate limit service protocol over gRPC;
+//! - [`admin`]: local mode's admin read path (`GET /llmgw/budgets` on an admin listener) and
+//!   the index of budget counters it reads;
 //! - this module: the filter. It admits the request against every applicable limit at its
 //!   estimated cost (all or nothing: a request refused by one limit gives back what the others
 //!   took), answers 429 when over, writes OpenAI's `x-ratelimit-*` headers on every response,
@@ -26,6 +28,7 @@
 //! metadata needs other filters to compute it, and older Envoys and Istio proxies lack it); and
 //! OpenAI clients expect the `x-ratelimit-*` headers this filter writes.
 
+pub mod admin;
 mod config;
 pub mod estimate;
 pub mod global;
@@ -43,6 +46,7 @@ pub use self::window::{
 
 use std::rc::Rc;
 
+use self::admin::{AdminConfig, Indexed};
 use self::config::RateLimitConfig;
 use self::estimate::Cost;
 use self::global::{FailureMode, GlobalConfig};
@@ -208,6 +212,9 @@ pub struct RateLimitRoot {
     policy: Rc<Policy>,
     global: Option<Rc<GlobalConfig>>,
     metrics: Metrics,
+    /// The admin role: this filter answers `GET /llmgw/budgets` and nothing else.
+    admin: Option<Rc<AdminConfig>>,
+    indexed: Indexed,
 }
 
 impl RateLimitRoot {
@@ -226,10 +233,16 @@ impl FilterRoot for RateLimitRoot {
         if let Some(global) = &raw.global {
             global.validate()?;
         }
+        if let Some(admin) = &raw.admin {
+            admin.validate()?;
+            raw.check_admin_role()?;
+        }
         Ok(Self {
             policy: Rc::new(policy),
             global: raw.global.map(Rc::new),
             metrics: Metrics::default(),
+            admin: raw.admin.map(Rc::new),
+            indexed: Indexed::default(),
         })
     }
 
@@ -238,6 +251,8 @@ impl FilterRoot for RateLimitRoot {
             policy: self.policy.clone(),
             global: self.global.clone(),
             metrics: self.metrics.clone(),
+            admin: self.admin.clone(),
+            indexed: self.indexed.clone(),
             consumer: String::new(),
             applied: Vec::new(),
             estimate: Cost::default(),
@@ -268,6 +283,8 @@ pub struct RateLimitFilter {
     policy: Rc<Policy>,
     global: Option<Rc<GlobalConfig>>,
     metrics: Metrics,
+    admin: Option<Rc<AdminConfig>>,
+    indexed: Indexed,
     consumer: String,
     applied: Vec<Applied>,
     estimate: Cost,
@@ -370,6 +387,9 @@ impl RateLimitFilter {
             let acquired = try_acquire(host, &key, window_start, a.limit.max, cost);
             if let Acquire::Admitted { count } | Acquire::Denied { count } = acquired {
                 self.report_budget(host, a, count);
+                if a.limit.kind == LimitKind::Usd {
+                    self.indexed.note(host, a, &key);
+                }
             }
             match acquired {
                 Acquire::Admitted { count } => {
@@ -678,6 +698,12 @@ fn is_valid_name(v: &str) -> bool {
 
 impl HttpFilter for RateLimitFilter {
     fn on_request_headers(&mut self, host: &mut dyn Host, _end_of_stream: bool) -> Flow {
+        // The admin role (its own listener): the budgets, never a limit.
+        if let Some(config) = self.admin.clone() {
+            self.done = true;
+            admin::serve(host, &config);
+            return Flow::Pause;
+        }
         let routed = RouterFacts::read_or_default(host);
         let who = identity(AuthFacts::read_or_default(host), &routed);
         self.applied = self.policy.applicable(&who);
