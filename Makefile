@@ -15,7 +15,9 @@ PORT        ?= 10000
 LEAN_FLAGS  := -p llmgw-translate --no-default-features
 LEAN_TARGET := target/translate-openai
 WASM_OUT    := $(foreach f,$(FILTERS),build/wasm/$(f).wasm) build/wasm/translate-openai.wasm
-# Binaryen (Debian: binaryen) shrinks the modules ~15% more than rustc alone (`--converge`
+# tools/trim_exports.py first removes the proxy-wasm callbacks a filter does not use from its
+# exports (each module names them in its section `llmgw.unused_exports`), so Envoy does not call
+# into the VM for them. Binaryen (Debian: binaryen) shrinks the modules ~15% more than rustc alone (`--converge`
 # repeats -Oz while it still pays: ~500 bytes a module). The features are those rustc emits for
 # wasm32-wasip1; Envoy's V8 runs all of them.
 WASM_OPT    := wasm-opt -Oz --converge --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
@@ -46,9 +48,13 @@ build: setup rls build/native/libllmgw.so
 	cargo build --release -p llmgw-mock-provider
 	@mkdir -p build/wasm
 	@for f in $(FILTERS); do \
-		$(WASM_OPT) target/$(WASM_TARGET)/release/llmgw_$$f.wasm -o build/wasm/$$f.wasm || exit 1; \
+		$(PYTHON) tools/trim_exports.py target/$(WASM_TARGET)/release/llmgw_$$f.wasm \
+			target/$(WASM_TARGET)/release/llmgw_$$f.trimmed.wasm && \
+		$(WASM_OPT) target/$(WASM_TARGET)/release/llmgw_$$f.trimmed.wasm -o build/wasm/$$f.wasm || exit 1; \
 	done
-	@$(WASM_OPT) $(LEAN_TARGET)/$(WASM_TARGET)/release/llmgw_translate.wasm -o build/wasm/translate-openai.wasm
+	@$(PYTHON) tools/trim_exports.py $(LEAN_TARGET)/$(WASM_TARGET)/release/llmgw_translate.wasm \
+		$(LEAN_TARGET)/$(WASM_TARGET)/release/llmgw_translate.trimmed.wasm
+	@$(WASM_OPT) $(LEAN_TARGET)/$(WASM_TARGET)/release/llmgw_translate.trimmed.wasm -o build/wasm/translate-openai.wasm
 	@ls -l build/wasm/*.wasm | awk '{print "  " $$NF ": " $$5 " bytes"}'
 
 # The same four filters (and the one-module gateway) as one native library for Envoy's dynamic

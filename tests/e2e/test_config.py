@@ -159,3 +159,43 @@ def test_the_native_module_refuses_an_unknown_filter_name(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0, "envoy accepted an unknown filter_name"
     assert 'unknown filter_name "llmgw.authz"' in output, output[-3000:]
+
+
+def _exports(module: bytes) -> set[str]:
+    """The names a module exports (and, as `custom:<name>`, its custom sections)."""
+    import sys
+    sys.path.insert(0, str(harness.ROOT / "tools"))
+    import trim_exports
+
+    names = set()
+    for section_id, _, body, end in trim_exports.sections(module):
+        if section_id == trim_exports.CUSTOM_SECTION:
+            names.add("custom:" + trim_exports.custom_name(module, body)[0].decode())
+        elif section_id == trim_exports.EXPORT_SECTION:
+            count, at = trim_exports.read_uleb(module, body)
+            for _ in range(count):
+                length, at = trim_exports.read_uleb(module, at)
+                names.add(module[at:at + length].decode())
+                _, at = trim_exports.read_uleb(module, at + length + 1)
+    return names
+
+
+# What each module does without (`FilterRoot::UNUSED_CALLBACKS`): Envoy never calls into its VM
+# for these. No module answers response trailers.
+TRIMMED = {
+    "auth": {"proxy_on_request_body", "proxy_on_request_trailers", "proxy_on_response_headers",
+             "proxy_on_response_body", "proxy_on_log", "proxy_on_done"},
+    "router": {"proxy_on_response_body", "proxy_on_log", "proxy_on_done"},
+    "ratelimit": set(), "translate": set(), "translate-openai": set(), "gateway": set(),
+}
+CALLBACKS = {"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers",
+             "proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers",
+             "proxy_on_log", "proxy_on_done", "proxy_on_delete", "proxy_on_context_create"}
+
+
+@pytest.mark.parametrize("module", sorted(TRIMMED))
+def test_modules_export_only_the_callbacks_their_filter_uses(module):
+    exports = _exports((harness.ROOT / "build" / "wasm" / f"{module}.wasm").read_bytes())
+    expected = CALLBACKS - TRIMMED[module] - {"proxy_on_response_trailers"}
+    assert exports & CALLBACKS == expected
+    assert not any(n.startswith("custom:llmgw.") for n in exports), "the list is removed too"

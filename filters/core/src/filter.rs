@@ -25,11 +25,27 @@ impl<F: Fn(&str) -> Option<String>> Env for F {
     }
 }
 
+/// A per-request callback of [`HttpFilter`] that a filter may leave at its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callback {
+    RequestBody,
+    RequestTrailers,
+    ResponseHeaders,
+    ResponseBody,
+    /// [`HttpFilter::on_stream_done`] (proxy-wasm's `on_log` and `on_done`).
+    StreamDone,
+}
+
 /// A filter's compiled configuration; makes the per-request filters.
 pub trait FilterRoot: Sized + 'static {
     type Filter: HttpFilter;
     /// The filter's name, used in logs (`llmgw.auth`, …).
     const NAME: &'static str;
+    /// The callbacks this filter leaves at [`HttpFilter`]'s defaults (`Continue`, no host
+    /// call). The wasm build does not export them, so Envoy does not cross into the VM for
+    /// them (`llmgw_wasm_host::unused_exports`); `testing::scenario` checks that each is a
+    /// no-op.
+    const UNUSED_CALLBACKS: &'static [Callback];
 
     /// Parse and validate the plugin configuration (JSON). A refusal names the field and why.
     fn configure(json: &[u8], env: &dyn Env) -> Result<Self, ConfigError>;

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::auth::AuthRoot;
 use crate::config::{self, ConfigError};
 use crate::facts;
-use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
+use crate::filter::{Callback, Env, FilterRoot, Flow, HttpFilter};
 use crate::headers::HeaderMap;
 use crate::host::{Host, MetricKind, SharedDataError, SharedValue};
 use crate::ratelimit::RateLimitRoot;
@@ -99,6 +99,7 @@ pub struct GatewayRoot {
 impl FilterRoot for GatewayRoot {
     type Filter = Chain;
     const NAME: &'static str = "llmgw.gateway";
+    const UNUSED_CALLBACKS: &'static [Callback] = &[];
 
     fn configure(json: &[u8], env: &dyn Env) -> Result<Self, ConfigError> {
         let raw: RawGateway = config::parse(json)?;

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use abi::Failure;
-use llmgw_core::filter::{FilterRoot, Flow, HttpFilter};
+use llmgw_core::filter::{Callback, FilterRoot, Flow, HttpFilter};
 use llmgw_core::headers::{self, HeaderMap};
 use llmgw_core::host::{property_path, Host, MetricKind, SharedDataError, SharedValue};
 use proxy_wasm::hostcalls;
@@ -27,10 +27,21 @@ use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType};
 #[doc(hidden)]
 pub use proxy_wasm;
 
-/// Register `$root` (a `llmgw_core::filter::FilterRoot`) as this module's filter.
+#[doc(hidden)]
+pub use llmgw_core::filter::FilterRoot as __FilterRoot;
+
+/// Register `$root` (a `llmgw_core::filter::FilterRoot`) as this module's filter, and name the
+/// exports it does without in the module's custom section `llmgw.unused_exports`
+/// ([`unused_exports`]), which `make build` removes (`tools/trim_exports.py`).
 #[macro_export]
 macro_rules! export_filter {
     ($root:ty) => {
+        #[cfg_attr(target_arch = "wasm32", link_section = "llmgw.unused_exports")]
+        #[used]
+        static LLMGW_UNUSED_EXPORTS: [u8; $crate::unused_exports_len(
+            <$root as $crate::__FilterRoot>::UNUSED_CALLBACKS,
+        )] = $crate::unused_exports(<$root as $crate::__FilterRoot>::UNUSED_CALLBACKS);
+
         $crate::proxy_wasm::main! {{
             $crate::proxy_wasm::set_log_level($crate::proxy_wasm::types::LogLevel::Info);
             $crate::proxy_wasm::set_root_context(|_| {
@@ -38,6 +49,77 @@ macro_rules! export_filter {
             });
         }}
     };
+}
+
+/// Exports no filter needs: [`Http`] leaves `on_http_response_trailers` at the SDK's `Continue`.
+const NEVER_USED: &[&str] = &["proxy_on_response_trailers"];
+
+/// The proxy-wasm exports through which Envoy delivers `callback`.
+const fn exports_of(callback: Callback) -> &'static [&'static str] {
+    match callback {
+        Callback::RequestBody => &["proxy_on_request_body"],
+        Callback::RequestTrailers => &["proxy_on_request_trailers"],
+        Callback::ResponseHeaders => &["proxy_on_response_headers"],
+        Callback::ResponseBody => &["proxy_on_response_body"],
+        Callback::StreamDone => &["proxy_on_log", "proxy_on_done"],
+    }
+}
+
+/// Each name and its newline.
+const fn names_len(names: &[&str]) -> usize {
+    let (mut len, mut i) = (0, 0);
+    while i < names.len() {
+        len += names[i].len() + 1;
+        i += 1;
+    }
+    len
+}
+
+/// The size of [`unused_exports`] for `callbacks`.
+pub const fn unused_exports_len(callbacks: &[Callback]) -> usize {
+    let (mut len, mut i) = (names_len(NEVER_USED), 0);
+    while i < callbacks.len() {
+        len += names_len(exports_of(callbacks[i]));
+        i += 1;
+    }
+    len
+}
+
+/// The exports a filter whose unused callbacks are `callbacks` does without, one per line.
+/// Envoy's proxy-wasm host calls into the VM only through the callbacks a module exports and
+/// goes on as after `Continue` for one that is missing (proxy-wasm-cpp-host,
+/// `ContextBase::onResponseBody`: `if (!wasm_->on_response_body_) return
+/// FilterDataStatus::Continue;`; a missing `proxy_on_done` reads as done), while the SDK exports
+/// every callback whatever the filter implements: each is a crossing into the VM per request
+/// (~2–3 k instructions in Envoy, bench/analysis.md) that changes nothing.
+///
+/// <https://github.com/proxy-wasm/proxy-wasm-cpp-host/blob/main/src/context.cc>
+pub const fn unused_exports<const N: usize>(callbacks: &[Callback]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut at = put(&mut out, 0, NEVER_USED);
+    let mut i = 0;
+    while i < callbacks.len() {
+        at = put(&mut out, at, exports_of(callbacks[i]));
+        i += 1;
+    }
+    out
+}
+
+const fn put<const N: usize>(out: &mut [u8; N], mut at: usize, names: &[&str]) -> usize {
+    let mut i = 0;
+    while i < names.len() {
+        let name = names[i].as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            out[at] = name[j];
+            at += 1;
+            j += 1;
+        }
+        out[at] = b'\n';
+        at += 1;
+        i += 1;
+    }
+    at
 }
 
 /// The core `Host` over the proxy-wasm ABI, for the stream being processed.
@@ -424,3 +506,18 @@ impl<R: FilterRoot> HttpContext for Http<R> {
         self.filter.on_stream_done(&mut self.host);
     }
 }
+
+// The crate's tests do not run outside Envoy (tests/e2e/test_config.py checks every built
+// module's exports); this one is checked at compile time.
+const _: () = {
+    const UNUSED: &[Callback] = &[Callback::ResponseBody, Callback::StreamDone];
+    let names = unused_exports::<{ unused_exports_len(UNUSED) }>(UNUSED);
+    let expected =
+        b"proxy_on_response_trailers\nproxy_on_response_body\nproxy_on_log\nproxy_on_done\n";
+    assert!(names.len() == expected.len());
+    let mut i = 0;
+    while i < expected.len() {
+        assert!(names[i] == expected[i]);
+        i += 1;
+    }
+};

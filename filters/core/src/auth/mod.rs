@@ -32,7 +32,7 @@ use crate::config::ConfigError;
 use crate::dialect::ClientApi;
 use crate::error::{ApiError, ErrorType};
 use crate::facts::{self, AuthFacts, Fact};
-use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
+use crate::filter::{Callback, Env, FilterRoot, Flow, HttpFilter};
 use crate::headers::{self, HeaderMap};
 use crate::host::{self, Host};
 
@@ -109,6 +109,13 @@ pub struct AuthRoot {
 impl FilterRoot for AuthRoot {
     type Filter = AuthFilter;
     const NAME: &'static str = "llmgw.auth";
+    const UNUSED_CALLBACKS: &'static [Callback] = &[
+        Callback::RequestBody,
+        Callback::RequestTrailers,
+        Callback::ResponseHeaders,
+        Callback::ResponseBody,
+        Callback::StreamDone,
+    ];
 
     fn configure(json: &[u8], _env: &dyn Env) -> Result<Self, ConfigError> {
         let keys = crate::config::parse::<AuthConfig>(json)?.compile()?;

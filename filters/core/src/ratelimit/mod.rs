@@ -58,7 +58,7 @@ use crate::config::ConfigError;
 use crate::dialect::ClientApi;
 use crate::error::{ApiError, ErrorType};
 use crate::facts::{self, AuthFacts, Fact, RateLimitFacts, RouterFacts, UsageFact};
-use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
+use crate::filter::{Callback, Env, FilterRoot, Flow, HttpFilter};
 use crate::host::{self, Host};
 use crate::metrics::Metrics;
 
@@ -226,6 +226,7 @@ impl RateLimitRoot {
 impl FilterRoot for RateLimitRoot {
     type Filter = RateLimitFilter;
     const NAME: &'static str = "llmgw.ratelimit";
+    const UNUSED_CALLBACKS: &'static [Callback] = &[];
 
     fn configure(json: &[u8], _env: &dyn Env) -> Result<Self, ConfigError> {
         let raw = crate::config::parse::<RateLimitConfig>(json)?;

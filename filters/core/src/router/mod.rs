@@ -45,7 +45,7 @@ use crate::config::{self as config_parse, ConfigError};
 use crate::dialect::{ClientApi, Operation};
 use crate::error::{ApiError, ErrorType};
 use crate::facts::{self, AuthFacts, Fact, RouterFacts};
-use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
+use crate::filter::{Callback, Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{send_error_in, Host};
 use crate::metrics::Metrics;
@@ -81,6 +81,7 @@ pub struct RouterRoot {
 impl FilterRoot for RouterRoot {
     type Filter = RouterFilter;
     const NAME: &'static str = "llmgw.router";
+    const UNUSED_CALLBACKS: &'static [Callback] = &[Callback::ResponseBody, Callback::StreamDone];
 
     fn configure(json: &[u8], _env: &dyn Env) -> Result<Self, ConfigError> {
         let raw: config::RawConfig = config_parse::parse(json)?;

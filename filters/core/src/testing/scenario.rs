@@ -6,7 +6,7 @@ use crate::auth::{hash_key, AuthRoot};
 use crate::config::ConfigError;
 use crate::dialect::ClientApi;
 use crate::facts::{self, AuthFacts, RouterFacts};
-use crate::filter::{FilterRoot, HttpFilter};
+use crate::filter::{Callback, FilterRoot, Flow, HttpFilter};
 use crate::gateway::GatewayRoot;
 use crate::ratelimit::RateLimitRoot;
 use crate::router::RouterRoot;
@@ -107,9 +107,47 @@ pub fn routed_request(provider: &str, model: &str) -> FakeHost {
 
 /// One request through `filter`: request headers, body, response headers and body, done.
 pub fn run(filter: &mut dyn HttpFilter, host: &mut FakeHost, answer: &str) {
-    filter.on_request_headers(host, false);
+    run_checking_unused(filter, host, answer, &[]);
+}
+
+/// [`run`], checking that each callback in `unused` (a root's
+/// [`FilterRoot::UNUSED_CALLBACKS`], which the wasm build does not export) does nothing: it
+/// answers `Continue` and calls nothing, as Envoy assumes of a callback a module lacks. Request
+/// trailers, which `run` does not send, are sent when unused.
+pub fn run_checking_unused(
+    filter: &mut dyn HttpFilter,
+    host: &mut FakeHost,
+    answer: &str,
+    unused: &[Callback],
+) {
+    let step = |callback: Option<Callback>,
+                host: &mut FakeHost,
+                call: &mut dyn FnMut(&mut FakeHost) -> Flow| {
+        let before = host.host_calls.get();
+        let flow = call(host);
+        if let Some(callback) = callback.filter(|c| unused.contains(c)) {
+            assert_eq!(
+                flow,
+                Flow::Continue,
+                "{callback:?} is unused, yet did not continue"
+            );
+            assert_eq!(
+                host.host_calls.get(),
+                before,
+                "{callback:?} is unused, yet called the host"
+            );
+        }
+    };
+    step(None, host, &mut |h| filter.on_request_headers(h, false));
     let size = host.request_body.len();
-    filter.on_request_body(host, size, true);
+    step(Some(Callback::RequestBody), host, &mut |h| {
+        filter.on_request_body(h, size, true)
+    });
+    if unused.contains(&Callback::RequestTrailers) {
+        step(Some(Callback::RequestTrailers), host, &mut |h| {
+            filter.on_request_trailers(h)
+        });
+    }
     host.response_headers = vec![
         (":status".into(), "200".into()),
         ("content-type".into(), "application/json".into()),
@@ -121,9 +159,16 @@ pub fn run(filter: &mut dyn HttpFilter, host: &mut FakeHost, answer: &str) {
         vec!["response".into(), "code_details".into()],
         b"via_upstream".to_vec(),
     );
-    filter.on_response_headers(host, false);
-    filter.on_response_body(host, answer.len(), true);
-    filter.on_stream_done(host);
+    step(Some(Callback::ResponseHeaders), host, &mut |h| {
+        filter.on_response_headers(h, false)
+    });
+    step(Some(Callback::ResponseBody), host, &mut |h| {
+        filter.on_response_body(h, answer.len(), true)
+    });
+    step(Some(Callback::StreamDone), host, &mut |h| {
+        filter.on_stream_done(h);
+        Flow::Continue
+    });
 }
 
 #[cfg(test)]
@@ -147,6 +192,36 @@ mod tests {
         let mut warm = host();
         once(&mut warm);
         (warm.host_calls.get(), warm.call_log.take())
+    }
+
+    /// A filter's unused callbacks on the bench's request: with the module's filter root `R`.
+    fn check_unused<R: FilterRoot>(root: &R, mut host: FakeHost) -> FakeHost {
+        run_checking_unused(
+            &mut root.new_filter(),
+            &mut host,
+            OPENAI_ANSWER,
+            R::UNUSED_CALLBACKS,
+        );
+        host
+    }
+
+    #[test]
+    fn the_callbacks_a_module_does_not_export_do_nothing() {
+        let roots = Roots::new().unwrap();
+        let routed = || routed_request("openai", "gpt-4o-mini");
+        check_unused(&roots.auth, client_request());
+        check_unused(&roots.router, client_request());
+        check_unused(&roots.ratelimit, routed());
+        check_unused(&roots.translate, routed());
+        check_unused(&roots.gateway, client_request());
+        // A local reply (auth's 401) is no exception.
+        let refused = FakeHost::new().with_request_header(":path", "/v1/chat/completions");
+        let refused = check_unused(&roots.auth, refused);
+        assert_eq!(refused.local_response.map(|r| r.status), Some(401));
+        // ratelimit, translate and the one module use every callback: they export them all.
+        assert!(RateLimitRoot::UNUSED_CALLBACKS.is_empty());
+        assert!(TranslateRoot::UNUSED_CALLBACKS.is_empty());
+        assert!(GatewayRoot::UNUSED_CALLBACKS.is_empty());
     }
 
     /// Each call out of the VM costs ~1–4 µs in Envoy (bench/hostcalls.py measures them), more

@@ -34,6 +34,7 @@ impl TranslateRoot {
 impl FilterRoot for TranslateRoot {
     type Filter = TranslateFilter;
     const NAME: &'static str = "llmgw.translate";
+    const UNUSED_CALLBACKS: &'static [Callback] = &[];
 
     fn configure(json: &[u8], env: &dyn Env) -> Result<Self, ConfigError> {
         let raw: RawConfig = config::parse(json)?;

@@ -126,7 +126,7 @@ use crate::config::{self, ConfigError};
 use crate::dialect::{ClientApi, Operation};
 use crate::error::{ApiError, ErrorType};
 use crate::facts::{self, Fact, RateLimitFacts, RouterFacts, UsageFact};
-use crate::filter::{Env, FilterRoot, Flow, HttpFilter};
+use crate::filter::{Callback, Env, FilterRoot, Flow, HttpFilter};
 use crate::headers::{self, HeaderMap};
 use crate::host::{self, Host};
 use crate::metrics::Metrics;
