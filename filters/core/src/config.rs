@@ -261,9 +261,69 @@ impl<'de> Deserializer<'de> for &'de Node {
         }
     }
 
+    /// Only an object is read as a struct: the visitor's `visit_seq` (a struct from an array,
+    /// which derive generates for every struct) is then never instantiated.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, PathError> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+        match self {
+            Node::Map(entries) => visitor.visit_map(Entries {
+                entries: entries.iter(),
+                value: None,
+            }),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+        match self {
+            Node::Seq(items) => visitor.visit_seq(Items {
+                items: items.iter(),
+                index: 0,
+            }),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+        match self {
+            Node::Str(v) => visitor.visit_borrowed_str(v),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+        self.deserialize_str(visitor)
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
-        unit_struct seq tuple tuple_struct map struct identifier ignored_any
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf unit
+        unit_struct tuple tuple_struct identifier ignored_any
+    }
+}
+
+impl Node {
+    /// What serde's `invalid_type` says this node is.
+    fn invalid_type(&self, expected: &dyn de::Expected) -> PathError {
+        use de::Unexpected as U;
+        let unexpected = match self {
+            Node::Null => U::Unit,
+            Node::Bool(v) => U::Bool(*v),
+            Node::U64(v) => U::Unsigned(*v),
+            Node::I64(v) => U::Signed(*v),
+            Node::F64(v) => U::Float(*v),
+            Node::Str(v) => U::Str(v),
+            Node::Seq(_) => U::Seq,
+            Node::Map(_) => U::Map,
+        };
+        de::Error::invalid_type(unexpected, expected)
     }
 }
 
