@@ -111,24 +111,37 @@ enum Step {
     Index(usize),
 }
 
-/// A refusal on its way out of the tree: each level it passes adds its step.
+/// A refusal on its way out of the tree: each level it passes adds its step. Boxed, so that
+/// every `Result` of the config code (all of it inlined per config type) moves one pointer.
 #[derive(Debug)]
-struct PathError {
+struct PathError(Box<PathErrorInner>);
+
+#[derive(Debug)]
+struct PathErrorInner {
     /// Innermost step first.
     steps: Vec<Step>,
     reason: String,
 }
 
 impl PathError {
-    fn at(mut self, step: Step) -> Self {
-        self.steps.push(step);
+    /// Out of line: every field of every config struct maps its error through here.
+    #[inline(never)]
+    fn at_key(mut self, key: &str) -> Self {
+        self.0.steps.push(Step::Key(key.to_owned()));
+        self
+    }
+
+    #[inline(never)]
+    fn at_index(mut self, index: usize) -> Self {
+        self.0.steps.push(Step::Index(index));
         self
     }
 
     /// `items[1].name`, or `(root)` for the document itself.
     fn into_config(self) -> ConfigError {
+        let PathErrorInner { steps, reason } = *self.0;
         let mut path = String::new();
-        for step in self.steps.iter().rev() {
+        for step in steps.iter().rev() {
             match step {
                 Step::Index(i) => path.push_str(&format!("[{i}]")),
                 Step::Key(key) => {
@@ -142,13 +155,13 @@ impl PathError {
         if path.is_empty() {
             path.push_str("(root)");
         }
-        ConfigError::new(path, self.reason)
+        ConfigError::new(path, reason)
     }
 }
 
 impl std::fmt::Display for PathError {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str(&self.reason)
+        f.write_str(&self.0.reason)
     }
 }
 
@@ -156,10 +169,10 @@ impl std::error::Error for PathError {}
 
 impl de::Error for PathError {
     fn custom<M: std::fmt::Display>(msg: M) -> Self {
-        Self {
+        Self(Box::new(PathErrorInner {
             steps: Vec::new(),
             reason: msg.to_string(),
-        }
+        }))
     }
 
     /// serde's own text for an unexpected value (`Unexpected`'s `Display`) links `f64`'s
@@ -347,7 +360,7 @@ impl<'de> de::SeqAccess<'de> for Items<'de> {
         self.index += 1;
         seed.deserialize(item)
             .map(Some)
-            .map_err(|e| e.at(Step::Index(index)))
+            .map_err(|e| e.at_index(index))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -374,15 +387,14 @@ impl<'de> de::MapAccess<'de> for Entries<'de> {
         self.value = Some((key, value));
         seed.deserialize(BorrowedStrDeserializer::new(key))
             .map(Some)
-            .map_err(|e: PathError| e.at(Step::Key(key.clone())))
+            .map_err(|e: PathError| e.at_key(key))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, PathError> {
         let Some((key, value)) = self.value.take() else {
             return Err(de::Error::custom("value without a key"));
         };
-        seed.deserialize(value)
-            .map_err(|e| e.at(Step::Key(key.to_owned())))
+        seed.deserialize(value).map_err(|e| e.at_key(key))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -436,7 +448,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'de> {
 
 impl Variant<'_> {
     fn at(&self, error: PathError) -> PathError {
-        error.at(Step::Key(self.variant.to_owned()))
+        error.at_key(self.variant)
     }
 }
 
