@@ -21,6 +21,7 @@ pub mod facts;
 pub mod filter;
 pub mod gateway;
 pub mod headers;
+pub mod json;
 pub mod host;
 pub mod metrics;
 pub mod ratelimit;

@@ -158,7 +158,7 @@ fn peek_event(event: &[u8]) -> Option<(Usage, bool)> {
     if !has_usage_object(&data) {
         return None;
     }
-    let peek = serde_json::from_str::<ChunkPeek>(&data).ok()?;
+    let peek = crate::json::from_str::<ChunkPeek>(&data).ok()?;
     let usage = peek.usage?;
     Some((usage, peek.choices.is_none_or(|c| c.is_empty())))
 }

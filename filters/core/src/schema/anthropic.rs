@@ -360,38 +360,38 @@ impl<'a> StreamEvent<'a> {
             #[serde(borrow)]
             error: ErrorBody<'a>,
         }
-        let tag: Tag<'_> = serde_json::from_str(text)?;
+        let tag: Tag<'_> = crate::json::from_str(text)?;
         Ok(match tag.kind.as_ref() {
             "message_start" => {
-                let Start { message } = serde_json::from_str(text)?;
+                let Start { message } = crate::json::from_str(text)?;
                 StreamEvent::MessageStart { message }
             }
             "content_block_start" => {
                 let BlockStart {
                     index,
                     content_block,
-                } = serde_json::from_str(text)?;
+                } = crate::json::from_str(text)?;
                 StreamEvent::ContentBlockStart {
                     index,
                     content_block,
                 }
             }
             "content_block_delta" => {
-                let Delta { index, delta } = serde_json::from_str(text)?;
+                let Delta { index, delta } = crate::json::from_str(text)?;
                 StreamEvent::ContentBlockDelta { index, delta }
             }
             "content_block_stop" => {
-                let Stop { index } = serde_json::from_str(text)?;
+                let Stop { index } = crate::json::from_str(text)?;
                 StreamEvent::ContentBlockStop { index }
             }
             "message_delta" => {
-                let MsgDelta { delta, usage } = serde_json::from_str(text)?;
+                let MsgDelta { delta, usage } = crate::json::from_str(text)?;
                 StreamEvent::MessageDelta { delta, usage }
             }
             "message_stop" => StreamEvent::MessageStop,
             "ping" => StreamEvent::Ping,
             "error" => {
-                let Failure { error } = serde_json::from_str(text)?;
+                let Failure { error } = crate::json::from_str(text)?;
                 StreamEvent::Error { error }
             }
             _ => StreamEvent::Unknown,

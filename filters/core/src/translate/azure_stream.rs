@@ -76,7 +76,7 @@ impl AzureStream {
             }
             return forward(event, out);
         }
-        let Ok(Value::Object(mut chunk)) = serde_json::from_str::<Value>(data) else {
+        let Ok(Value::Object(mut chunk)) = crate::json::from_str::<Value>(data) else {
             return forward(event, out); // not a chunk (an error object, say): as it came
         };
         if chunk.contains_key("error") {

@@ -289,7 +289,7 @@ impl OpenAiGemini {
             self.stream.fail(out, &error);
             return;
         }
-        let chunk: gm::GenerateContentResponse<'_> = match serde_json::from_str(data) {
+        let chunk: gm::GenerateContentResponse<'_> = match crate::json::from_str(data) {
             Ok(chunk) => chunk,
             Err(err) => {
                 log::warn!("llmgw.translate: unreadable Gemini stream chunk: {err}");

@@ -138,7 +138,7 @@ impl OpenAiOpenAi {
         }
         // Only the final usage chunk is parsed; every other chunk is scanned, not parsed.
         if has_usage_object(data) {
-            if let Ok(UsageOnly { usage: Some(usage) }) = serde_json::from_str(data) {
+            if let Ok(UsageOnly { usage: Some(usage) }) = crate::json::from_str(data) {
                 self.usage = Some(usage);
             }
         }

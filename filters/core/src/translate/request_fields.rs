@@ -340,7 +340,7 @@ pub fn arguments_object(arguments: &str, at: &str) -> Result<Value, ApiError> {
     if arguments.trim().is_empty() {
         return Ok(Value::Object(serde_json::Map::new()));
     }
-    match serde_json::from_str::<Value>(arguments) {
+    match crate::json::from_str::<Value>(arguments) {
         Ok(value @ Value::Object(_)) => Ok(value),
         _ => Err(invalid(
             "tool call `arguments` must be a JSON object",

@@ -148,7 +148,7 @@ impl ResponsesOpenAi {
     }
 
     fn watch(&mut self, data: &str) {
-        let Ok(event) = serde_json::from_str::<Watched>(data) else {
+        let Ok(event) = crate::json::from_str::<Watched>(data) else {
             return;
         };
         if event.sequence_number.is_some() {

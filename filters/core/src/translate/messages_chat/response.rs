@@ -63,7 +63,7 @@ fn tool_input(arguments: &str) -> Result<Value, ApiError> {
     if arguments.trim().is_empty() {
         return Ok(json!({}));
     }
-    match serde_json::from_str::<Value>(arguments) {
+    match crate::json::from_str::<Value>(arguments) {
         Ok(value @ Value::Object(_)) => Ok(value),
         _ => Err(unreadable_answer(
             "a tool call whose arguments are not a JSON object",
@@ -341,7 +341,7 @@ impl AnswerStream {
             self.finish(out);
             return;
         }
-        let chunk: Chunk = match serde_json::from_str(data) {
+        let chunk: Chunk = match crate::json::from_str(data) {
             Ok(chunk) => chunk,
             Err(err) => {
                 log::warn!("llmgw.translate: unreadable Chat chunk: {err}");

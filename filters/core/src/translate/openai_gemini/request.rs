@@ -390,7 +390,7 @@ pub fn to_gemini_request<'a>(
                     )
                 })?;
                 let text = request_fields::tool_result_text(content, &at)?;
-                let response = match serde_json::from_str::<Value>(&text) {
+                let response = match crate::json::from_str::<Value>(&text) {
                     Ok(object @ Value::Object(_)) => object,
                     _ => serde_json::json!({ "content": text }),
                 };

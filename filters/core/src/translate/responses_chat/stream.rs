@@ -108,7 +108,7 @@ impl ResponsesStream {
         if data.trim() == "[DONE]" {
             return self.finish(out);
         }
-        let chunk: ChatChunk = match serde_json::from_str(data) {
+        let chunk: ChatChunk = match crate::json::from_str(data) {
             Ok(chunk) => chunk,
             Err(err) => {
                 log::warn!("llmgw.translate: unreadable chat chunk: {err}");
