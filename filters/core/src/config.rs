@@ -37,7 +37,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, ConfigErr
 
 /// The non-generic half of [`parse`]: JSON text into a [`Node`] tree.
 fn parse_node(json: &[u8]) -> Result<Node, ConfigError> {
-    serde_json::from_slice(json).map_err(|err| ConfigError::new("(root)", err.to_string()))
+    crate::json::from_slice(json).map_err(|err| ConfigError::new("(root)", err.to_string()))
 }
 
 /// One JSON value, as written: objects are lists of entries in document order.
@@ -506,6 +506,22 @@ mod tests {
             "{}",
             err.reason
         );
+    }
+
+    #[test]
+    fn a_struct_is_read_from_an_object_only() {
+        let err = parse::<Root>(br#"{"items":[["a"]]}"#).unwrap_err();
+        assert_eq!(err.path, "items[0]");
+        assert_eq!(err.reason, "invalid type: sequence, expected struct Item");
+        let err = parse::<Root>(br#"{"items":"a"}"#).unwrap_err();
+        assert_eq!(err.path, "items");
+        assert_eq!(
+            err.reason,
+            r#"invalid type: string "a", expected a sequence"#
+        );
+        let err = parse::<Item>(br#"{"name":["a"]}"#).unwrap_err();
+        assert_eq!(err.path, "name");
+        assert_eq!(err.reason, "invalid type: sequence, expected a string");
     }
 
     #[test]

@@ -313,7 +313,7 @@ impl Fact for UsageFact {
         if bytes == USAGE_PENDING {
             return Some(Self::Pending);
         }
-        serde_json::from_slice(bytes).ok().map(Self::Reported)
+        crate::json::from_slice(bytes).ok().map(Self::Reported)
     }
 }
 

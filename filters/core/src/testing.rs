@@ -25,7 +25,7 @@ pub struct LocalResponse {
 
 impl LocalResponse {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap()
+        crate::json::from_slice(&self.body).unwrap()
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

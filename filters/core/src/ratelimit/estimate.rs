@@ -143,7 +143,7 @@ pub fn include_usage(options: &Lenient<StreamOptionsPeek>) -> bool {
 /// refuse).
 pub fn force_include_usage(body: &[u8]) -> Option<Vec<u8>> {
     let mut request: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(body).ok()?;
+        crate::json::from_slice(body).ok()?;
     let options = request
         .entry("stream_options")
         .or_insert_with(|| serde_json::Value::Object(Default::default()));

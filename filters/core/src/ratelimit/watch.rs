@@ -162,7 +162,7 @@ impl ResponseWatcher {
                     }
                 }
                 if end_of_stream && !*overflow {
-                    if let Ok(peek) = serde_json::from_slice::<UsageOnly>(copy) {
+                    if let Ok(peek) = crate::json::from_slice::<UsageOnly>(copy) {
                         self.usage = peek.usage;
                     }
                     *copy = Vec::new();

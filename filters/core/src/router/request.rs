@@ -87,7 +87,7 @@ impl RequestFacts {
     /// `max_tokens`, Responses' `max_output_tokens`, and none for counting tokens.
     pub fn parse_in(body: &[u8], api: ClientApi, operation: Operation) -> Result<Self, PeekError> {
         let peek: Peek =
-            serde_json::from_slice(body).map_err(|err| PeekError::Malformed(err.to_string()))?;
+            crate::json::from_slice(body).map_err(|err| PeekError::Malformed(err.to_string()))?;
         let model = match peek.model {
             None => return Err(PeekError::MissingModel),
             Some(Lenient(None)) => return Err(PeekError::ModelNotString),

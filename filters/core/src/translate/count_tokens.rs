@@ -22,7 +22,7 @@ const MESSAGE_TOKENS: u64 = 3;
 /// The estimate of a count_tokens body's input tokens; a 400 when it is not a JSON object with
 /// a `messages` list.
 pub fn estimate_input_tokens(body: &[u8]) -> Result<u64, ApiError> {
-    let request: serde_json::Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
+    let request: serde_json::Map<String, Value> = crate::json::from_slice(body).map_err(|err| {
         ApiError::invalid_request(format!(
             "the request body is not a valid count_tokens request: {err}"
         ))

@@ -169,7 +169,7 @@ fn parse_request<'a>(
     body: &'a [u8],
     upstream_model: Option<&str>,
 ) -> Result<(EmbeddingsRequest<'a>, String, bool), ApiError> {
-    let request: EmbeddingsRequest<'_> = serde_json::from_slice(body).map_err(|err| {
+    let request: EmbeddingsRequest<'_> = crate::json::from_slice(body).map_err(|err| {
         ApiError::invalid_request(format!(
             "the request body is not a valid embeddings request: {err}"
         ))
@@ -403,12 +403,12 @@ impl BedrockEmbeddings {
         let (vectors, tokens) = match self.family {
             Some(Family::Titan) => {
                 let parsed: br::TitanEmbedResponse =
-                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                    crate::json::from_slice(body).map_err(|_| unreadable())?;
                 (vec![parsed.embedding], Some(parsed.input_text_token_count))
             }
             Some(Family::Cohere) => {
                 let parsed: br::CohereEmbedResponse =
-                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                    crate::json::from_slice(body).map_err(|_| unreadable())?;
                 (parsed.embeddings, None)
             }
             None => return Err(unreadable()),
@@ -596,7 +596,7 @@ impl GeminiEmbeddings {
         let (vectors, tokens) = match (&self.endpoint, self.batch) {
             (Endpoint::Vertex(_), _) => {
                 let parsed: gm::PredictResponse =
-                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                    crate::json::from_slice(body).map_err(|_| unreadable())?;
                 let mut tokens = 0;
                 let mut vectors = Vec::with_capacity(parsed.predictions.len());
                 for p in parsed.predictions {
@@ -608,13 +608,13 @@ impl GeminiEmbeddings {
             }
             (Endpoint::AiStudio, true) => {
                 let parsed: gm::BatchEmbedContentsResponse =
-                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                    crate::json::from_slice(body).map_err(|_| unreadable())?;
                 let vectors = parsed.embeddings.into_iter().map(|e| e.values).collect();
                 (vectors, self.estimated_tokens)
             }
             (Endpoint::AiStudio, false) => {
                 let parsed: gm::EmbedContentResponse =
-                    serde_json::from_slice(body).map_err(|_| unreadable())?;
+                    crate::json::from_slice(body).map_err(|_| unreadable())?;
                 (vec![parsed.embedding.values], self.estimated_tokens)
             }
         };

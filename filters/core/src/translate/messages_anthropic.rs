@@ -176,7 +176,7 @@ impl Translator for MessagesAnthropic {
                     struct UsageOnly {
                         usage: an::Usage,
                     }
-                    if let Ok(answer) = serde_json::from_slice::<UsageOnly>(&copy) {
+                    if let Ok(answer) = crate::json::from_slice::<UsageOnly>(&copy) {
                         self.usage = Some(openai_usage(&answer.usage));
                     }
                 }

@@ -775,7 +775,7 @@ impl Translator for OpenAiAnthropic {
             body,
             &|body| {
                 let client = client_status(status);
-                match serde_json::from_slice::<an::ErrorResponse<'_>>(body) {
+                match crate::json::from_slice::<an::ErrorResponse<'_>>(body) {
                     Ok(parsed) => translate_error(&parsed.error, client),
                     Err(_) => unreadable_error(status, client, error_type_for_status(client)),
                 }

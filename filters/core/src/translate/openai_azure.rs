@@ -138,7 +138,8 @@ fn known_type(kind: &str) -> Option<ErrorType> {
 
 /// An Azure OpenAI error answer → OpenAI error with the same status.
 pub fn translate_error(status: u16, body: &[u8]) -> ApiError {
-    let Ok(ErrorEnvelope { error }) = serde_json::from_slice::<ErrorEnvelope<AzureError<'_>>>(body)
+    let Ok(ErrorEnvelope { error }) =
+        crate::json::from_slice::<ErrorEnvelope<AzureError<'_>>>(body)
     else {
         return unreadable_error(status, status, ErrorType::for_status(status));
     };

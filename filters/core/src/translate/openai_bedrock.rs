@@ -691,7 +691,7 @@ fn error_name(header: &str) -> &str {
 pub fn translate_error(status: u16, error_type: Option<&str>, body: &[u8]) -> ApiError {
     let name = error_type.map(error_name).unwrap_or_default();
     let (kind, client_status) = classify(name, status);
-    let message = serde_json::from_slice::<br::ErrorBody<'_>>(body)
+    let message = crate::json::from_slice::<br::ErrorBody<'_>>(body)
         .ok()
         .and_then(|b| b.message);
     let error = match message {
@@ -858,7 +858,7 @@ impl OpenAiBedrock {
         match event {
             "messageStart" => self.stream.role(out),
             "contentBlockStart" => {
-                match serde_json::from_slice::<br::ContentBlockStartEvent<'_>>(&message.payload) {
+                match crate::json::from_slice::<br::ContentBlockStartEvent<'_>>(&message.payload) {
                     Ok(parsed) => {
                         let Some(tool) = parsed.start.and_then(|s| s.tool_use) else {
                             return; // text blocks start with their first delta
@@ -876,7 +876,7 @@ impl OpenAiBedrock {
                 }
             }
             "contentBlockDelta" => {
-                match serde_json::from_slice::<br::ContentBlockDeltaEvent<'_>>(&message.payload) {
+                match crate::json::from_slice::<br::ContentBlockDeltaEvent<'_>>(&message.payload) {
                     Ok(parsed) => {
                         let delta = &parsed.delta;
                         if let Some(reasoning) = &delta.reasoning_content {
@@ -907,13 +907,13 @@ impl OpenAiBedrock {
                 }
             }
             "contentBlockStop" => {
-                match serde_json::from_slice::<br::ContentBlockStopEvent>(&message.payload) {
+                match crate::json::from_slice::<br::ContentBlockStopEvent>(&message.payload) {
                     Ok(parsed) => self.end_tool_blocks(out, Some(parsed.content_block_index)),
                     Err(_) => self.stream.fail(out, &unreadable()),
                 }
             }
             "messageStop" => {
-                match serde_json::from_slice::<br::MessageStopEvent>(&message.payload) {
+                match crate::json::from_slice::<br::MessageStopEvent>(&message.payload) {
                     Ok(parsed) => {
                         // A block the provider never closed still gets its arguments.
                         self.end_tool_blocks(out, None);
@@ -931,7 +931,7 @@ impl OpenAiBedrock {
                     Err(_) => self.stream.fail(out, &unreadable()),
                 }
             }
-            "metadata" => match serde_json::from_slice::<br::MetadataEvent>(&message.payload) {
+            "metadata" => match crate::json::from_slice::<br::MetadataEvent>(&message.payload) {
                 Ok(parsed) => {
                     if let Some(usage) = parsed.usage {
                         self.usage = Some(openai_usage(&usage));

@@ -186,11 +186,11 @@ fn translate_error(body: &gm::ErrorBody<'_>, status: u16) -> ApiError {
 fn parse_error(body: &[u8]) -> Option<gm::ErrorResponse<'_>> {
     // Tried by shape: serde would also read a struct from an array (as a sequence).
     if body.trim_ascii_start().starts_with(b"[") {
-        serde_json::from_slice::<Vec<gm::ErrorResponse<'_>>>(body)
+        crate::json::from_slice::<Vec<gm::ErrorResponse<'_>>>(body)
             .ok()
             .and_then(|v| v.into_iter().next())
     } else {
-        serde_json::from_slice::<gm::ErrorResponse<'_>>(body).ok()
+        crate::json::from_slice::<gm::ErrorResponse<'_>>(body).ok()
     }
 }
 

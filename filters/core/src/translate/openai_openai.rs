@@ -147,7 +147,7 @@ impl OpenAiOpenAi {
 
 /// An OpenAI request body as the JSON object the passthroughs rewrite (whatever its fields).
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    serde_json::from_slice(body).map_err(|err| {
+    crate::json::from_slice(body).map_err(|err| {
         ApiError::invalid_request(format!("the request body is not a JSON object: {err}"))
     })
 }
@@ -238,7 +238,7 @@ impl Translator for OpenAiOpenAi {
             } else {
                 body.extend_from_slice(chunk);
                 if end_of_stream {
-                    if let Ok(UsageOnly { usage }) = serde_json::from_slice(body) {
+                    if let Ok(UsageOnly { usage }) = crate::json::from_slice(body) {
                         self.usage = usage;
                     }
                     self.json_body = None;

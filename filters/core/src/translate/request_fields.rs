@@ -24,7 +24,7 @@ use crate::schema::openai as oa;
 
 /// The body as an OpenAI chat completions request; a 400 when it is not one.
 pub fn parse_request(body: &[u8]) -> Result<oa::ChatCompletionRequest<'_>, ApiError> {
-    serde_json::from_slice(body).map_err(|err| {
+    crate::json::from_slice(body).map_err(|err| {
         ApiError::invalid_request(format!(
             "the request body is not a valid chat completions request: {err}"
         ))

@@ -195,7 +195,7 @@ impl Translator for ResponsesOpenAi {
             #[serde(default)]
             model: Option<String>,
         }
-        let requested = serde_json::from_slice::<ModelOnly>(body)
+        let requested = crate::json::from_slice::<ModelOnly>(body)
             .ok()
             .and_then(|m| m.model);
         let Some(model) = self.model(upstream_model, requested.as_deref()) else {
@@ -267,7 +267,7 @@ impl Translator for ResponsesOpenAi {
                 if end_of_stream {
                     if let Ok(Watched {
                         usage: Some(usage), ..
-                    }) = serde_json::from_slice(body)
+                    }) = crate::json::from_slice(body)
                     {
                         self.usage = Some(usage.into());
                     }

@@ -123,7 +123,7 @@ pub fn unreadable_error(status: u16, client_status: u16, kind: ErrorType) -> Api
 /// A provider's 2xx answer read as `T`; one llmgw cannot read (`what` it then is, e.g. "not an
 /// Anthropic message") is logged and becomes the 502 of [`unreadable_answer`].
 pub fn read_answer<'a, T: Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|err| {
+    crate::json::from_slice(body).map_err(|err| {
         log::warn!("llmgw.translate: unreadable answer, {what}: {err}");
         unreadable_answer(what)
     })

@@ -38,7 +38,7 @@ pub fn to_chat_request(body: &[u8]) -> Result<Vec<u8>, ApiError> {
 /// system blocks stays on the Chat parts (the LiteLLM / OpenRouter convention), for a Chat
 /// translator that maps it (Bedrock's cache points). Otherwise it is dropped.
 pub fn to_chat_request_with(body: &[u8], cache_hints: bool) -> Result<Vec<u8>, ApiError> {
-    let request: Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
+    let request: Map<String, Value> = crate::json::from_slice(body).map_err(|err| {
         ApiError::invalid_request(format!(
             "the request body is not a valid Messages request: {err}"
         ))

@@ -90,7 +90,7 @@ struct OpenAiError {
 /// An OpenAI error body (`{"error":{…}}`) answered with `status` as an [`ApiError`].
 fn openai_error(status: u16, body: &[u8]) -> ApiError {
     let kind = ErrorType::for_status(status);
-    match serde_json::from_slice::<OpenAiErrorBody>(body) {
+    match crate::json::from_slice::<OpenAiErrorBody>(body) {
         Ok(parsed) => ApiError::new(
             status,
             kind,
@@ -194,7 +194,7 @@ impl ChatAnswerReader {
     }
 
     fn message(&mut self, chat: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let answer: ChatAnswer = serde_json::from_slice(chat).map_err(|err| {
+        let answer: ChatAnswer = crate::json::from_slice(chat).map_err(|err| {
             log::warn!("llmgw.translate: unreadable Chat answer: {err}");
             unreadable_answer("not a chat completion")
         })?;

@@ -51,7 +51,7 @@ pub struct ChatRequest {
 
 /// The body as a Responses request; a 400 when it is none.
 pub fn to_chat(body: &[u8], provider: &str) -> Result<ChatRequest, ApiError> {
-    let request: Map<String, Value> = serde_json::from_slice(body).map_err(|err| {
+    let request: Map<String, Value> = crate::json::from_slice(body).map_err(|err| {
         ApiError::invalid_request(format!(
             "the request body is not a valid Responses request: {err}"
         ))
