@@ -33,7 +33,7 @@ use super::{
     buffer_plan, buffered_answer, has_media_type, read_answer, truncated_stream_error,
     unreadable_answer, unreadable_error, with_usage, ResponseBody, ResponsePlan,
 };
-use super::{RawProvider, Secret, Translator, Usage};
+use super::{RawBedrock, Secret, Translator, Usage};
 use crate::aws::sigv4;
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorType};
@@ -157,7 +157,8 @@ fn env_secret(
 
 /// Compile a `bedrock` provider's fields (`at` makes the field path, `providers[i].<field>`).
 pub(super) fn compile_endpoint(
-    p: &RawProvider,
+    p: &RawBedrock,
+    key_header: bool,
     env: &dyn Env,
     at: &dyn Fn(&str) -> String,
 ) -> Result<BedrockEndpoint, ConfigError> {
@@ -189,7 +190,7 @@ pub(super) fn compile_endpoint(
             ),
         ));
     }
-    if p.key_header.is_some() {
+    if key_header {
         // The credentials come with each try (`Provider::with_aws_credentials`).
         return Ok(BedrockEndpoint {
             region: region.to_string(),

@@ -11,28 +11,25 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Backend, Schema};
+use super::{Backend, ProviderKind, ProviderSpec};
 use crate::config::ConfigError;
 
-/// The options as written (fields of a provider's JSON object).
-#[derive(Debug, Default)]
-pub struct RawOptions {
-    /// `"key"` (default: the schema's key header) or `"none"` (openai schema only).
-    pub auth: Option<RawAuth>,
-    /// Request fields answered with a 400 naming them (openai schema).
-    pub refuse_fields: Option<Vec<String>>,
-    /// Request fields removed before the request is translated (every schema).
-    pub drop_fields: Option<Vec<String>>,
-    /// Azure: the `api-version` query parameter.
+/// `azure` schema, as written.
+#[derive(Debug)]
+pub struct RawAzure {
+    /// The `api-version` query parameter.
     pub api_version: Option<String>,
-    /// Azure: model name → deployment name.
+    /// Model name → deployment name.
     pub deployments: Option<BTreeMap<String, String>>,
-    /// Vertex: Google Cloud project id.
+}
+
+/// `vertex` schema, as written.
+#[derive(Debug)]
+pub struct RawVertex {
+    /// Google Cloud project id.
     pub project: Option<String>,
-    /// Vertex: region (`us-central1`, `europe-west4`, `global`).
+    /// Region (`us-central1`, `europe-west4`, `global`).
     pub region: Option<String>,
-    /// Anthropic: the `anthropic-beta` flags the provider accepts (others are removed).
-    pub anthropic_betas: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -131,46 +128,18 @@ fn field_names(
     Ok(names)
 }
 
-/// The options every schema shares; refuses the ones that do not belong to `schema`.
-pub fn compile_options(
-    raw: &RawOptions,
-    schema: Schema,
+/// The options every schema shares (a field of another schema's was refused by
+/// [`RawProvider::into_spec`](super::RawProvider::into_spec)).
+pub(super) fn compile_options(
+    spec: &ProviderSpec,
     at: &dyn Fn(&str) -> String,
 ) -> Result<ProviderOptions, ConfigError> {
-    let only = |field: &str, allowed: &str| {
-        ConfigError::new(
-            at(field),
-            format!(
-                "only valid for schema {allowed}, this provider's schema is `{}`",
-                schema.name()
-            ),
-        )
+    let (refuse_fields, anthropic_betas) = match &spec.kind {
+        ProviderKind::OpenAi { refuse_fields, .. } => (refuse_fields, &None),
+        ProviderKind::Anthropic { betas, .. } => (&None, betas),
+        _ => (&None, &None),
     };
-    if raw.auth == Some(RawAuth::None) && schema != Schema::OpenAi {
-        return Err(only("auth", "`openai` (\"none\")"));
-    }
-    if raw.refuse_fields.is_some() && schema != Schema::OpenAi {
-        // Other schemas refuse what they cannot map anyway.
-        return Err(only("refuse_fields", "`openai`"));
-    }
-    if schema != Schema::Azure {
-        if raw.api_version.is_some() {
-            return Err(only("api_version", "`azure`"));
-        }
-        if raw.deployments.is_some() {
-            return Err(only("deployments", "`azure`"));
-        }
-    }
-    if schema != Schema::Vertex && raw.project.is_some() {
-        return Err(only("project", "`vertex`"));
-    }
-    if !matches!(schema, Schema::Vertex | Schema::Bedrock) && raw.region.is_some() {
-        return Err(only("region", "`vertex` or `bedrock`"));
-    }
-    if schema != Schema::Anthropic && raw.anthropic_betas.is_some() {
-        return Err(only("anthropic_betas", "`anthropic`"));
-    }
-    for (i, flag) in raw.anthropic_betas.iter().flatten().enumerate() {
+    for (i, flag) in anthropic_betas.iter().flatten().enumerate() {
         let valid = !flag.is_empty()
             && flag
                 .bytes()
@@ -182,8 +151,8 @@ pub fn compile_options(
             ));
         }
     }
-    let refuse_fields = field_names(&raw.refuse_fields, "refuse_fields", at)?;
-    let drop_fields = field_names(&raw.drop_fields, "drop_fields", at)?;
+    let refuse_fields = field_names(refuse_fields, "refuse_fields", at)?;
+    let drop_fields = field_names(&spec.drop_fields, "drop_fields", at)?;
     if let Some(name) = refuse_fields.iter().find(|n| drop_fields.contains(n)) {
         return Err(ConfigError::new(
             at("drop_fields"),
@@ -191,66 +160,60 @@ pub fn compile_options(
         ));
     }
     Ok(ProviderOptions {
-        auth: match raw.auth {
+        auth: match spec.auth {
             Some(RawAuth::None) => Auth::None,
             Some(RawAuth::Key) | None => Auth::Key,
         },
         refuse_fields,
         drop_fields,
-        anthropic_betas: raw.anthropic_betas.clone(),
+        anthropic_betas: anthropic_betas.clone(),
     })
 }
 
-/// The backend of the schemas whose settings live in [`RawOptions`].
-pub fn compile_backend(
-    raw: &RawOptions,
-    schema: Schema,
+/// Azure OpenAI's backend.
+pub(super) fn compile_azure(
+    raw: RawAzure,
     at: &dyn Fn(&str) -> String,
 ) -> Result<Backend, ConfigError> {
-    match schema {
-        Schema::Azure => {
-            let api_version = raw
-                .api_version
-                .clone()
-                .unwrap_or_else(|| AZURE_DEFAULT_API_VERSION.to_string());
-            if !is_path_segment(&api_version) {
-                return Err(ConfigError::new(
-                    at("api_version"),
-                    format!("`{api_version}` is not an API version like `2024-10-21`"),
-                ));
-            }
-            let deployments = raw.deployments.clone().unwrap_or_default();
-            for (model, deployment) in &deployments {
-                if !is_path_segment(deployment) {
-                    return Err(ConfigError::new(
-                        format!("{}.{model}", at("deployments")),
-                        format!("`{deployment}` is not a deployment name (letters, digits, `-_.`)"),
-                    ));
-                }
-            }
-            Ok(Backend::Azure(AzureBackend {
-                api_version,
-                deployments,
-            }))
-        }
-        Schema::Vertex => {
-            let segment = |field: &str, value: &Option<String>| match value {
-                Some(v) if is_path_segment(v) => Ok(v.clone()),
-                Some(v) => Err(ConfigError::new(
-                    at(field),
-                    format!("`{v}` is not a valid {field} (letters, digits, `-_.`)"),
-                )),
-                None => Err(ConfigError::new(at(field), "required for schema `vertex`")),
-            };
-            Ok(Backend::Vertex(VertexBackend {
-                project: segment("project", &raw.project)?,
-                region: segment("region", &raw.region)?,
-            }))
-        }
-        Schema::Gemini => Ok(Backend::Gemini),
-        Schema::OpenAi | Schema::Anthropic | Schema::Bedrock => Err(ConfigError::new(
-            at("schema"),
-            "compiled elsewhere (internal error)",
-        )),
+    let api_version = raw
+        .api_version
+        .unwrap_or_else(|| AZURE_DEFAULT_API_VERSION.to_string());
+    if !is_path_segment(&api_version) {
+        return Err(ConfigError::new(
+            at("api_version"),
+            format!("`{api_version}` is not an API version like `2024-10-21`"),
+        ));
     }
+    let deployments = raw.deployments.unwrap_or_default();
+    for (model, deployment) in &deployments {
+        if !is_path_segment(deployment) {
+            return Err(ConfigError::new(
+                format!("{}.{model}", at("deployments")),
+                format!("`{deployment}` is not a deployment name (letters, digits, `-_.`)"),
+            ));
+        }
+    }
+    Ok(Backend::Azure(AzureBackend {
+        api_version,
+        deployments,
+    }))
+}
+
+/// Vertex AI's backend: project and region are required.
+pub(super) fn compile_vertex(
+    raw: RawVertex,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Backend, ConfigError> {
+    let segment = |field: &str, value: Option<String>| match value {
+        Some(v) if is_path_segment(&v) => Ok(v),
+        Some(v) => Err(ConfigError::new(
+            at(field),
+            format!("`{v}` is not a valid {field} (letters, digits, `-_.`)"),
+        )),
+        None => Err(ConfigError::new(at(field), "required for schema `vertex`")),
+    };
+    Ok(Backend::Vertex(VertexBackend {
+        project: segment("project", raw.project)?,
+        region: segment("region", raw.region)?,
+    }))
 }

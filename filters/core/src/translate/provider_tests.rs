@@ -115,7 +115,22 @@ fn config_refusals_name_the_field() {
         (
             r#"{"name":"g","schema":"gemini","key_env":"GEMINI_API_KEY","base_path":"/x"}"#,
             "providers[0].base_path",
-            "not valid for schema `gemini`",
+            "only valid for schema `openai`, this provider's schema is `gemini`",
+        ),
+        (
+            r#"{"name":"v","schema":"vertex","key_env":"VERTEX_TOKEN","project":"p","region":"r","default_max_tokens":5}"#,
+            "providers[0].default_max_tokens",
+            "only valid for schema `anthropic`, this provider's schema is `vertex`",
+        ),
+        (
+            r#"{"name":"z","schema":"azure","key_env":"AZURE_KEY","project":"p"}"#,
+            "providers[0].project",
+            "only valid for schema `vertex`, this provider's schema is `azure`",
+        ),
+        (
+            r#"{"name":"a","schema":"anthropic","key_env":"ANTHROPIC_API_KEY","host":"h"}"#,
+            "providers[0].host",
+            "only valid for schema `bedrock`, this provider's schema is `anthropic`",
         ),
         (
             r#"{"name":"z","schema":"azure","key_env":"AZURE_KEY","deployments":{"m":"a b"}}"#,

@@ -13,52 +13,221 @@ pub(super) struct RawConfig {
     pub(super) metrics: MetricsConfig,
 }
 
+/// A provider's JSON object as serde reads it: every field any schema has, flat. Only
+/// [`RawProvider::into_spec`] looks at it, turning it into a [`ProviderSpec`] whose kind
+/// carries its schema's fields alone, and refusing a field of another schema by name.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawProvider {
     pub(super) name: String,
     pub(super) schema: Schema,
+    #[serde(default)]
+    key_env: Option<String>,
+    #[serde(default)]
+    key_header: Option<String>,
+    #[serde(default)]
+    auth: Option<options::RawAuth>,
+    #[serde(default)]
+    drop_fields: Option<Vec<String>>,
+    #[serde(default)]
+    base_path: Option<String>,
+    #[serde(default)]
+    refuse_fields: Option<Vec<String>>,
+    #[serde(default)]
+    anthropic_version: Option<String>,
+    #[serde(default)]
+    default_max_tokens: Option<u32>,
+    #[serde(default)]
+    anthropic_betas: Option<Vec<String>>,
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    deployments: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    access_key_env: Option<String>,
+    #[serde(default)]
+    secret_key_env: Option<String>,
+    #[serde(default)]
+    session_token_env: Option<String>,
+}
+
+/// A provider as written, by kind: the fields every schema has, and its schema's own.
+#[derive(Debug)]
+pub(super) struct ProviderSpec {
+    pub(super) name: String,
     /// Required by every schema but `bedrock` (AWS credentials instead), and absent with
     /// `auth: "none"` (see [`options`]).
-    #[serde(default)]
     pub(super) key_env: Option<String>,
     /// Instead of `key_env`: the request header an Envoy filter before translate fills with the
     /// key on every try (`credential_injector` with an SDS secret Envoy reloads when its file
     /// changes), so a rotated key takes effect without a restart.
-    #[serde(default)]
     pub(super) key_header: Option<String>,
-    #[serde(default)]
-    pub(super) base_path: Option<String>,
-    #[serde(default)]
-    pub(super) anthropic_version: Option<String>,
-    #[serde(default)]
-    pub(super) default_max_tokens: Option<u32>,
-    #[serde(default)]
-    pub(super) anthropic_betas: Option<Vec<String>>,
-    // Options (see [`options`]), kept as written until compiled.
-    #[serde(default)]
+    /// `"key"` (default: the schema's key header) or `"none"` (`openai` only).
     pub(super) auth: Option<options::RawAuth>,
-    #[serde(default)]
-    pub(super) refuse_fields: Option<Vec<String>>,
-    #[serde(default)]
+    /// Request fields removed before the request is translated (every schema).
     pub(super) drop_fields: Option<Vec<String>>,
-    #[serde(default)]
-    pub(super) api_version: Option<String>,
-    #[serde(default)]
-    pub(super) deployments: Option<std::collections::BTreeMap<String, String>>,
-    #[serde(default)]
-    pub(super) project: Option<String>,
-    #[serde(default)]
+    pub(super) kind: ProviderKind,
+}
+
+/// The fields of one schema ([`Schema`] names the kinds in the JSON: `"schema": "azure"`).
+#[derive(Debug)]
+pub(super) enum ProviderKind {
+    OpenAi {
+        /// Replaces the client's `/v1` prefix (`/v1`, `/openai/v1`).
+        base_path: Option<String>,
+        /// Request fields answered with a 400 naming them.
+        refuse_fields: Option<Vec<String>>,
+    },
+    Anthropic {
+        /// The `anthropic-version` header (<https://docs.anthropic.com/en/api/versioning>).
+        version: Option<String>,
+        default_max_tokens: Option<u32>,
+        /// The `anthropic-beta` flags the provider accepts (others are removed).
+        betas: Option<Vec<String>>,
+    },
+    Azure(options::RawAzure),
+    Gemini,
+    Vertex(options::RawVertex),
+    Bedrock(RawBedrock),
+}
+
+/// `bedrock` schema: where and with which AWS credentials (see `openai_bedrock::compile_endpoint`).
+#[derive(Debug)]
+// (Read by `openai_bedrock`, which a build without the Bedrock family does not have.)
+#[cfg_attr(not(feature = "bedrock"), allow(dead_code))]
+pub(super) struct RawBedrock {
     pub(super) region: Option<String>,
-    // `bedrock` schema (see `openai_bedrock::compile_endpoint`); `region` above is shared.
-    #[serde(default)]
     pub(super) host: Option<String>,
-    #[serde(default)]
     pub(super) access_key_env: Option<String>,
-    #[serde(default)]
     pub(super) secret_key_env: Option<String>,
-    #[serde(default)]
     pub(super) session_token_env: Option<String>,
+}
+
+impl RawBedrock {
+    /// Whether any AWS credential variable is named.
+    pub(super) fn names_credentials(&self) -> bool {
+        self.access_key_env.is_some()
+            || self.secret_key_env.is_some()
+            || self.session_token_env.is_some()
+    }
+}
+
+/// The schema-specific fields, in the order they are checked, with the schemas they belong to.
+const FIELD_SCHEMAS: [(&str, &[Schema]); 13] = [
+    // Other schemas refuse what they cannot map anyway.
+    ("refuse_fields", &[Schema::OpenAi]),
+    ("api_version", &[Schema::Azure]),
+    ("deployments", &[Schema::Azure]),
+    ("project", &[Schema::Vertex]),
+    ("region", &[Schema::Vertex, Schema::Bedrock]),
+    ("anthropic_betas", &[Schema::Anthropic]),
+    ("base_path", &[Schema::OpenAi]),
+    ("anthropic_version", &[Schema::Anthropic]),
+    ("default_max_tokens", &[Schema::Anthropic]),
+    ("host", &[Schema::Bedrock]),
+    ("access_key_env", &[Schema::Bedrock]),
+    ("secret_key_env", &[Schema::Bedrock]),
+    ("session_token_env", &[Schema::Bedrock]),
+];
+
+impl RawProvider {
+    /// The provider as its kind, or the first field (in [`FIELD_SCHEMAS`]' order) that another
+    /// schema's: "only valid for schema `azure`, this provider's schema is `openai`".
+    pub(super) fn into_spec(
+        self,
+        at: &dyn Fn(&str) -> String,
+    ) -> Result<ProviderSpec, ConfigError> {
+        let schema = self.schema;
+        let only = |field: &str, allowed: String| {
+            ConfigError::new(
+                at(field),
+                format!(
+                    "only valid for schema {allowed}, this provider's schema is `{}`",
+                    schema.name()
+                ),
+            )
+        };
+        if self.auth == Some(options::RawAuth::None) && schema != Schema::OpenAi {
+            return Err(only("auth", "`openai` (\"none\")".to_string()));
+        }
+        let set = [
+            self.refuse_fields.is_some(),
+            self.api_version.is_some(),
+            self.deployments.is_some(),
+            self.project.is_some(),
+            self.region.is_some(),
+            self.anthropic_betas.is_some(),
+            self.base_path.is_some(),
+            self.anthropic_version.is_some(),
+            self.default_max_tokens.is_some(),
+            self.host.is_some(),
+            self.access_key_env.is_some(),
+            self.secret_key_env.is_some(),
+            self.session_token_env.is_some(),
+        ];
+        let misplaced = FIELD_SCHEMAS
+            .iter()
+            .zip(set)
+            .find(|((_, owners), set)| *set && !owners.contains(&schema));
+        if let Some(((field, owners), _)) = misplaced {
+            let names: Vec<String> = owners.iter().map(|s| format!("`{}`", s.name())).collect();
+            return Err(only(field, names.join(" or ")));
+        }
+        let kind = match schema {
+            Schema::OpenAi => ProviderKind::OpenAi {
+                base_path: self.base_path,
+                refuse_fields: self.refuse_fields,
+            },
+            Schema::Anthropic => ProviderKind::Anthropic {
+                version: self.anthropic_version,
+                default_max_tokens: self.default_max_tokens,
+                betas: self.anthropic_betas,
+            },
+            Schema::Azure => ProviderKind::Azure(options::RawAzure {
+                api_version: self.api_version,
+                deployments: self.deployments,
+            }),
+            Schema::Gemini => ProviderKind::Gemini,
+            Schema::Vertex => ProviderKind::Vertex(options::RawVertex {
+                project: self.project,
+                region: self.region,
+            }),
+            Schema::Bedrock => ProviderKind::Bedrock(RawBedrock {
+                region: self.region,
+                host: self.host,
+                access_key_env: self.access_key_env,
+                secret_key_env: self.secret_key_env,
+                session_token_env: self.session_token_env,
+            }),
+        };
+        Ok(ProviderSpec {
+            name: self.name,
+            key_env: self.key_env,
+            key_header: self.key_header,
+            auth: self.auth,
+            drop_fields: self.drop_fields,
+            kind,
+        })
+    }
+}
+
+impl ProviderSpec {
+    pub(super) fn schema(&self) -> Schema {
+        match self.kind {
+            ProviderKind::OpenAi { .. } => Schema::OpenAi,
+            ProviderKind::Anthropic { .. } => Schema::Anthropic,
+            ProviderKind::Azure(_) => Schema::Azure,
+            ProviderKind::Gemini => Schema::Gemini,
+            ProviderKind::Vertex(_) => Schema::Vertex,
+            ProviderKind::Bedrock(_) => Schema::Bedrock,
+        }
+    }
 }
 
 /// The wire format a provider speaks.
@@ -492,19 +661,21 @@ pub(super) fn dialect_path(operation: Operation) -> &'static str {
 
 #[cfg(feature = "bedrock")]
 pub(super) fn bedrock_backend(
-    p: &RawProvider,
+    bedrock: &RawBedrock,
+    key_header: bool,
     env: &dyn Env,
     at: &dyn Fn(&str) -> String,
 ) -> Result<Backend, ConfigError> {
     Ok(Backend::Bedrock(Rc::new(openai_bedrock::compile_endpoint(
-        p, env, at,
+        bedrock, key_header, env, at,
     )?)))
 }
 
 /// Not reached: `compile` refuses the schema of a family this build lacks first.
 #[cfg(not(feature = "bedrock"))]
 pub(super) fn bedrock_backend(
-    _: &RawProvider,
+    _: &RawBedrock,
+    _: bool,
     _: &dyn Env,
     at: &dyn Fn(&str) -> String,
 ) -> Result<Backend, ConfigError> {
@@ -539,161 +710,109 @@ pub(super) fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, Co
         if let Some(why) = not_built(p.schema) {
             return Err(ConfigError::new(at("schema"), why));
         }
-        let more = options::RawOptions {
-            auth: p.auth,
-            refuse_fields: p.refuse_fields.clone(),
-            drop_fields: p.drop_fields.clone(),
-            api_version: p.api_version.clone(),
-            deployments: p.deployments.clone(),
-            project: p.project.clone(),
-            region: p.region.clone(),
-            anthropic_betas: p.anthropic_betas.clone(),
-        };
-        let provider_options = options::compile_options(&more, p.schema, &at)?;
-        let key_header = compile_key_header(&p, provider_options.auth, &at)?;
-        let key = match (&p.key_env, provider_options.auth) {
-            (None, _) if key_header.is_some() => Secret::new(""),
-            // Bedrock has no bearer key: it signs with AWS credentials (its own fields).
-            (None, _) if p.schema == Schema::Bedrock => Secret::new(""),
-            (Some(_), _) if p.schema == Schema::Bedrock => {
-                return Err(ConfigError::new(
-                    at("key_env"),
-                    "not used by schema `bedrock`, which signs with AWS credentials \
-                     (access_key_env, secret_key_env, session_token_env)",
-                ))
-            }
-            (None, options::Auth::None) => Secret::new(""),
-            (Some(_), options::Auth::None) => {
-                return Err(ConfigError::new(
-                    at("key_env"),
-                    "must be absent with `auth: \"none\"` (no key is sent)",
-                ))
-            }
-            (None, options::Auth::Key) => {
-                return Err(ConfigError::new(
-                    at("key_env"),
-                    "required, or `key_header` (or `auth: \"none\"` for a server without keys)",
-                ))
-            }
-            (Some(key_env), options::Auth::Key) => {
-                if key_env.is_empty() {
-                    return Err(ConfigError::new(at("key_env"), "must not be empty"));
-                }
-                match env.var(key_env) {
-                    Some(key) if !key.trim().is_empty() => Secret::new(key.trim()),
-                    _ => {
-                        return Err(ConfigError::new(
-                            at("key_env"),
-                            format!("environment variable {key_env} is not set or empty"),
-                        ))
-                    }
-                }
-            }
-        };
-        let only_for = |field: &str, schema: Schema| {
-            ConfigError::new(
-                at(field),
-                format!(
-                    "only valid for schema `{}`, this provider's schema is `{}`",
-                    schema.name(),
-                    p.schema.name()
-                ),
-            )
-        };
-        if p.schema != Schema::Bedrock {
-            let aws_fields = [
-                // Vertex has a region of its own (see `options`).
-                ("region", p.region.is_some() && p.schema != Schema::Vertex),
-                ("host", p.host.is_some()),
-                ("access_key_env", p.access_key_env.is_some()),
-                ("secret_key_env", p.secret_key_env.is_some()),
-                ("session_token_env", p.session_token_env.is_some()),
-            ];
-            if let Some((field, _)) = aws_fields.iter().find(|(_, set)| *set) {
-                return Err(only_for(field, Schema::Bedrock));
-            }
-        }
-        let backend = match p.schema {
-            Schema::OpenAi => {
-                if p.anthropic_version.is_some() {
-                    return Err(only_for("anthropic_version", Schema::Anthropic));
-                }
-                if p.default_max_tokens.is_some() {
-                    return Err(only_for("default_max_tokens", Schema::Anthropic));
-                }
-                let base_path = p.base_path.unwrap_or_else(|| "/v1".to_string());
-                if !base_path.starts_with('/') || base_path.contains(['?', '#']) {
-                    return Err(ConfigError::new(
-                        at("base_path"),
-                        format!("`{base_path}` must be a path starting with `/`, without query"),
-                    ));
-                }
-                Backend::OpenAi {
-                    base_path: base_path.trim_end_matches('/').to_string(),
-                }
-            }
-            Schema::Anthropic => {
-                if p.base_path.is_some() {
-                    return Err(only_for("base_path", Schema::OpenAi));
-                }
-                let version = p
-                    .anthropic_version
-                    .unwrap_or_else(|| "2023-06-01".to_string());
-                if version.trim().is_empty() {
-                    return Err(ConfigError::new(
-                        at("anthropic_version"),
-                        "must not be empty",
-                    ));
-                }
-                let default_max_tokens = p.default_max_tokens.unwrap_or(4096);
-                if default_max_tokens == 0 {
-                    return Err(ConfigError::new(
-                        at("default_max_tokens"),
-                        "must be at least 1",
-                    ));
-                }
-                Backend::Anthropic {
-                    version,
-                    default_max_tokens,
-                }
-            }
-            Schema::Azure | Schema::Gemini | Schema::Vertex => {
-                for (field, set) in [
-                    ("base_path", p.base_path.is_some()),
-                    ("anthropic_version", p.anthropic_version.is_some()),
-                    ("default_max_tokens", p.default_max_tokens.is_some()),
-                ] {
-                    if set {
-                        return Err(ConfigError::new(
-                            at(field),
-                            format!("not valid for schema `{}`", p.schema.name()),
-                        ));
-                    }
-                }
-                options::compile_backend(&more, p.schema, &at)?
-            }
-            Schema::Bedrock => {
-                if p.base_path.is_some() {
-                    return Err(only_for("base_path", Schema::OpenAi));
-                }
-                if p.anthropic_version.is_some() {
-                    return Err(only_for("anthropic_version", Schema::Anthropic));
-                }
-                if p.default_max_tokens.is_some() {
-                    return Err(only_for("default_max_tokens", Schema::Anthropic));
-                }
-                bedrock_backend(&p, env, &at)?
-            }
-        };
-        providers.push(Provider {
-            name: p.name,
-            key,
-            key_header,
-            backend,
-            options: provider_options,
-        });
+        let spec = p.into_spec(&at)?;
+        providers.push(compile_provider(spec, env, &at)?);
     }
     Ok(providers)
+}
+
+/// One provider of its kind.
+fn compile_provider(
+    p: ProviderSpec,
+    env: &dyn Env,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Provider, ConfigError> {
+    let schema = p.schema();
+    let provider_options = options::compile_options(&p, at)?;
+    let key_header = compile_key_header(&p, provider_options.auth, at)?;
+    let key = match (&p.key_env, provider_options.auth) {
+        (None, _) if key_header.is_some() => Secret::new(""),
+        // Bedrock has no bearer key: it signs with AWS credentials (its own fields).
+        (None, _) if schema == Schema::Bedrock => Secret::new(""),
+        (Some(_), _) if schema == Schema::Bedrock => {
+            return Err(ConfigError::new(
+                at("key_env"),
+                "not used by schema `bedrock`, which signs with AWS credentials \
+                 (access_key_env, secret_key_env, session_token_env)",
+            ))
+        }
+        (None, options::Auth::None) => Secret::new(""),
+        (Some(_), options::Auth::None) => {
+            return Err(ConfigError::new(
+                at("key_env"),
+                "must be absent with `auth: \"none\"` (no key is sent)",
+            ))
+        }
+        (None, options::Auth::Key) => {
+            return Err(ConfigError::new(
+                at("key_env"),
+                "required, or `key_header` (or `auth: \"none\"` for a server without keys)",
+            ))
+        }
+        (Some(key_env), options::Auth::Key) => {
+            if key_env.is_empty() {
+                return Err(ConfigError::new(at("key_env"), "must not be empty"));
+            }
+            match env.var(key_env) {
+                Some(key) if !key.trim().is_empty() => Secret::new(key.trim()),
+                _ => {
+                    return Err(ConfigError::new(
+                        at("key_env"),
+                        format!("environment variable {key_env} is not set or empty"),
+                    ))
+                }
+            }
+        }
+    };
+    let backend = match p.kind {
+        ProviderKind::OpenAi { base_path, .. } => {
+            let base_path = base_path.unwrap_or_else(|| "/v1".to_string());
+            if !base_path.starts_with('/') || base_path.contains(['?', '#']) {
+                return Err(ConfigError::new(
+                    at("base_path"),
+                    format!("`{base_path}` must be a path starting with `/`, without query"),
+                ));
+            }
+            Backend::OpenAi {
+                base_path: base_path.trim_end_matches('/').to_string(),
+            }
+        }
+        ProviderKind::Anthropic {
+            version,
+            default_max_tokens,
+            ..
+        } => {
+            let version = version.unwrap_or_else(|| "2023-06-01".to_string());
+            if version.trim().is_empty() {
+                return Err(ConfigError::new(
+                    at("anthropic_version"),
+                    "must not be empty",
+                ));
+            }
+            let default_max_tokens = default_max_tokens.unwrap_or(4096);
+            if default_max_tokens == 0 {
+                return Err(ConfigError::new(
+                    at("default_max_tokens"),
+                    "must be at least 1",
+                ));
+            }
+            Backend::Anthropic {
+                version,
+                default_max_tokens,
+            }
+        }
+        ProviderKind::Azure(azure) => options::compile_azure(azure, at)?,
+        ProviderKind::Gemini => Backend::Gemini,
+        ProviderKind::Vertex(vertex) => options::compile_vertex(vertex, at)?,
+        ProviderKind::Bedrock(bedrock) => bedrock_backend(&bedrock, key_header.is_some(), env, at)?,
+    };
+    Ok(Provider {
+        name: p.name,
+        key,
+        key_header,
+        backend,
+        options: provider_options,
+    })
 }
 
 /// `key_header`, checked: a provider with a key takes it from `key_env` or from this header,
@@ -703,7 +822,7 @@ pub(super) fn compile(raw: RawConfig, env: &dyn Env) -> Result<Vec<Provider>, Co
 /// reserved `x-llmgw-` headers: translate removes those from every provider request (the
 /// fallback chain's other providers' keys included), and auth from every client request.
 fn compile_key_header(
-    p: &RawProvider,
+    p: &ProviderSpec,
     auth: options::Auth,
     at: &dyn Fn(&str) -> String,
 ) -> Result<Option<String>, ConfigError> {
@@ -711,9 +830,7 @@ fn compile_key_header(
         return Ok(None);
     };
     let refuse = |why: &str| Err(ConfigError::new(at("key_header"), why));
-    let aws_env =
-        p.access_key_env.is_some() || p.secret_key_env.is_some() || p.session_token_env.is_some();
-    if p.schema == Schema::Bedrock && aws_env {
+    if matches!(&p.kind, ProviderKind::Bedrock(bedrock) if bedrock.names_credentials()) {
         return refuse(
             "set either key_header or access_key_env / secret_key_env / session_token_env, \
              not both",
