@@ -80,6 +80,12 @@ def variant(
     config = copy.deepcopy(base)
     if keep == set(FILTERS) and noop_wasm is None:
         return config
+    if "llmgw.ratelimit" not in keep or noop_wasm is not None:
+        # gateway.yaml's admin listener runs ratelimit.wasm (GET /llmgw/budgets): a variant
+        # without the real ratelimit drops it too, so that plain Envoy loads no wasm at all
+        # (with it, plain Envoy's RSS carried V8 and one module: bench/pinned.py's memory rows).
+        listeners = config["static_resources"]["listeners"]
+        listeners[:] = [l for l in listeners if l["name"] != harness.ADMIN_LISTENER]
     if noop_wasm is not None:
         for node in harness._walk(config):
             if node.get("name") in keep and "typed_config" in node:
