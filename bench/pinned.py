@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import os
 import statistics
 import subprocess
@@ -142,6 +143,14 @@ def paired(figures: dict, key: str, base: str, metric: str, how) -> list[float]:
     return [how(x, y) for x, y in zip(a, b) if x is not None and y is not None]
 
 
+def as_pct(value: float) -> str:
+    return f"{value:.0%}"
+
+
+def as_added_us(value: float) -> str:
+    return f"{value:+,.0f} µs"
+
+
 def spread(values: list[float], fmt) -> str:
     """The median of per-run values and their range, e.g. `80% (69–84%)`."""
     if not values:
@@ -192,10 +201,7 @@ def per_worker(kib: dict[int, int]) -> int:
 
 def table(figures: dict, rows: list, rss: dict, opts: argparse.Namespace) -> str:
     plain = figures["plain"]
-    pct = lambda v: f"{v:.0%}"  # noqa: E731
-    us = lambda v: f"{v:+,.0f} µs"  # noqa: E731
-    ratio = lambda x, y: x / y  # noqa: E731
-    diff = lambda x, y: x - y  # noqa: E731
+    pct, us, ratio, diff = as_pct, as_added_us, operator.truediv, operator.sub
     out = [
         f"## Headline: the proxy on a core of its own (bench/pinned.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
