@@ -43,7 +43,10 @@ $(VENV)/.installed: tests/requirements.txt
 
 ## build: the filters, translate-openai.wasm and the one-module gateway (build/wasm/*.wasm, through `wasm-opt -Oz --converge`), the native build (build/native/libllmgw.so), the mock provider, the rate limit service
 build: setup rls build/native/libllmgw.so
-	cargo build --release --target $(WASM_TARGET) $(foreach f,$(FILTERS),-p llmgw-$(f))
+	cargo build --release --target $(WASM_TARGET) $(foreach f,$(filter-out gateway,$(FILTERS)),-p llmgw-$(f))
+	@# gateway.wasm in a run of its own: with llmgw-ratelimit in the same run, Cargo would unify
+	@# llmgw-core's features and build ratelimit's admin role into it (issue #16).
+	cargo build --release --target $(WASM_TARGET) -p llmgw-gateway
 	cargo build --release --target $(WASM_TARGET) $(LEAN_FLAGS) --target-dir $(LEAN_TARGET)
 	cargo build --release -p llmgw-mock-provider
 	@mkdir -p build/wasm

@@ -169,7 +169,8 @@ DOWNSTREAM = ("llmgw.auth", "llmgw.router", "llmgw.ratelimit")
 
 def combine_downstream(config: dict) -> dict:
     """gateway.yaml with auth, router and ratelimit replaced by the one `gateway.wasm` module
-    (README, "One module for the downstream three"): same configurations, one section each."""
+    (README, "One module for the downstream three"): same configurations, one section each. The
+    admin listener's ratelimit.wasm (admin role) takes the module's vm_id."""
     config = copy.deepcopy(config)
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     filters = hcm["http_filters"]
@@ -189,15 +190,13 @@ def combine_downstream(config: dict) -> dict:
     first = filters.index(found["llmgw.auth"])
     hcm["http_filters"] = [f for f in filters if f["name"] not in DOWNSTREAM]
     hcm["http_filters"].insert(first, gateway)
-    # The admin listener's ratelimit becomes the module too, in the module's VM (its shared data).
+    # The admin listener keeps ratelimit.wasm in the admin role (gateway.wasm is built without
+    # it: README, "Budgets"), with the module's vm_id: Envoy keys shared data by vm_id, so it
+    # reads the counters the module writes, from a VM of its own (other code).
     admin_hcm = admin_listener(config)["filter_chains"][0]["filters"][0]["typed_config"]
-    for i, f in enumerate(admin_hcm["http_filters"]):
+    for f in admin_hcm["http_filters"]:
         if f["name"] == "llmgw.ratelimit":
-            section = json.loads(f["typed_config"]["config"]["configuration"]["value"])
-            admin = copy.deepcopy(gateway)
-            admin["typed_config"]["config"]["configuration"]["value"] = json.dumps(
-                {"ratelimit": section})
-            admin_hcm["http_filters"][i] = admin
+            f["typed_config"]["config"]["vm_config"]["vm_id"] = wasm["vm_config"]["vm_id"]
     return config
 
 

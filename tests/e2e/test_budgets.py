@@ -410,6 +410,16 @@ def test_a_budget_over_an_unpriced_model_is_refused_at_load_in_the_one_module(tm
         in refusal, refusal
 
 
+def test_the_one_module_refuses_the_admin_role_naming_ratelimit_wasm(tmp_path):
+    """gateway.wasm is built without ratelimit's admin role (issue #16: it stays under 400 KB):
+    an `admin` section is refused at load with its path and the module to load instead."""
+    key_sha256 = sha(harness.ADMIN_DEMO_KEY)
+    refusal = refusal_at_load(tmp_path, {"admin": {"key_sha256": key_sha256}}, combined=True)
+    assert ("llmgw.gateway: configuration refused: ratelimit.admin: the admin role is not in "
+            "this build of ratelimit (gateway.wasm); load ratelimit.wasm for the admin listener, "
+            "with this module's vm_id") in refusal, refusal
+
+
 def check_config(path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "tools/check_config.py", str(path)], cwd=harness.ROOT,
                           capture_output=True, text=True, timeout=180)

@@ -362,6 +362,23 @@ fn config_refusals_name_the_section() {
     assert!(GatewayRoot::configure(auth_only.as_bytes(), &|_: &str| None).is_ok());
 }
 
+/// gateway.wasm is built without ratelimit's admin role (llmgw-core's feature `admin`).
+#[cfg(not(feature = "admin"))]
+#[test]
+fn the_admin_role_is_refused_by_its_section_path() {
+    let err = GatewayRoot::configure(
+        br#"{"ratelimit": {"admin": {"key_sha256": "ABC"}}}"#,
+        &|_: &str| None,
+    )
+    .unwrap_err();
+    assert_eq!(err.path, "ratelimit.admin");
+    assert!(
+        err.reason
+            .starts_with("the admin role is not in this build of ratelimit (gateway.wasm); load ratelimit.wasm for the admin listener"),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn a_body_ended_by_trailers_is_routed_like_one_ended_by_end_of_stream() {
     let root = root();

@@ -11,34 +11,24 @@
 //! missing key, 405 for another method, 404 for another path. It shares the public listener's
 //! ratelimit's `vm_id`, so it reads the same shared data (Envoy keys shared data by `vm_id`).
 //!
-//! Shared data cannot list its keys (proxy-wasm has no such call), so the public ratelimit keeps
-//! an index: one shared-data entry, [`INDEX_KEY`], listing each budget counter it has charged
-//! with what the answer needs (rule, window, limit, key). A worker adds a counter the first time
-//! it charges it (or sees its limit changed) and remembers that it did, so the index costs
-//! nothing per request after a counter's first. It holds at most [`MAX_INDEXED`] counters;
-//! past that, new budget counters are still counted and enforced but not listed, and the answer
-//! says `"complete": false`.
+//! It lists the index of budget counters that the public ratelimit keeps
+//! ([`super::budget_index`]). The role is Cargo feature `admin` of llmgw-core: ratelimit.wasm
+//! and the native build have it; gateway.wasm (auth, router and ratelimit as one module) is
+//! built without it, ~44 KB smaller, and refuses an `admin` section (`ratelimit.admin`): there
+//! the admin listener loads ratelimit.wasm with the gateway module's `vm_id` (README, "Budgets").
 
-use std::cell::RefCell;
-use std::collections::HashSet;
-use std::rc::Rc;
-
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::config::Applied;
+use super::budget_index::{read_index, Entry, INDEX_KEY, MAX_INDEXED};
 use super::store::Counter;
 use super::window::{format_usd, format_utc, Window};
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorType};
-use crate::host::{self, Host, SharedDataError};
+use crate::host::{self, Host};
 
 /// The one path the admin role answers.
-pub const PATH: &str = "/llmgw/budgets";
-/// The shared-data key of the budget counter index.
-pub const INDEX_KEY: &str = "llmgw.rl.v1.budget-index";
-/// The most budget counters the index lists (about 150 bytes each).
-pub const MAX_INDEXED: usize = 10_000;
+pub use super::budget_index::ADMIN_PATH as PATH;
 
 /// `admin`: the admin role's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,94 +63,6 @@ pub fn authorized(authorization: Option<&str>, expected_sha256: &str) -> bool {
         diff |= a ^ b;
     }
     std::hint::black_box(diff) == 0
-}
-
-/// One indexed budget counter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
-    /// The counter's shared-data key.
-    counter: String,
-    /// The rule: `consumer` or the `limits[]` name (llmgw-rls's `budget`).
-    rule: String,
-    window: String,
-    /// The limit in micro-USD.
-    max: u64,
-    /// The key's dimensions and values.
-    key: Vec<(String, String)>,
-}
-
-/// What one worker has put in the index: `(counter, max)` pairs, so it touches the index once
-/// per counter (and again only when a reconfiguration changes the limit).
-#[derive(Debug, Clone, Default)]
-pub struct Indexed(Rc<RefCell<HashSet<(String, u64)>>>);
-
-impl Indexed {
-    /// Make sure budget counter `counter` of `a` is in the index.
-    pub fn note(&self, host: &mut dyn Host, a: &Applied, counter: &str) {
-        let memo = (counter.to_string(), a.limit.max);
-        {
-            let seen = self.0.borrow();
-            // Full here means full there too: each remembered counter is listed or was refused.
-            if seen.contains(&memo) || seen.len() >= MAX_INDEXED {
-                return;
-            }
-        }
-        let entry = Entry {
-            counter: memo.0.clone(),
-            rule: a.rule.clone(),
-            window: a.limit.window.as_str().to_string(),
-            max: a.limit.max,
-            key: a
-                .key
-                .iter()
-                .map(|(d, v)| ((*d).to_string(), v.clone()))
-                .collect(),
-        };
-        match add(host, entry) {
-            Ok(added) => {
-                if !added {
-                    log::warn!(
-                        "llmgw.ratelimit: the budget index is full ({MAX_INDEXED} counters): \
-                         {counter} is counted but not listed by {PATH}"
-                    );
-                }
-                self.0.borrow_mut().insert(memo);
-            }
-            // Retried at this counter's next request.
-            Err(err) => log::warn!("llmgw.ratelimit: budget index not updated ({err})"),
-        }
-    }
-}
-
-fn read_index(stored: Option<&[u8]>) -> Vec<Entry> {
-    stored
-        .and_then(|bytes| serde_json::from_slice(bytes).ok())
-        .unwrap_or_default()
-}
-
-/// Add or update `entry` (compare-and-swap, like the counters). `Ok(false)`: the index is full.
-fn add(host: &mut dyn Host, entry: Entry) -> Result<bool, SharedDataError> {
-    for _ in 0..super::store::MAX_CAS_ATTEMPTS {
-        let current = host.shared_data(INDEX_KEY);
-        let mut index = read_index(current.data.as_deref());
-        match index.iter_mut().find(|e| e.counter == entry.counter) {
-            Some(e) if *e == entry => return Ok(true),
-            Some(e) => *e = entry.clone(),
-            None => {
-                if index.len() >= MAX_INDEXED {
-                    return Ok(false);
-                }
-                index.push(entry.clone());
-            }
-        }
-        let bytes = serde_json::to_vec(&index).map_err(|_| SharedDataError::Unavailable)?;
-        match host.set_shared_data(INDEX_KEY, &bytes, current.cas) {
-            Ok(()) => return Ok(true),
-            Err(SharedDataError::CasMismatch) => continue,
-            Err(err) => return Err(err),
-        }
-    }
-    Err(SharedDataError::CasMismatch)
 }
 
 /// The budgets as JSON at `now_ms`: every indexed counter with its current window's figures (a

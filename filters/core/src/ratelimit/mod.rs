@@ -10,8 +10,10 @@
 //!   chunk llmgw asked for on the client's behalf);
 //! - [`store`]: local mode, counters in Envoy shared data updated with compare-and-swap;
 //! - [`global`] and [`proto`]: global mode, Envoy's rate limit service protocol over gRPC;
-//! - [`admin`]: local mode's admin read path (`GET /llmgw/budgets` on an admin listener) and
-//!   the index of budget counters it reads;
+//! - `admin`: local mode's admin read path (`GET /llmgw/budgets` on an admin listener; Cargo
+//!   feature `admin`, which gateway.wasm is built without: `admin_not_built` refuses the role
+//!   there), and [`budget_index`]: the index of budget counters it reads, which every build
+//!   writes;
 //! - this module: the filter. It admits the request against every applicable limit at its
 //!   estimated cost (all or nothing: a request refused by one limit gives back what the others
 //!   took), answers 429 when over, writes OpenAI's `x-ratelimit-*` headers on every response,
@@ -28,7 +30,11 @@
 //! metadata needs other filters to compute it, and older Envoys and Istio proxies lack it); and
 //! OpenAI clients expect the `x-ratelimit-*` headers this filter writes.
 
+#[cfg(feature = "admin")]
 pub mod admin;
+#[cfg(not(feature = "admin"))]
+mod admin_not_built;
+pub mod budget_index;
 mod config;
 pub mod estimate;
 pub mod global;
@@ -46,7 +52,10 @@ pub use self::window::{
 
 use std::rc::Rc;
 
-use self::admin::{AdminConfig, Indexed};
+use self::admin::AdminConfig;
+#[cfg(not(feature = "admin"))]
+use self::admin_not_built as admin;
+use self::budget_index::Indexed;
 use self::config::RateLimitConfig;
 use self::estimate::Cost;
 use self::global::{FailureMode, GlobalConfig};

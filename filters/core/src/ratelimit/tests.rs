@@ -1182,130 +1182,177 @@ fn a_refusal_speaks_the_dialect_router_read_else_the_one_of_the_path() {
     assert!(!anthropic_shaped(&out));
 }
 
-// ---- the admin role (local mode's GET /llmgw/budgets) ----
-
-const ADMIN_KEY: &str = "sk-admin-0123";
-
-fn admin_root() -> RateLimitRoot {
-    let hash = crate::auth::hash_key(ADMIN_KEY);
-    configure(&format!(r#"{{"admin": {{"key_sha256": "{hash}"}}}}"#)).unwrap()
-}
-
-fn admin_request(envoy: &mut Envoy, method: &str, path: &str, key: Option<&str>) -> FakeHost {
-    let mut host = FakeHost::new()
-        .with_request_header(":method", method)
-        .with_request_header(":path", path);
-    if let Some(key) = key {
-        host = host.with_request_header("authorization", &format!("Bearer {key}"));
-    }
-    envoy.request(&admin_root(), host, NOW_MS).host
-}
+// ---- the budget index (every build writes it) ----
 
 #[test]
-fn the_admin_role_lists_what_the_public_ratelimit_spent() {
+fn the_public_ratelimit_indexes_each_budget_counter_it_charges() {
     let root = configure(BUDGETS).unwrap();
     let mut envoy = Envoy::default();
-    for _ in 0..3 {
-        envoy.request(
-            &root,
-            priced("bob", 1000, 1000, false).with_team("ml"),
-            NOW_MS,
-        );
+    for _ in 0..2 {
+        envoy.request(&root, priced("bob", 10, 10, false), NOW_MS);
     }
-    let host = admin_request(&mut envoy, "GET", "/llmgw/budgets?x=1", Some(ADMIN_KEY));
-    let reply = host.local_response.unwrap();
-    assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("content-type"), Some("application/json"));
-    let body = reply.json();
-    assert_eq!(body["complete"], true);
-    let budgets = body["budgets"].as_array().unwrap();
-    assert_eq!(budgets.len(), 2, "{body}");
-    // Sorted by counter key: the consumer budget, then the team's.
+    let (index, _) = &envoy.shared[budget_index::INDEX_KEY];
+    let index: serde_json::Value = serde_json::from_slice(index).unwrap();
+    // The counter key is the one the charge went to, so the admin role (ratelimit.wasm) reads
+    // what this build (gateway.wasm too) writes.
+    assert!(stored(&envoy, "llmgw.rl.v1.usd.day.@keys:bob") > 0);
     assert_eq!(
-        budgets[0],
-        serde_json::json!({"domain": null, "budget": "keys", "period": "day",
-            "key": {"consumer": "bob"}, "limit_usd": "0.010000", "spent_usd": "0.002250",
-            "remaining_usd": "0.007750", "limit_micros": 10000, "spent_micros": 2250,
-            "remaining_micros": 7750, "resets_at": "2026-06-02T00:00:00Z"})
+        index,
+        serde_json::json!([{"counter": "llmgw.rl.v1.usd.day.@keys:bob", "rule": "keys",
+            "window": "day", "max": 10000, "key": [["consumer", "bob"]]}])
     );
-    assert_eq!(budgets[1]["key"], serde_json::json!({"team": "ml"}));
-    assert_eq!(budgets[1]["resets_at"], "2026-07-01T00:00:00Z");
-    // A new window: listed, nothing spent yet.
-    let tomorrow = NOW_MS + 86_400_000;
-    let mut host = FakeHost::new()
-        .with_request_header(":method", "GET")
-        .with_request_header(":path", "/llmgw/budgets")
-        .with_request_header("authorization", &format!("Bearer {ADMIN_KEY}"));
-    host.shared = envoy.shared.clone();
-    let body = admin::budgets(&host.with_now_ms(tomorrow), tomorrow);
-    assert_eq!(body["budgets"][0]["spent_micros"], 0);
 }
 
+/// gateway.wasm: the refusal names the module that has the role.
+#[cfg(not(feature = "admin"))]
 #[test]
-fn the_admin_role_wants_its_key_get_and_its_path() {
-    let mut envoy = Envoy::default();
-    for key in [None, Some("sk-admin-012"), Some("sk-admin-01234")] {
-        let reply = admin_request(&mut envoy, "GET", "/llmgw/budgets", key)
+fn a_build_without_the_admin_role_refuses_it_naming_ratelimit_wasm() {
+    let e = configure(r#"{"admin": {"key_sha256": "ABC"}}"#).unwrap_err();
+    assert_eq!(e.path, "admin");
+    assert_eq!(
+        e.reason,
+        "the admin role is not in this build of ratelimit (gateway.wasm); load ratelimit.wasm \
+         for the admin listener, with this module's vm_id so that it reads the counters this \
+         module writes (README, \"Budgets\")"
+    );
+    // Without the section, the same config loads.
+    configure(BUDGETS).unwrap();
+}
+
+// ---- the admin role (local mode's GET /llmgw/budgets; Cargo feature `admin`) ----
+
+#[cfg(feature = "admin")]
+mod admin_role {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    const ADMIN_KEY: &str = "sk-admin-0123";
+
+    fn admin_root() -> RateLimitRoot {
+        let hash = crate::auth::hash_key(ADMIN_KEY);
+        configure(&format!(r#"{{"admin": {{"key_sha256": "{hash}"}}}}"#)).unwrap()
+    }
+
+    fn admin_request(envoy: &mut Envoy, method: &str, path: &str, key: Option<&str>) -> FakeHost {
+        let mut host = FakeHost::new()
+            .with_request_header(":method", method)
+            .with_request_header(":path", path);
+        if let Some(key) = key {
+            host = host.with_request_header("authorization", &format!("Bearer {key}"));
+        }
+        envoy.request(&admin_root(), host, NOW_MS).host
+    }
+
+    #[test]
+    fn the_admin_role_lists_what_the_public_ratelimit_spent() {
+        let root = configure(BUDGETS).unwrap();
+        let mut envoy = Envoy::default();
+        for _ in 0..3 {
+            envoy.request(
+                &root,
+                priced("bob", 1000, 1000, false).with_team("ml"),
+                NOW_MS,
+            );
+        }
+        let host = admin_request(&mut envoy, "GET", "/llmgw/budgets?x=1", Some(ADMIN_KEY));
+        let reply = host.local_response.unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        let body = reply.json();
+        assert_eq!(body["complete"], true);
+        let budgets = body["budgets"].as_array().unwrap();
+        assert_eq!(budgets.len(), 2, "{body}");
+        // Sorted by counter key: the consumer budget, then the team's.
+        assert_eq!(
+            budgets[0],
+            serde_json::json!({"domain": null, "budget": "keys", "period": "day",
+                "key": {"consumer": "bob"}, "limit_usd": "0.010000", "spent_usd": "0.002250",
+                "remaining_usd": "0.007750", "limit_micros": 10000, "spent_micros": 2250,
+                "remaining_micros": 7750, "resets_at": "2026-06-02T00:00:00Z"})
+        );
+        assert_eq!(budgets[1]["key"], serde_json::json!({"team": "ml"}));
+        assert_eq!(budgets[1]["resets_at"], "2026-07-01T00:00:00Z");
+        // A new window: listed, nothing spent yet.
+        let tomorrow = NOW_MS + 86_400_000;
+        let mut host = FakeHost::new()
+            .with_request_header(":method", "GET")
+            .with_request_header(":path", "/llmgw/budgets")
+            .with_request_header("authorization", &format!("Bearer {ADMIN_KEY}"));
+        host.shared = envoy.shared.clone();
+        let body = admin::budgets(&host.with_now_ms(tomorrow), tomorrow);
+        assert_eq!(body["budgets"][0]["spent_micros"], 0);
+    }
+
+    #[test]
+    fn the_admin_role_wants_its_key_get_and_its_path() {
+        let mut envoy = Envoy::default();
+        for key in [None, Some("sk-admin-012"), Some("sk-admin-01234")] {
+            let reply = admin_request(&mut envoy, "GET", "/llmgw/budgets", key)
+                .local_response
+                .unwrap();
+            assert_eq!(reply.status, 401, "{key:?}");
+            assert_eq!(reply.json()["error"]["code"], "invalid_admin_key");
+        }
+        let reply = admin_request(&mut envoy, "DELETE", "/llmgw/budgets", Some(ADMIN_KEY))
             .local_response
             .unwrap();
-        assert_eq!(reply.status, 401, "{key:?}");
-        assert_eq!(reply.json()["error"]["code"], "invalid_admin_key");
+        assert_eq!((reply.status, reply.header("allow")), (405, Some("GET")));
+        let reply = admin_request(&mut envoy, "GET", "/v1/chat/completions", Some(ADMIN_KEY))
+            .local_response
+            .unwrap();
+        assert_eq!(reply.status, 404);
     }
-    let reply = admin_request(&mut envoy, "DELETE", "/llmgw/budgets", Some(ADMIN_KEY))
-        .local_response
-        .unwrap();
-    assert_eq!((reply.status, reply.header("allow")), (405, Some("GET")));
-    let reply = admin_request(&mut envoy, "GET", "/v1/chat/completions", Some(ADMIN_KEY))
-        .local_response
-        .unwrap();
-    assert_eq!(reply.status, 404);
-}
 
-#[test]
-fn the_budget_index_is_bounded_and_follows_a_changed_limit() {
-    let root = configure(BUDGETS).unwrap();
-    let mut envoy = Envoy::default();
-    envoy.request(&root, priced("bob", 10, 10, false), NOW_MS);
-    // A reload raises bob's budget: the index follows (a new root: a new worker memo).
-    let raised = configure(&BUDGETS.replace("0.01,", "0.02,")).unwrap();
-    envoy.request(&raised, priced("bob", 10, 10, false), NOW_MS);
-    let mut host = FakeHost::new();
-    host.shared = envoy.shared.clone();
-    let body = admin::budgets(&host, NOW_MS);
-    assert_eq!(body["budgets"].as_array().unwrap().len(), 1);
-    assert_eq!(body["budgets"][0]["limit_micros"], 20_000);
-    // Full: a new counter is counted, not listed.
-    let filler: Vec<serde_json::Value> = (0..admin::MAX_INDEXED)
-        .map(|i| {
-            serde_json::json!({"counter": format!("c{i}"), "rule": "r", "window": "day",
-                               "max": 1, "key": []})
-        })
-        .collect();
-    let full = serde_json::to_vec(&filler).unwrap();
-    envoy.shared.insert(admin::INDEX_KEY.to_string(), (full, 1));
-    let out = envoy.request(&raised, priced("carol", 10, 10, false), NOW_MS);
-    assert!(out.host.resp("x-llmgw-budget").is_some());
-    assert!(stored(&envoy, "llmgw.rl.v1.usd.day.@keys:carol") > 0);
-    let mut host = FakeHost::new();
-    host.shared = envoy.shared.clone();
-    let body = admin::budgets(&host, NOW_MS);
-    assert_eq!(body["complete"], false);
-    assert!(!body.to_string().contains("carol"));
-}
+    #[test]
+    fn the_budget_index_is_bounded_and_follows_a_changed_limit() {
+        let root = configure(BUDGETS).unwrap();
+        let mut envoy = Envoy::default();
+        envoy.request(&root, priced("bob", 10, 10, false), NOW_MS);
+        // A reload raises bob's budget: the index follows (a new root: a new worker memo).
+        let raised = configure(&BUDGETS.replace("0.01,", "0.02,")).unwrap();
+        envoy.request(&raised, priced("bob", 10, 10, false), NOW_MS);
+        let mut host = FakeHost::new();
+        host.shared = envoy.shared.clone();
+        let body = admin::budgets(&host, NOW_MS);
+        assert_eq!(body["budgets"].as_array().unwrap().len(), 1);
+        assert_eq!(body["budgets"][0]["limit_micros"], 20_000);
+        // Full: a new counter is counted, not listed.
+        let filler: Vec<serde_json::Value> = (0..budget_index::MAX_INDEXED)
+            .map(|i| {
+                serde_json::json!({"counter": format!("c{i}"), "rule": "r", "window": "day",
+                                   "max": 1, "key": []})
+            })
+            .collect();
+        let full = serde_json::to_vec(&filler).unwrap();
+        envoy
+            .shared
+            .insert(budget_index::INDEX_KEY.to_string(), (full, 1));
+        let out = envoy.request(&raised, priced("carol", 10, 10, false), NOW_MS);
+        assert!(out.host.resp("x-llmgw-budget").is_some());
+        assert!(stored(&envoy, "llmgw.rl.v1.usd.day.@keys:carol") > 0);
+        let mut host = FakeHost::new();
+        host.shared = envoy.shared.clone();
+        let body = admin::budgets(&host, NOW_MS);
+        assert_eq!(body["complete"], false);
+        assert!(!body.to_string().contains("carol"));
+    }
 
-#[test]
-fn the_admin_role_is_only_that() {
-    let hash = crate::auth::hash_key(ADMIN_KEY);
-    let e = configure(&format!(
-        r#"{{"admin": {{"key_sha256": "{hash}"}}, "default": {{"usd_per_day": 1}}}}"#
-    ))
-    .unwrap_err();
-    assert_eq!(e.path, "admin");
-    let e = configure(&format!(
-        r#"{{"admin": {{"key_sha256": "{hash}"}}, "global": {{"cluster": "rls"}}}}"#
-    ))
-    .unwrap_err();
-    assert!(e.reason.contains("GET /budgets"), "{e:?}");
-    let e = configure(r#"{"admin": {"key_sha256": "ABC"}}"#).unwrap_err();
-    assert_eq!(e.path, "admin.key_sha256");
+    #[test]
+    fn the_admin_role_is_only_that() {
+        let hash = crate::auth::hash_key(ADMIN_KEY);
+        let e = configure(&format!(
+            r#"{{"admin": {{"key_sha256": "{hash}"}}, "default": {{"usd_per_day": 1}}}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e.path, "admin");
+        let e = configure(&format!(
+            r#"{{"admin": {{"key_sha256": "{hash}"}}, "global": {{"cluster": "rls"}}}}"#
+        ))
+        .unwrap_err();
+        assert!(e.reason.contains("GET /budgets"), "{e:?}");
+        let e = configure(r#"{"admin": {"key_sha256": "ABC"}}"#).unwrap_err();
+        assert_eq!(e.path, "admin.key_sha256");
+    }
 }
