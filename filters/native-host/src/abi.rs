@@ -16,6 +16,9 @@ use std::ffi::c_void;
 pub type FilterEnvoyPtr = *mut c_void;
 /// `envoy_dynamic_module_type_http_filter_config_envoy_ptr`: Envoy's filter configuration.
 pub type ConfigEnvoyPtr = *mut c_void;
+/// `envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr`: a scheduler Envoy made
+/// for one configuration, owned by the module until `scheduler_delete`.
+pub type SchedulerPtr = *mut c_void;
 
 /// The ABI version this module reports from `envoy_dynamic_module_on_program_init`; Envoy 1.40
 /// logs "Dynamic module ABI version v0.2.0 matched." for it (a mismatch is only a warning there).
@@ -330,4 +333,38 @@ extern "C" {
         label_values_length: usize,
         value: u64,
     ) -> u32;
+
+    // The configuration's own metric updates and its scheduler (src/coalesce.rs): Envoy 1.39 and
+    // 1.40 export them. The updates take the label values per call like the stream's (interned
+    // into a stat-name pool that lives for the call), and work from any thread; the scheduler's
+    // `commit` posts an event to Envoy's main thread, which runs
+    // `envoy_dynamic_module_on_http_filter_config_scheduled` there while the configuration is
+    // alive (Envoy holds it weakly: an event committed after the configuration is gone is dropped).
+    pub fn envoy_dynamic_module_callback_http_filter_config_increment_counter(
+        config: ConfigEnvoyPtr,
+        id: usize,
+        label_values: *mut ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_config_set_gauge(
+        config: ConfigEnvoyPtr,
+        id: usize,
+        label_values: *mut ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> u32;
+    /// Any thread; the scheduler holds the configuration weakly and Envoy's main dispatcher.
+    pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_new(
+        config: ConfigEnvoyPtr,
+    ) -> SchedulerPtr;
+    /// Thread-safe (a post to the main dispatcher); not concurrently with `scheduler_delete`.
+    pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
+        scheduler: SchedulerPtr,
+        event_id: u64,
+    );
+    /// Events already committed still run (or are dropped with the configuration).
+    pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
+        scheduler: SchedulerPtr,
+    );
 }

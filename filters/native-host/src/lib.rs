@@ -11,6 +11,7 @@
 //! - [`config`]: filter names → compiled configurations, per worker;
 //! - [`shared_data`], [`metrics`], [`grpc`]: what proxy-wasm's host provides and this ABI does
 //!   differently (process memory, per-configuration metrics, HTTP/2 callouts);
+//! - [`coalesce`]: counters added up in process memory and handed to Envoy from its main thread;
 //! - this file: the event hooks Envoy calls (`envoy_dynamic_module_on_*`), each a few lines that
 //!   find the stream and hand the event to the core filter.
 //!
@@ -23,6 +24,7 @@
 #![allow(clippy::missing_safety_doc)] // the hooks' contract is Envoy's ABI header
 
 mod abi;
+mod coalesce;
 mod config;
 mod grpc;
 mod host;
@@ -96,6 +98,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(conf
     if !config.is_null() {
         // SAFETY: the pointer `config_new` made with `Arc::into_raw`; Envoy destroys it once.
         let config = unsafe { Arc::from_raw(config as *const FilterConfig) };
+        // Envoy's configuration is still valid in this hook: the counts not yet flushed go to it.
+        config.metrics.close();
         config.forget();
     }
 }
@@ -249,6 +253,23 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
     s.host.grpc_message = Vec::new();
 }
 
+/// The metrics flush ([`coalesce`]: counts the workers added up since the last), on Envoy's main
+/// thread.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
+    _envoy: ConfigEnvoyPtr,
+    config: *const c_void,
+    _event_id: u64,
+) {
+    if config.is_null() {
+        return;
+    }
+    // SAFETY: the pointer `config_new` made; Envoy runs this hook only while the configuration
+    // is alive (before `config_destroy`), and the hook only borrows it.
+    let config = unsafe { &*(config as *const FilterConfig) };
+    config.metrics.flush();
+}
+
 // The hooks llmgw has no use for. Envoy resolves every `on_http_filter_*` hook when it loads the
 // configuration, so each is exported with the header's signature and does nothing.
 
@@ -271,14 +292,6 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(
 pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
     _envoy: FilterEnvoyPtr,
     _module: *const c_void,
-    _event_id: u64,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
-    _envoy: ConfigEnvoyPtr,
-    _config: *const c_void,
     _event_id: u64,
 ) {
 }

@@ -1,0 +1,211 @@
+//! Counter coalescing: a request's counter increments (and gauge sets) land in process memory,
+//! and Envoy's main thread hands them to Envoy every [`FLUSH_INTERVAL`], once per changed series,
+//! not once per request.
+//!
+//! Why: Envoy's per-stream `increment_counter` takes the label values with every call, interns
+//! each into the stream's stat-name pool and looks the tagged counter up: ~5,400 instructions per
+//! call in Envoy 1.40, 5 calls per request in the full chain (bench/analysis.md, "Session 5").
+//! The ABI has no per-series handle, so the lookup cannot be made ahead, but it can be made once
+//! for many requests. Each series (one core metric id: a family and its label values) gets a
+//! [`Cell`] that workers add to with one atomic instruction, and the configuration is marked
+//! dirty. A thread of this module wakes every [`FLUSH_INTERVAL`] and, for each dirty
+//! configuration, commits one event on the configuration's scheduler; Envoy runs
+//! `envoy_dynamic_module_on_http_filter_config_scheduled` on its main thread, which drains the
+//! cells with the configuration-level update (`http_filter_config_increment_counter`).
+//!
+//! - **Why a thread of our own.** The HTTP filter ABI has no timer. Committing from the workers
+//!   at the first change (measured first) wakes the main thread at once for every request, so
+//!   each flush carried one request's counts and cost a wake-up and two context switches more
+//!   than it saved. The thread only calls the scheduler's `commit` (a post to the main
+//!   dispatcher, safe from any thread); every metric call stays on Envoy's threads.
+//! - **Nothing lost.** The dirty flag and the cells are `SeqCst`: an addition either comes
+//!   before the flag's swap that leads to a drain, or finds the flag set again for the next
+//!   tick. Envoy destroys a configuration after its last stream, so nothing adds to it any more;
+//!   `config_destroy` drains the cells once more with Envoy's configuration pointer (valid in
+//!   that hook) and deletes the scheduler under the lock the thread commits under
+//!   ([`Flusher::close`]). An event still queued is dropped by Envoy (it holds the configuration
+//!   weakly). A change that finds no scheduler goes to Envoy through the stream at once.
+//! - **Bounded memory.** One `u64` per series; the series are the core's metric ids, bounded by
+//!   the configuration (models, providers, consumers, the label values it knows).
+//! - **Freshness.** A count shows in `/stats` within about [`FLUSH_INTERVAL`] of the stream that
+//!   made it (README, "Native build").
+//! - **Histograms are not coalesced**: every sample must reach Envoy, so moving the records to
+//!   the main thread would move the same calls, not save them (bench/analysis.md).
+//!
+//! <https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/dynamic_modules>
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
+use std::time::Duration;
+
+use crate::abi::{self, ConfigEnvoyPtr, SchedulerPtr};
+
+/// How long a count may wait before Envoy's main thread hands it on: short enough for `/stats`
+/// to look current, long enough that a busy worker's requests share a flush (at 1,000 requests a
+/// second ~10 a flush) and an idle main thread wakes at most 100 times a second.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
+
+/// What a series' [`Cell`] holds for a gauge with no value waiting (budget gauges hold micro-USD,
+/// bounded far below this by the configuration check).
+const NO_VALUE: u64 = u64::MAX;
+
+/// One series' change not yet handed to Envoy: a counter's sum of deltas, or a gauge's latest value.
+pub struct Cell(AtomicU64);
+
+impl Cell {
+    pub const fn counter() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    pub const fn gauge() -> Self {
+        Self(AtomicU64::new(NO_VALUE))
+    }
+
+    pub fn add(&self, delta: u64) {
+        self.0.fetch_add(delta, SeqCst);
+    }
+
+    /// The last value set before a flush wins, as the last direct set would.
+    pub fn set(&self, value: u64) {
+        self.0.store(value.min(NO_VALUE - 1), SeqCst);
+    }
+
+    /// A counter's deltas since the last take (0: nothing to hand on).
+    pub fn take_delta(&self) -> u64 {
+        self.0.swap(0, SeqCst)
+    }
+
+    /// A gauge's value set since the last take.
+    pub fn take_value(&self) -> Option<u64> {
+        Some(self.0.swap(NO_VALUE, SeqCst)).filter(|v| *v != NO_VALUE)
+    }
+}
+
+/// Envoy's scheduler for one configuration, movable between threads.
+struct Scheduler(SchedulerPtr);
+
+// SAFETY: Envoy's scheduler object is only a weak reference to the configuration and its main
+// dispatcher; `commit` posts to that dispatcher (thread-safe) and this module serializes `commit`
+// against `delete` with the mutex that holds it.
+unsafe impl Send for Scheduler {}
+
+/// One configuration's flush schedule.
+pub struct Flusher {
+    /// Envoy's configuration, for the configuration-level updates (kept as an address: valid
+    /// from `config_new` until `config_destroy` returns).
+    envoy: usize,
+    /// `None` once the configuration is destroyed (or if Envoy gave none).
+    scheduler: Mutex<Option<Scheduler>>,
+    /// A cell changed since the flush thread last looked.
+    dirty: AtomicBool,
+    /// The scheduler is there (read on every change; the mutex only where it is used).
+    open: AtomicBool,
+}
+
+/// Every configuration's schedule, for the flush thread.
+static FLUSHERS: Mutex<Vec<Weak<Flusher>>> = Mutex::new(Vec::new());
+static FLUSH_THREAD: Once = Once::new();
+/// The flush thread started.
+static FLUSHING: AtomicBool = AtomicBool::new(false);
+
+impl Flusher {
+    /// Envoy's scheduler for `envoy_config` (inside `config_new`), watched by the flush thread.
+    pub fn new(envoy_config: ConfigEnvoyPtr) -> Arc<Self> {
+        // SAFETY: Envoy's configuration, alive during `config_new`.
+        let scheduler = unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_config_scheduler_new(envoy_config)
+        };
+        let flusher = Arc::new(Self {
+            envoy: envoy_config as usize,
+            scheduler: Mutex::new((!scheduler.is_null()).then_some(Scheduler(scheduler))),
+            dirty: AtomicBool::new(false),
+            open: AtomicBool::new(!scheduler.is_null()),
+        });
+        let mut all = FLUSHERS.lock().unwrap_or_else(PoisonError::into_inner);
+        all.retain(|f| f.strong_count() > 0);
+        all.push(Arc::downgrade(&flusher));
+        drop(all);
+        FLUSH_THREAD.call_once(|| {
+            let spawned = std::thread::Builder::new()
+                .name("llmgw-metrics".into())
+                .spawn(flush_thread);
+            match spawned {
+                Ok(_) => FLUSHING.store(true, SeqCst),
+                Err(err) => {
+                    log::error!(
+                        "llmgw: no metrics flush thread ({err}); counts go to Envoy per request"
+                    )
+                }
+            }
+        });
+        flusher
+    }
+
+    /// Envoy's configuration, for the updates a flush makes.
+    pub fn envoy(&self) -> ConfigEnvoyPtr {
+        self.envoy as ConfigEnvoyPtr
+    }
+
+    /// After a [`Cell`] changed: the next tick flushes it. False when there is no scheduler (or
+    /// no flush thread): the caller hands the change to Envoy itself.
+    pub fn wake(&self) -> bool {
+        // The plain load first: while the flag is set, a change costs no further atomic write.
+        if !self.dirty.load(SeqCst) {
+            self.dirty.store(true, SeqCst);
+        }
+        FLUSHING.load(SeqCst) && self.open.load(SeqCst)
+    }
+
+    /// The flush thread's tick: one event for a configuration that changed.
+    fn commit_if_dirty(&self) {
+        if !self.dirty.swap(false, SeqCst) {
+            return;
+        }
+        let scheduler = self
+            .scheduler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(Scheduler(ptr)) = &*scheduler {
+            // SAFETY: a live scheduler (deleted only under this lock, in `close`).
+            unsafe {
+                abi::envoy_dynamic_module_callback_http_filter_config_scheduler_commit(*ptr, 0)
+            };
+        }
+    }
+
+    /// The configuration is going away: no more events. The caller drains the cells first.
+    pub fn close(&self) {
+        self.open.store(false, SeqCst);
+        let scheduler = self
+            .scheduler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(Scheduler(ptr)) = scheduler {
+            // SAFETY: the scheduler `new` made, deleted once (taken out of the mutex).
+            unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_delete(ptr) };
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Every [`FLUSH_INTERVAL`]: an event for each configuration whose counts changed.
+fn flush_thread() {
+    loop {
+        std::thread::sleep(FLUSH_INTERVAL);
+        let live: Vec<Arc<Flusher>> = FLUSHERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for flusher in live {
+            flusher.commit_if_dirty();
+        }
+    }
+}
