@@ -17,7 +17,8 @@
 //!   at the first change (measured first) wakes the main thread at once for every request, so
 //!   each flush carried one request's counts and cost a wake-up and two context switches more
 //!   than it saved. The thread only calls the scheduler's `commit` (a post to the main
-//!   dispatcher, safe from any thread); every metric call stays on Envoy's threads.
+//!   dispatcher, safe from any thread); every metric call stays on Envoy's threads. After a tick
+//!   with nothing to flush it parks until the next change, so an idle Envoy is not woken.
 //! - **Nothing lost.** The dirty flag and the cells are `SeqCst`: an addition either comes
 //!   before the flag's swap that leads to a drain, or finds the flag set again for the next
 //!   tick. Envoy destroys a configuration after its last stream, so nothing adds to it any more;
@@ -35,7 +36,8 @@
 //! <https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/dynamic_modules>
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError, Weak};
+use std::thread::Thread;
 use std::time::Duration;
 
 use crate::abi::{self, ConfigEnvoyPtr, SchedulerPtr};
@@ -107,6 +109,11 @@ static FLUSHERS: Mutex<Vec<Weak<Flusher>>> = Mutex::new(Vec::new());
 static FLUSH_THREAD: Once = Once::new();
 /// The flush thread started.
 static FLUSHING: AtomicBool = AtomicBool::new(false);
+/// The flush thread, to wake it when it parked.
+static FLUSH_THREAD_HANDLE: OnceLock<Thread> = OnceLock::new();
+/// The flush thread found nothing to flush and parks (or is about to): the next change wakes it,
+/// so an idle Envoy is not woken 100 times a second.
+static IDLE: AtomicBool = AtomicBool::new(false);
 
 impl Flusher {
     /// Envoy's scheduler for `envoy_config` (inside `config_new`), watched by the flush thread.
@@ -130,7 +137,10 @@ impl Flusher {
                 .name("llmgw-metrics".into())
                 .spawn(flush_thread);
             match spawned {
-                Ok(_) => FLUSHING.store(true, SeqCst),
+                Ok(handle) => {
+                    let _ = FLUSH_THREAD_HANDLE.set(handle.thread().clone());
+                    FLUSHING.store(true, SeqCst);
+                }
                 Err(err) => {
                     log::error!(
                         "llmgw: no metrics flush thread ({err}); counts go to Envoy per request"
@@ -152,14 +162,20 @@ impl Flusher {
         // The plain load first: while the flag is set, a change costs no further atomic write.
         if !self.dirty.load(SeqCst) {
             self.dirty.store(true, SeqCst);
+            // After the flag: a thread going idle either sees it or is unparked here.
+            if IDLE.swap(false, SeqCst) {
+                if let Some(thread) = FLUSH_THREAD_HANDLE.get() {
+                    thread.unpark();
+                }
+            }
         }
         FLUSHING.load(SeqCst) && self.open.load(SeqCst)
     }
 
-    /// The flush thread's tick: one event for a configuration that changed.
-    fn commit_if_dirty(&self) {
+    /// The flush thread's tick: one event for a configuration that changed (true if it had).
+    fn commit_if_dirty(&self) -> bool {
         if !self.dirty.swap(false, SeqCst) {
-            return;
+            return false;
         }
         let scheduler = self
             .scheduler
@@ -171,6 +187,7 @@ impl Flusher {
                 abi::envoy_dynamic_module_callback_http_filter_config_scheduler_commit(*ptr, 0)
             };
         }
+        true
     }
 
     /// The configuration is going away: no more events. The caller drains the cells first.
@@ -194,7 +211,8 @@ impl Drop for Flusher {
     }
 }
 
-/// Every [`FLUSH_INTERVAL`]: an event for each configuration whose counts changed.
+/// Every [`FLUSH_INTERVAL`]: an event for each configuration whose counts changed; after a tick
+/// with nothing to flush, parked until the next change ([`Flusher::wake`]).
 fn flush_thread() {
     loop {
         std::thread::sleep(FLUSH_INTERVAL);
@@ -204,8 +222,23 @@ fn flush_thread() {
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
-        for flusher in live {
-            flusher.commit_if_dirty();
+        let mut flushed = false;
+        for flusher in &live {
+            flushed |= flusher.commit_if_dirty();
         }
+        if flushed {
+            continue;
+        }
+        IDLE.store(true, SeqCst);
+        // A change made before the flag was set saw no idle thread to wake: look once more.
+        let changed = live.iter().any(|f| f.dirty.load(SeqCst));
+        drop(live);
+        if changed {
+            IDLE.store(false, SeqCst);
+            continue;
+        }
+        // Returns at once if `wake` unparked in between; a spurious return only costs a tick.
+        std::thread::park();
+        IDLE.store(false, SeqCst);
     }
 }
