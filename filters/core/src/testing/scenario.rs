@@ -171,6 +171,57 @@ pub fn run_checking_unused(
     });
 }
 
+/// The bench's streamed answer (bench/stream_instructions.py: `[mock:words=3]`), one event per
+/// body piece as the provider sends them: a role event, three content events, a finish event,
+/// `[DONE]`.
+pub const OPENAI_STREAM: [&str; 6] = [
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lorem\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" ipsum\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" dolor\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: [DONE]\n\n",
+];
+
+/// Host calls of one streamed answer through `filter`, after its request went through: the
+/// response headers (OpenAI's account headers with them, chunked: no `content-length`), then
+/// each piece of `events`, the last with `end_of_stream`. Returns the calls of the headers and
+/// of each piece, the last piece's including the stream's end.
+pub fn stream_calls(filter: &mut dyn HttpFilter, host: &mut FakeHost, events: &[&str]) -> Vec<u32> {
+    filter.on_request_headers(host, false);
+    let size = host.request_body.len();
+    filter.on_request_body(host, size, true);
+    host.response_headers = [
+        (":status", "200"),
+        ("content-type", "text/event-stream; charset=utf-8"),
+        ("openai-organization", "org-mock"),
+        ("openai-processing-ms", "12"),
+        ("x-ratelimit-remaining-requests", "9999"),
+        ("x-request-id", "req_mock"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    host.properties.insert(
+        vec!["response".into(), "code_details".into()],
+        b"via_upstream".to_vec(),
+    );
+    let mut calls = Vec::new();
+    let mut before = host.host_calls.get();
+    let mut count = |host: &FakeHost| {
+        calls.push(host.host_calls.get() - before);
+        before = host.host_calls.get();
+    };
+    filter.on_response_headers(host, false);
+    count(host);
+    for (i, event) in events.iter().enumerate() {
+        host.response_body = event.as_bytes().to_vec();
+        filter.on_response_body(host, event.len(), i + 1 == events.len());
+        count(host);
+    }
+    calls
+}
+
 #[cfg(test)]
 // The scenario routes to translate's Anthropic provider too.
 #[cfg(feature = "anthropic")]
@@ -288,8 +339,9 @@ mod tests {
                 // The try's usage handed on in filter state (`facts::USAGE`) is one of them,
                 // written twice: its marker at the response headers, so that ratelimit reads no
                 // body, and the usage at the end, which the filters in front read instead of
-                // parsing each dialect's answer.
-                27,
+                // parsing each dialect's answer. No clock read for `created`, which a
+                // passthrough does not stamp (`Translator::stamps_created`): 27 → 26.
+                26,
             ),
             (
                 "translate → Anthropic",
@@ -318,5 +370,43 @@ mod tests {
                 log.join("\n  ")
             );
         }
+    }
+
+    /// issue 16's time to first token: between the provider's response headers and the first
+    /// event reaching the client, and then per event, only what must be done. translate: the
+    /// response header map, the account headers' removal (4 here) and the provider's request id,
+    /// the usage marker, then per event the piece (its usage and end are read there), the
+    /// first one also the clock for the try's time to first token; no clock for `created` on a
+    /// passthrough, no `content-length` removal on a chunked stream. ratelimit (request limits
+    /// only, as in the bench): its three `x-ratelimit-*` headers, nothing per event. The last
+    /// piece carries the stream's end (translate's access-log fields and usage).
+    #[test]
+    fn host_calls_per_stream_event_stay_within_each_filters_budget() {
+        let roots = Roots::new().unwrap();
+        let streamed = || {
+            let mut host = routed_request("openai", "gpt-4o-mini").with_fact(&RouterFacts {
+                requested_model: Some("gpt-4o-mini".into()),
+                provider: Some("openai".into()),
+                upstream_model: Some("gpt-4o-mini".into()),
+                input_tokens_estimate: 30,
+                client_api: Some(ClientApi::ChatCompletions),
+                stream: true,
+                ..RouterFacts::default()
+            });
+            host.request_body = BODY.replace("}]}", "}],\"stream\":true}").into_bytes();
+            host
+        };
+        let translate = stream_calls(
+            &mut roots.translate.new_filter(),
+            &mut streamed(),
+            &OPENAI_STREAM,
+        );
+        assert_eq!(translate, [7, 2, 1, 1, 1, 1, 2], "translate: {translate:?}");
+        let ratelimit = stream_calls(
+            &mut roots.ratelimit.new_filter(),
+            &mut streamed(),
+            &OPENAI_STREAM,
+        );
+        assert_eq!(ratelimit, [3, 0, 0, 0, 0, 0, 0], "ratelimit: {ratelimit:?}");
     }
 }

@@ -87,6 +87,10 @@ impl Translator for OpenAiEmbeddings {
         self.model_rewrite.request_body(body, upstream_model)
     }
 
+    fn stamps_created(&self) -> bool {
+        false // the answer is the provider's, unread
+    }
+
     fn response_headers(&mut self, _: u16, _: Option<&str>, _: bool, _: u64) -> ResponsePlan {
         ResponsePlan::UNTOUCHED
     }
@@ -466,6 +470,10 @@ impl Translator for BedrockEmbeddings {
         }
     }
 
+    fn stamps_created(&self) -> bool {
+        false // an embeddings answer has no `created`
+    }
+
     fn response_headers(
         &mut self,
         status: u16,
@@ -663,6 +671,10 @@ impl Translator for GeminiEmbeddings {
 
     fn request_path(&self) -> Option<String> {
         self.path.clone()
+    }
+
+    fn stamps_created(&self) -> bool {
+        false // an embeddings answer has no `created`
     }
 
     fn response_headers(

@@ -590,7 +590,11 @@ impl TranslateFilter {
                 translator.note_response_header(name, value);
             }
         }
-        let created = host.now_ms() / 1000;
+        let created = if translator.stamps_created() {
+            host.now_ms() / 1000
+        } else {
+            0
+        };
         let plan = translator.response_headers(status, content_type, encoded, created);
         self.mode = plan.mode;
         if (200..300).contains(&status) {
@@ -604,8 +608,9 @@ impl TranslateFilter {
             return Flow::Continue;
         }
         // A buffered answer's length is set with its body (`response_body`), the headers
-        // waiting until then; a stream's is unknown: removed now.
-        if plan.mode != ResponseMode::Buffer {
+        // waiting until then; a stream's is unknown: removed now, if it came with one (a
+        // chunked stream has none: no call for it on the way to the first event).
+        if plan.mode != ResponseMode::Buffer && headers::find(&all, "content-length").is_some() {
             host.remove_response_header("content-length");
         }
         if let Some(content_type) = plan.content_type {

@@ -121,6 +121,10 @@ impl Translator for MessagesAnthropic {
         Ok(upstream_model.and_then(|model| model_field::replace_model(body, model)))
     }
 
+    fn stamps_created(&self) -> bool {
+        false // the answer is the provider's, its `created` included
+    }
+
     fn response_headers(
         &mut self,
         status: u16,

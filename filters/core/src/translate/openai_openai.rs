@@ -192,6 +192,10 @@ impl Translator for OpenAiOpenAi {
         self.rewrite(parse_object(body)?, upstream_model)
     }
 
+    fn stamps_created(&self) -> bool {
+        false // the answer is the provider's, its `created` included
+    }
+
     fn response_headers(
         &mut self,
         status: u16,

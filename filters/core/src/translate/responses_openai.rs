@@ -209,6 +209,10 @@ impl Translator for ResponsesOpenAi {
         Ok(replace_model(body, model))
     }
 
+    fn stamps_created(&self) -> bool {
+        false // the answer is the provider's, its `created` included
+    }
+
     fn response_headers(
         &mut self,
         status: u16,

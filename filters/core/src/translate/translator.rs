@@ -158,8 +158,14 @@ pub trait Translator {
         body: &[u8],
         upstream_model: Option<&str>,
     ) -> Result<Option<Vec<u8>>, ApiError>;
+    /// Does [`Translator::response_headers`] stamp `created` on the answer? A passthrough does
+    /// not: the filter then reads no clock for it (one host call less before a stream's first
+    /// event).
+    fn stamps_created(&self) -> bool {
+        true
+    }
     /// Decide on the response from its status and headers. `created` is the Unix time (s)
-    /// stamped on translated answers.
+    /// stamped on translated answers (0 when [`Translator::stamps_created`] says it is not).
     fn response_headers(
         &mut self,
         status: u16,
