@@ -166,9 +166,7 @@ impl Metrics {
             return;
         };
         series.pending.add(amount);
-        if !self.flusher.wake() {
-            self.hand_on(filter, series);
-        }
+        self.changed(filter, series);
     }
 
     /// Set a gauge (for the next flush) or record a histogram sample (at once: every sample must
@@ -193,11 +191,21 @@ impl Metrics {
             }),
             MetricKind::Gauge => {
                 series.pending.set(value);
-                if !self.flusher.wake() {
-                    self.hand_on(filter, series);
-                }
+                self.changed(filter, series);
             }
-            MetricKind::Counter => {}
+            // The core records no counter, but an update is never dropped: add it.
+            MetricKind::Counter => {
+                series.pending.add(value);
+                self.changed(filter, series);
+            }
+        }
+    }
+
+    /// `series`' cell changed: the next flush takes it, or, with the scheduler closed, the
+    /// stream hands it to Envoy now.
+    fn changed(&self, filter: FilterEnvoyPtr, series: &Series) {
+        if !self.flusher.wake() {
+            self.hand_on(filter, series);
         }
     }
 
