@@ -10,6 +10,7 @@
 pub mod anthropic;
 #[cfg(feature = "bedrock")]
 pub mod bedrock;
+pub mod from_value;
 #[cfg(feature = "gemini")]
 pub mod gemini;
 pub mod openai;

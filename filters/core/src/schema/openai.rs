@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{text_or_list, TextOrList};
+use super::{from_value, text_or_list, TextOrList};
 
 /// The request fields a translator maps one to one. Every other field lands in
 /// [`ChatCompletionRequest::other`], so a translator can refuse what it cannot honour by name
@@ -540,20 +540,38 @@ pub struct UsageOnly {
 // and are read from there by the translators that do.
 
 /// `tools[]`: <https://platform.openai.com/docs/api-reference/chat/create#chat-create-tools>
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ToolParam {
-    #[serde(rename = "type")]
+    /// `type`.
     pub kind: String,
     pub function: FunctionParam,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct FunctionParam {
     pub name: String,
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
     pub parameters: Option<Value>,
+}
+
+impl ToolParam {
+    /// A `tools[]` entry, read out of the request's `other` ([`from_value`]).
+    pub fn from_value(value: Value) -> Result<Self, String> {
+        let mut tool = from_value::object(value, "a tool object")?;
+        let kind = from_value::string(&mut tool, "type")?;
+        let Some(function) = tool.remove("function") else {
+            return Err("missing field `function`".into());
+        };
+        let mut function = from_value::object(function, "a function object")?;
+        Ok(ToolParam {
+            kind,
+            function: FunctionParam {
+                name: from_value::string(&mut function, "name")?,
+                description: from_value::optional_string(&mut function, "description")?,
+                parameters: from_value::optional(&mut function, "parameters"),
+            },
+        })
+    }
 }
 
 /// `tool_choice`: `"none"`, `"auto"`, `"required"` or `{"type":"function","function":{"name"}}`.
@@ -586,36 +604,93 @@ impl ToolChoice {
 }
 
 /// An assistant message's `tool_calls[]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ToolCallParam {
     pub id: String,
     pub function: FunctionCallParam,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct FunctionCallParam {
     pub name: String,
-    /// JSON text, as the model produced it.
-    #[serde(default)]
+    /// JSON text, as the model produced it; empty when absent.
     pub arguments: String,
 }
 
+impl ToolCallParam {
+    /// An assistant message's `tool_calls` ([`from_value`]).
+    pub fn list_from_value(value: Value) -> Result<Vec<Self>, String> {
+        let Value::Array(calls) = value else {
+            return Err(from_value::invalid_type(&value, "a sequence"));
+        };
+        calls.into_iter().map(Self::from_value).collect()
+    }
+
+    fn from_value(value: Value) -> Result<Self, String> {
+        let mut call = from_value::object(value, "a tool call object")?;
+        let id = from_value::string(&mut call, "id")?;
+        let Some(function) = call.remove("function") else {
+            return Err("missing field `function`".into());
+        };
+        let mut function = from_value::object(function, "a function object")?;
+        let name = from_value::string(&mut function, "name")?;
+        let arguments = match function.remove("arguments") {
+            None => String::new(),
+            Some(Value::String(arguments)) => arguments,
+            Some(other) => {
+                return Err(format!(
+                    "`arguments`: {}",
+                    from_value::invalid_type(&other, "a string")
+                ))
+            }
+        };
+        Ok(ToolCallParam {
+            id,
+            function: FunctionCallParam { name, arguments },
+        })
+    }
+}
+
 /// `response_format`: <https://platform.openai.com/docs/guides/structured-outputs>
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum ResponseFormat {
     Text,
     JsonObject,
     JsonSchema { json_schema: JsonSchemaFormat },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct JsonSchemaFormat {
     pub name: String,
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
     pub schema: Option<Value>,
-    #[serde(default)]
     pub strict: Option<bool>,
+}
+
+impl ResponseFormat {
+    /// By `type`, read out of the request's `other` ([`from_value`]).
+    pub fn from_value(value: Value) -> Result<Self, String> {
+        let mut format = from_value::object(value, "a response format object")?;
+        match from_value::string(&mut format, "type")?.as_str() {
+            "text" => Ok(ResponseFormat::Text),
+            "json_object" => Ok(ResponseFormat::JsonObject),
+            "json_schema" => {
+                let Some(schema) = format.remove("json_schema") else {
+                    return Err("missing field `json_schema`".into());
+                };
+                let mut schema = from_value::object(schema, "a json_schema object")?;
+                Ok(ResponseFormat::JsonSchema {
+                    json_schema: JsonSchemaFormat {
+                        name: from_value::string(&mut schema, "name")?,
+                        description: from_value::optional_string(&mut schema, "description")?,
+                        schema: from_value::optional(&mut schema, "schema"),
+                        strict: from_value::optional_bool(&mut schema, "strict")?,
+                    },
+                })
+            }
+            other => Err(format!(
+                "unknown variant `{other}`, expected one of `text`, `json_object`, `json_schema`"
+            )),
+        }
+    }
 }

@@ -108,7 +108,7 @@ pub fn take_features(other: &mut BTreeMap<String, Value>) -> Result<Features, Ap
             return Err(invalid("`tools` must be an array", "tools"));
         };
         for (i, tool) in list.into_iter().enumerate() {
-            let tool: oa::ToolParam = serde_json::from_value(tool)
+            let tool = oa::ToolParam::from_value(tool)
                 .map_err(|err| invalid(format!("invalid tool: {err}"), format!("tools[{i}]")))?;
             if tool.kind != "function" {
                 return Err(invalid(
@@ -154,7 +154,7 @@ pub fn take_features(other: &mut BTreeMap<String, Value>) -> Result<Features, Ap
         })?);
     }
     if let Some(format) = take("response_format") {
-        let format: oa::ResponseFormat = serde_json::from_value(format).map_err(|err| {
+        let format = oa::ResponseFormat::from_value(format).map_err(|err| {
             invalid(
                 format!("invalid `response_format`: {err}"),
                 "response_format",
@@ -315,7 +315,7 @@ pub fn assistant_tool_calls(
 ) -> Result<impl ExactSizeIterator<Item = Result<ToolCallInput, ApiError>>, ApiError> {
     let calls: Vec<oa::ToolCallParam> = match value {
         None | Some(Value::Null) => Vec::new(),
-        Some(value) => serde_json::from_value(value).map_err(|err| {
+        Some(value) => oa::ToolCallParam::list_from_value(value).map_err(|err| {
             invalid(
                 format!("invalid `tool_calls`: {err}"),
                 format!("messages[{i}].tool_calls"),
