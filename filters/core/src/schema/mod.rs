@@ -82,6 +82,43 @@ impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for TextOrList<'a, T> {
     }
 }
 
+/// A field name, borrowed from the body unless it holds escapes: the key of a request read
+/// field by field (where `#[serde(flatten)]` would buffer every other field into serde's
+/// `Content` tree first and convert it afterwards).
+pub struct FieldName<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FieldName<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FieldNameVisitor;
+        impl<'de> Visitor<'de> for FieldNameVisitor {
+            type Value = FieldName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(FieldNameVisitor)
+    }
+}
+
+/// Reads the value of field `name` into `slot`; a second one is refused, as derive does.
+pub fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<T>,
+    name: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(A::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
 /// The `{"error": {…}}` envelope that Anthropic, Google (Gemini API, Vertex AI) and Azure OpenAI
 /// wrap their error bodies in, as OpenAI does; `B` is the provider's own body.
 #[derive(Debug, serde::Deserialize)]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{from_value, text_or_list, TextOrList};
+use super::{from_value, once, text_or_list, FieldName, TextOrList};
 
 /// The request fields a translator maps one to one. Every other field lands in
 /// [`ChatCompletionRequest::other`], so a translator can refuse what it cannot honour by name
@@ -36,26 +36,6 @@ pub struct ChatCompletionRequest<'a> {
 /// a `Value` afterwards: each is read straight into its `Value`.
 impl<'de: 'a, 'a> Deserialize<'de> for ChatCompletionRequest<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// A field name, borrowed from the body unless it holds escapes.
-        struct Key<'a>(Cow<'a, str>);
-        impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct KeyVisitor;
-                impl<'de> serde::de::Visitor<'de> for KeyVisitor {
-                    type Value = Key<'de>;
-                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                        f.write_str("a field name")
-                    }
-                    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                        Ok(Key(Cow::Borrowed(v)))
-                    }
-                    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                        Ok(Key(Cow::Owned(v.to_owned())))
-                    }
-                }
-                d.deserialize_str(KeyVisitor)
-            }
-        }
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = ChatCompletionRequest<'de>;
@@ -67,18 +47,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for ChatCompletionRequest<'a> {
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
                 use serde::de::Error;
-                /// `Some` once the field was read: a second one is refused, as derive does.
-                fn once<'de, A: serde::de::MapAccess<'de>, T: Deserialize<'de>>(
-                    map: &mut A,
-                    slot: &mut Option<T>,
-                    name: &'static str,
-                ) -> Result<(), A::Error> {
-                    if slot.is_some() {
-                        return Err(A::Error::duplicate_field(name));
-                    }
-                    *slot = Some(map.next_value()?);
-                    Ok(())
-                }
                 let mut model = None;
                 let mut messages = None;
                 let mut max_tokens = None;
@@ -90,7 +58,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ChatCompletionRequest<'a> {
                 let mut stream_options = None;
                 let mut user = None;
                 let mut other = BTreeMap::new();
-                while let Some(Key(key)) = map.next_key()? {
+                while let Some(FieldName(key)) = map.next_key()? {
                     match key.as_ref() {
                         "model" => once(&mut map, &mut model, "model")?,
                         "messages" => once(&mut map, &mut messages, "messages")?,

@@ -48,7 +48,7 @@ use crate::error::ApiError;
 use crate::schema::bedrock as br;
 #[cfg(feature = "gemini")]
 use crate::schema::gemini as gm;
-use crate::schema::TextOrList;
+use crate::schema::{once, FieldName, TextOrList};
 
 /// OpenAI and OpenAI-compatible embeddings: the model name is rewritten, nothing else.
 #[derive(Debug)]
@@ -111,20 +111,62 @@ impl Translator for OpenAiEmbeddings {
 // The OpenAI request, read once for every translating backend
 
 /// The OpenAI embeddings request fields llmgw maps; anything else is refused by name.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct EmbeddingsRequest<'a> {
-    #[serde(borrow, default)]
     model: Option<Cow<'a, str>>,
     input: Input<'a>,
-    #[serde(default)]
     encoding_format: Option<Cow<'a, str>>,
-    #[serde(default)]
     dimensions: Option<u32>,
-    /// Abuse-monitoring id; Bedrock and Google have no counterpart and it changes no result.
-    #[serde(default, rename = "user")]
-    _user: Option<Value>,
-    #[serde(flatten)]
+    /// Every other field but `user` (an abuse-monitoring id: Bedrock and Google have no
+    /// counterpart and it changes no result), by name.
     other: serde_json::Map<String, Value>,
+}
+
+/// Field by field, as `#[derive(Deserialize)]` with `#[serde(flatten)] other` would, without
+/// buffering the other fields into serde's `Content` tree first (issue #16).
+impl<'de: 'a, 'a> Deserialize<'de> for EmbeddingsRequest<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = EmbeddingsRequest<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an embeddings request object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut model: Option<Option<Cow<'de, str>>> = None;
+                let mut input = None;
+                let mut encoding_format: Option<Option<Cow<'de, str>>> = None;
+                let mut dimensions: Option<Option<u32>> = None;
+                let mut user: Option<Value> = None;
+                let mut other = serde_json::Map::new();
+                while let Some(FieldName(key)) = map.next_key()? {
+                    match key.as_ref() {
+                        "model" => once(&mut map, &mut model, "model")?,
+                        "input" => once(&mut map, &mut input, "input")?,
+                        "encoding_format" => {
+                            once(&mut map, &mut encoding_format, "encoding_format")?
+                        }
+                        "dimensions" => once(&mut map, &mut dimensions, "dimensions")?,
+                        "user" => once(&mut map, &mut user, "user")?,
+                        _ => {
+                            other.insert(key.into_owned(), map.next_value()?);
+                        }
+                    }
+                }
+                Ok(EmbeddingsRequest {
+                    model: model.flatten(),
+                    input: input.ok_or_else(|| serde::de::Error::missing_field("input"))?,
+                    encoding_format: encoding_format.flatten(),
+                    dimensions: dimensions.flatten(),
+                    other,
+                })
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 #[derive(Debug)]
