@@ -26,8 +26,11 @@
 //!   that hook) and deletes the scheduler under the lock the thread commits under
 //!   ([`Flusher::close`]). An event still queued is dropped by Envoy (it holds the configuration
 //!   weakly). A change that finds no scheduler goes to Envoy through the stream at once.
-//! - **Bounded memory.** One `u64` per series; the series are the core's metric ids, bounded by
-//!   the configuration (models, providers, consumers, the label values it knows).
+//! - **Bounded memory.** One `u64` and a flag per series; the series are the core's metric ids,
+//!   bounded by the configuration (models, providers, consumers, the label values it knows).
+//! - **A flush walks only what changed.** A series' first change after a flush puts its id on
+//!   the configuration's [`Changed`] list (a short mutex, once per series and flush); the flush
+//!   takes the list and hands on those series alone, whatever the configuration has defined.
 //! - **Freshness.** A count shows in `/stats` within about [`FLUSH_INTERVAL`] of the stream that
 //!   made it (README, "Native build").
 //! - **Histograms are not coalesced**: every sample must reach Envoy, so moving the records to
@@ -51,35 +54,83 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 /// bounded far below this by the configuration check).
 const NO_VALUE: u64 = u64::MAX;
 
-/// One series' change not yet handed to Envoy: a counter's sum of deltas, or a gauge's latest value.
-pub struct Cell(AtomicU64);
+/// One series' change not yet handed to Envoy: a counter's sum of deltas, or a gauge's latest value,
+/// and whether the series waits in its configuration's [`Changed`] list.
+pub struct Cell {
+    value: AtomicU64,
+    queued: AtomicBool,
+}
 
 impl Cell {
     pub const fn counter() -> Self {
-        Self(AtomicU64::new(0))
+        Self {
+            value: AtomicU64::new(0),
+            queued: AtomicBool::new(false),
+        }
     }
 
     pub const fn gauge() -> Self {
-        Self(AtomicU64::new(NO_VALUE))
+        Self {
+            value: AtomicU64::new(NO_VALUE),
+            queued: AtomicBool::new(false),
+        }
     }
 
-    pub fn add(&self, delta: u64) {
-        self.0.fetch_add(delta, SeqCst);
+    /// Add a counter's delta; true when the series must join the [`Changed`] list (its first
+    /// change since the last flush took it).
+    pub fn add(&self, delta: u64) -> bool {
+        self.value.fetch_add(delta, SeqCst);
+        self.enqueue()
     }
 
-    /// The last value set before a flush wins, as the last direct set would.
-    pub fn set(&self, value: u64) {
-        self.0.store(value.min(NO_VALUE - 1), SeqCst);
+    /// Set a gauge (the last value set before a flush wins, as the last direct set would); true
+    /// when the series must join the [`Changed`] list.
+    pub fn set(&self, value: u64) -> bool {
+        self.value.store(value.min(NO_VALUE - 1), SeqCst);
+        self.enqueue()
+    }
+
+    /// After the change: the plain load first, so that while the series waits a change costs
+    /// no further atomic write.
+    fn enqueue(&self) -> bool {
+        !self.queued.load(SeqCst) && !self.queued.swap(true, SeqCst)
     }
 
     /// A counter's deltas since the last take (0: nothing to hand on).
     pub fn take_delta(&self) -> u64 {
-        self.0.swap(0, SeqCst)
+        // The flag before the value: a change after this line joins the list again, so it is
+        // either in this take or in a later flush.
+        self.queued.store(false, SeqCst);
+        self.value.swap(0, SeqCst)
     }
 
     /// A gauge's value set since the last take.
     pub fn take_value(&self) -> Option<u64> {
-        Some(self.0.swap(NO_VALUE, SeqCst)).filter(|v| *v != NO_VALUE)
+        self.queued.store(false, SeqCst);
+        Some(self.value.swap(NO_VALUE, SeqCst)).filter(|v| *v != NO_VALUE)
+    }
+}
+
+/// The series (core metric ids) of one configuration that changed since the last flush, each
+/// once: a flush walks these, not every series the configuration has defined, so its work is
+/// bounded by what changed, not by consumers × models. A series joins at its first change
+/// after a flush ([`Cell::add`] / [`Cell::set`] say when), so the mutex is taken at most once
+/// per series and flush interval, never on a series already waiting.
+#[derive(Default)]
+pub struct Changed(Mutex<Vec<u32>>);
+
+impl Changed {
+    pub fn push(&self, id: u32) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id);
+    }
+
+    /// The series changed since the last take, in the order they first changed; the list is
+    /// left empty.
+    pub fn take(&self) -> Vec<u32> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -240,5 +291,69 @@ fn flush_thread() {
         // Returns at once if `wake` unparked in between; a spurious return only costs a tick.
         std::thread::park();
         IDLE.store(false, SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Worker-side changes to three of five series, as `Metrics` makes them: the list holds
+    /// exactly the changed ones, once each, and a flush that walks it takes every change.
+    #[test]
+    fn only_changed_series_are_listed_and_taken() {
+        let cells: Vec<Cell> = (0..5)
+            .map(|i| {
+                if i == 4 {
+                    Cell::gauge()
+                } else {
+                    Cell::counter()
+                }
+            })
+            .collect();
+        let changed = Changed::default();
+        let change = |id: u32, first: bool| {
+            if first {
+                changed.push(id);
+            }
+        };
+        change(1, cells[1].add(2));
+        change(3, cells[3].add(1));
+        change(1, cells[1].add(5));
+        change(4, cells[4].set(70));
+        change(4, cells[4].set(42));
+        let listed = changed.take();
+        assert_eq!(listed, vec![1, 3, 4]);
+        assert_eq!(cells[1].take_delta(), 7);
+        assert_eq!(cells[3].take_delta(), 1);
+        assert_eq!(cells[4].take_value(), Some(42));
+        // Untouched series are never looked at; nothing waits after the take.
+        assert_eq!(cells[0].take_delta(), 0);
+        assert_eq!(cells[2].take_delta(), 0);
+        assert!(changed.take().is_empty());
+
+        // A taken series joins the list again at its next change, and only then.
+        change(3, cells[3].add(4));
+        assert_eq!(changed.take(), vec![3]);
+        assert_eq!(cells[3].take_delta(), 4);
+    }
+
+    /// A change that lands between the flush taking the list and taking the cell is in that
+    /// take, and the series is listed again (its next take finds nothing and hands nothing on):
+    /// counts are never lost or handed on twice.
+    #[test]
+    fn a_change_racing_the_flush_is_neither_lost_nor_doubled() {
+        let cell = Cell::counter();
+        let changed = Changed::default();
+        assert!(cell.add(1));
+        changed.push(0);
+        assert_eq!(changed.take(), vec![0]);
+        // The flush clears the flag, then takes the value; a worker adds in between.
+        cell.queued.store(false, SeqCst);
+        assert!(cell.add(2));
+        changed.push(0);
+        assert_eq!(cell.value.swap(0, SeqCst), 3);
+        assert_eq!(changed.take(), vec![0]);
+        assert_eq!(cell.take_delta(), 0);
     }
 }

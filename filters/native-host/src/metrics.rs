@@ -20,7 +20,7 @@ use llmgw_core::host::MetricKind;
 use llmgw_core::metrics::{family_of, FAMILIES};
 
 use crate::abi::{self, ConfigEnvoyPtr, FilterEnvoyPtr, ModuleBuffer};
-use crate::coalesce::{Cell, Flusher};
+use crate::coalesce::{Cell, Changed, Flusher};
 
 /// Room for the label values of one update, on the stack: more than any family of
 /// [`FAMILIES`] has (checked when this crate compiles).
@@ -65,6 +65,8 @@ pub struct Metrics {
     /// Envoy's id for each family of [`FAMILIES`], `None` where Envoy refused it.
     families: Vec<Option<usize>>,
     table: RwLock<Table>,
+    /// The series changed since the last flush: what the flush walks.
+    changed: Changed,
     flusher: Arc<Flusher>,
 }
 
@@ -115,6 +117,7 @@ impl Metrics {
         Self {
             families,
             table: RwLock::default(),
+            changed: Changed::default(),
             flusher: Flusher::new(envoy_config),
         }
     }
@@ -165,8 +168,8 @@ impl Metrics {
         let Some(series) = table.defined.get(id as usize) else {
             return;
         };
-        series.pending.add(amount);
-        self.changed(filter, series);
+        let first = series.pending.add(amount);
+        self.changed(filter, id, series, first);
     }
 
     /// Set a gauge (for the next flush) or record a histogram sample (at once: every sample must
@@ -190,31 +193,43 @@ impl Metrics {
                 }
             }),
             MetricKind::Gauge => {
-                series.pending.set(value);
-                self.changed(filter, series);
+                let first = series.pending.set(value);
+                self.changed(filter, id, series, first);
             }
             // The core records no counter, but an update is never dropped: add it.
             MetricKind::Counter => {
-                series.pending.add(value);
-                self.changed(filter, series);
+                let first = series.pending.add(value);
+                self.changed(filter, id, series, first);
             }
         }
     }
 
-    /// `series`' cell changed: the next flush takes it, or, with the scheduler closed, the
-    /// stream hands it to Envoy now.
-    fn changed(&self, filter: FilterEnvoyPtr, series: &Series) {
+    /// `series`' cell changed (`first`: its first change since the last flush): the next flush
+    /// takes it, or, with the scheduler closed, the stream hands it to Envoy now.
+    fn changed(&self, filter: FilterEnvoyPtr, id: u32, series: &Series, first: bool) {
+        // On the list before the dirty flag: a flush the flag leads to finds the series.
+        if first {
+            self.changed.push(id);
+        }
         if !self.flusher.wake() {
             self.hand_on(filter, series);
         }
     }
 
     /// The scheduled flush (main thread): every counter's deltas and gauge's value since the
-    /// last flush, one configuration-level Envoy call per changed series.
+    /// last flush, one configuration-level Envoy call per changed series; only the series on
+    /// the [`Changed`] list are looked at.
     pub fn flush(&self) {
         let envoy = self.flusher.envoy();
+        let changed = self.changed.take();
+        if changed.is_empty() {
+            return;
+        }
         let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
-        for series in &table.defined {
+        for series in changed
+            .iter()
+            .filter_map(|&id| table.defined.get(id as usize))
+        {
             let Some((envoy_id, family)) = self.family(series) else {
                 continue;
             };
