@@ -18,7 +18,11 @@ between Envoy and V8, Envoy's work behind each host call, the filters' own code.
     .venv/bin/python bench/instructions.py --rows none --calls all   # price each host call
 
 `--rows` takes bench/run.py's row keys; `--baseline-wasm DIR` adds each llmgw row again with
-the modules in DIR (e.g. a previous build), for a before/after in one run. `--calls` prices
+the modules in DIR (e.g. a previous build), for a before/after in one run; `--baseline DIR` does
+the same with DIR/wasm/*.wasm and DIR/native/libllmgw.so (as bench/stream_instructions.py), so
+the native rows get their before too. The callgrind dumps stay in build/bench/callgrind/
+(`cg.<pid>.out*`, one Envoy per row, the pid logged with the row) until the next run, for
+`callgrind_annotate --inclusive=yes`; build libllmgw.so with symbols for that (bench/analysis.md). `--calls` prices
 host calls as bench/hostcalls.py does (the probe filter makes one kind of call N times a
 request), in instructions instead of CPU time.
 """
@@ -129,7 +133,11 @@ def sender(port: int, path: str, headers: dict[str, str], payload: bytes) -> cal
     return send
 
 
-def measure_rows(keys: list[str], baseline: str | None, requests: int) -> list[tuple[str, float]]:
+NATIVE_PATH = "ENVOY_DYNAMIC_MODULES_SEARCH_PATH"
+
+
+def measure_rows(keys: list[str], baseline: str | None, requests: int,
+                 native_baseline: str | None = None) -> list[tuple[str, float]]:
     noop = bench.ensure_noop()
     servers, rows = bench.plan("skip", None, "", None, "", noop, "nginx", None)
     known = {r.key: r for r in rows}
@@ -141,6 +149,7 @@ def measure_rows(keys: list[str], baseline: str | None, requests: int) -> list[t
     if baseline:
         runs += [(k, baseline) for k in keys if k.startswith("full") or k in
                  ("auth", "router", "ratelimit", "translate", "translate-anthropic")]
+    search_path = os.environ.get(NATIVE_PATH)
     results = []
     try:
         for key, wasm_dir in runs:
@@ -151,13 +160,21 @@ def measure_rows(keys: list[str], baseline: str | None, requests: int) -> list[t
             if server.kind != "envoy":
                 sys.exit(f"instructions: {key} is not an Envoy row")
             server.wasm_dir = wasm_dir
+            if wasm_dir and native_baseline:
+                os.environ[NATIVE_PATH] = native_baseline
+            elif search_path is None:
+                os.environ.pop(NATIVE_PATH, None)
+            else:
+                os.environ[NATIVE_PATH] = search_path
             server.start(upstreams)
             try:
                 send = sender(server.envoy.port, server.path, server.headers,
                               bench.body(row.model, row.stream))
                 label = row.label + (f" ({wasm_dir})" if wasm_dir else "")
-                results.append((label, count(server.envoy.proc.pid, send, requests)))
-                bench.log(f"{label}: {results[-1][1] / 1000:,.1f} k instructions per request")
+                pid = server.envoy.proc.pid
+                results.append((label, count(pid, send, requests)))
+                bench.log(f"{label}: {results[-1][1] / 1000:,.1f} k instructions per request "
+                          f"(callgrind pid {pid})")
             finally:
                 server.stop()
     finally:
@@ -200,13 +217,18 @@ def main() -> None:
     ap.add_argument("--rows", default=DEFAULT_ROWS,
                     help="bench/run.py row keys, comma-separated, or 'none'")
     ap.add_argument("--baseline-wasm", help="also measure the llmgw rows with the modules here")
+    ap.add_argument("--baseline", help="also measure the llmgw rows with DIR/wasm and DIR/native")
     ap.add_argument("--calls", help="host calls to price (comma-separated, or 'all')")
     ap.add_argument("--times", type=int, default=50, help="calls per request when pricing")
     ap.add_argument("--requests", type=int, default=300, help="counted requests per figure")
     opts = ap.parse_args()
     envoy_under_callgrind(ensure_valgrind())
     if opts.rows != "none":
-        rows = measure_rows(opts.rows.split(","), opts.baseline_wasm, opts.requests)
+        wasm_base, native_base = opts.baseline_wasm, None
+        if opts.baseline:
+            wasm_base = str(Path(opts.baseline).resolve() / "wasm")
+            native_base = str(Path(opts.baseline).resolve() / "native")
+        rows = measure_rows(opts.rows.split(","), wasm_base, opts.requests, native_base)
         plain = dict(rows).get("plain Envoy")
         print("\n| target | k instructions per request | added vs plain Envoy | ÷ plain |")
         print("|---|---|---|---|")
