@@ -28,6 +28,7 @@ pub mod ratelimit;
 pub mod router;
 pub mod schema;
 pub mod sse;
+pub mod text;
 pub mod translate;
 pub mod usage_stream;
 

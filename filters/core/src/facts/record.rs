@@ -109,53 +109,77 @@ fn length(digits: &[u8]) -> Option<usize> {
 /// A parsed record: its fields, borrowed from the bytes.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Fields<'a> {
-    fields: Vec<(&'a str, &'a [u8])>,
+    fields: Vec<Field<'a>>,
+}
+
+/// One field: its name, its value, and the value as text when the whole record is UTF-8.
+#[derive(Debug, PartialEq, Eq)]
+struct Field<'a> {
+    name: &'a str,
+    value: &'a [u8],
+    text: Option<&'a str>,
 }
 
 impl<'a> Fields<'a> {
     /// `None` when `bytes` is not a whole record (a length that runs past the end, a missing
     /// separator): a record is read whole or not at all.
+    ///
+    /// The record's UTF-8 is checked once, not per name and value (a call each, ~90
+    /// instructions, ~40 a request): in a UTF-8 record every name and value is UTF-8 too,
+    /// since each starts and ends at an ASCII separator.
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let whole = std::str::from_utf8(bytes).ok();
         let mut fields = Vec::with_capacity(FIELDS_CAPACITY);
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let colon = rest.iter().position(|&b| b == b':')?;
-            let name = std::str::from_utf8(&rest[..colon]).ok()?;
-            rest = &rest[colon + 1..];
-            let colon = rest.iter().position(|&b| b == b':')?;
-            let len = length(&rest[..colon])?;
-            rest = &rest[colon + 1..];
-            let value = rest.get(..len)?;
-            if rest.get(len) != Some(&b'\n') {
+        let mut at = 0;
+        while at < bytes.len() {
+            let rest = bytes.get(at..)?;
+            let name_end = at + rest.iter().position(|&b| b == b':')?;
+            let name = match whole {
+                Some(whole) => whole.get(at..name_end)?,
+                None => std::str::from_utf8(bytes.get(at..name_end)?).ok()?,
+            };
+            let len_start = name_end + 1;
+            let rest = bytes.get(len_start..)?;
+            let len_end = len_start + rest.iter().position(|&b| b == b':')?;
+            let len = length(bytes.get(len_start..len_end)?)?;
+            let value_start = len_end + 1;
+            let value_end = value_start.checked_add(len)?;
+            let value = bytes.get(value_start..value_end)?;
+            if bytes.get(value_end) != Some(&b'\n') {
                 return None;
             }
-            rest = &rest[len + 1..];
-            fields.push((name, value));
+            let text = whole.and_then(|whole| whole.get(value_start..value_end));
+            fields.push(Field { name, value, text });
+            at = value_end + 1;
         }
         Some(Self { fields })
     }
 
-    fn get(&self, name: &str) -> Option<&'a [u8]> {
-        self.fields
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
+    fn get(&self, name: &str) -> Option<&Field<'a>> {
+        self.fields.iter().find(|f| f.name == name)
     }
 
     /// A text field; `None` when absent, empty or not UTF-8.
     pub fn string(&self, name: &str) -> Option<String> {
-        let value = std::str::from_utf8(self.get(name)?).ok()?;
+        let field = self.get(name)?;
+        let value = match field.text {
+            Some(text) => text,
+            None => std::str::from_utf8(field.value).ok()?,
+        };
         (!value.is_empty()).then(|| value.to_string())
     }
 
     /// A number field; `None` when absent or not a number.
     pub fn number(&self, name: &str) -> Option<u64> {
-        std::str::from_utf8(self.get(name)?).ok()?.parse().ok()
+        std::str::from_utf8(self.get(name)?.value)
+            .ok()?
+            .parse()
+            .ok()
     }
 
     /// A flag: set when the field is `1`.
     pub fn flag(&self, name: &str) -> bool {
-        self.get(name) == Some(b"1")
+        self.get(name).map(|f| f.value) == Some(b"1")
     }
 }
 
@@ -254,8 +278,12 @@ mod tests {
         ] {
             assert_eq!(Fields::parse(bad), None, "{bad:?}");
         }
-        // A value that is not UTF-8 reads as absent, not as a lossy copy.
-        let fields = Fields::parse(b"consumer:2:\xff\xfe\n").unwrap();
+        // A value that is not UTF-8 reads as absent, not as a lossy copy, and the record's
+        // other fields still read (each checked on its own when the whole is not UTF-8).
+        let fields = Fields::parse(b"consumer:2:\xff\xfe\nteam:2:ml\nn:2:42\nf:1:1\n").unwrap();
         assert_eq!(fields.string("consumer"), None);
+        assert_eq!(fields.string("team").as_deref(), Some("ml"));
+        assert_eq!(fields.number("n"), Some(42));
+        assert!(fields.flag("f"));
     }
 }

@@ -110,7 +110,7 @@ fn budget(e: &Entry, window: Window, spent: u64, now_ms: u64) -> Value {
 /// The admin role's answer to any request.
 pub fn serve(host: &mut dyn Host, admin: &AdminConfig) {
     let path = host.request_header(":path").unwrap_or_default();
-    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let path = crate::dialect::without_query(&path);
     if path != PATH {
         let err = ApiError::new(
             404,

@@ -16,17 +16,21 @@
 use super::config::{Applied, CONSUMER_RULE};
 use super::window::Limit;
 use crate::host::{Host, SharedDataError};
+use crate::text;
 
 /// How often a CAS write is retried before giving up (and failing open).
 pub const MAX_CAS_ATTEMPTS: u32 = 32;
 
 /// Shared-data key of a consumer's counter for `limit`.
 pub fn counter_key(limit: &Limit, consumer: &str) -> String {
-    format!(
-        "llmgw.rl.v1.{}.{}.{consumer}",
+    text::concat(&[
+        "llmgw.rl.v1.",
         limit.kind.as_str(),
-        limit.window.as_str()
-    )
+        ".",
+        limit.window.as_str(),
+        ".",
+        consumer,
+    ])
 }
 
 /// Shared-data key of the counter an applied limit spends from.
@@ -36,14 +40,22 @@ pub fn applied_key(applied: &Applied) -> String {
             return counter_key(&applied.limit, consumer);
         }
     }
-    let values: Vec<&str> = applied.key.iter().map(|(_, v)| v.as_str()).collect();
-    format!(
-        "llmgw.rl.v1.{}.{}.@{}:{}",
+    let mut key = text::concat(&[
+        "llmgw.rl.v1.",
         applied.limit.kind.as_str(),
+        ".",
         applied.limit.window.as_str(),
-        applied.rule,
-        values.join("|")
-    )
+        ".@",
+        &applied.rule,
+        ":",
+    ]);
+    for (i, (_, value)) in applied.key.iter().enumerate() {
+        if i > 0 {
+            key.push('|');
+        }
+        key.push_str(value);
+    }
+    key
 }
 
 /// A stored counter: the window it belongs to and what was counted in it.

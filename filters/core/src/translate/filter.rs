@@ -300,7 +300,10 @@ impl HttpFilter for TranslateFilter {
         match &provider.backend {
             Backend::OpenAi { .. } => {
                 if provider.options.auth == options::Auth::Key {
-                    host.set_request_header("authorization", &format!("Bearer {key}"));
+                    host.set_request_header(
+                        "authorization",
+                        &crate::text::concat(&["Bearer ", key]),
+                    );
                 }
             }
             Backend::Azure(_) => {
@@ -314,7 +317,7 @@ impl HttpFilter for TranslateFilter {
             Backend::Vertex(_) => {
                 // An OAuth 2 access token (`gcloud auth print-access-token`, or a workload
                 // identity refresher writing the env var), <https://cloud.google.com/vertex-ai/docs/authentication>.
-                host.set_request_header("authorization", &format!("Bearer {key}"));
+                host.set_request_header("authorization", &crate::text::concat(&["Bearer ", key]));
             }
             Backend::Anthropic { version, .. } => {
                 // <https://docs.anthropic.com/en/api/overview#authentication>

@@ -19,6 +19,7 @@ use super::{Translator, Usage};
 use crate::error::ApiError;
 use crate::schema::openai::UsageOnly;
 use crate::sse;
+use crate::text;
 use crate::usage_stream::UsageHider;
 
 /// The passthrough translator; one per try.
@@ -170,8 +171,8 @@ fn has_usage_object(data: &str) -> bool {
 impl Translator for OpenAiOpenAi {
     fn chat_path(&self, query: Option<&str>) -> String {
         match query {
-            Some(query) => format!("{}/chat/completions?{query}", self.base_path),
-            None => format!("{}/chat/completions", self.base_path),
+            Some(query) => text::concat(&[&self.base_path, "/chat/completions?", query]),
+            None => text::concat(&[&self.base_path, "/chat/completions"]),
         }
     }
 
