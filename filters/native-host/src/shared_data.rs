@@ -55,6 +55,17 @@ pub fn set(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedDataEr
         0 => 1,
         n => n,
     };
-    map.insert(key.to_string(), (value.to_vec(), next));
+    // An existing key keeps its entry (and its buffer): a counter is rewritten on every
+    // request, and a new key string and value buffer per write were two allocations more.
+    match map.get_mut(key) {
+        Some(entry) => {
+            entry.0.clear();
+            entry.0.extend_from_slice(value);
+            entry.1 = next;
+        }
+        None => {
+            map.insert(key.to_string(), (value.to_vec(), next));
+        }
+    }
     Ok(())
 }
