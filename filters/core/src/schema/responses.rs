@@ -461,7 +461,9 @@ impl StreamEvent<'_> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Chat Completions answers, as the adapter reads what the inner translator wrote
+// Chat Completions answers, as the client adapters (Responses ← Chat and Messages ← Chat) read
+// what the inner translator wrote: one set of types for both, so the module carries one reader
+// of each (issue #16)
 // (<https://platform.openai.com/docs/api-reference/chat/object>,
 // <https://platform.openai.com/docs/api-reference/chat-streaming>). `reasoning_content` is the
 // de-facto field (DeepSeek, vLLM, LiteLLM) for the model's reasoning text.

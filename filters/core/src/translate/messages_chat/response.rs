@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use crate::dialect;
 use crate::error::{ApiError, ErrorType};
 use crate::schema::openai::Usage;
+use crate::schema::responses::{ChatAnswer, ChatChunk, ChunkError, ChunkToolCall};
 use crate::sse;
 use crate::translate::{truncated_stream_error, unreadable_answer};
 
@@ -83,8 +84,6 @@ struct OpenAiErrorBody {
 struct OpenAiError {
     #[serde(default)]
     message: Option<String>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
 }
 
 /// An OpenAI error body (`{"error":{…}}`) answered with `status` as an [`ApiError`].
@@ -122,52 +121,6 @@ fn stream_error_type(kind: Option<&str>) -> &'static str {
 
 // ---------------------------------------------------------------------------------------------
 // Whole answers
-
-#[derive(Deserialize)]
-struct ChatAnswer {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    choices: Vec<AnswerChoice>,
-    #[serde(default)]
-    usage: Option<Usage>,
-}
-
-#[derive(Deserialize)]
-struct AnswerChoice {
-    #[serde(default)]
-    message: AnswerMessage,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-struct AnswerMessage {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    refusal: Option<String>,
-    #[serde(default)]
-    tool_calls: Vec<AnswerToolCall>,
-}
-
-#[derive(Deserialize)]
-struct AnswerToolCall {
-    #[serde(default)]
-    id: String,
-    function: AnswerFunction,
-}
-
-#[derive(Deserialize)]
-struct AnswerFunction {
-    name: String,
-    #[serde(default)]
-    arguments: String,
-}
 
 /// Reads buffered Chat answers and errors; keeps the usage of the answer.
 #[derive(Debug, Default)]
@@ -234,58 +187,6 @@ impl ChatAnswerReader {
 // ---------------------------------------------------------------------------------------------
 // Streams
 
-#[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    choices: Vec<ChunkChoice>,
-    #[serde(default)]
-    usage: Option<Usage>,
-    #[serde(default)]
-    error: Option<OpenAiError>,
-}
-
-#[derive(Deserialize)]
-struct ChunkChoice {
-    #[serde(default)]
-    delta: Delta,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-struct Delta {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    refusal: Option<String>,
-    #[serde(default)]
-    tool_calls: Vec<ToolCallDelta>,
-}
-
-#[derive(Deserialize)]
-struct ToolCallDelta {
-    #[serde(default)]
-    index: u32,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    function: Option<FunctionDelta>,
-}
-
-#[derive(Deserialize)]
-struct FunctionDelta {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    arguments: Option<String>,
-}
-
 /// The block currently open in the Anthropic stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -341,7 +242,7 @@ impl AnswerStream {
             self.finish(out);
             return;
         }
-        let chunk: Chunk = match crate::json::from_str(data) {
+        let chunk: ChatChunk = match crate::json::from_str(data) {
             Ok(chunk) => chunk,
             Err(err) => {
                 log::warn!("llmgw.translate: unreadable Chat chunk: {err}");
@@ -448,11 +349,8 @@ impl AnswerStream {
         );
     }
 
-    fn tool_call(&mut self, call: ToolCallDelta, out: &mut Vec<u8>) {
-        let (name, arguments) = match call.function {
-            Some(f) => (f.name, f.arguments),
-            None => (None, None),
-        };
+    fn tool_call(&mut self, call: ChunkToolCall, out: &mut Vec<u8>) {
+        let (name, arguments) = (call.function.name, call.function.arguments);
         let known = self
             .tool_blocks
             .iter()
@@ -499,10 +397,10 @@ impl AnswerStream {
         self.terminated = true;
     }
 
-    fn fail_in_band(&mut self, out: &mut Vec<u8>, error: &OpenAiError) {
+    fn fail_in_band(&mut self, out: &mut Vec<u8>, error: &ChunkError) {
         let body = json!({"type": "error", "error": {
             "type": stream_error_type(error.kind.as_deref()),
-            "message": error.message.clone().unwrap_or_default()}});
+            "message": error.message}});
         write(out, "error", &body);
         self.terminated = true;
         self.failed = true;
