@@ -468,6 +468,11 @@ impl StreamEvent<'_> {
 // <https://platform.openai.com/docs/api-reference/chat-streaming>). `reasoning_content` is the
 // de-facto field (DeepSeek, vLLM, LiteLLM) for the model's reasoning text.
 
+/// A `chat.completion`, or a `chat.completion.chunk` ([`ChatChunk`]) or the `{"error": …}`
+/// frame OpenAI streams end with on failure: one shape for both, so the module carries one
+/// reader for answers and chunks (issue #16). An answer's choices carry `message`, a chunk's
+/// `delta`; a tool call's `index` is a chunk's, its other fields are whole in an answer and
+/// pieces in a chunk.
 #[derive(Debug, Default, Deserialize)]
 pub struct ChatAnswer {
     #[serde(default)]
@@ -478,18 +483,26 @@ pub struct ChatAnswer {
     pub choices: Vec<ChatChoice>,
     #[serde(default)]
     pub usage: Option<Usage>,
+    #[serde(default)]
+    pub error: Option<ChunkError>,
 }
+
+/// A streamed `chat.completion.chunk`.
+pub type ChatChunk = ChatAnswer;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChatChoice {
     #[serde(default)]
-    pub message: ChatAnswerMessage,
+    pub message: ChatDelta,
+    #[serde(default)]
+    pub delta: ChatDelta,
     #[serde(default)]
     pub finish_reason: Option<String>,
 }
 
+/// An answer's `message` or a chunk's `delta`.
 #[derive(Debug, Default, Deserialize)]
-pub struct ChatAnswerMessage {
+pub struct ChatDelta {
     #[serde(default)]
     pub content: Option<String>,
     #[serde(default)]
@@ -503,66 +516,15 @@ pub struct ChatAnswerMessage {
 #[derive(Debug, Default, Deserialize)]
 pub struct ChatToolCall {
     #[serde(default)]
-    pub id: String,
+    pub index: u32,
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default)]
     pub function: ChatFunction,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChatFunction {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub arguments: String,
-}
-
-/// A `chat.completion.chunk`, or the `{"error": …}` frame OpenAI streams end with on failure.
-#[derive(Debug, Default, Deserialize)]
-pub struct ChatChunk {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub model: String,
-    #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
-    #[serde(default)]
-    pub usage: Option<Usage>,
-    #[serde(default)]
-    pub error: Option<ChunkError>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct ChunkChoice {
-    #[serde(default)]
-    pub delta: ChunkDelta,
-    #[serde(default)]
-    pub finish_reason: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct ChunkDelta {
-    #[serde(default)]
-    pub content: Option<String>,
-    #[serde(default)]
-    pub refusal: Option<String>,
-    #[serde(default)]
-    pub reasoning_content: Option<String>,
-    #[serde(default)]
-    pub tool_calls: Vec<ChunkToolCall>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct ChunkToolCall {
-    #[serde(default)]
-    pub index: u32,
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub function: ChunkFunction,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct ChunkFunction {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]

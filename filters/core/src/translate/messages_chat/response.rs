@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::dialect;
 use crate::error::{ApiError, ErrorType};
 use crate::schema::openai::Usage;
-use crate::schema::responses::{ChatAnswer, ChatChunk, ChunkError, ChunkToolCall};
+use crate::schema::responses::{ChatAnswer, ChatChunk, ChatToolCall, ChunkError};
 use crate::sse;
 use crate::translate::{truncated_stream_error, unreadable_answer};
 
@@ -165,8 +165,11 @@ impl ChatAnswerReader {
             content.push(json!({"type": "text", "text": text}));
         }
         for call in choice.message.tool_calls {
-            content.push(json!({"type": "tool_use", "id": call.id,
-                "name": call.function.name, "input": tool_input(&call.function.arguments)?}));
+            let arguments = call.function.arguments.unwrap_or_default();
+            content.push(
+                json!({"type": "tool_use", "id": call.id.unwrap_or_default(),
+                "name": call.function.name.unwrap_or_default(), "input": tool_input(&arguments)?}),
+            );
         }
         let usage = answer.usage.unwrap_or_default();
         self.usage = Some(usage);
@@ -349,7 +352,7 @@ impl AnswerStream {
         );
     }
 
-    fn tool_call(&mut self, call: ChunkToolCall, out: &mut Vec<u8>) {
+    fn tool_call(&mut self, call: ChatToolCall, out: &mut Vec<u8>) {
         let (name, arguments) = (call.function.name, call.function.arguments);
         let known = self
             .tool_blocks

@@ -110,12 +110,13 @@ pub fn to_response(
         });
     }
     for call in message.tool_calls {
+        let call_id = call.id.unwrap_or_default();
         output.push(OutputItem::FunctionCall {
-            id: call_item_id(&call.id),
+            id: call_item_id(&call_id),
             status: Status::Completed,
-            arguments: arguments_or_empty_object(call.function.arguments),
-            call_id: call.id,
-            name: call.function.name,
+            arguments: arguments_or_empty_object(call.function.arguments.unwrap_or_default()),
+            call_id,
+            name: call.function.name.unwrap_or_default(),
         });
     }
     let mut response = Response::new(&ids.response, created, &answer.model, echo, &output);

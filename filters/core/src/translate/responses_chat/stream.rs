@@ -20,7 +20,7 @@ use super::answer::{arguments_or_empty_object, call_item_id, finish_status, Ids}
 use crate::error::ApiError;
 use crate::schema::openai::Usage;
 use crate::schema::responses::{
-    ChatChunk, ChunkError, ChunkToolCall, Echo, OutputContent, OutputItem, Part, ReasoningText,
+    ChatChunk, ChatToolCall, ChunkError, Echo, OutputContent, OutputItem, Part, ReasoningText,
     Response, ResponseError, ResponseUsage, Status, StreamEvent,
 };
 use crate::sse;
@@ -420,7 +420,7 @@ impl ResponsesStream {
         }
     }
 
-    fn call_delta(&mut self, out: &mut Vec<u8>, call: ChunkToolCall) {
+    fn call_delta(&mut self, out: &mut Vec<u8>, call: ChatToolCall) {
         let known = self
             .calls
             .iter()
