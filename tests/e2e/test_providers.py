@@ -5,10 +5,14 @@ requests like the real one)."""
 
 from __future__ import annotations
 
+import http.client
 import json
+from urllib.parse import urlparse
 
 import openai
 import pytest
+
+from conftest import KEYS
 
 BACKENDS = [
     # (model the client asks for, name the mock replies with)
@@ -339,3 +343,58 @@ def test_keyless_openai_compatible_server(client, mock):
         client.chat.completions.create(
             model="llama3.2", messages=[{"role": "user", "content": "hi"}], logprobs=True)
     assert err.value.response.json()["error"]["param"] == "logprobs"
+
+
+# What the client gets of an OpenAI answer's headers (tests/mock-provider/src/account.rs sends
+# them as a recorded api.openai.com answer has them). Every name, in order, the same from single
+# writes and from one replacement of the map (checked on Envoy 1.40): the provider's
+# `content-type` (and the mock's `cache-control` on a stream), its headers that are not the
+# account's, Envoy's framing and the provider's `date`, translate's `x-provider-request-id`,
+# ratelimit's `x-ratelimit-*`, Envoy's `server` and the gateway's `x-request-id`.
+_PASSED = ["access-control-expose-headers", "strict-transport-security", "x-content-type-options",
+           "alt-svc"]
+_GATEWAY = ["x-provider-request-id", "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "server",
+            "x-request-id"]
+EXPECTED_NAMES = {
+    False: ["content-type", *_PASSED, "content-length", "date", *_GATEWAY],
+    True: ["content-type", "cache-control", *_PASSED, "date", *_GATEWAY, "transfer-encoding"],
+}
+OPENAI_PASSED_ON = [
+    ("access-control-expose-headers", "X-Request-ID"),
+    ("strict-transport-security", "max-age=31536000; includeSubDomains; preload"),
+    ("x-content-type-options", "nosniff"),
+    ("alt-svc", 'h3=":443"; ma=86400'),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_openai_answer_reaches_the_client_with_exactly_its_headers(gateway, stream):
+    """translate removes an OpenAI answer's account headers (14 names, `set-cookie` sent twice)
+    and adds the provider's request id; Envoy hands the client every other header of the provider's, `:status` included, in
+    its order. Pinned name by name, so a change in how translate writes the map (one
+    `proxy_set_header_map_pairs` replacement was measured and gave the same list on Envoy 1.40:
+    bench/analysis.md) must keep what the client sees."""
+    url = urlparse(gateway.url)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}],
+            "stream": stream}
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=20)
+    try:
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                     headers={"content-type": "application/json",
+                              "authorization": f"Bearer {KEYS['alice']}"})
+        resp = conn.getresponse()
+        headers = [(name.lower(), value) for name, value in resp.getheaders()]
+        resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 200, headers
+    names = [name for name, _ in headers]
+    passed_on = [(n, v) for n, v in headers if n in dict(OPENAI_PASSED_ON)]
+    assert passed_on == OPENAI_PASSED_ON, headers
+    content_type = "text/event-stream" if stream else "application/json"
+    assert dict(headers)["content-type"] == content_type, headers
+    assert dict(headers)["x-provider-request-id"].startswith("req_mock"), headers
+    # Exactly these names, in this order: the provider's, then translate's, ratelimit's and
+    # Envoy's own; no account header, nothing twice.
+    assert names == EXPECTED_NAMES[stream], names

@@ -15,23 +15,9 @@ use hyper::Response;
 
 use crate::body::MockBody;
 
-const OPENAI: &[(&str, &str)] = &[
-    ("openai-organization", "org-mockorganization"),
-    ("openai-project", "proj_mockproject"),
-    ("openai-processing-ms", "12"),
-    ("openai-version", "2020-10-01"),
-    ("x-ratelimit-limit-requests", "10000"),
-    ("x-ratelimit-remaining-requests", "9999"),
-    ("x-ratelimit-reset-requests", "6ms"),
-    ("x-ratelimit-limit-tokens", "30000000"),
-    ("x-ratelimit-remaining-tokens", "29999990"),
-    ("x-ratelimit-reset-tokens", "0s"),
-    (
-        "set-cookie",
-        "__cf_bm=mock; path=/; HttpOnly; Secure; SameSite=None",
-    ),
-    ("cf-ray", "8f00000000000000-SJC"),
-];
+/// OpenAI's, as a recorded api.openai.com answer has them (`scenario::OPENAI_HEADERS` names the
+/// recording; the fake-host scenarios answer with the same headers).
+const OPENAI: &[(&str, &str)] = &llmgw_core::testing::scenario::OPENAI_HEADERS;
 
 const ANTHROPIC: &[(&str, &str)] = &[
     (
@@ -63,7 +49,8 @@ pub fn add(path: &str, id: u64, resp: &mut Response<MockBody>) {
     };
     let headers = resp.headers_mut();
     for (name, value) in fixed {
-        headers.insert(
+        // `append`: a name listed twice (`set-cookie`) is sent twice, as OpenAI does.
+        headers.append(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         );
