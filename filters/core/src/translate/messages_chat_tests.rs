@@ -161,6 +161,17 @@ fn errors_become_anthropic_errors() {
     let (status, got, _) = answer(200, r#"{"object":"list"}"#);
     assert_eq!(status, Some(502));
     assert_eq!(got["error"]["type"], "api_error");
+    // A tool call without the function's name: the client could not route it, so 502.
+    let nameless = r#"{"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#;
+    let (status, got, _) = answer(200, nameless);
+    assert_eq!(status, Some(502));
+    assert_eq!(got["error"]["type"], "api_error");
+    assert!(
+        got["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("a tool call without a function name")),
+        "{got}"
+    );
 }
 
 fn stream(make: impl Fn() -> MessagesChat, input: &str, want: &str, name: &str) -> MessagesChat {

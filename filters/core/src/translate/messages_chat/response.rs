@@ -165,10 +165,15 @@ impl ChatAnswerReader {
             content.push(json!({"type": "text", "text": text}));
         }
         for call in choice.message.tool_calls {
+            // A call the client could not route: refused, not passed on with an empty name.
+            let name = call
+                .function
+                .name
+                .ok_or_else(|| unreadable_answer("a tool call without a function name"))?;
             let arguments = call.function.arguments.unwrap_or_default();
             content.push(
                 json!({"type": "tool_use", "id": call.id.unwrap_or_default(),
-                "name": call.function.name.unwrap_or_default(), "input": tool_input(&arguments)?}),
+                "name": name, "input": tool_input(&arguments)?}),
             );
         }
         let usage = answer.usage.unwrap_or_default();

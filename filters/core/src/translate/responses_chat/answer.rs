@@ -13,7 +13,7 @@ use crate::schema::responses::{
     ChatAnswer, Echo, IncompleteDetails, IncompleteReason, OutputContent, OutputItem,
     ReasoningText, Response, ResponseUsage, Status,
 };
-use crate::translate::read_answer;
+use crate::translate::{read_answer, unreadable_answer};
 
 /// The ids of one answer: the response's and the stem its items are named after.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,13 +110,18 @@ pub fn to_response(
         });
     }
     for call in message.tool_calls {
+        // A call the client could not route: refused, not passed on with an empty name.
+        let name = call
+            .function
+            .name
+            .ok_or_else(|| unreadable_answer("a tool call without a function name"))?;
         let call_id = call.id.unwrap_or_default();
         output.push(OutputItem::FunctionCall {
             id: call_item_id(&call_id),
             status: Status::Completed,
             arguments: arguments_or_empty_object(call.function.arguments.unwrap_or_default()),
             call_id,
-            name: call.function.name.unwrap_or_default(),
+            name,
         });
     }
     let mut response = Response::new(&ids.response, created, &answer.model, echo, &output);
@@ -124,6 +129,6 @@ pub fn to_response(
     response.incomplete_details = incomplete_details;
     response.usage = answer.usage.map(ResponseUsage::from);
     let body = serde_json::to_vec(&response)
-        .map_err(|_| crate::translate::unreadable_answer("an answer that cannot be re-encoded"))?;
+        .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;
     Ok((body, answer.usage))
 }

@@ -401,6 +401,13 @@ fn provider_errors_stay_openai_errors() {
     let (status, got, _) = answer(&mut adapter, 200, "<html>oops</html>");
     assert_eq!(status, Some(502));
     assert_eq!(got["error"]["code"], "upstream_unreadable");
+    // So is a tool call without the function's name (the client could not route it).
+    let mut adapter = as_is();
+    request(&mut adapter, r#"{"model":"m","input":"hi"}"#, None);
+    let nameless = r#"{"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#;
+    let (status, got, _) = answer(&mut adapter, 200, nameless);
+    assert_eq!(status, Some(502));
+    assert_eq!(got["error"]["code"], "upstream_unreadable");
 }
 
 // ---------------------------------------------------------------------------------------------
