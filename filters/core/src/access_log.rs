@@ -12,6 +12,7 @@
 //! Only facts go here, never a prompt, a completion or a key.
 
 use crate::host::Host;
+use crate::text;
 
 /// One access-log field: its filter-state name is `wasm.` + [`Field::property`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +86,12 @@ pub fn record_u64(host: &mut dyn Host, field: Field, value: u64) {
 
 /// Nanos of a USD as a decimal USD amount: `450000` → `0.000450000`.
 pub fn usd(nanos: u64) -> String {
-    format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000)
+    // Digits on the stack, not `format!`: once per answer that has a price.
+    let mut out = String::with_capacity(24);
+    text::push_decimal(&mut out, nanos / 1_000_000_000, 0);
+    out.push('.');
+    text::push_decimal(&mut out, nanos % 1_000_000_000, 9);
+    out
 }
 
 #[cfg(test)]

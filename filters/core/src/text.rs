@@ -12,12 +12,63 @@ pub fn concat(pieces: &[&str]) -> String {
     out
 }
 
+/// Digits of the largest `u64`.
+pub const MAX_DIGITS: usize = 20;
+
+/// `n` in decimal, written into `buf` (a `to_string` would be an allocation and a formatter
+/// call for a few digits).
+pub fn decimal(mut n: u64, buf: &mut [u8; MAX_DIGITS]) -> &[u8] {
+    let mut start = MAX_DIGITS;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[start..]
+}
+
+/// Append `n` in decimal, padded with leading zeros to `width` digits (`format!("{n:0width$}")`).
+pub fn push_decimal(out: &mut String, n: u64, width: usize) {
+    let mut buf = [0u8; MAX_DIGITS];
+    let digits = decimal(n, &mut buf);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.extend(digits.iter().map(|&d| char::from(d)));
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        let mut digits = [0u8; MAX_DIGITS];
+        assert_eq!(decimal(0, &mut digits), b"0");
+        assert_eq!(decimal(1_000, &mut digits), b"1000");
+        assert_eq!(
+            decimal(u64::MAX, &mut digits),
+            u64::MAX.to_string().as_bytes()
+        );
+        for (n, width) in [
+            (0, 0),
+            (0, 9),
+            (450_000, 9),
+            (7, 3),
+            (123_456, 3),
+            (u64::MAX, 25),
+        ] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n, width);
+            assert_eq!(out, format!("x{n:0width$}"));
+        }
+    }
 
     #[test]
     fn pieces_are_joined_in_order() {

@@ -8,6 +8,8 @@
 //! (modules of different versions can share a request). Absent and empty values are not
 //! written.
 
+use crate::text::{decimal, MAX_DIGITS};
+
 /// Builds a record.
 #[derive(Debug)]
 pub struct Record {
@@ -69,24 +71,6 @@ impl Record {
     pub fn finish(self) -> Vec<u8> {
         self.out
     }
-}
-
-/// Digits of the largest `u64`.
-const MAX_DIGITS: usize = 20;
-
-/// `n` in decimal, written into `buf` (every record field writes its length: a `to_string` per
-/// field was an allocation and a formatter call each, ~10 a request).
-fn decimal(mut n: u64, buf: &mut [u8; MAX_DIGITS]) -> &[u8] {
-    let mut start = MAX_DIGITS;
-    for slot in buf.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        start -= 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[start..]
 }
 
 /// Room for every field of the longest record (router's has 10) without growing.

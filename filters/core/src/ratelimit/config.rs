@@ -32,6 +32,7 @@ use serde::Deserialize;
 use super::window::{Limit, LimitKind, Window};
 use crate::auth::check_id;
 use crate::config::ConfigError;
+use crate::text;
 
 /// `default_max_output_tokens` when the config sets none.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 1024;
@@ -305,8 +306,8 @@ impl Policy {
         let chain = [
             self.consumers
                 .get(consumer)
-                .map(|l| (format!("consumers.{consumer}"), l)),
-            team.and_then(|t| self.teams.get(t).map(|l| (format!("teams.{t}"), l))),
+                .map(|l| (text::concat(&["consumers.", consumer]), l)),
+            team.and_then(|t| self.teams.get(t).map(|l| (text::concat(&["teams.", t]), l))),
             Some(("default".to_string(), &self.default)),
         ];
         let mut out: Vec<(String, Limit)> = Vec::new();
@@ -316,11 +317,13 @@ impl Policy {
                     .iter()
                     .any(|(_, l)| l.kind == limit.kind && l.window == limit.window);
                 if !taken {
-                    let name = format!(
-                        "{path}.{}_per_{}",
+                    let name = text::concat(&[
+                        path,
+                        ".",
                         limit.kind.as_str(),
-                        limit.window.as_str()
-                    );
+                        "_per_",
+                        limit.window.as_str(),
+                    ]);
                     out.push((name, *limit));
                 }
             }
@@ -358,12 +361,14 @@ impl Policy {
             let limits = rule.overrides.get(&who.consumer).unwrap_or(&rule.limits);
             for limit in limits {
                 out.push(Applied {
-                    name: format!(
-                        "limits.{}.{}_per_{}",
-                        rule.name,
+                    name: text::concat(&[
+                        "limits.",
+                        &rule.name,
+                        ".",
                         limit.kind.as_str(),
-                        limit.window.as_str()
-                    ),
+                        "_per_",
+                        limit.window.as_str(),
+                    ]),
                     limit: *limit,
                     rule: rule.name.clone(),
                     key: key.clone(),

@@ -62,8 +62,11 @@ pub struct Target {
     /// [`facts::RouterFacts::prices`] when this target alone serves the request, built once.
     pub price_fact: Option<String>,
     pub capabilities: Capabilities,
-    /// `provider/model`: the key of this target's health and latency in shared data.
-    pub key: String,
+    /// This target's health record in shared data (`llmgw.router.health.<provider>/<model>`),
+    /// built once: every request reads it and every answer updates it.
+    pub health_key: String,
+    /// This target's latency average in shared data (`llmgw.router.latency.<provider>/<model>`).
+    pub latency_key: String,
 }
 
 /// A fallback chain: Envoy's aggregate cluster tries the targets' clusters in order.

@@ -9,7 +9,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::catalogue::{Capabilities, Catalogue, Entry, Fallback, Model, Price, Rollout, Target};
-use super::health::HealthPolicy;
+use super::health::{self, HealthPolicy};
 use super::policy::Policy;
 use crate::config::ConfigError;
 use crate::facts;
@@ -286,7 +286,8 @@ fn compile_target(
         .or_else(|| clusters.get(&raw.provider).cloned())
         .unwrap_or_else(|| raw.provider.clone());
     Ok(Target {
-        key: format!("{}/{}", raw.provider, raw.model),
+        health_key: health::health_key(&raw.provider, &raw.model),
+        latency_key: health::latency_key(&raw.provider, &raw.model),
         price_fact: price.map(|p| facts::format_price(&raw.provider, p)),
         provider: raw.provider,
         model: raw.model,

@@ -136,6 +136,17 @@ fn update(host: &mut dyn Host, key: &str, change: impl Fn(Option<&[u8]>) -> Opti
     }
 }
 
+/// The shared-data key of a target's health record (one per `provider/model`, shared by the
+/// workers and every catalogue entry that names the target).
+pub fn health_key(provider: &str, model: &str) -> String {
+    crate::text::concat(&[HEALTH_PREFIX, provider, "/", model])
+}
+
+/// The shared-data key of a target's latency average.
+pub fn latency_key(provider: &str, model: &str) -> String {
+    crate::text::concat(&[LATENCY_PREFIX, provider, "/", model])
+}
+
 /// Record how a response went for `target` (`retry_after_ms`: see [`Health::after`]).
 pub fn record_outcome(
     host: &mut dyn Host,
@@ -148,8 +159,7 @@ pub fn record_outcome(
     if outcome == Outcome::Neutral {
         return;
     }
-    let key = format!("{HEALTH_PREFIX}{}", target.key);
-    update(host, &key, |data| {
+    update(host, &target.health_key, |data| {
         let before = data.map(Health::parse).unwrap_or_default();
         let after = before.after(outcome, policy, now_ms, retry_after_ms);
         // A healthy target answering well is the common case: no write at all.
@@ -159,8 +169,7 @@ pub fn record_outcome(
 
 /// Fold one latency sample into `target`'s moving average.
 pub fn record_latency(host: &mut dyn Host, target: &Target, sample_ms: u64) {
-    let key = format!("{LATENCY_PREFIX}{}", target.key);
-    update(host, &key, |data| {
+    update(host, &target.latency_key, |data| {
         let sample = sample_ms as f64;
         let average = match data.and_then(parse_latency) {
             Some(old) => old + LATENCY_ALPHA * (sample - old),
@@ -194,18 +203,12 @@ pub struct SharedState<'a> {
 
 impl TargetState for SharedState<'_> {
     fn unhealthy_for_ms(&self, target: &Target) -> Option<u64> {
-        let data = self
-            .host
-            .shared_data(&format!("{HEALTH_PREFIX}{}", target.key))
-            .data?;
+        let data = self.host.shared_data(&target.health_key).data?;
         Health::parse(&data).unhealthy_for_ms(self.now_ms)
     }
 
     fn latency_ms(&self, target: &Target) -> Option<f64> {
-        let data = self
-            .host
-            .shared_data(&format!("{LATENCY_PREFIX}{}", target.key))
-            .data?;
+        let data = self.host.shared_data(&target.latency_key).data?;
         parse_latency(&data)
     }
 }
