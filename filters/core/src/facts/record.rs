@@ -198,14 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_and_lengths_are_written_and_read_in_decimal() {
-        let mut digits = [0u8; MAX_DIGITS];
-        assert_eq!(decimal(0, &mut digits), b"0");
-        assert_eq!(decimal(1_000, &mut digits), b"1000");
-        assert_eq!(
-            decimal(u64::MAX, &mut digits),
-            u64::MAX.to_string().as_bytes()
-        );
+    fn big_numbers_and_long_values_read_back() {
         let mut record = Record::new();
         record.number("big", Some(u64::MAX));
         let long = "x".repeat(1_234);
