@@ -23,6 +23,7 @@ pub mod gateway;
 pub mod headers;
 pub mod host;
 pub mod json;
+pub mod json_write;
 pub mod metrics;
 pub mod ratelimit;
 pub mod router;

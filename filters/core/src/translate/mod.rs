@@ -29,6 +29,9 @@
 
 pub mod account_headers;
 mod azure_stream;
+/// The Chat request pieces the client adapters write: only builds that carry one.
+#[cfg(any(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+pub mod chat_write;
 pub mod completion;
 #[cfg(feature = "anthropic")]
 pub mod count_tokens;

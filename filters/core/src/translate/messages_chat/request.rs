@@ -24,9 +24,11 @@
 //! is a 400 naming the field (`top_k`, `document` blocks, images inside tool results, server
 //! tools, `container`, `mcp_servers`, unknown fields), never silently lost.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::json_write::{self, Array, SortedObject};
+use crate::translate::chat_write;
 use crate::translate::reasoning::Effort;
 
 /// The Chat Completions body for a Messages body; a 400 naming what cannot be carried.
@@ -37,15 +39,15 @@ pub fn to_chat_request(body: &[u8]) -> Result<Vec<u8>, ApiError> {
 /// [`to_chat_request`]; with `cache_hints`, `cache_control` of text and image blocks and of
 /// system blocks stays on the Chat parts (the LiteLLM / OpenRouter convention), for a Chat
 /// translator that maps it (Bedrock's cache points). Otherwise it is dropped.
+///
+/// The Chat body is written as it is built ([`json_write`]), not as a `Value` tree.
 pub fn to_chat_request_with(body: &[u8], cache_hints: bool) -> Result<Vec<u8>, ApiError> {
     let request: Map<String, Value> = crate::json::from_slice(body).map_err(|err| {
         ApiError::invalid_request(format!(
             "the request body is not a valid Messages request: {err}"
         ))
     })?;
-    let chat = convert(&request, cache_hints)?;
-    serde_json::to_vec(&Value::Object(chat))
-        .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))
+    convert(&request, cache_hints)
 }
 
 fn invalid(message: impl Into<String>, param: &str) -> ApiError {
@@ -61,40 +63,36 @@ fn unsupported(path: &str, why: &str) -> ApiError {
     .with_code("unsupported_field")
 }
 
-fn convert(
-    request: &Map<String, Value>,
-    cache_hints: bool,
-) -> Result<Map<String, Value>, ApiError> {
-    let mut chat = Map::new();
-    let mut messages: Vec<Value> = Vec::new();
+fn convert(request: &Map<String, Value>, cache_hints: bool) -> Result<Vec<u8>, ApiError> {
+    let mut chat = SortedObject::default();
+    let mut messages = Array::default();
     for (key, value) in request {
         match key.as_str() {
-            "model" => {
-                chat.insert("model".into(), value.clone());
-            }
+            "model" => chat.value("model", value),
             "max_tokens" => {
-                let n = value
-                    .as_u64()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| invalid("`max_tokens` must be an integer ≥ 1", "max_tokens"))?;
-                chat.insert("max_completion_tokens".into(), n.into());
+                if value.as_u64().is_none_or(|n| n < 1) {
+                    return Err(invalid("`max_tokens` must be an integer ≥ 1", "max_tokens"));
+                }
+                chat.value("max_completion_tokens", value);
             }
             "messages" | "system" => {}
             "stream" => {
                 let stream = value
                     .as_bool()
                     .ok_or_else(|| invalid("`stream` must be a boolean", "stream"))?;
-                chat.insert("stream".into(), stream.into());
                 if stream {
+                    chat.raw("stream", b"true");
                     // Anthropic's stream always ends with its usage; the Chat one when asked.
-                    chat.insert("stream_options".into(), json!({"include_usage": true}));
+                    chat.raw("stream_options", br#"{"include_usage":true}"#);
+                } else {
+                    chat.raw("stream", b"false");
                 }
             }
             "temperature" | "top_p" => {
                 if !value.is_number() {
                     return Err(invalid(format!("`{key}` must be a number"), key));
                 }
-                chat.insert(key.clone(), value.clone());
+                chat.value(key, value);
             }
             "stop_sequences" => {
                 let all_strings = value
@@ -107,7 +105,7 @@ fn convert(
                     ));
                 }
                 if value.as_array().is_some_and(|a| !a.is_empty()) {
-                    chat.insert("stop".into(), value.clone());
+                    chat.value("stop", value);
                 }
             }
             "metadata" => {
@@ -116,9 +114,7 @@ fn convert(
                 };
                 for (name, v) in metadata {
                     match (name.as_str(), v) {
-                        ("user_id", Value::String(user)) => {
-                            chat.insert("user".into(), user.clone().into());
-                        }
+                        ("user_id", Value::String(user)) => chat.string("user", user),
                         ("user_id", Value::Null) => {}
                         _ => {
                             return Err(unsupported(
@@ -132,7 +128,7 @@ fn convert(
             "tools" => {
                 let tools = tools(value)?;
                 if !tools.is_empty() {
-                    chat.insert("tools".into(), Value::Array(tools));
+                    chat.raw("tools", &tools.into_bytes());
                 }
             }
             "tool_choice" => tool_choice(value, &mut chat)?,
@@ -161,17 +157,24 @@ fn convert(
             .as_array()
             .is_some_and(|blocks| blocks.iter().any(|b| b.get("cache_control").is_some()));
         if cache_hints && marked {
-            // One part per non-empty block, so each breakpoint stays after its block.
-            let parts: Vec<Value> = system
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|b| b.get("text").and_then(Value::as_str) != Some(""))
-                .map(|b| with_cache_control(json!({"type": "text", "text": b["text"]}), b, true))
-                .collect();
-            messages.push(json!({"role": "system", "content": parts}));
+            // One part per non-empty block, so each breakpoint stays after its block
+            // (`system_text` checked that every block is a text block).
+            let mut parts = Array::default();
+            for block in system.as_array().into_iter().flatten() {
+                if let Some(text) = block.get("text").and_then(Value::as_str) {
+                    if !text.is_empty() {
+                        chat_write::text_part(&mut parts, text, block.get("cache_control"));
+                    }
+                }
+            }
+            chat_write::message(
+                &mut messages,
+                "system",
+                &parts.into_bytes(),
+                Array::default(),
+            );
         } else if !text.is_empty() {
-            messages.push(json!({"role": "system", "content": text}));
+            chat_write::text_message(&mut messages, "system", &text);
         }
     }
     let Some(turns) = request.get("messages").and_then(Value::as_array) else {
@@ -180,8 +183,8 @@ fn convert(
     for (i, turn) in turns.iter().enumerate() {
         convert_turn(i, turn, &mut messages, cache_hints)?;
     }
-    chat.insert("messages".into(), Value::Array(messages));
-    Ok(chat)
+    chat.raw("messages", &messages.into_bytes());
+    Ok(chat.into_bytes())
 }
 
 /// `thinking` (<https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking>),
@@ -192,7 +195,7 @@ fn convert(
 fn thinking(
     value: &Value,
     max_tokens: Option<&Value>,
-    chat: &mut Map<String, Value>,
+    chat: &mut SortedObject,
 ) -> Result<(), ApiError> {
     match value.get("type").and_then(Value::as_str) {
         Some("disabled" | "adaptive") => Ok(()),
@@ -221,8 +224,7 @@ fn thinking(
                     "max_tokens",
                 ));
             }
-            let effort = Effort::from_budget(budget).as_str();
-            chat.insert("reasoning_effort".into(), effort.into());
+            chat.string("reasoning_effort", Effort::from_budget(budget).as_str());
             Ok(())
         }
         _ => Err(invalid(
@@ -265,18 +267,17 @@ fn system_text(system: &Value) -> Result<String, ApiError> {
 fn convert_turn(
     i: usize,
     turn: &Value,
-    out: &mut Vec<Value>,
+    out: &mut Array,
     cache_hints: bool,
 ) -> Result<(), ApiError> {
     let at = format!("messages[{i}]");
     let role = turn.get("role").and_then(Value::as_str);
-    let content = turn.get("content");
-    let blocks: Vec<Value> = match content {
+    let blocks = match turn.get("content") {
         Some(Value::String(text)) => {
-            out.push(json!({"role": role_name(role, &at)?, "content": text}));
+            chat_write::text_message(out, role_name(role, &at)?, text);
             return Ok(());
         }
-        Some(Value::Array(blocks)) => blocks.clone(),
+        Some(Value::Array(blocks)) => blocks,
         _ => {
             return Err(invalid(
                 format!("`{at}.content` must be a string or a list of content blocks"),
@@ -285,8 +286,8 @@ fn convert_turn(
         }
     };
     match role_name(role, &at)? {
-        "user" => user_turn(&at, &blocks, out, cache_hints),
-        _ => assistant_turn(&at, &blocks, out),
+        "user" => user_turn(&at, blocks, out, cache_hints),
+        _ => assistant_turn(&at, blocks, out),
     }
 }
 
@@ -313,24 +314,31 @@ fn block_type<'a>(block: &'a Value, at: &str) -> Result<&'a str, ApiError> {
 fn user_turn(
     at: &str,
     blocks: &[Value],
-    out: &mut Vec<Value>,
+    out: &mut Array,
     cache_hints: bool,
 ) -> Result<(), ApiError> {
-    let mut parts: Vec<Value> = Vec::new();
+    let mut parts = Array::default();
     for (j, block) in blocks.iter().enumerate() {
         let at = format!("{at}.content[{j}]");
+        // The block's `cache_control`, when kept on the part.
+        let control = block.get("cache_control").filter(|_| cache_hints);
         match block_type(block, &at)? {
-            "text" => {
-                if let Some(part) = text_part(block, &at)? {
-                    parts.push(with_cache_control(part, block, cache_hints));
+            "text" => match block.get("text") {
+                // An empty text block carries nothing.
+                Some(Value::String(text)) if text.is_empty() => {}
+                Some(Value::String(text)) => chat_write::text_part(&mut parts, text, control),
+                _ => {
+                    return Err(invalid(
+                        format!("`{at}.text` must be a string"),
+                        &format!("{at}.text"),
+                    ))
                 }
+            },
+            "image" => {
+                let url = image_url(block, &at)?;
+                chat_write::image_part(&mut parts, &url, None, control);
             }
-            "image" => parts.push(with_cache_control(
-                image_part(block, &at)?,
-                block,
-                cache_hints,
-            )),
-            "tool_result" => out.push(tool_message(block, &at)?),
+            "tool_result" => tool_message(block, &at, out)?,
             other => {
                 return Err(unsupported(
                     &format!("{at}.type"),
@@ -340,33 +348,14 @@ fn user_turn(
         }
     }
     if !parts.is_empty() {
-        out.push(json!({"role": "user", "content": parts}));
+        chat_write::message(out, "user", &parts.into_bytes(), Array::default());
     }
     Ok(())
 }
 
-/// `part` with the Messages `block`'s `cache_control`, when kept.
-fn with_cache_control(mut part: Value, block: &Value, cache_hints: bool) -> Value {
-    if let (true, Some(control)) = (cache_hints, block.get("cache_control")) {
-        part["cache_control"] = control.clone();
-    }
-    part
-}
-
-fn text_part(block: &Value, at: &str) -> Result<Option<Value>, ApiError> {
-    match block.get("text") {
-        Some(Value::String(text)) if text.is_empty() => Ok(None),
-        Some(Value::String(text)) => Ok(Some(json!({"type": "text", "text": text}))),
-        _ => Err(invalid(
-            format!("`{at}.text` must be a string"),
-            &format!("{at}.text"),
-        )),
-    }
-}
-
 /// <https://docs.anthropic.com/en/docs/build-with-claude/vision>: `base64` with a
 /// `media_type`, or `url`.
-fn image_part(block: &Value, at: &str) -> Result<Value, ApiError> {
+fn image_url(block: &Value, at: &str) -> Result<String, ApiError> {
     let source = block.get("source");
     let kind = source.and_then(|s| s.get("type")).and_then(Value::as_str);
     let field = |name: &str| {
@@ -380,20 +369,22 @@ fn image_part(block: &Value, at: &str) -> Result<Value, ApiError> {
                 )
             })
     };
-    let url = match kind {
-        Some("base64") => format!("data:{};base64,{}", field("media_type")?, field("data")?),
-        Some("url") => field("url")?.to_string(),
-        _ => {
-            return Err(unsupported(
-                &format!("{at}.source.type"),
-                "only `base64` and `url` image sources can be carried",
-            ))
-        }
-    };
-    Ok(json!({"type": "image_url", "image_url": {"url": url}}))
+    match kind {
+        Some("base64") => Ok(format!(
+            "data:{};base64,{}",
+            field("media_type")?,
+            field("data")?
+        )),
+        Some("url") => Ok(field("url")?.to_string()),
+        _ => Err(unsupported(
+            &format!("{at}.source.type"),
+            "only `base64` and `url` image sources can be carried",
+        )),
+    }
 }
 
-fn tool_message(block: &Value, at: &str) -> Result<Value, ApiError> {
+/// A `tool_result` block → a `tool` message.
+fn tool_message(block: &Value, at: &str, out: &mut Array) -> Result<(), ApiError> {
     let id = block
         .get("tool_use_id")
         .and_then(Value::as_str)
@@ -438,12 +429,13 @@ fn tool_message(block: &Value, at: &str) -> Result<Value, ApiError> {
     if block.get("is_error").and_then(Value::as_bool) == Some(true) {
         text = format!("Error: {text}");
     }
-    Ok(json!({"role": "tool", "tool_call_id": id, "content": text}))
+    chat_write::tool_message(out, id, &text);
+    Ok(())
 }
 
-fn assistant_turn(at: &str, blocks: &[Value], out: &mut Vec<Value>) -> Result<(), ApiError> {
+fn assistant_turn(at: &str, blocks: &[Value], out: &mut Array) -> Result<(), ApiError> {
     let mut text = String::new();
-    let mut calls: Vec<Value> = Vec::new();
+    let mut calls = Array::default();
     for (j, block) in blocks.iter().enumerate() {
         let at = format!("{at}.content[{j}]");
         match block_type(block, &at)? {
@@ -461,9 +453,14 @@ fn assistant_turn(at: &str, blocks: &[Value], out: &mut Vec<Value>) -> Result<()
                         &at,
                     ));
                 };
-                let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
-                calls.push(json!({"id": id, "type": "function",
-                    "function": {"name": name, "arguments": input.to_string()}}));
+                // `input` as the `arguments` JSON text; none is `{}`.
+                let mut arguments = Vec::new();
+                match block.get("input") {
+                    Some(input) => json_write::value(&mut arguments, input),
+                    None => arguments.extend_from_slice(b"{}"),
+                }
+                let arguments = String::from_utf8(arguments).unwrap_or_default();
+                chat_write::tool_call(&mut calls, id, name, &arguments);
             }
             // Earlier turns' thinking: Anthropic's API itself leaves it out of the context.
             "thinking" | "redacted_thinking" => {}
@@ -475,31 +472,24 @@ fn assistant_turn(at: &str, blocks: &[Value], out: &mut Vec<Value>) -> Result<()
             }
         }
     }
-    let mut message = Map::new();
-    message.insert("role".into(), "assistant".into());
-    message.insert(
-        "content".into(),
-        if text.is_empty() && !calls.is_empty() {
-            Value::Null
-        } else {
-            text.into()
-        },
-    );
-    if !calls.is_empty() {
-        message.insert("tool_calls".into(), Value::Array(calls));
+    let mut content = Vec::new();
+    if text.is_empty() && !calls.is_empty() {
+        content.extend_from_slice(b"null");
+    } else {
+        json_write::string(&mut content, &text);
     }
-    out.push(Value::Object(message));
+    chat_write::message(out, "assistant", &content, calls);
     Ok(())
 }
 
 /// `tools`: custom tools (<https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/overview>)
 /// become functions; Anthropic's server and client tools (`web_search_…`, `bash_…`, …) have no
 /// equivalent.
-fn tools(value: &Value) -> Result<Vec<Value>, ApiError> {
+fn tools(value: &Value) -> Result<Array, ApiError> {
     let Some(tools) = value.as_array() else {
         return Err(invalid("`tools` must be a list", "tools"));
     };
-    let mut out = Vec::with_capacity(tools.len());
+    let mut out = Array::default();
     for (i, tool) in tools.iter().enumerate() {
         let at = format!("tools[{i}]");
         if let Some(kind) = tool.get("type").and_then(Value::as_str) {
@@ -516,34 +506,33 @@ fn tools(value: &Value) -> Result<Vec<Value>, ApiError> {
                 &format!("{at}.name"),
             )
         })?;
-        let mut function = Map::new();
-        function.insert("name".into(), name.into());
-        if let Some(description) = tool.get("description").and_then(Value::as_str) {
-            function.insert("description".into(), description.into());
-        }
-        let schema = tool.get("input_schema").cloned().ok_or_else(|| {
+        let schema = tool.get("input_schema").ok_or_else(|| {
             invalid(
                 format!("`{at}.input_schema`: Field required"),
                 &format!("{at}.input_schema"),
             )
         })?;
-        function.insert("parameters".into(), schema);
-        out.push(json!({"type": "function", "function": function}));
+        chat_write::function(out.item(), |function| {
+            if let Some(description) = tool.get("description").and_then(Value::as_str) {
+                function.string("description", description);
+            }
+            function.string("name", name).value("parameters", schema);
+        });
     }
     Ok(out)
 }
 
-fn tool_choice(value: &Value, chat: &mut Map<String, Value>) -> Result<(), ApiError> {
-    let choice = match value.get("type").and_then(Value::as_str) {
-        Some("auto") => json!("auto"),
-        Some("any") => json!("required"),
-        Some("none") => json!("none"),
+fn tool_choice(value: &Value, chat: &mut SortedObject) -> Result<(), ApiError> {
+    match value.get("type").and_then(Value::as_str) {
+        Some("auto") => chat.string("tool_choice", "auto"),
+        Some("any") => chat.string("tool_choice", "required"),
+        Some("none") => chat.string("tool_choice", "none"),
         Some("tool") => {
             let name = value
                 .get("name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid("`tool_choice.name`: Field required", "tool_choice.name"))?;
-            json!({"type": "function", "function": {"name": name}})
+            chat_write::named_function(chat.field("tool_choice"), name);
         }
         _ => {
             return Err(invalid(
@@ -551,14 +540,13 @@ fn tool_choice(value: &Value, chat: &mut Map<String, Value>) -> Result<(), ApiEr
                 "tool_choice.type",
             ))
         }
-    };
-    chat.insert("tool_choice".into(), choice);
+    }
     if value
         .get("disable_parallel_tool_use")
         .and_then(Value::as_bool)
         == Some(true)
     {
-        chat.insert("parallel_tool_calls".into(), false.into());
+        chat.raw("parallel_tool_calls", b"false");
     }
     Ok(())
 }

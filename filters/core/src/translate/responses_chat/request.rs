@@ -26,7 +26,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
+use crate::json_write::{self, Array, Object, SortedObject};
 use crate::schema::responses::{Echo, Reasoning};
+use crate::translate::chat_write;
 use crate::translate::request_fields::invalid;
 
 /// A request field and what became of it, for the error of a refused one.
@@ -56,17 +58,16 @@ pub fn to_chat(body: &[u8], provider: &str) -> Result<ChatRequest, ApiError> {
             "the request body is not a valid Responses request: {err}"
         ))
     })?;
-    let mut chat = Map::new();
+    // The Chat body is written as it is built ([`json_write`]), not as a `Value` tree.
+    let mut chat = SortedObject::default();
     let mut echo = Echo::default();
     let mut stream = false;
-    let mut messages: Vec<Value> = Vec::new();
+    let mut messages: Vec<Message> = Vec::new();
     let mut input = None;
     // `null` is the default of every field: absent.
     for (name, value) in request.into_iter().filter(|(_, v)| !v.is_null()) {
         match name.as_str() {
-            "model" => {
-                chat.insert(name, value);
-            }
+            "model" => chat.value("model", &value),
             "input" => input = Some(value),
             "instructions" => {
                 let Value::String(text) = value else {
@@ -75,11 +76,11 @@ pub fn to_chat(body: &[u8], provider: &str) -> Result<ChatRequest, ApiError> {
                 echo.instructions = Some(text);
             }
             "tools" => {
-                chat.insert("tools".into(), tools(&value, provider)?);
+                chat.raw("tools", &tools(&value, provider)?);
                 echo.tools = value;
             }
             "tool_choice" => {
-                chat.insert("tool_choice".into(), tool_choice(&value)?);
+                tool_choice(&value, chat.field("tool_choice"))?;
                 echo.tool_choice = value;
             }
             "parallel_tool_calls" => {
@@ -90,7 +91,7 @@ pub fn to_chat(body: &[u8], provider: &str) -> Result<ChatRequest, ApiError> {
                     )
                 })?;
                 echo.parallel_tool_calls = parallel;
-                chat.insert(name, value);
+                chat.value("parallel_tool_calls", &value);
             }
             "reasoning" => echo.reasoning = reasoning(value, &mut chat)?,
             "text" => echo.text = text(value, &mut chat)?,
@@ -102,7 +103,7 @@ pub fn to_chat(body: &[u8], provider: &str) -> Result<ChatRequest, ApiError> {
                     )
                 })?;
                 echo.max_output_tokens = Some(max);
-                chat.insert("max_completion_tokens".into(), value);
+                chat.value("max_completion_tokens", &value);
             }
             "temperature" | "top_p" => {
                 let number = value
@@ -110,14 +111,15 @@ pub fn to_chat(body: &[u8], provider: &str) -> Result<ChatRequest, ApiError> {
                     .ok_or_else(|| invalid(format!("`{name}` must be a number"), name.as_str()))?;
                 if name == "temperature" {
                     echo.temperature = Some(number);
+                    chat.value("temperature", &value);
                 } else {
                     echo.top_p = Some(number);
+                    chat.value("top_p", &value);
                 }
-                chat.insert(name, value);
             }
             "user" => {
                 echo.user = value.as_str().map(str::to_string);
-                chat.insert(name, value);
+                chat.value("user", &value);
             }
             "stream" => {
                 stream = value
@@ -165,11 +167,11 @@ pub fn to_chat(body: &[u8], provider: &str) -> Result<ChatRequest, ApiError> {
         }
     }
     if let Some(instructions) = &echo.instructions {
-        messages.push(json!({"role": "system", "content": instructions}));
+        messages.push(Message::text("system", instructions));
     }
     match input {
         None => return Err(invalid("`input` is required", "input")),
-        Some(Value::String(text)) => messages.push(json!({"role": "user", "content": text})),
+        Some(Value::String(text)) => messages.push(Message::text("user", &text)),
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
                 push_item(&mut messages, item, i)?;
@@ -182,23 +184,65 @@ pub fn to_chat(body: &[u8], provider: &str) -> Result<ChatRequest, ApiError> {
             ))
         }
     }
-    chat.insert("messages".into(), Value::Array(messages));
-    if stream {
-        chat.insert("stream".into(), Value::Bool(true));
-        // The stream's last chunk then carries the usage `response.completed` reports.
-        chat.insert("stream_options".into(), json!({"include_usage": true}));
+    let mut out = Array::default();
+    for message in messages {
+        match message {
+            Message::Turn {
+                role,
+                content,
+                tool_calls,
+            } => chat_write::message(&mut out, role, &content, tool_calls),
+            Message::Tool { call_id, output } => {
+                chat_write::tool_message(&mut out, &call_id, &output)
+            }
+        }
     }
-    let body = serde_json::to_vec(&Value::Object(chat))
-        .map_err(|err| ApiError::invalid_request(format!("the request body: {err}")))?;
-    Ok(ChatRequest { body, echo, stream })
+    chat.raw("messages", &out.into_bytes());
+    if stream {
+        chat.raw("stream", b"true");
+        // The stream's last chunk then carries the usage `response.completed` reports.
+        chat.raw("stream_options", br#"{"include_usage":true}"#);
+    }
+    Ok(ChatRequest {
+        body: chat.into_bytes(),
+        echo,
+        stream,
+    })
+}
+
+/// A Chat message as it is put together (a turn's function calls join the assistant message
+/// before them).
+enum Message {
+    Turn {
+        role: &'static str,
+        /// Encoded: a string, parts, or `null`.
+        content: Vec<u8>,
+        tool_calls: Array,
+    },
+    Tool {
+        call_id: String,
+        output: String,
+    },
+}
+
+impl Message {
+    fn text(role: &'static str, text: &str) -> Self {
+        let mut content = Vec::new();
+        json_write::string(&mut content, text);
+        Self::Turn {
+            role,
+            content,
+            tool_calls: Array::default(),
+        }
+    }
 }
 
 /// `tools`: function tools become Chat's `{type, function}`; a built-in tool is a 400 naming it.
-fn tools(value: &Value, provider: &str) -> Result<Value, ApiError> {
+fn tools(value: &Value, provider: &str) -> Result<Vec<u8>, ApiError> {
     let Value::Array(list) = value else {
         return Err(invalid("`tools` must be an array", "tools"));
     };
-    let mut out = Vec::with_capacity(list.len());
+    let mut out = Array::default();
     for (i, tool) in list.iter().enumerate() {
         let kind = tool.get("type").and_then(Value::as_str).unwrap_or_default();
         if kind != "function" {
@@ -216,23 +260,28 @@ fn tools(value: &Value, provider: &str) -> Result<Value, ApiError> {
                 format!("tools[{i}].name"),
             ));
         };
-        let mut function = Map::new();
-        function.insert("name".into(), Value::String(name.to_string()));
-        for field in ["description", "parameters", "strict"] {
-            if let Some(v) = tool.get(field).filter(|v| !v.is_null()) {
-                function.insert(field.into(), v.clone());
+        let present = |field: &str| tool.get(field).filter(|v| !v.is_null());
+        chat_write::function(out.item(), |function| {
+            if let Some(v) = present("description") {
+                function.value("description", v);
             }
-        }
-        out.push(json!({"type": "function", "function": function}));
+            function.string("name", name);
+            for field in ["parameters", "strict"] {
+                if let Some(v) = present(field) {
+                    function.value(field, v);
+                }
+            }
+        });
     }
-    Ok(Value::Array(out))
+    Ok(out.into_bytes())
 }
 
 /// `tool_choice`: the modes as they are; `{"type":"function","name"}` → Chat's nested name.
-fn tool_choice(value: &Value) -> Result<Value, ApiError> {
+fn tool_choice(value: &Value, out: &mut Vec<u8>) -> Result<(), ApiError> {
     match value {
         Value::String(mode) if matches!(mode.as_str(), "none" | "auto" | "required") => {
-            Ok(value.clone())
+            json_write::string(out, mode);
+            Ok(())
         }
         Value::Object(choice) if choice.get("type").and_then(Value::as_str) == Some("function") => {
             let name = choice.get("name").and_then(Value::as_str).ok_or_else(|| {
@@ -241,7 +290,8 @@ fn tool_choice(value: &Value) -> Result<Value, ApiError> {
                     "tool_choice.name",
                 )
             })?;
-            Ok(json!({"type": "function", "function": {"name": name}}))
+            chat_write::named_function(out, name);
+            Ok(())
         }
         Value::Object(choice) => {
             let kind = choice
@@ -261,7 +311,7 @@ fn tool_choice(value: &Value) -> Result<Value, ApiError> {
 }
 
 /// `reasoning.effort` → `reasoning_effort`; `summary` is echoed only.
-fn reasoning(value: Value, chat: &mut Map<String, Value>) -> Result<Reasoning, ApiError> {
+fn reasoning(value: Value, chat: &mut SortedObject<'_>) -> Result<Reasoning, ApiError> {
     let Value::Object(fields) = value else {
         return Err(invalid("`reasoning` must be an object", "reasoning"));
     };
@@ -278,7 +328,7 @@ fn reasoning(value: Value, chat: &mut Map<String, Value>) -> Result<Reasoning, A
         match name.as_str() {
             "effort" => {
                 let effort = text()?;
-                chat.insert("reasoning_effort".into(), Value::String(effort.clone()));
+                chat.string("reasoning_effort", &effort);
                 echo.effort = Some(effort);
             }
             // `generate_summary` is the deprecated spelling of `summary`.
@@ -296,20 +346,16 @@ fn reasoning(value: Value, chat: &mut Map<String, Value>) -> Result<Reasoning, A
 
 /// `text.format` → `response_format`; `text.verbosity` other than the default goes on as
 /// Chat's `verbosity` (the inner translator refuses it where the backend has none).
-fn text(value: Value, chat: &mut Map<String, Value>) -> Result<Value, ApiError> {
+fn text(value: Value, chat: &mut SortedObject<'_>) -> Result<Value, ApiError> {
     let Value::Object(fields) = &value else {
         return Err(invalid("`text` must be an object", "text"));
     };
     for (name, field) in fields.iter().filter(|(_, v)| !v.is_null()) {
         match name.as_str() {
-            "format" => {
-                if let Some(format) = response_format(field)? {
-                    chat.insert("response_format".into(), format);
-                }
-            }
+            "format" => response_format(field, chat)?,
             "verbosity" => {
                 if field.as_str() != Some("medium") {
-                    chat.insert("verbosity".into(), field.clone());
+                    chat.value("verbosity", field);
                 }
             }
             _ => {
@@ -331,28 +377,36 @@ fn text(value: Value, chat: &mut Map<String, Value>) -> Result<Value, ApiError> 
 
 /// `text.format`: `{type: "json_schema", name, schema, strict, description}` (flat) becomes
 /// Chat's `{type: "json_schema", json_schema: {…}}`; `json_object` stays; `text` asks nothing.
-fn response_format(format: &Value) -> Result<Option<Value>, ApiError> {
+fn response_format(format: &Value, chat: &mut SortedObject<'_>) -> Result<(), ApiError> {
     let kind = format
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or_default();
     match kind {
-        "text" => Ok(None),
-        "json_object" => Ok(Some(json!({"type": "json_object"}))),
+        "text" => Ok(()),
+        "json_object" => {
+            chat.raw("response_format", br#"{"type":"json_object"}"#);
+            Ok(())
+        }
         "json_schema" => {
-            let mut schema = Map::new();
-            for field in ["name", "schema", "strict", "description"] {
-                if let Some(v) = format.get(field).filter(|v| !v.is_null()) {
-                    schema.insert(field.into(), v.clone());
-                }
-            }
-            if !schema.contains_key("name") {
+            let present = |field: &str| format.get(field).filter(|v| !v.is_null());
+            if present("name").is_none() {
                 return Err(invalid(
                     "a `json_schema` format needs a `name`",
                     "text.format.name",
                 ));
             }
-            Ok(Some(json!({"type": "json_schema", "json_schema": schema})))
+            let mut out = Object::new(chat.field("response_format"));
+            let mut schema = Object::new(out.field("json_schema"));
+            for field in ["description", "name", "schema", "strict"] {
+                if let Some(v) = present(field) {
+                    schema.value(field, v);
+                }
+            }
+            schema.end();
+            out.string("type", "json_schema");
+            out.end();
+            Ok(())
         }
         other => Err(invalid(
             format!("`text.format` of type `{other}` is not supported"),
@@ -378,7 +432,7 @@ fn include(value: &Value) -> Result<(), ApiError> {
 }
 
 /// One input item onto the Chat messages.
-fn push_item(messages: &mut Vec<Value>, item: Value, i: usize) -> Result<(), ApiError> {
+fn push_item(messages: &mut Vec<Message>, item: Value, i: usize) -> Result<(), ApiError> {
     let at = format!("input[{i}]");
     let Value::Object(mut item) = item else {
         return Err(invalid("an input item must be an object", at));
@@ -396,50 +450,52 @@ fn push_item(messages: &mut Vec<Value>, item: Value, i: usize) -> Result<(), Api
     };
     match kind.as_str() {
         "message" => {
-            let role = item
-                .get("role")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            if !matches!(role.as_str(), "user" | "system" | "developer" | "assistant") {
-                return Err(invalid(
-                    "a message's `role` must be user, system, developer or assistant",
-                    format!("{at}.role"),
-                ));
-            }
-            let content = message_content(item.remove("content"), &role, &at)?;
-            messages.push(json!({"role": role, "content": content}));
+            let role = match item.get("role").and_then(Value::as_str) {
+                Some("user") => "user",
+                Some("system") => "system",
+                Some("developer") => "developer",
+                Some("assistant") => "assistant",
+                _ => {
+                    return Err(invalid(
+                        "a message's `role` must be user, system, developer or assistant",
+                        format!("{at}.role"),
+                    ))
+                }
+            };
+            let content = message_content(item.remove("content"), role, &at)?;
+            messages.push(Message::Turn {
+                role,
+                content,
+                tool_calls: Array::default(),
+            });
         }
         "function_call" => {
             let field = |name: &str| {
-                item.get(name)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        invalid(
-                            format!("a `function_call` item needs `{name}`"),
-                            format!("{at}.{name}"),
-                        )
-                    })
+                item.get(name).and_then(Value::as_str).ok_or_else(|| {
+                    invalid(
+                        format!("a `function_call` item needs `{name}`"),
+                        format!("{at}.{name}"),
+                    )
+                })
             };
-            let call = json!({
-                "id": field("call_id")?,
-                "type": "function",
-                "function": {"name": field("name")?, "arguments": field("arguments")?},
-            });
+            let (id, name, arguments) = (field("call_id")?, field("name")?, field("arguments")?);
             // Calls of one turn, and the text before them, are one assistant message in Chat.
-            if let Some(Value::Object(last)) = messages.last_mut() {
-                if last.get("role").and_then(Value::as_str) == Some("assistant") {
-                    match last.get_mut("tool_calls") {
-                        Some(Value::Array(calls)) => calls.push(call),
-                        _ => {
-                            last.insert("tool_calls".into(), Value::Array(vec![call]));
-                        }
-                    }
-                    return Ok(());
-                }
+            if let Some(Message::Turn {
+                role: "assistant",
+                tool_calls,
+                ..
+            }) = messages.last_mut()
+            {
+                chat_write::tool_call(tool_calls, id, name, arguments);
+                return Ok(());
             }
-            messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]}));
+            let mut tool_calls = Array::default();
+            chat_write::tool_call(&mut tool_calls, id, name, arguments);
+            messages.push(Message::Turn {
+                role: "assistant",
+                content: b"null".to_vec(),
+                tool_calls,
+            });
         }
         "function_call_output" => {
             let call_id = item.get("call_id").and_then(Value::as_str).ok_or_else(|| {
@@ -472,7 +528,10 @@ fn push_item(messages: &mut Vec<Value>, item: Value, i: usize) -> Result<(), Api
                         ))
                     }
                 };
-            messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": output}));
+            messages.push(Message::Tool {
+                call_id: call_id.to_string(),
+                output,
+            });
         }
         // Earlier turns' reasoning: Chat takes none back (documented).
         "reasoning" => {}
@@ -487,10 +546,14 @@ fn push_item(messages: &mut Vec<Value>, item: Value, i: usize) -> Result<(), Api
     Ok(())
 }
 
-/// A message's `content`: a string, or parts → Chat's string or parts.
-fn message_content(content: Option<Value>, role: &str, at: &str) -> Result<Value, ApiError> {
+/// A message's `content`: a string, or parts → Chat's string or parts, encoded.
+fn message_content(content: Option<Value>, role: &str, at: &str) -> Result<Vec<u8>, ApiError> {
     let parts = match content {
-        Some(Value::String(text)) => return Ok(Value::String(text)),
+        Some(Value::String(text)) => {
+            let mut out = Vec::new();
+            json_write::string(&mut out, &text);
+            return Ok(out);
+        }
         Some(Value::Array(parts)) => parts,
         _ => {
             return Err(invalid(
@@ -499,20 +562,21 @@ fn message_content(content: Option<Value>, role: &str, at: &str) -> Result<Value
             ))
         }
     };
-    let mut out = Vec::with_capacity(parts.len());
+    let mut out = Array::default();
     for (j, part) in parts.into_iter().enumerate() {
         let at = format!("{at}.content[{j}]");
         let kind = part.get("type").and_then(Value::as_str).unwrap_or_default();
         let text = |name: &str| {
             part.get(name)
                 .and_then(Value::as_str)
-                .map(str::to_string)
                 .ok_or_else(|| invalid(format!("a `{kind}` part needs `{name}`"), at.clone()))
         };
-        let mapped = match kind {
-            "input_text" | "output_text" => json!({"type": "text", "text": text("text")?}),
+        match kind {
+            "input_text" | "output_text" => chat_write::text_part(&mut out, text("text")?, None),
             // An earlier refusal of the assistant's, kept as what it said.
-            "refusal" if role == "assistant" => json!({"type": "text", "text": text("refusal")?}),
+            "refusal" if role == "assistant" => {
+                chat_write::text_part(&mut out, text("refusal")?, None)
+            }
             "input_image" if role != "assistant" => {
                 let url = part
                     .get("image_url")
@@ -524,12 +588,8 @@ fn message_content(content: Option<Value>, role: &str, at: &str) -> Result<Value
                             format!("{at}.image_url"),
                         )
                     })?;
-                let mut image = Map::new();
-                image.insert("url".into(), Value::String(url.to_string()));
-                if let Some(detail) = part.get("detail").filter(|d| !d.is_null()) {
-                    image.insert("detail".into(), detail.clone());
-                }
-                json!({"type": "image_url", "image_url": image})
+                let detail = part.get("detail").filter(|d| !d.is_null());
+                chat_write::image_part(&mut out, url, detail, None);
             }
             other => {
                 return Err(invalid(
@@ -539,10 +599,9 @@ fn message_content(content: Option<Value>, role: &str, at: &str) -> Result<Value
                     at,
                 ))
             }
-        };
-        out.push(mapped);
+        }
     }
-    Ok(Value::Array(out))
+    Ok(out.into_bytes())
 }
 
 /// The Chat field a refusal of the inner translator names → the Responses field the client
