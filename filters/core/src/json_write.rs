@@ -1,7 +1,7 @@
 //! JSON written straight into bytes, for bodies built from parts (the client adapters' Chat
-//! requests): no `serde_json::Value` tree is built only to be encoded, which cost the translate
-//! module a tree's construction, insertion and drop code at every place a body is put together
-//! (issue #16, module size).
+//! requests, the Messages adapter's answers and stream events): no `serde_json::Value` tree is
+//! built only to be encoded, which cost the translate module a tree's construction, insertion
+//! and drop code at every place a body is put together (issue #16, module size).
 //!
 //! Strings and copied values are encoded by `serde_json` itself, and objects are written with
 //! their keys in the order `serde_json::Map` (a sorted map without the `preserve_order`
@@ -21,6 +21,12 @@ pub fn string(out: &mut Vec<u8>, text: &str) {
 pub fn value(out: &mut Vec<u8>, value: &Value) {
     // A Value's keys are strings and a Vec cannot fail: nothing to report.
     let _ = serde_json::to_writer(out, value);
+}
+
+/// `n` in decimal.
+pub fn number(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0; crate::text::MAX_DIGITS];
+    out.extend_from_slice(crate::text::decimal(n, &mut digits));
 }
 
 /// `"key":`, after a comma unless it is the first.
@@ -59,6 +65,11 @@ impl<'a> Object<'a> {
 
     pub fn value(&mut self, name: &str, v: &Value) -> &mut Self {
         value(self.field(name), v);
+        self
+    }
+
+    pub fn number(&mut self, name: &str, n: u64) -> &mut Self {
+        number(self.field(name), n);
         self
     }
 

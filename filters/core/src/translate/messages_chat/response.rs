@@ -11,37 +11,82 @@
 //! apart from input).
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::dialect;
 use crate::error::{ApiError, ErrorType};
+use crate::json_write::{self, Array, Object};
 use crate::schema::openai::Usage;
 use crate::schema::responses::{ChatAnswer, ChatChunk, ChatToolCall, ChunkError};
 use crate::sse;
 use crate::translate::{truncated_stream_error, unreadable_answer};
 
+// Bodies and events are written straight into bytes ([`json_write`]: keys in byte order, as
+// the `serde_json::Value` trees this module built before kept them), not as `Value` trees.
+
 /// Anthropic's usage object for Chat usage: Anthropic counts cache reads and writes apart from
 /// `input_tokens`, Chat inside `prompt_tokens`.
-fn anthropic_usage(usage: &Usage) -> Value {
+fn anthropic_usage(out: &mut Vec<u8>, usage: &Usage) {
     let (read, write) = (usage.cached_tokens(), usage.cache_write_tokens());
-    let mut out = json!({
-        "input_tokens": usage.prompt_tokens.saturating_sub(read).saturating_sub(write),
-        "output_tokens": usage.completion_tokens,
-    });
-    if read > 0 {
-        out["cache_read_input_tokens"] = read.into();
-    }
+    let mut object = Object::new(out);
     if write > 0 {
-        out["cache_creation_input_tokens"] = write.into();
+        object.number("cache_creation_input_tokens", write);
     }
-    out
+    if read > 0 {
+        object.number("cache_read_input_tokens", read);
+    }
+    object
+        .number(
+            "input_tokens",
+            usage
+                .prompt_tokens
+                .saturating_sub(read)
+                .saturating_sub(write),
+        )
+        .number("output_tokens", usage.completion_tokens);
+    object.end();
 }
 
 /// A thinking block for a non-Anthropic backend's reasoning (Chat `reasoning_content`). Its
 /// `signature` is empty: only Anthropic can sign thinking, so such a block must not be sent
 /// back to Anthropic itself (the adapter drops earlier turns' thinking for other backends).
-fn thinking_block(thinking: &str) -> Value {
-    json!({"type": "thinking", "thinking": thinking, "signature": ""})
+fn thinking_block(out: &mut Vec<u8>, thinking: &str) {
+    let mut block = Object::new(out);
+    block
+        .string("signature", "")
+        .string("thinking", thinking)
+        .string("type", "thinking");
+    block.end();
+}
+
+/// A text block.
+fn text_block(out: &mut Vec<u8>, text: &str) {
+    let mut block = Object::new(out);
+    block.string("text", text).string("type", "text");
+    block.end();
+}
+
+/// A tool_use block, its `input` already encoded.
+fn tool_use_block(out: &mut Vec<u8>, id: &str, input: &[u8], name: &str) {
+    let mut block = Object::new(out);
+    block
+        .string("id", id)
+        .raw("input", input)
+        .string("name", name)
+        .string("type", "tool_use");
+    block.end();
+}
+
+/// A stream's `error` event: `{"error": {"message", "type"}, "type": "error"}`.
+fn error_event(out: &mut Vec<u8>, kind: &str, message: &str) {
+    let mut body = Vec::new();
+    let mut event = Object::new(&mut body);
+    let mut error = Object::new(event.field("error"));
+    error.string("message", message).string("type", kind);
+    error.end();
+    event.string("type", "error");
+    event.end();
+    sse::write_event(out, "error", &body);
 }
 
 fn stop_reason(finish: &str) -> &'static str {
@@ -59,13 +104,17 @@ fn message_id(chat_id: &str) -> String {
     format!("msg_{bare}")
 }
 
-/// A tool call's `arguments` as the `input` object (empty arguments: `{}`).
-fn tool_input(arguments: &str) -> Result<Value, ApiError> {
+/// A tool call's `arguments` as the `input` object, encoded (empty arguments: `{}`).
+fn tool_input(arguments: &str) -> Result<Vec<u8>, ApiError> {
     if arguments.trim().is_empty() {
-        return Ok(json!({}));
+        return Ok(b"{}".to_vec());
     }
     match crate::json::from_str::<Value>(arguments) {
-        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(value @ Value::Object(_)) => {
+            let mut out = Vec::new();
+            json_write::value(&mut out, &value);
+            Ok(out)
+        }
         _ => Err(unreadable_answer(
             "a tool call whose arguments are not a JSON object",
         )),
@@ -156,13 +205,13 @@ impl ChatAnswerReader {
             .into_iter()
             .next()
             .ok_or_else(|| unreadable_answer("a chat completion without choices"))?;
-        let mut content = Vec::new();
+        let mut content = Array::default();
         if let Some(reasoning) = choice.message.reasoning_content.filter(|r| !r.is_empty()) {
-            content.push(thinking_block(&reasoning));
+            thinking_block(content.item(), &reasoning);
         }
         let text = choice.message.content.or(choice.message.refusal);
         if let Some(text) = text.filter(|t| !t.is_empty()) {
-            content.push(json!({"type": "text", "text": text}));
+            text_block(content.item(), &text);
         }
         for call in choice.message.tool_calls {
             // A call the client could not route: refused, not passed on with an empty name.
@@ -171,24 +220,28 @@ impl ChatAnswerReader {
                 .name
                 .ok_or_else(|| unreadable_answer("a tool call without a function name"))?;
             let arguments = call.function.arguments.unwrap_or_default();
-            content.push(
-                json!({"type": "tool_use", "id": call.id.unwrap_or_default(),
-                "name": name, "input": tool_input(&arguments)?}),
-            );
+            let input = tool_input(&arguments)?;
+            let id = call.id.unwrap_or_default();
+            tool_use_block(content.item(), &id, &input, &name);
         }
         let usage = answer.usage.unwrap_or_default();
         self.usage = Some(usage);
-        let message = json!({
-            "id": message_id(&answer.id),
-            "type": "message",
-            "role": "assistant",
-            "model": answer.model,
-            "content": content,
-            "stop_reason": stop_reason(choice.finish_reason.as_deref().unwrap_or("stop")),
-            "stop_sequence": null,
-            "usage": anthropic_usage(&usage),
-        });
-        serde_json::to_vec(&message).map_err(|_| unreadable_answer("a message"))
+        let mut body = Vec::new();
+        let mut message = Object::new(&mut body);
+        message
+            .raw("content", &content.into_bytes())
+            .string("id", &message_id(&answer.id))
+            .string("model", &answer.model)
+            .string("role", "assistant")
+            .string(
+                "stop_reason",
+                stop_reason(choice.finish_reason.as_deref().unwrap_or("stop")),
+            )
+            .raw("stop_sequence", b"null")
+            .string("type", "message");
+        anthropic_usage(message.field("usage"), &usage);
+        message.end();
+        Ok(body)
     }
 }
 
@@ -289,23 +342,38 @@ impl AnswerStream {
             return;
         }
         self.started = true;
-        let start = json!({"type": "message_start", "message": {
-            "id": message_id(id), "type": "message", "role": "assistant", "content": [],
-            "model": model, "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 0, "output_tokens": 0}}});
-        write(out, "message_start", &start);
-        write(out, "ping", &json!({"type": "ping"}));
+        let mut body = Vec::new();
+        let mut start = Object::new(&mut body);
+        let mut message = Object::new(start.field("message"));
+        message
+            .raw("content", b"[]")
+            .string("id", &message_id(id))
+            .string("model", model)
+            .string("role", "assistant")
+            .raw("stop_reason", b"null")
+            .raw("stop_sequence", b"null")
+            .string("type", "message")
+            .raw("usage", br#"{"input_tokens":0,"output_tokens":0}"#);
+        message.end();
+        start.string("type", "message_start");
+        start.end();
+        sse::write_event(out, "message_start", &body);
+        sse::write_event(out, "ping", br#"{"type":"ping"}"#);
     }
 
-    fn open_block(&mut self, block: Value, out: &mut Vec<u8>) -> u32 {
+    /// Opens the next block, written by `block`.
+    fn open_block(&mut self, out: &mut Vec<u8>, block: impl FnOnce(&mut Vec<u8>)) -> u32 {
         self.close(out);
         let index = self.next_block;
         self.next_block += 1;
-        write(
-            out,
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": index, "content_block": block}),
-        );
+        let mut body = Vec::new();
+        let mut event = Object::new(&mut body);
+        block(event.field("content_block"));
+        event
+            .number("index", index.into())
+            .string("type", "content_block_start");
+        event.end();
+        sse::write_event(out, "content_block_start", &body);
         index
     }
 
@@ -314,28 +382,25 @@ impl AnswerStream {
             Some(Open::Text(index) | Open::Thinking(index) | Open::Tool(index)) => index,
             None => return,
         };
-        write(
-            out,
-            "content_block_stop",
-            &json!({"type": "content_block_stop", "index": index}),
-        );
+        let mut body = Vec::new();
+        let mut event = Object::new(&mut body);
+        event
+            .number("index", index.into())
+            .string("type", "content_block_stop");
+        event.end();
+        sse::write_event(out, "content_block_stop", &body);
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<u8>) {
         let index = match self.open {
             Some(Open::Text(index)) => index,
             _ => {
-                let index = self.open_block(json!({"type": "text", "text": ""}), out);
+                let index = self.open_block(out, |block| text_block(block, ""));
                 self.open = Some(Open::Text(index));
                 index
             }
         };
-        write(
-            out,
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "text_delta", "text": text}}),
-        );
+        block_delta(out, index, "text", text, "text_delta");
     }
 
     /// A piece of the reasoning, in the open thinking block or a new one (without a
@@ -344,17 +409,12 @@ impl AnswerStream {
         let index = match self.open {
             Some(Open::Thinking(index)) => index,
             _ => {
-                let index = self.open_block(thinking_block(""), out);
+                let index = self.open_block(out, |block| thinking_block(block, ""));
                 self.open = Some(Open::Thinking(index));
                 index
             }
         };
-        write(
-            out,
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "thinking_delta", "thinking": text}}),
-        );
+        block_delta(out, index, "thinking", text, "thinking_delta");
     }
 
     fn tool_call(&mut self, call: ChatToolCall, out: &mut Vec<u8>) {
@@ -368,23 +428,15 @@ impl AnswerStream {
             Some(block) => block,
             None => {
                 let id = call.id.unwrap_or_default();
-                let block = self.open_block(
-                    json!({"type": "tool_use", "id": id, "name": name.unwrap_or_default(),
-                           "input": {}}),
-                    out,
-                );
+                let name = name.unwrap_or_default();
+                let block = self.open_block(out, |block| tool_use_block(block, &id, b"{}", &name));
                 self.open = Some(Open::Tool(block));
                 self.tool_blocks.push((call.index, block));
                 block
             }
         };
         if let Some(arguments) = arguments.filter(|a| !a.is_empty()) {
-            write(
-                out,
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": block,
-                        "delta": {"type": "input_json_delta", "partial_json": arguments}}),
-            );
+            block_delta(out, block, "partial_json", &arguments, "input_json_delta");
         }
     }
 
@@ -392,39 +444,46 @@ impl AnswerStream {
     fn finish(&mut self, out: &mut Vec<u8>) {
         self.start("", "", out);
         self.close(out);
-        let delta_usage = anthropic_usage(&self.usage.unwrap_or_default());
-        write(
-            out,
-            "message_delta",
-            &json!({"type": "message_delta",
-                    "delta": {"stop_reason": self.stop_reason.unwrap_or("end_turn"),
-                              "stop_sequence": null},
-                    "usage": delta_usage}),
-        );
-        write(out, "message_stop", &json!({"type": "message_stop"}));
+        let mut body = Vec::new();
+        let mut event = Object::new(&mut body);
+        let mut delta = Object::new(event.field("delta"));
+        delta
+            .string("stop_reason", self.stop_reason.unwrap_or("end_turn"))
+            .raw("stop_sequence", b"null");
+        delta.end();
+        event.string("type", "message_delta");
+        anthropic_usage(event.field("usage"), &self.usage.unwrap_or_default());
+        event.end();
+        sse::write_event(out, "message_delta", &body);
+        sse::write_event(out, "message_stop", br#"{"type":"message_stop"}"#);
         self.terminated = true;
     }
 
     fn fail_in_band(&mut self, out: &mut Vec<u8>, error: &ChunkError) {
-        let body = json!({"type": "error", "error": {
-            "type": stream_error_type(error.kind.as_deref()),
-            "message": error.message}});
-        write(out, "error", &body);
+        let kind = stream_error_type(error.kind.as_deref());
+        error_event(out, kind, &error.message);
         self.terminated = true;
         self.failed = true;
     }
 
     fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
-        let body = serde_json::to_value(dialect::anthropic_error(error)).unwrap_or_default();
-        write(out, "error", &body);
+        let kind = dialect::anthropic_error_type(error.status, error.kind);
+        error_event(out, kind, &error.message);
         self.terminated = true;
         self.failed = true;
     }
 }
 
-fn write(out: &mut Vec<u8>, event: &str, data: &Value) {
-    match serde_json::to_vec(data) {
-        Ok(json) => sse::write_event(out, event, &json),
-        Err(err) => log::warn!("llmgw.translate: could not encode an event: {err}"),
-    }
+/// A `content_block_delta` of block `index`: `{"delta": {field: text, "type": kind}, …}`.
+fn block_delta(out: &mut Vec<u8>, index: u32, field: &str, text: &str, kind: &str) {
+    let mut body = Vec::new();
+    let mut event = Object::new(&mut body);
+    let mut delta = Object::new(event.field("delta"));
+    delta.string(field, text).string("type", kind);
+    delta.end();
+    event
+        .number("index", index.into())
+        .string("type", "content_block_delta");
+    event.end();
+    sse::write_event(out, "content_block_delta", &body);
 }
