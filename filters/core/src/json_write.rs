@@ -73,6 +73,35 @@ impl<'a> Object<'a> {
         self
     }
 
+    pub fn opt_number(&mut self, name: &str, n: Option<u64>) -> &mut Self {
+        match n {
+            Some(n) => self.number(name, n),
+            None => self.null(name),
+        }
+    }
+
+    /// A float as `serde_json` writes it (`null` when not finite).
+    pub fn opt_float(&mut self, name: &str, n: Option<f64>) -> &mut Self {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(self.field(name), &n);
+        self
+    }
+
+    pub fn opt_string(&mut self, name: &str, text: Option<&str>) -> &mut Self {
+        match text {
+            Some(text) => self.string(name, text),
+            None => self.null(name),
+        }
+    }
+
+    pub fn bool(&mut self, name: &str, b: bool) -> &mut Self {
+        self.raw(name, if b { b"true" } else { b"false" })
+    }
+
+    pub fn null(&mut self, name: &str) -> &mut Self {
+        self.raw(name, b"null")
+    }
+
     /// A field whose value is already encoded.
     pub fn raw(&mut self, name: &str, json: &[u8]) -> &mut Self {
         self.field(name).extend_from_slice(json);

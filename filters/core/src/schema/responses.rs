@@ -7,8 +7,10 @@
 //! <https://platform.openai.com/docs/api-reference/responses-streaming>. The request is read
 //! field by field in `translate::responses_chat::request` (it is mapped, not echoed whole).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
+
+use crate::json_write::{self, Object};
 
 use super::openai::Usage;
 
@@ -16,8 +18,7 @@ use super::openai::Usage;
 // The response object
 
 /// `status` of a response and of its output items.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     InProgress,
     Completed,
@@ -26,35 +27,34 @@ pub enum Status {
 }
 
 /// `incomplete_details.reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncompleteReason {
     MaxOutputTokens,
     ContentFilter,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IncompleteDetails {
     pub reason: IncompleteReason,
 }
 
 /// `error` of a failed response. `code` is one of the codes the Responses API documents for
 /// it (`server_error`, `rate_limit_exceeded`, `invalid_prompt`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseError {
     pub code: &'static str,
     pub message: String,
 }
 
 /// `reasoning` as echoed on the response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reasoning {
     pub effort: Option<String>,
     pub summary: Option<String>,
 }
 
 /// What the request said that the response object repeats (the API echoes its settings).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Echo {
     pub instructions: Option<String>,
     pub max_output_tokens: Option<u64>,
@@ -89,7 +89,7 @@ impl Default for Echo {
 }
 
 /// A response (`object: "response"`).
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Response<'a> {
     pub id: &'a str,
     pub object: &'static str,
@@ -159,8 +159,7 @@ impl<'a> Response<'a> {
 }
 
 /// An item of `output`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputItem {
     Message {
         id: String,
@@ -196,8 +195,7 @@ impl OutputItem {
 }
 
 /// A part of an output message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputContent {
     OutputText {
         annotations: Vec<Value>,
@@ -220,9 +218,8 @@ impl OutputContent {
 }
 
 /// A part of a reasoning item's `content`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReasoningText {
-    #[serde(rename = "type")]
     pub kind: &'static str,
     pub text: String,
 }
@@ -237,7 +234,7 @@ impl ReasoningText {
 }
 
 /// `usage` of a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseUsage {
     pub input_tokens: u64,
     pub input_tokens_details: InputTokensDetails,
@@ -246,7 +243,7 @@ pub struct ResponseUsage {
     pub total_tokens: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputTokensDetails {
     pub cached_tokens: u64,
     /// Required by the current SDKs' types: the Chat usage's `cache_write_tokens` (part of
@@ -254,7 +251,7 @@ pub struct InputTokensDetails {
     pub cache_write_tokens: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputTokensDetails {
     pub reasoning_tokens: u64,
 }
@@ -282,8 +279,7 @@ impl From<Usage> for ResponseUsage {
 // Streaming events: each is sent as `event: <type>` with the event as `data:`.
 
 /// The content part a `content_part.*` event carries.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum Part<'a> {
     OutputText {
         annotations: [(); 0],
@@ -299,47 +295,38 @@ pub enum Part<'a> {
 }
 
 /// One streaming event. `sequence_number` counts from 0 over the stream.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type")]
+#[derive(Debug)]
 pub enum StreamEvent<'a> {
-    #[serde(rename = "response.created")]
     Created {
         sequence_number: u64,
         response: Response<'a>,
     },
-    #[serde(rename = "response.in_progress")]
     InProgress {
         sequence_number: u64,
         response: Response<'a>,
     },
-    #[serde(rename = "response.completed")]
     Completed {
         sequence_number: u64,
         response: Response<'a>,
     },
-    #[serde(rename = "response.incomplete")]
     Incomplete {
         sequence_number: u64,
         response: Response<'a>,
     },
-    #[serde(rename = "response.failed")]
     Failed {
         sequence_number: u64,
         response: Response<'a>,
     },
-    #[serde(rename = "response.output_item.added")]
     OutputItemAdded {
         sequence_number: u64,
         output_index: usize,
         item: &'a OutputItem,
     },
-    #[serde(rename = "response.output_item.done")]
     OutputItemDone {
         sequence_number: u64,
         output_index: usize,
         item: &'a OutputItem,
     },
-    #[serde(rename = "response.content_part.added")]
     ContentPartAdded {
         sequence_number: u64,
         item_id: &'a str,
@@ -347,7 +334,6 @@ pub enum StreamEvent<'a> {
         content_index: usize,
         part: Part<'a>,
     },
-    #[serde(rename = "response.content_part.done")]
     ContentPartDone {
         sequence_number: u64,
         item_id: &'a str,
@@ -355,7 +341,6 @@ pub enum StreamEvent<'a> {
         content_index: usize,
         part: Part<'a>,
     },
-    #[serde(rename = "response.output_text.delta")]
     OutputTextDelta {
         sequence_number: u64,
         item_id: &'a str,
@@ -364,7 +349,6 @@ pub enum StreamEvent<'a> {
         delta: &'a str,
         logprobs: [(); 0],
     },
-    #[serde(rename = "response.output_text.done")]
     OutputTextDone {
         sequence_number: u64,
         item_id: &'a str,
@@ -373,7 +357,6 @@ pub enum StreamEvent<'a> {
         text: &'a str,
         logprobs: [(); 0],
     },
-    #[serde(rename = "response.refusal.delta")]
     RefusalDelta {
         sequence_number: u64,
         item_id: &'a str,
@@ -381,7 +364,6 @@ pub enum StreamEvent<'a> {
         content_index: usize,
         delta: &'a str,
     },
-    #[serde(rename = "response.refusal.done")]
     RefusalDone {
         sequence_number: u64,
         item_id: &'a str,
@@ -389,7 +371,6 @@ pub enum StreamEvent<'a> {
         content_index: usize,
         refusal: &'a str,
     },
-    #[serde(rename = "response.reasoning_text.delta")]
     ReasoningTextDelta {
         sequence_number: u64,
         item_id: &'a str,
@@ -397,7 +378,6 @@ pub enum StreamEvent<'a> {
         content_index: usize,
         delta: &'a str,
     },
-    #[serde(rename = "response.reasoning_text.done")]
     ReasoningTextDone {
         sequence_number: u64,
         item_id: &'a str,
@@ -405,14 +385,12 @@ pub enum StreamEvent<'a> {
         content_index: usize,
         text: &'a str,
     },
-    #[serde(rename = "response.function_call_arguments.delta")]
     FunctionCallArgumentsDelta {
         sequence_number: u64,
         item_id: &'a str,
         output_index: usize,
         delta: &'a str,
     },
-    #[serde(rename = "response.function_call_arguments.done")]
     FunctionCallArgumentsDone {
         sequence_number: u64,
         item_id: &'a str,
@@ -421,7 +399,6 @@ pub enum StreamEvent<'a> {
         arguments: &'a str,
     },
     /// An error in the stream; `response.failed` follows it.
-    #[serde(rename = "error")]
     Error {
         sequence_number: u64,
         code: Option<&'a str>,
@@ -457,6 +434,405 @@ impl StreamEvent<'_> {
             }
             StreamEvent::Error { .. } => "error",
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing: each type writes itself through `json_write`, its fields in the order the API
+// reference lists them (the order the derived `Serialize` of these types wrote, byte for byte;
+// the writers cost the module less than serde's per-type code, issue #16).
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::InProgress => "in_progress",
+            Status::Completed => "completed",
+            Status::Incomplete => "incomplete",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+impl IncompleteReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncompleteReason::MaxOutputTokens => "max_output_tokens",
+            IncompleteReason::ContentFilter => "content_filter",
+        }
+    }
+}
+
+/// `"type": kind` first, as the tagged shapes carry it.
+fn typed<'o>(out: &'o mut Vec<u8>, kind: &str) -> Object<'o> {
+    let mut object = Object::new(out);
+    object.string("type", kind);
+    object
+}
+
+impl Response<'_> {
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut o = Object::new(out);
+        o.string("id", self.id)
+            .string("object", self.object)
+            .number("created_at", self.created_at)
+            .string("status", self.status.as_str())
+            .bool("background", self.background);
+        match &self.error {
+            Some(error) => {
+                let mut e = Object::new(o.field("error"));
+                e.string("code", error.code)
+                    .string("message", &error.message);
+                e.end();
+            }
+            None => {
+                o.null("error");
+            }
+        }
+        match &self.incomplete_details {
+            Some(details) => {
+                let mut d = Object::new(o.field("incomplete_details"));
+                d.string("reason", details.reason.as_str());
+                d.end();
+            }
+            None => {
+                o.null("incomplete_details");
+            }
+        }
+        o.opt_string("instructions", self.instructions)
+            .opt_number("max_output_tokens", self.max_output_tokens)
+            .opt_number("max_tool_calls", self.max_tool_calls)
+            .string("model", self.model);
+        let output = o.field("output");
+        output.push(b'[');
+        for (i, item) in self.output.iter().enumerate() {
+            if i > 0 {
+                output.push(b',');
+            }
+            item.write(output);
+        }
+        output.push(b']');
+        o.bool("parallel_tool_calls", self.parallel_tool_calls)
+            .opt_string("previous_response_id", self.previous_response_id);
+        let mut r = Object::new(o.field("reasoning"));
+        r.opt_string("effort", self.reasoning.effort.as_deref())
+            .opt_string("summary", self.reasoning.summary.as_deref());
+        r.end();
+        o.bool("store", self.store)
+            .opt_float("temperature", self.temperature)
+            .value("text", self.text)
+            .value("tool_choice", self.tool_choice)
+            .value("tools", self.tools)
+            .opt_float("top_p", self.top_p)
+            .string("truncation", self.truncation);
+        match &self.usage {
+            Some(usage) => usage.write(o.field("usage")),
+            None => {
+                o.null("usage");
+            }
+        }
+        o.opt_string("user", self.user)
+            .value("metadata", self.metadata);
+        o.end();
+    }
+}
+
+impl ResponseUsage {
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut o = Object::new(out);
+        o.number("input_tokens", self.input_tokens);
+        let mut input = Object::new(o.field("input_tokens_details"));
+        input
+            .number("cached_tokens", self.input_tokens_details.cached_tokens)
+            .number(
+                "cache_write_tokens",
+                self.input_tokens_details.cache_write_tokens,
+            );
+        input.end();
+        o.number("output_tokens", self.output_tokens);
+        let mut output = Object::new(o.field("output_tokens_details"));
+        output.number(
+            "reasoning_tokens",
+            self.output_tokens_details.reasoning_tokens,
+        );
+        output.end();
+        o.number("total_tokens", self.total_tokens);
+        o.end();
+    }
+}
+
+impl OutputItem {
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            OutputItem::Message {
+                id,
+                status,
+                role,
+                content,
+            } => {
+                let mut o = typed(out, "message");
+                o.string("id", id)
+                    .string("status", status.as_str())
+                    .string("role", role);
+                let parts = o.field("content");
+                parts.push(b'[');
+                for (i, part) in content.iter().enumerate() {
+                    if i > 0 {
+                        parts.push(b',');
+                    }
+                    match part {
+                        OutputContent::OutputText { text, .. } => output_text(parts, text),
+                        OutputContent::Refusal { refusal } => refusal_part(parts, refusal),
+                    }
+                }
+                parts.push(b']');
+                o.end();
+            }
+            OutputItem::FunctionCall {
+                id,
+                status,
+                arguments,
+                call_id,
+                name,
+            } => {
+                let mut o = typed(out, "function_call");
+                o.string("id", id)
+                    .string("status", status.as_str())
+                    .string("arguments", arguments)
+                    .string("call_id", call_id)
+                    .string("name", name);
+                o.end();
+            }
+            OutputItem::Reasoning {
+                id,
+                status,
+                summary,
+                content,
+            } => {
+                let mut o = typed(out, "reasoning");
+                o.string("id", id).string("status", status.as_str());
+                let list = o.field("summary");
+                list.push(b'[');
+                for (i, entry) in summary.iter().enumerate() {
+                    if i > 0 {
+                        list.push(b',');
+                    }
+                    json_write::value(list, entry);
+                }
+                list.push(b']');
+                let list = o.field("content");
+                list.push(b'[');
+                for (i, part) in content.iter().enumerate() {
+                    if i > 0 {
+                        list.push(b',');
+                    }
+                    let mut p = Object::new(list);
+                    p.string("type", part.kind).string("text", &part.text);
+                    p.end();
+                }
+                list.push(b']');
+                o.end();
+            }
+        }
+    }
+}
+
+/// An `output_text` part (no annotations, no logprobs).
+fn output_text(out: &mut Vec<u8>, text: &str) {
+    let mut o = typed(out, "output_text");
+    o.raw("annotations", b"[]")
+        .raw("logprobs", b"[]")
+        .string("text", text);
+    o.end();
+}
+
+fn refusal_part(out: &mut Vec<u8>, refusal: &str) {
+    let mut o = typed(out, "refusal");
+    o.string("refusal", refusal);
+    o.end();
+}
+
+impl Part<'_> {
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Part::OutputText { text, .. } => output_text(out, text),
+            Part::Refusal { refusal } => refusal_part(out, refusal),
+            Part::ReasoningText { text } => {
+                let mut o = typed(out, "reasoning_text");
+                o.string("text", text);
+                o.end();
+            }
+        }
+    }
+}
+
+impl StreamEvent<'_> {
+    /// The event's JSON (its `type` first, then its fields).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut o = typed(out, self.name());
+        match self {
+            StreamEvent::Created {
+                sequence_number,
+                response,
+            }
+            | StreamEvent::InProgress {
+                sequence_number,
+                response,
+            }
+            | StreamEvent::Completed {
+                sequence_number,
+                response,
+            }
+            | StreamEvent::Incomplete {
+                sequence_number,
+                response,
+            }
+            | StreamEvent::Failed {
+                sequence_number,
+                response,
+            } => {
+                o.number("sequence_number", *sequence_number);
+                response.write(o.field("response"));
+            }
+            StreamEvent::OutputItemAdded {
+                sequence_number,
+                output_index,
+                item,
+            }
+            | StreamEvent::OutputItemDone {
+                sequence_number,
+                output_index,
+                item,
+            } => {
+                o.number("sequence_number", *sequence_number)
+                    .number("output_index", *output_index as u64);
+                item.write(o.field("item"));
+            }
+            StreamEvent::ContentPartAdded {
+                sequence_number,
+                item_id,
+                output_index,
+                content_index,
+                part,
+            }
+            | StreamEvent::ContentPartDone {
+                sequence_number,
+                item_id,
+                output_index,
+                content_index,
+                part,
+            } => {
+                o.number("sequence_number", *sequence_number)
+                    .string("item_id", item_id)
+                    .number("output_index", *output_index as u64)
+                    .number("content_index", *content_index as u64);
+                part.write(o.field("part"));
+            }
+            StreamEvent::OutputTextDelta {
+                sequence_number,
+                item_id,
+                output_index,
+                content_index,
+                delta: text,
+                ..
+            }
+            | StreamEvent::OutputTextDone {
+                sequence_number,
+                item_id,
+                output_index,
+                content_index,
+                text,
+                ..
+            } => {
+                let name = if matches!(self, StreamEvent::OutputTextDelta { .. }) {
+                    "delta"
+                } else {
+                    "text"
+                };
+                o.number("sequence_number", *sequence_number)
+                    .string("item_id", item_id)
+                    .number("output_index", *output_index as u64)
+                    .number("content_index", *content_index as u64)
+                    .string(name, text)
+                    .raw("logprobs", b"[]");
+            }
+            StreamEvent::RefusalDelta {
+                sequence_number,
+                item_id,
+                output_index,
+                content_index,
+                delta: text,
+            }
+            | StreamEvent::RefusalDone {
+                sequence_number,
+                item_id,
+                output_index,
+                content_index,
+                refusal: text,
+            }
+            | StreamEvent::ReasoningTextDelta {
+                sequence_number,
+                item_id,
+                output_index,
+                content_index,
+                delta: text,
+            }
+            | StreamEvent::ReasoningTextDone {
+                sequence_number,
+                item_id,
+                output_index,
+                content_index,
+                text,
+            } => {
+                let name = match self {
+                    StreamEvent::RefusalDelta { .. } | StreamEvent::ReasoningTextDelta { .. } => {
+                        "delta"
+                    }
+                    StreamEvent::RefusalDone { .. } => "refusal",
+                    _ => "text",
+                };
+                o.number("sequence_number", *sequence_number)
+                    .string("item_id", item_id)
+                    .number("output_index", *output_index as u64)
+                    .number("content_index", *content_index as u64)
+                    .string(name, text);
+            }
+            StreamEvent::FunctionCallArgumentsDelta {
+                sequence_number,
+                item_id,
+                output_index,
+                delta,
+            } => {
+                o.number("sequence_number", *sequence_number)
+                    .string("item_id", item_id)
+                    .number("output_index", *output_index as u64)
+                    .string("delta", delta);
+            }
+            StreamEvent::FunctionCallArgumentsDone {
+                sequence_number,
+                item_id,
+                output_index,
+                name,
+                arguments,
+            } => {
+                o.number("sequence_number", *sequence_number)
+                    .string("item_id", item_id)
+                    .number("output_index", *output_index as u64)
+                    .string("name", name)
+                    .string("arguments", arguments);
+            }
+            StreamEvent::Error {
+                sequence_number,
+                code,
+                message,
+                param,
+            } => {
+                o.number("sequence_number", *sequence_number)
+                    .opt_string("code", *code)
+                    .string("message", message)
+                    .opt_string("param", *param);
+            }
+        }
+        o.end();
     }
 }
 

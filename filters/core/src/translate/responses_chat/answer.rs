@@ -128,7 +128,7 @@ pub fn to_response(
     response.status = status;
     response.incomplete_details = incomplete_details;
     response.usage = answer.usage.map(ResponseUsage::from);
-    let body = serde_json::to_vec(&response)
-        .map_err(|_| unreadable_answer("an answer that cannot be re-encoded"))?;
+    let mut body = Vec::new();
+    response.write(&mut body);
     Ok((body, answer.usage))
 }

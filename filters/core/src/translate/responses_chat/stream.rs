@@ -59,10 +59,9 @@ fn emit<'a>(out: &mut Vec<u8>, sequence: &mut u64, make: impl FnOnce(u64) -> Str
     let n = *sequence;
     *sequence += 1;
     let event = make(n);
-    match serde_json::to_vec(&event) {
-        Ok(json) => sse::write_event(out, event.name(), &json),
-        Err(err) => log::warn!("llmgw.translate: could not encode a Responses event: {err}"),
-    }
+    let mut json = Vec::new();
+    event.write(&mut json);
+    sse::write_event(out, event.name(), &json);
 }
 
 /// The documented `response.error.code` closest to an OpenAI error.
