@@ -24,6 +24,8 @@
 
 mod record;
 
+use std::ops::Deref;
+
 use crate::dialect::ClientApi;
 use crate::host::Host;
 use crate::schema::openai::Usage;
@@ -116,22 +118,61 @@ mod field {
     pub const CLIENT_API: &str = "api";
 }
 
-/// Written by auth once the key is accepted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuthFacts {
-    /// The consumer id of the key.
-    pub consumer: Option<String>,
-    /// The consumer's team, when the key has one.
-    pub team: Option<String>,
-    /// The key's model globs, comma-separated, when the key may only use some models. router
-    /// enforces it ([`crate::auth::model_allowed`]): it is the filter that reads `model`.
-    pub allowed_models: Option<String>,
+/// A writer's record as it is in filter state, for facts read borrowed from it
+/// ([`AuthFacts::view`], [`RouterFacts::view`]): `None` when the writer wrote none.
+pub fn stored(host: &dyn Host, property: &str) -> Option<Vec<u8>> {
+    host.property(&[property])
 }
 
-impl Fact for AuthFacts {
-    const PROPERTY: &'static str = AUTH;
+/// Facts borrowed from `record` by `parse`, or the writer's defaults when it wrote none or the
+/// record is unreadable (logged, as [`Fact::read`] does).
+fn view_or_default<'a, T: Default>(
+    property: &str,
+    record: Option<&'a [u8]>,
+    parse: impl FnOnce(&'a [u8]) -> Option<T>,
+) -> T {
+    let Some(record) = record else {
+        return T::default();
+    };
+    parse(record).unwrap_or_else(|| {
+        log::warn!("llmgw: filter state {property} is unreadable");
+        T::default()
+    })
+}
 
-    fn encode(&self) -> Vec<u8> {
+/// Written by auth once the key is accepted. Its text is `S`: owned (`String`, the default)
+/// or borrowed from the record a reader holds (`&str`, [`AuthFacts::view`]), so a reader
+/// copies only what it keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthFacts<S = String> {
+    /// The consumer id of the key.
+    pub consumer: Option<S>,
+    /// The consumer's team, when the key has one.
+    pub team: Option<S>,
+    /// The key's model globs, comma-separated, when the key may only use some models. router
+    /// enforces it ([`crate::auth::model_allowed`]): it is the filter that reads `model`.
+    pub allowed_models: Option<S>,
+}
+
+impl<'a> AuthFacts<&'a str> {
+    /// auth's facts borrowed from its `record` ([`stored`]); its defaults without one.
+    pub fn view(record: Option<&'a [u8]>) -> Self {
+        view_or_default(AUTH, record, Self::parse)
+    }
+
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let fields = Fields::parse(bytes)?;
+        Some(Self {
+            consumer: fields.text(field::CONSUMER),
+            team: fields.text(field::TEAM),
+            allowed_models: fields.text(field::ALLOWED_MODELS),
+        })
+    }
+}
+
+impl<S: Deref<Target = str>> AuthFacts<S> {
+    /// The record of these facts, owned or borrowed text alike.
+    pub fn record(&self) -> Vec<u8> {
         let mut out = Record::new();
         out.text(field::CONSUMER, self.consumer.as_deref());
         out.text(field::TEAM, self.team.as_deref());
@@ -139,33 +180,48 @@ impl Fact for AuthFacts {
         out.finish()
     }
 
+    /// Write them (once per request): a writer hands on borrowed text without copying it.
+    pub fn publish(&self, host: &mut dyn Host) {
+        host.set_property(&[AUTH], &self.record());
+    }
+}
+
+impl Fact for AuthFacts {
+    const PROPERTY: &'static str = AUTH;
+
+    fn encode(&self) -> Vec<u8> {
+        self.record()
+    }
+
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let fields = Fields::parse(bytes)?;
+        let facts = AuthFacts::parse(bytes)?;
+        let owned = |v: Option<&str>| v.map(str::to_string);
         Some(Self {
-            consumer: fields.string(field::CONSUMER),
-            team: fields.string(field::TEAM),
-            allowed_models: fields.string(field::ALLOWED_MODELS),
+            consumer: owned(facts.consumer),
+            team: owned(facts.team),
+            allowed_models: owned(facts.allowed_models),
         })
     }
 }
 
-/// Written by router once it chose a target for the request.
+/// Written by router once it chose a target for the request. Its text is `S`, as
+/// [`AuthFacts`]'s ([`RouterFacts::view`] borrows it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RouterFacts {
+pub struct RouterFacts<S = String> {
     /// The model name the client asked for (an exact name or an alias).
-    pub requested_model: Option<String>,
+    pub requested_model: Option<S>,
     /// The provider chosen (a name from translate's config); a chain's first.
-    pub provider: Option<String>,
+    pub provider: Option<S>,
     /// The model name that provider is asked for.
-    pub upstream_model: Option<String>,
+    pub upstream_model: Option<S>,
     /// The client asked for a stream.
     pub stream: bool,
     /// A fallback chain's `provider=model` pairs in fallback order ([`format_targets`]): each
     /// try's translate takes its provider's model from here ([`model_for_provider`]).
-    pub targets: Option<String>,
+    pub targets: Option<S>,
     /// `provider=input/output,…`, USD per million tokens of every priced target the request
     /// may reach ([`format_price`]); translate turns each try's usage into cost with it.
-    pub prices: Option<String>,
+    pub prices: Option<S>,
     /// The prompt's size in tokens, estimated from the body (bytes / 4, rounded up); ratelimit
     /// admits token limits against it.
     pub input_tokens_estimate: u64,
@@ -183,33 +239,46 @@ impl Fact for RouterFacts {
     const PROPERTY: &'static str = ROUTER;
 
     fn encode(&self) -> Vec<u8> {
-        let mut out = Record::new();
-        out.text(field::REQUESTED_MODEL, self.requested_model.as_deref());
-        out.text(field::PROVIDER, self.provider.as_deref());
-        out.text(field::UPSTREAM_MODEL, self.upstream_model.as_deref());
-        out.flag(field::STREAM, self.stream);
-        out.text(field::TARGETS, self.targets.as_deref());
-        out.text(field::PRICES, self.prices.as_deref());
-        out.number(field::INPUT_ESTIMATE, Some(self.input_tokens_estimate));
-        out.number(field::MAX_OUTPUT, self.max_output_tokens);
-        out.flag(field::INCLUDE_USAGE, self.include_usage);
-        out.text(field::CLIENT_API, self.client_api.map(api_name));
-        out.finish()
+        self.record()
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
+        let facts = RouterFacts::parse(bytes)?;
+        let owned = |v: Option<&str>| v.map(str::to_string);
+        Some(Self {
+            requested_model: owned(facts.requested_model),
+            provider: owned(facts.provider),
+            upstream_model: owned(facts.upstream_model),
+            stream: facts.stream,
+            targets: owned(facts.targets),
+            prices: owned(facts.prices),
+            input_tokens_estimate: facts.input_tokens_estimate,
+            max_output_tokens: facts.max_output_tokens,
+            include_usage: facts.include_usage,
+            client_api: facts.client_api,
+        })
+    }
+}
+
+impl<'a> RouterFacts<&'a str> {
+    /// router's facts borrowed from its `record` ([`stored`]); its defaults without one.
+    pub fn view(record: Option<&'a [u8]>) -> Self {
+        view_or_default(ROUTER, record, Self::parse)
+    }
+
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
         let fields = Fields::parse(bytes)?;
         Some(Self {
-            requested_model: fields.string(field::REQUESTED_MODEL),
-            provider: fields.string(field::PROVIDER),
-            upstream_model: fields.string(field::UPSTREAM_MODEL),
+            requested_model: fields.text(field::REQUESTED_MODEL),
+            provider: fields.text(field::PROVIDER),
+            upstream_model: fields.text(field::UPSTREAM_MODEL),
             stream: fields.flag(field::STREAM),
-            targets: fields.string(field::TARGETS),
-            prices: fields.string(field::PRICES),
+            targets: fields.text(field::TARGETS),
+            prices: fields.text(field::PRICES),
             input_tokens_estimate: fields.number(field::INPUT_ESTIMATE).unwrap_or(0),
             max_output_tokens: fields.number(field::MAX_OUTPUT),
             include_usage: fields.flag(field::INCLUDE_USAGE),
-            client_api: fields.string(field::CLIENT_API).and_then(|n| api_named(&n)),
+            client_api: fields.text(field::CLIENT_API).and_then(api_named),
         })
     }
 }
@@ -233,7 +302,28 @@ fn api_named(name: &str) -> Option<ClientApi> {
     .find(|&api| api_name(api) == name)
 }
 
-impl RouterFacts {
+impl<S: Deref<Target = str>> RouterFacts<S> {
+    /// The record of these facts, owned or borrowed text alike.
+    pub fn record(&self) -> Vec<u8> {
+        let mut out = Record::new();
+        out.text(field::REQUESTED_MODEL, self.requested_model.as_deref());
+        out.text(field::PROVIDER, self.provider.as_deref());
+        out.text(field::UPSTREAM_MODEL, self.upstream_model.as_deref());
+        out.flag(field::STREAM, self.stream);
+        out.text(field::TARGETS, self.targets.as_deref());
+        out.text(field::PRICES, self.prices.as_deref());
+        out.number(field::INPUT_ESTIMATE, Some(self.input_tokens_estimate));
+        out.number(field::MAX_OUTPUT, self.max_output_tokens);
+        out.flag(field::INCLUDE_USAGE, self.include_usage);
+        out.text(field::CLIENT_API, self.client_api.map(api_name));
+        out.finish()
+    }
+
+    /// Write them (once per request): a writer hands on borrowed text without copying it.
+    pub fn publish(&self, host: &mut dyn Host) {
+        host.set_property(&[ROUTER], &self.record());
+    }
+
     /// The model for `provider`: its entry in a fallback chain, else router's first choice.
     pub fn model_for(&self, provider: &str) -> Option<&str> {
         self.targets
@@ -531,6 +621,38 @@ mod tests {
     }
 
     #[test]
+    fn a_borrowed_view_reads_what_the_owned_facts_read() {
+        let auth = AuthFacts {
+            consumer: Some("alice".to_string()),
+            team: None,
+            allowed_models: Some("gpt-*".to_string()),
+        };
+        let record = auth.record();
+        let view = AuthFacts::view(Some(&record));
+        assert_eq!(view.consumer, Some("alice"));
+        assert_eq!(view.team, None);
+        assert_eq!(view.allowed_models, Some("gpt-*"));
+        // A writer's borrowed facts make the same record as its owned ones.
+        assert_eq!(view.record(), record);
+        let routed = routed();
+        let record = routed.record();
+        let view = RouterFacts::view(Some(&record));
+        assert_eq!(RouterFacts::decode(&record), Some(routed.clone()));
+        assert_eq!(view.record(), record);
+        assert_eq!(view.provider, Some("openai"));
+        assert_eq!(view.model_for("anthropic"), Some("claude-haiku"));
+        assert_eq!(view.price_for("openai"), routed.price_for("openai"));
+        assert_eq!(view.client_api, Some(ClientApi::Messages));
+        assert_eq!(view.input_tokens_estimate, 31);
+        // No record, or an unreadable one: the writer's defaults, as `read_or_default`.
+        assert_eq!(RouterFacts::view(None), RouterFacts::default());
+        assert_eq!(
+            AuthFacts::view(Some(b"consumer:99:alice\n")),
+            AuthFacts::default()
+        );
+    }
+
+    #[test]
     fn an_unreadable_record_reads_as_none() {
         let host = FakeHost::new().with_property(&[AUTH], b"consumer:99:alice\n");
         assert_eq!(AuthFacts::read(&host), None);
@@ -548,7 +670,7 @@ mod tests {
         assert_eq!((anthropic.input, anthropic.output), (1.0, 5.0));
         assert_eq!(facts.price_for("gemini"), None);
         assert!(facts.stream_without_usage());
-        assert_eq!(RouterFacts::default().model_for("openai"), None);
+        assert_eq!(RouterFacts::<String>::default().model_for("openai"), None);
     }
 
     #[test]

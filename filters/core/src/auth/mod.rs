@@ -31,7 +31,7 @@ use crate::access_log::{self, Field};
 use crate::config::ConfigError;
 use crate::dialect::ClientApi;
 use crate::error::{ApiError, ErrorType};
-use crate::facts::{self, AuthFacts, Fact};
+use crate::facts::{self, AuthFacts};
 use crate::filter::{Callback, Env, FilterRoot, Flow, HttpFilter};
 use crate::headers::{self, HeaderMap};
 use crate::host::{self, Host};
@@ -181,9 +181,9 @@ impl HttpFilter for AuthFilter {
                     }
                 }
                 AuthFacts {
-                    consumer: Some(key.consumer.clone()),
-                    team: key.team.clone(),
-                    allowed_models: key.allowed_models.clone(),
+                    consumer: Some(key.consumer.as_str()),
+                    team: key.team.as_deref(),
+                    allowed_models: key.allowed_models.as_deref(),
                 }
                 .publish(host);
                 access_log::record(host, Field::Consumer, &key.consumer);

@@ -73,8 +73,9 @@ impl Record {
     }
 }
 
-/// Room for every field of the longest record (router's has 10) without growing.
-const FIELDS_CAPACITY: usize = 12;
+/// Room for every field of the longest record (router's has 10) on the stack: a record is
+/// parsed on every read (5 a request), and a vector for its fields was an allocation each.
+const FIELDS_ON_STACK: usize = 12;
 
 /// A field's length: 1 to 10 decimal digits, nothing else (no sign, no space).
 fn length(digits: &[u8]) -> Option<usize> {
@@ -90,14 +91,17 @@ fn length(digits: &[u8]) -> Option<usize> {
     })
 }
 
-/// A parsed record: its fields, borrowed from the bytes.
+/// A parsed record: its fields, borrowed from the bytes. The first [`FIELDS_ON_STACK`] are
+/// held inline; a record with more (a newer writer's) spills the rest into a vector.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Fields<'a> {
-    fields: Vec<Field<'a>>,
+    inline: [Field<'a>; FIELDS_ON_STACK],
+    len: usize,
+    more: Vec<Field<'a>>,
 }
 
 /// One field: its name, its value, and the value as text when the whole record is UTF-8.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Field<'a> {
     name: &'a str,
     value: &'a [u8],
@@ -113,7 +117,7 @@ impl<'a> Fields<'a> {
     /// since each starts and ends at an ASCII separator.
     pub fn parse(bytes: &'a [u8]) -> Option<Self> {
         let whole = std::str::from_utf8(bytes).ok();
-        let mut fields = Vec::with_capacity(FIELDS_CAPACITY);
+        let mut fields = Self::default();
         let mut at = 0;
         while at < bytes.len() {
             let rest = bytes.get(at..)?;
@@ -136,21 +140,37 @@ impl<'a> Fields<'a> {
             fields.push(Field { name, value, text });
             at = value_end + 1;
         }
-        Some(Self { fields })
+        Some(fields)
+    }
+
+    fn push(&mut self, field: Field<'a>) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = field;
+                self.len += 1;
+            }
+            None => self.more.push(field),
+        }
     }
 
     fn get(&self, name: &str) -> Option<&Field<'a>> {
-        self.fields.iter().find(|f| f.name == name)
+        let inline = self.inline.get(..self.len).unwrap_or_default();
+        inline.iter().chain(&self.more).find(|f| f.name == name)
     }
 
-    /// A text field; `None` when absent, empty or not UTF-8.
-    pub fn string(&self, name: &str) -> Option<String> {
+    /// A text field, borrowed from the record; `None` when absent, empty or not UTF-8.
+    pub fn text(&self, name: &str) -> Option<&'a str> {
         let field = self.get(name)?;
         let value = match field.text {
             Some(text) => text,
             None => std::str::from_utf8(field.value).ok()?,
         };
-        (!value.is_empty()).then(|| value.to_string())
+        (!value.is_empty()).then_some(value)
+    }
+
+    /// A text field as an owned string ([`Fields::text`]).
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.text(name).map(str::to_string)
     }
 
     /// A number field; `None` when absent or not a number.
@@ -226,6 +246,23 @@ mod tests {
         // Only whole names match: no field is found inside another's value.
         assert_eq!(fields.string("a"), None);
         assert_eq!(fields.string("c"), None);
+    }
+
+    #[test]
+    fn records_with_more_fields_than_the_stack_holds_read_whole() {
+        let mut record = Record::new();
+        let names: Vec<String> = (0..FIELDS_ON_STACK + 3).map(|i| format!("f{i}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            record.number(name, Some(i as u64));
+        }
+        record.text("last", Some("here"));
+        let bytes = record.finish();
+        let fields = Fields::parse(&bytes).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(fields.number(name), Some(i as u64), "{name}");
+        }
+        assert_eq!(fields.text("last"), Some("here"));
+        assert_eq!(fields.text("absent"), None);
     }
 
     #[test]

@@ -20,6 +20,8 @@
 use serde::Deserialize;
 
 use super::window::LimitKind;
+use std::ops::Deref;
+
 use crate::facts::{Price, RouterFacts};
 use crate::schema::openai::Usage;
 use crate::schema::Lenient;
@@ -62,7 +64,7 @@ impl Cost {
 
     /// The estimate ratelimit admits against, from router's facts. Without router in front
     /// (no facts), the prompt counts 0 and the answer `default_max_output`.
-    pub fn estimate(routed: &RouterFacts, default_max_output: u64) -> Self {
+    pub fn estimate<S>(routed: &RouterFacts<S>, default_max_output: u64) -> Self {
         Self {
             input: routed.input_tokens_estimate,
             output: routed.max_output_tokens.unwrap_or(default_max_output),
@@ -78,7 +80,7 @@ impl Cost {
 }
 
 /// The providers a request may reach: its fallback chain's, else router's choice.
-pub fn reachable_providers(routed: &RouterFacts) -> Vec<&str> {
+pub fn reachable_providers<S: Deref<Target = str>>(routed: &RouterFacts<S>) -> Vec<&str> {
     match routed.targets.as_deref() {
         Some(targets) => targets
             .split(',')
@@ -92,7 +94,10 @@ pub fn reachable_providers(routed: &RouterFacts) -> Vec<&str> {
 /// The most a request admitted at `estimate` (tokens) may cost, in micro-USD (rounded up): at
 /// the prices of the dearest provider it may reach. `Err(provider)` names a reachable provider
 /// without a price (or, `""`, that router named none): such a request cannot be budgeted.
-pub fn worst_case_usd_micros<'a>(routed: &'a RouterFacts, estimate: &Cost) -> Result<u64, &'a str> {
+pub fn worst_case_usd_micros<'a, S: Deref<Target = str>>(
+    routed: &'a RouterFacts<S>,
+    estimate: &Cost,
+) -> Result<u64, &'a str> {
     let providers = reachable_providers(routed);
     if providers.is_empty() {
         return Err("");
@@ -241,7 +246,7 @@ mod tests {
 
     #[test]
     fn estimate_reads_router_facts_or_defaults() {
-        let routed = RouterFacts {
+        let routed: RouterFacts = RouterFacts {
             input_tokens_estimate: 120,
             max_output_tokens: Some(30),
             ..RouterFacts::default()
@@ -255,7 +260,7 @@ mod tests {
             }
         );
         assert_eq!(
-            Cost::estimate(&RouterFacts::default(), 500),
+            Cost::estimate(&RouterFacts::<String>::default(), 500),
             Cost {
                 input: 0,
                 output: 500,
@@ -271,7 +276,7 @@ mod tests {
             output: 100,
             usd_micros: 0,
         };
-        let one = RouterFacts {
+        let one: RouterFacts = RouterFacts {
             provider: Some("openai".into()),
             prices: Some("openai=0.15/0.6,anthropic=1/5".into()),
             ..RouterFacts::default()
@@ -285,7 +290,7 @@ mod tests {
         // The fallback's 1000 × 1 + 100 × 5 = 1500.
         assert_eq!(worst_case_usd_micros(&chain, &estimate), Ok(1500));
         // Cache writes at 3.75 dearer than fresh input at 3: 3750 + 1500.
-        let cached = RouterFacts {
+        let cached: RouterFacts = RouterFacts {
             provider: Some("bedrock".into()),
             prices: Some("bedrock=3/15/0.3/3.75".into()),
             ..RouterFacts::default()
@@ -304,7 +309,7 @@ mod tests {
         };
         assert_eq!(worst_case_usd_micros(&unpriced, &estimate), Err("gemini"));
         assert_eq!(
-            worst_case_usd_micros(&RouterFacts::default(), &estimate),
+            worst_case_usd_micros(&RouterFacts::<String>::default(), &estimate),
             Err("")
         );
     }

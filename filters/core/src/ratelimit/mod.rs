@@ -50,6 +50,7 @@ pub use self::window::{
     Usage, Window,
 };
 
+use std::ops::Deref;
 use std::rc::Rc;
 
 use self::admin::AdminConfig;
@@ -686,15 +687,15 @@ impl RateLimitFilter {
 /// Who is asking, from auth's and router's facts. Their writers take them from validated
 /// config; they are checked again because they become shared-data and descriptor keys: an id
 /// or name of another shape counts as absent.
-fn identity(auth: AuthFacts, routed: &RouterFacts) -> Identity {
-    let id = |v: Option<String>| v.filter(|v| is_valid_id(v));
-    let name = |v: &Option<String>| v.clone().filter(|v| is_valid_name(v));
+fn identity<S: Deref<Target = str>>(auth: AuthFacts<S>, routed: &RouterFacts<S>) -> Identity {
+    let id = |v: Option<&str>| v.filter(|v| is_valid_id(v)).map(str::to_string);
+    let name = |v: Option<&str>| v.filter(|v| is_valid_name(v)).map(str::to_string);
     Identity {
-        consumer: id(auth.consumer).unwrap_or_else(|| ANONYMOUS.to_string()),
-        team: id(auth.team),
-        model: name(&routed.upstream_model),
-        requested_model: name(&routed.requested_model),
-        provider: name(&routed.provider),
+        consumer: id(auth.consumer.as_deref()).unwrap_or_else(|| ANONYMOUS.to_string()),
+        team: id(auth.team.as_deref()),
+        model: name(routed.upstream_model.as_deref()),
+        requested_model: name(routed.requested_model.as_deref()),
+        provider: name(routed.provider.as_deref()),
     }
 }
 
@@ -714,8 +715,11 @@ impl HttpFilter for RateLimitFilter {
             admin::serve(host, &config);
             return Flow::Pause;
         }
-        let routed = RouterFacts::read_or_default(host);
-        let who = identity(AuthFacts::read_or_default(host), &routed);
+        // Both records borrowed: identity copies the few names it keeps.
+        let router = facts::stored(host, facts::ROUTER);
+        let routed = RouterFacts::view(router.as_deref());
+        let auth = facts::stored(host, facts::AUTH);
+        let who = identity(AuthFacts::view(auth.as_deref()), &routed);
         self.applied = self.policy.applicable(&who);
         self.consumer = who.consumer;
         if self.applied.is_empty() {
@@ -743,7 +747,7 @@ impl HttpFilter for RateLimitFilter {
                     return self.refuse_unpriced(host, &provider);
                 }
             }
-            self.prices = routed.prices.clone();
+            self.prices = routed.prices.map(str::to_string);
         }
         match self.global.clone() {
             Some(global) => self.admit_globally(host, &global),

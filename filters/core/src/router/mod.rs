@@ -44,7 +44,7 @@ use crate::auth;
 use crate::config::{self as config_parse, ConfigError};
 use crate::dialect::{ClientApi, Operation};
 use crate::error::{ApiError, ErrorType};
-use crate::facts::{self, AuthFacts, Fact, RouterFacts};
+use crate::facts::{self, AuthFacts, RouterFacts};
 use crate::filter::{Callback, Env, FilterRoot, Flow, HttpFilter};
 use crate::headers;
 use crate::host::{send_error_in, Host};
@@ -215,8 +215,9 @@ impl RouterFilter {
         let peek =
             RequestFacts::parse_in(body, self.api, self.operation).map_err(RouteError::from)?;
         let requested = peek.model.as_str();
-        // auth's word on the client (none without auth in front).
-        let mut client = AuthFacts::read_or_default(host);
+        // auth's word on the client (none without auth in front), borrowed from its record.
+        let auth = facts::stored(host, facts::AUTH);
+        let mut client = AuthFacts::view(auth.as_deref());
         if let Some(allowed) = &client.allowed_models {
             if !auth::model_allowed(allowed, requested) {
                 return Err(auth::model_not_allowed(requested));
@@ -227,7 +228,7 @@ impl RouterFilter {
         let model = self
             .config
             .catalogue
-            .resolve(requested, consumer.as_deref(), draw)
+            .resolve(requested, consumer, draw)
             .cloned()
             .ok_or_else(|| RouteError::UnknownModel(requested.to_string()))?;
         let needs = peek.needs(body.len(), self.config.default_output_tokens);
@@ -283,16 +284,17 @@ impl RouterFilter {
         let (cluster, targets, prices) = match &model.fallback {
             Some(chain) => (
                 &chain.cluster,
-                Some(chain.targets_fact.clone()),
-                chain.prices_fact.clone(),
+                Some(chain.targets_fact.as_str()),
+                chain.prices_fact.as_deref(),
             ),
-            None => (&target.cluster, None, target.price_fact.clone()),
+            None => (&target.cluster, None, target.price_fact.as_deref()),
         };
         host.set_request_header(facts::CLUSTER_HEADER, cluster);
+        // Borrowed from the body and the catalogue: the record copies them once.
         RouterFacts {
-            requested_model: Some(requested.to_string()),
-            provider: Some(target.provider.clone()),
-            upstream_model: Some(target.model.clone()),
+            requested_model: Some(requested),
+            provider: Some(target.provider.as_str()),
+            upstream_model: Some(target.model.as_str()),
             stream: peek.stream,
             targets,
             prices,
@@ -308,8 +310,8 @@ impl RouterFilter {
             model,
             target: chosen,
             started_ms: now_ms,
-            consumer: consumer.filter(|_| labelled),
-            team: client.team.take().filter(|_| labelled),
+            consumer: consumer.filter(|_| labelled).map(str::to_string),
+            team: client.team.take().filter(|_| labelled).map(str::to_string),
         });
         Ok(())
     }
@@ -359,8 +361,8 @@ impl HttpFilter for RouterFilter {
         let path = header(":path").unwrap_or_default();
         let route_path = path.split('?').next().unwrap_or_default();
         if method == "GET" && route_path == MODELS {
-            let client = AuthFacts::read_or_default(host);
-            let allowed = client.allowed_models.as_deref();
+            let auth = facts::stored(host, facts::AUTH);
+            let allowed = AuthFacts::view(auth.as_deref()).allowed_models;
             let body = models::list_body(self.config.catalogue.names(), allowed);
             host.send_response(200, &[("content-type", "application/json")], &body);
             return Flow::Pause;

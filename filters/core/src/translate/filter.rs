@@ -236,8 +236,9 @@ impl HttpFilter for TranslateFilter {
         // The client's path as the first try saw it (a retry shares its rewritten headers).
         let first = FirstTry::load_or_save(host, &all);
         self.api = ClientApi::for_errors(&first.path);
-        let routed = RouterFacts::read_or_default(host);
-        let resolved = self.resolve_provider(host, routed.provider.as_deref());
+        let router = facts::stored(host, facts::ROUTER);
+        let routed = RouterFacts::view(router.as_deref());
+        let resolved = self.resolve_provider(host, routed.provider);
         let Some((index, provider)) = resolved
             .as_ref()
             .ok()
@@ -405,7 +406,7 @@ impl HttpFilter for TranslateFilter {
             if headers::find(&all, "accept-encoding").is_some() {
                 host.remove_request_header("accept-encoding");
             }
-            if !self.needs_body(&*translator, routed.requested_model.as_deref()) {
+            if !self.needs_body(&*translator, routed.requested_model) {
                 // Passthrough: the body leaves as the client sent it, so it is neither
                 // buffered nor copied into the VM, and its content-length stays right.
                 self.translator = Some(translator);

@@ -16,7 +16,7 @@
 //! | `llmgw_translate_dropped_total` | counter | provider, model, what | — (what the provider sent that had no place in the OpenAI answer, [`super::dropped`]) |
 
 use crate::access_log::{self, Field};
-use crate::facts::{AuthFacts, Fact, Price};
+use crate::facts::{self, AuthFacts, Price};
 use crate::host::Host;
 use crate::metrics::Metrics;
 
@@ -83,8 +83,10 @@ impl TryTelemetry {
         model: Option<&str>,
     ) -> Self {
         let (consumer, team) = if config.consumer_labels {
-            let auth = AuthFacts::read_or_default(host);
-            (auth.consumer, auth.team)
+            let record = facts::stored(host, facts::AUTH);
+            let auth = AuthFacts::view(record.as_deref());
+            let owned = |v: Option<&str>| v.map(str::to_string);
+            (owned(auth.consumer), owned(auth.team))
         } else {
             (None, None)
         };
