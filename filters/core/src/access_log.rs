@@ -81,7 +81,8 @@ pub fn record(host: &mut dyn Host, field: Field, value: &str) {
 
 /// Write a number.
 pub fn record_u64(host: &mut dyn Host, field: Field, value: u64) {
-    record(host, field, &value.to_string());
+    let mut digits = [0u8; text::MAX_DIGITS];
+    host.set_property(&[field.property()], text::decimal(value, &mut digits));
 }
 
 /// Nanos of a USD as a decimal USD amount: `450000` → `0.000450000`.

@@ -29,6 +29,7 @@ use std::ops::Deref;
 use crate::dialect::ClientApi;
 use crate::host::Host;
 use crate::schema::openai::Usage;
+use crate::text::{decimal, MAX_DIGITS};
 
 pub use self::record::{Fields, Record};
 
@@ -395,7 +396,7 @@ impl Fact for UsageFact {
     fn encode(&self) -> Vec<u8> {
         match self {
             Self::Pending => USAGE_PENDING.to_vec(),
-            Self::Reported(usage) => serde_json::to_vec(usage).unwrap_or_default(),
+            Self::Reported(usage) => usage_json(usage),
         }
     }
 
@@ -405,6 +406,44 @@ impl Fact for UsageFact {
         }
         crate::json::from_slice(bytes).ok().map(Self::Reported)
     }
+}
+
+/// `usage`'s JSON, byte for byte what its `Serialize` writes (`serde_json::to_vec`; the tests
+/// compare the two), without serde's serializer: every answer writes it once (~2 k
+/// instructions through serde's escaping writer, bench/analysis.md). Only numbers and fixed
+/// names: nothing to escape.
+fn usage_json(usage: &Usage) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    let number = |out: &mut Vec<u8>, name: &str, n: u64| {
+        let mut digits = [0u8; MAX_DIGITS];
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(decimal(n, &mut digits));
+    };
+    out.push(b'{');
+    number(&mut out, "prompt_tokens", usage.prompt_tokens);
+    out.push(b',');
+    number(&mut out, "completion_tokens", usage.completion_tokens);
+    out.push(b',');
+    number(&mut out, "total_tokens", usage.total_tokens);
+    if let Some(details) = usage.prompt_tokens_details {
+        out.extend_from_slice(b",\"prompt_tokens_details\":{");
+        number(&mut out, "cached_tokens", details.cached_tokens);
+        #[cfg(any(feature = "anthropic", feature = "bedrock"))]
+        if details.cache_write_tokens != 0 {
+            out.push(b',');
+            number(&mut out, "cache_write_tokens", details.cache_write_tokens);
+        }
+        out.push(b'}');
+    }
+    if let Some(details) = usage.completion_tokens_details {
+        out.extend_from_slice(b",\"completion_tokens_details\":{");
+        number(&mut out, "reasoning_tokens", details.reasoning_tokens);
+        out.push(b'}');
+    }
+    out.push(b'}');
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,6 +657,46 @@ mod tests {
             AuthFacts::decode(&empty_team.encode()),
             Some(AuthFacts::default())
         );
+    }
+
+    #[test]
+    fn usage_is_written_as_its_serde_json() {
+        use crate::schema::openai::{CompletionTokensDetails, PromptTokensDetails};
+        let mut cases = vec![
+            Usage::default(),
+            Usage {
+                prompt_tokens: u64::MAX,
+                completion_tokens: 1,
+                total_tokens: 10,
+                ..Usage::default()
+            },
+        ];
+        for cached in [0, 7, u64::MAX] {
+            for reasoning in [None, Some(0), Some(12)] {
+                #[allow(unused_mut)] // (mutated only in builds with cache writes)
+                let mut details = PromptTokensDetails::read(cached);
+                #[cfg(any(feature = "anthropic", feature = "bedrock"))]
+                {
+                    details.cache_write_tokens = reasoning.unwrap_or(3);
+                }
+                cases.push(Usage {
+                    prompt_tokens: 1_000,
+                    completion_tokens: 20,
+                    total_tokens: 1_020,
+                    prompt_tokens_details: (cached != 7 || reasoning.is_some()).then_some(details),
+                    completion_tokens_details: reasoning
+                        .map(|reasoning_tokens| CompletionTokensDetails { reasoning_tokens }),
+                });
+            }
+        }
+        for usage in cases {
+            let encoded = UsageFact::Reported(usage).encode();
+            assert_eq!(encoded, serde_json::to_vec(&usage).unwrap(), "{usage:?}");
+            assert_eq!(
+                UsageFact::decode(&encoded),
+                Some(UsageFact::Reported(usage))
+            );
+        }
     }
 
     #[test]

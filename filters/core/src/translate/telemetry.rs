@@ -19,6 +19,7 @@ use crate::access_log::{self, Field};
 use crate::facts::{self, AuthFacts, Price};
 use crate::host::Host;
 use crate::metrics::Metrics;
+use crate::text;
 
 use super::Usage;
 
@@ -120,23 +121,31 @@ impl TryTelemetry {
         let ttft = self
             .first_byte_ms
             .map(|t| t.saturating_sub(self.started_ms));
-        let mut facts = vec![
-            (Field::InputTokens, tokens.map(|t| t.0.to_string())),
-            (Field::OutputTokens, tokens.map(|t| t.1.to_string())),
-            (Field::TotalTokens, tokens.map(|t| (t.0 + t.1).to_string())),
-            (Field::CostUsd, self.cost_nanos(usage).map(access_log::usd)),
-            (Field::TimeToFirstTokenMs, ttft.map(|t| t.to_string())),
-        ];
+        // Numbers written on the stack, not through `to_string`: every try logs these.
+        self.log_number(host, Field::InputTokens, tokens.map(|t| t.0));
+        self.log_number(host, Field::OutputTokens, tokens.map(|t| t.1));
+        self.log_number(host, Field::TotalTokens, tokens.map(|t| t.0 + t.1));
+        let cost = self.cost_nanos(usage).map(access_log::usd);
+        self.log(host, Field::CostUsd, cost.as_deref());
+        self.log_number(host, Field::TimeToFirstTokenMs, ttft);
         if !self.replied {
-            let error = error_class(self.status, stream_failed);
-            facts.push((Field::Error, error.map(str::to_string)));
+            self.log(host, Field::Error, error_class(self.status, stream_failed));
         }
-        for (field, value) in facts {
-            match value {
-                Some(value) => access_log::record(host, field, &value),
-                None if self.retry => access_log::record(host, field, ""),
-                None => {}
-            }
+    }
+
+    /// One access-log field of the outcome: a retry blanks what it does not know.
+    fn log(&self, host: &mut dyn Host, field: Field, value: Option<&str>) {
+        match value {
+            Some(value) => access_log::record(host, field, value),
+            None if self.retry => access_log::record(host, field, ""),
+            None => {}
+        }
+    }
+
+    fn log_number(&self, host: &mut dyn Host, field: Field, value: Option<u64>) {
+        match value {
+            Some(value) => access_log::record_u64(host, field, value),
+            None => self.log(host, field, None),
         }
     }
 
@@ -183,8 +192,11 @@ impl TryTelemetry {
         // A try cut short (client gone, provider reset) still gets its line.
         self.log_outcome(host, usage, stream_failed);
         let model = model.unwrap_or(NONE);
-        let status = self.status.map(|s| s.to_string());
-        let status = status.as_deref().unwrap_or("none");
+        let mut digits = [0u8; text::MAX_DIGITS];
+        let status = self
+            .status
+            .and_then(|s| std::str::from_utf8(text::decimal(u64::from(s), &mut digits)).ok())
+            .unwrap_or("none");
         let try_labels = [("provider", provider), ("model", model)];
 
         metrics.count(
