@@ -268,6 +268,49 @@ struct IdCache {
     ids: HashMap<String, Option<u32>, BuildHasherDefault<FxHasher>>,
     /// The stat name being looked up, reused from one lookup to the next.
     scratch: String,
+    /// Each metric's last lookup, by name: a request's updates mostly repeat the previous
+    /// request's labels, and comparing a few short values costs a fraction of writing and
+    /// hashing the stat name (~670 instructions an update natively, 7 a request).
+    last: Vec<LastLookup>,
+}
+
+/// A metric's last lookup: its name, label values and id. Its strings are rewritten in
+/// place on a miss, so a warm cache does not allocate.
+#[derive(Debug, Default)]
+struct LastLookup {
+    name: String,
+    labels: Vec<(String, String)>,
+    id: Option<u32>,
+    /// `labels` and `id` hold a lookup (not a new entry's defaults).
+    known: bool,
+}
+
+impl LastLookup {
+    fn is(&self, labels: &[(&str, &str)]) -> bool {
+        self.labels.len() == labels.len()
+            && self
+                .labels
+                .iter()
+                .zip(labels)
+                .all(|((l, v), (label, value))| l == label && v == value)
+    }
+
+    fn remember(&mut self, labels: &[(&str, &str)], id: Option<u32>) {
+        self.labels.truncate(labels.len());
+        for (i, (label, value)) in labels.iter().enumerate() {
+            match self.labels.get_mut(i) {
+                Some((l, v)) => {
+                    l.clear();
+                    l.push_str(label);
+                    v.clear();
+                    v.push_str(value);
+                }
+                None => self.labels.push((label.to_string(), value.to_string())),
+            }
+        }
+        self.id = id;
+        self.known = true;
+    }
 }
 
 impl Metrics {
@@ -280,15 +323,35 @@ impl Metrics {
     ) -> Option<u32> {
         let stat = {
             let mut cache = self.cache.borrow_mut();
-            let IdCache { ids, scratch } = &mut *cache;
+            let IdCache { ids, scratch, last } = &mut *cache;
+            let at = match last.iter().position(|l| l.name == name) {
+                Some(at) => at,
+                None => {
+                    last.push(LastLookup {
+                        name: name.to_string(),
+                        ..LastLookup::default()
+                    });
+                    last.len() - 1
+                }
+            };
+            if let Some(memo) = last.get(at).filter(|m| m.known && m.is(labels)) {
+                return memo.id;
+            }
             write_stat_name(scratch, name, labels);
-            if let Some(id) = ids.get(scratch.as_str()) {
-                return *id;
+            if let Some(&id) = ids.get(scratch.as_str()) {
+                if let Some(memo) = last.get_mut(at) {
+                    memo.remember(labels, id);
+                }
+                return id;
             }
             scratch.clone()
         };
         let id = host.define_metric(kind, &stat);
-        self.cache.borrow_mut().ids.insert(stat, id);
+        let mut cache = self.cache.borrow_mut();
+        cache.ids.insert(stat, id);
+        if let Some(last) = cache.last.iter_mut().find(|l| l.name == name) {
+            last.remember(labels, id);
+        }
         id
     }
 
@@ -436,5 +499,28 @@ mod tests {
         assert_eq!(host.counter(&format!("model=.=z;.;{c}")), None);
         assert_eq!(host.histogram(&stat_name(h, &labels)), vec![7, 9]);
         assert_eq!(host.metrics_defined, 3);
+    }
+
+    #[test]
+    fn a_metrics_last_labels_are_remembered_not_confused() {
+        let metrics = Metrics::default();
+        let mut host = FakeHost::new();
+        let c = "llmgw_router_panic_total";
+        let plain = "llmgw_ratelimit_rls_failures_total";
+        // A metric without labels is defined at its first update like any other.
+        metrics.count(&mut host, plain, &[], 1);
+        metrics.count(&mut host, plain, &[], 1);
+        assert_eq!(host.counter(plain), Some(2));
+        // Alternating values each reach their own series, from the memo or the map.
+        for (model, n) in [("a", 1), ("b", 10), ("a", 100), ("a", 1000), ("b", 10000)] {
+            metrics.count(&mut host, c, &[("model", model)], n);
+        }
+        assert_eq!(host.counter(&format!("model=.=a;.;{c}")), Some(1101));
+        assert_eq!(host.counter(&format!("model=.=b;.;{c}")), Some(10010));
+        // Values that sanitize alike share a series, as their stat name does.
+        metrics.count(&mut host, c, &[("model", "a b")], 1);
+        metrics.count(&mut host, c, &[("model", "a;b")], 2);
+        assert_eq!(host.counter(&format!("model=.=a_b;.;{c}")), Some(3));
+        assert_eq!(host.metrics_defined, 4);
     }
 }

@@ -105,6 +105,7 @@ impl LimitKind {
 }
 
 use crate::calendar::{civil_from_days, days_from_civil};
+use crate::text;
 
 const DAY_MS: u64 = 86_400_000;
 const WEEK_MS: u64 = 7 * DAY_MS;
@@ -210,7 +211,11 @@ pub fn format_utc(ms: u64) -> String {
 
 /// Micro-USD as a USD amount with 6 places: `10000` → `0.010000`.
 pub fn format_usd(micros: u64) -> String {
-    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+    let mut out = String::with_capacity(24);
+    text::push_decimal(&mut out, micros / 1_000_000, 0);
+    out.push('.');
+    text::push_decimal(&mut out, micros % 1_000_000, 6);
+    out
 }
 
 /// At most `max` units of `kind` per `window`.
@@ -240,9 +245,14 @@ impl Usage {
     /// USD.
     pub fn headers(&self) -> [(&'static str, String); 3] {
         let [limit, remaining, reset] = self.limit.kind.headers();
+        // Digits without the formatter: every limited request answers with these.
         let amount = |v: u64| match self.limit.kind {
             LimitKind::Usd => format_usd(v),
-            _ => v.to_string(),
+            _ => {
+                let mut out = String::with_capacity(text::MAX_DIGITS);
+                text::push_decimal(&mut out, v, 0);
+                out
+            }
         };
         [
             (limit, amount(self.limit.max)),
@@ -271,28 +281,41 @@ pub const fn retry_after_secs(reset_ms: u64) -> u64 {
 /// A duration the way OpenAI writes `x-ratelimit-reset-*` (Go's `time.Duration` format at
 /// millisecond precision): `250ms`, `1s`, `17.5s`, `1m0s`, `1h2m3s`.
 pub fn format_duration_ms(ms: u64) -> String {
+    // Written without the formatter (`text`): every limited answer carries one or two.
+    let mut out = String::with_capacity(24);
     if ms == 0 {
-        return "0s".to_string();
+        out.push_str("0s");
+        return out;
     }
     if ms < 1000 {
-        return format!("{ms}ms");
+        text::push_decimal(&mut out, ms, 0);
+        out.push_str("ms");
+        return out;
     }
     let hours = ms / 3_600_000;
     let minutes = ms / 60_000 % 60;
     let seconds = ms / 1000 % 60;
     let frac = ms % 1000;
-    let mut out = String::new();
     if hours > 0 {
-        out.push_str(&format!("{hours}h"));
+        text::push_decimal(&mut out, hours, 0);
+        out.push('h');
     }
     if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
+        text::push_decimal(&mut out, minutes, 0);
+        out.push('m');
     }
-    out.push_str(&seconds.to_string());
+    text::push_decimal(&mut out, seconds, 0);
     if frac > 0 {
-        let digits = format!("{frac:03}");
+        // Milliseconds as three digits, trailing zeros dropped (`17.5s`, not `17.500s`):
+        // 1000 + frac is "1" and the three digits.
+        let mut buf = [0u8; text::MAX_DIGITS];
+        let digits = text::decimal(1000 + frac, &mut buf)
+            .get(1..)
+            .unwrap_or_default();
+        let zeros = digits.iter().rev().take_while(|&&d| d == b'0').count();
+        let kept = digits.get(..digits.len() - zeros).unwrap_or_default();
         out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+        out.extend(kept.iter().map(|&d| char::from(d)));
     }
     out.push('s');
     out
@@ -442,6 +465,46 @@ mod tests {
         assert_eq!(retry_after_secs(1001), 2);
         assert_eq!(retry_after_secs(16_750), 17);
         assert_eq!(retry_after_secs(60_000), 60);
+    }
+
+    /// The formatter's spelling of every amount and duration, checked against what is
+    /// written without it.
+    fn with_format(ms: u64) -> String {
+        if ms == 0 {
+            return "0s".to_string();
+        }
+        if ms < 1000 {
+            return format!("{ms}ms");
+        }
+        let (hours, minutes, seconds, frac) =
+            (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        let mut out = String::new();
+        if hours > 0 {
+            out.push_str(&format!("{hours}h"));
+        }
+        if hours > 0 || minutes > 0 {
+            out.push_str(&format!("{minutes}m"));
+        }
+        out.push_str(&seconds.to_string());
+        if frac > 0 {
+            out.push('.');
+            out.push_str(format!("{frac:03}").trim_end_matches('0'));
+        }
+        out.push('s');
+        out
+    }
+
+    #[test]
+    fn amounts_and_durations_read_as_the_formatter_wrote_them() {
+        let mut samples: Vec<u64> = (0..2_500)
+            .chain([59_999, 60_000, 3_600_000, 3_723_450])
+            .collect();
+        samples.extend([86_400_000 * 400 + 17, u64::MAX]);
+        for ms in samples {
+            assert_eq!(format_duration_ms(ms), with_format(ms), "{ms}");
+            let usd = format!("{}.{:06}", ms / 1_000_000, ms % 1_000_000);
+            assert_eq!(format_usd(ms), usd, "{ms}");
+        }
     }
 
     #[test]
