@@ -29,6 +29,18 @@ pub fn number(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(crate::text::decimal(n, &mut digits));
 }
 
+/// `items` as an array, each written by `write`.
+pub fn list<T>(out: &mut Vec<u8>, items: &[T], mut write: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item);
+    }
+    out.push(b']');
+}
+
 /// `"key":`, after a comma unless it is the first.
 fn key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
     if !std::mem::take(first) {

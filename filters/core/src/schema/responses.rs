@@ -469,6 +469,27 @@ fn typed<'o>(out: &'o mut Vec<u8>, kind: &str) -> Object<'o> {
     object
 }
 
+/// An output item's `type`, `id` and `status`, its other fields to follow.
+fn item<'o>(out: &'o mut Vec<u8>, kind: &str, id: &str, status: Status) -> Object<'o> {
+    let mut object = typed(out, kind);
+    object.string("id", id).string("status", status.as_str());
+    object
+}
+
+/// A content event's position: `sequence_number`, `item_id`, `output_index`, `content_index`.
+fn content_at(
+    o: &mut Object<'_>,
+    sequence_number: u64,
+    item_id: &str,
+    output_index: usize,
+    content_index: usize,
+) {
+    o.number("sequence_number", sequence_number)
+        .string("item_id", item_id)
+        .number("output_index", output_index as u64)
+        .number("content_index", content_index as u64);
+}
+
 impl Response<'_> {
     pub fn write(&self, out: &mut Vec<u8>) {
         let mut o = Object::new(out);
@@ -502,15 +523,7 @@ impl Response<'_> {
             .opt_number("max_output_tokens", self.max_output_tokens)
             .opt_number("max_tool_calls", self.max_tool_calls)
             .string("model", self.model);
-        let output = o.field("output");
-        output.push(b'[');
-        for (i, item) in self.output.iter().enumerate() {
-            if i > 0 {
-                output.push(b',');
-            }
-            item.write(output);
-        }
-        output.push(b']');
+        json_write::list(o.field("output"), self.output, |out, item| item.write(out));
         o.bool("parallel_tool_calls", self.parallel_tool_calls)
             .opt_string("previous_response_id", self.previous_response_id);
         let mut r = Object::new(o.field("reasoning"));
@@ -569,22 +582,12 @@ impl OutputItem {
                 role,
                 content,
             } => {
-                let mut o = typed(out, "message");
-                o.string("id", id)
-                    .string("status", status.as_str())
-                    .string("role", role);
-                let parts = o.field("content");
-                parts.push(b'[');
-                for (i, part) in content.iter().enumerate() {
-                    if i > 0 {
-                        parts.push(b',');
-                    }
-                    match part {
-                        OutputContent::OutputText { text, .. } => output_text(parts, text),
-                        OutputContent::Refusal { refusal } => refusal_part(parts, refusal),
-                    }
-                }
-                parts.push(b']');
+                let mut o = item(out, "message", id, *status);
+                o.string("role", role);
+                json_write::list(o.field("content"), content, |out, part| match part {
+                    OutputContent::OutputText { text, .. } => output_text(out, text),
+                    OutputContent::Refusal { refusal } => refusal_part(out, refusal),
+                });
                 o.end();
             }
             OutputItem::FunctionCall {
@@ -594,10 +597,8 @@ impl OutputItem {
                 call_id,
                 name,
             } => {
-                let mut o = typed(out, "function_call");
-                o.string("id", id)
-                    .string("status", status.as_str())
-                    .string("arguments", arguments)
+                let mut o = item(out, "function_call", id, *status);
+                o.string("arguments", arguments)
                     .string("call_id", call_id)
                     .string("name", name);
                 o.end();
@@ -608,28 +609,15 @@ impl OutputItem {
                 summary,
                 content,
             } => {
-                let mut o = typed(out, "reasoning");
-                o.string("id", id).string("status", status.as_str());
-                let list = o.field("summary");
-                list.push(b'[');
-                for (i, entry) in summary.iter().enumerate() {
-                    if i > 0 {
-                        list.push(b',');
-                    }
-                    json_write::value(list, entry);
-                }
-                list.push(b']');
-                let list = o.field("content");
-                list.push(b'[');
-                for (i, part) in content.iter().enumerate() {
-                    if i > 0 {
-                        list.push(b',');
-                    }
-                    let mut p = Object::new(list);
+                let mut o = item(out, "reasoning", id, *status);
+                json_write::list(o.field("summary"), summary, |out, entry| {
+                    json_write::value(out, entry)
+                });
+                json_write::list(o.field("content"), content, |out, part| {
+                    let mut p = Object::new(out);
                     p.string("type", part.kind).string("text", &part.text);
                     p.end();
-                }
-                list.push(b']');
+                });
                 o.end();
             }
         }
@@ -721,10 +709,13 @@ impl StreamEvent<'_> {
                 content_index,
                 part,
             } => {
-                o.number("sequence_number", *sequence_number)
-                    .string("item_id", item_id)
-                    .number("output_index", *output_index as u64)
-                    .number("content_index", *content_index as u64);
+                content_at(
+                    &mut o,
+                    *sequence_number,
+                    item_id,
+                    *output_index,
+                    *content_index,
+                );
                 part.write(o.field("part"));
             }
             StreamEvent::OutputTextDelta {
@@ -742,20 +733,8 @@ impl StreamEvent<'_> {
                 content_index,
                 text,
                 ..
-            } => {
-                let name = if matches!(self, StreamEvent::OutputTextDelta { .. }) {
-                    "delta"
-                } else {
-                    "text"
-                };
-                o.number("sequence_number", *sequence_number)
-                    .string("item_id", item_id)
-                    .number("output_index", *output_index as u64)
-                    .number("content_index", *content_index as u64)
-                    .string(name, text)
-                    .raw("logprobs", b"[]");
             }
-            StreamEvent::RefusalDelta {
+            | StreamEvent::RefusalDelta {
                 sequence_number,
                 item_id,
                 output_index,
@@ -784,17 +763,26 @@ impl StreamEvent<'_> {
                 text,
             } => {
                 let name = match self {
-                    StreamEvent::RefusalDelta { .. } | StreamEvent::ReasoningTextDelta { .. } => {
-                        "delta"
-                    }
+                    StreamEvent::OutputTextDelta { .. }
+                    | StreamEvent::RefusalDelta { .. }
+                    | StreamEvent::ReasoningTextDelta { .. } => "delta",
                     StreamEvent::RefusalDone { .. } => "refusal",
                     _ => "text",
                 };
-                o.number("sequence_number", *sequence_number)
-                    .string("item_id", item_id)
-                    .number("output_index", *output_index as u64)
-                    .number("content_index", *content_index as u64)
-                    .string(name, text);
+                content_at(
+                    &mut o,
+                    *sequence_number,
+                    item_id,
+                    *output_index,
+                    *content_index,
+                );
+                o.string(name, text);
+                if matches!(
+                    self,
+                    StreamEvent::OutputTextDelta { .. } | StreamEvent::OutputTextDone { .. }
+                ) {
+                    o.raw("logprobs", b"[]");
+                }
             }
             StreamEvent::FunctionCallArgumentsDelta {
                 sequence_number,
