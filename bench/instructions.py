@@ -20,7 +20,9 @@ between Envoy and V8, Envoy's work behind each host call, the filters' own code.
 `--rows` takes bench/run.py's row keys; `--baseline-wasm DIR` adds each llmgw row again with
 the modules in DIR (e.g. a previous build), for a before/after in one run; `--baseline DIR` does
 the same with DIR/wasm/*.wasm and DIR/native/libllmgw.so (as bench/stream_instructions.py), so
-the native rows get their before too. The callgrind dumps stay in build/bench/callgrind/
+the native rows get their before too; `--baseline-config FILE` measures each llmgw row again with
+the modules as built but the gateway.yaml at FILE (e.g. main's: a config change's before/after).
+The callgrind dumps stay in build/bench/callgrind/
 (`cg.<pid>.out*`, one Envoy per row, the pid logged with the row) until the next run, for
 `callgrind_annotate --inclusive=yes`; build libllmgw.so with symbols for that (bench/analysis.md). `--calls` prices
 host calls as bench/hostcalls.py does (the probe filter makes one kind of call N times a
@@ -42,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostcalls  # noqa: E402
 import run as bench  # noqa: E402
+import variants  # noqa: E402
 from variants import harness  # noqa: E402
 
 OUT_DIR = bench.BENCH_DIR / "callgrind"
@@ -136,8 +139,12 @@ def sender(port: int, path: str, headers: dict[str, str], payload: bytes) -> cal
 NATIVE_PATH = "ENVOY_DYNAMIC_MODULES_SEARCH_PATH"
 
 
+LLMGW_ROWS = ("auth", "router", "ratelimit", "translate", "translate-anthropic")
+
+
 def measure_rows(keys: list[str], baseline: str | None, requests: int,
-                 native_baseline: str | None = None) -> list[tuple[str, float]]:
+                 native_baseline: str | None = None,
+                 baseline_config: str | None = None) -> list[tuple[str, float]]:
     noop = bench.ensure_noop()
     servers, rows = bench.plan("skip", None, "", None, "", noop, "nginx", None)
     known = {r.key: r for r in rows}
@@ -145,14 +152,16 @@ def measure_rows(keys: list[str], baseline: str | None, requests: int,
         sys.exit(f"instructions: unknown rows {unknown}; known: {', '.join(known)}")
     mock, fast = bench.start_replay_upstreams("instructions")
     upstreams = {"fast": fast, "mock": mock}
-    runs = [(k, None) for k in keys]
+    llmgw = [k for k in keys if k.startswith("full") or k in LLMGW_ROWS]
+    runs = [(k, None, None) for k in keys]
     if baseline:
-        runs += [(k, baseline) for k in keys if k.startswith("full") or k in
-                 ("auth", "router", "ratelimit", "translate", "translate-anthropic")]
+        runs += [(k, baseline, None) for k in llmgw]
+    if baseline_config:
+        runs += [(k, None, baseline_config) for k in llmgw]
     search_path = os.environ.get(NATIVE_PATH)
     results = []
     try:
-        for key, wasm_dir in runs:
+        for key, wasm_dir, config in runs:
             row = known[key]
             if row.stream:
                 sys.exit(f"instructions: {key} is a streamed row; only non-streamed rows")
@@ -166,11 +175,12 @@ def measure_rows(keys: list[str], baseline: str | None, requests: int,
                 os.environ.pop(NATIVE_PATH, None)
             else:
                 os.environ[NATIVE_PATH] = search_path
-            server.start(upstreams)
+            with variants.gateway_yaml(config):
+                server.start(upstreams)
             try:
                 send = sender(server.envoy.port, server.path, server.headers,
                               bench.body(row.model, row.stream))
-                label = row.label + (f" ({wasm_dir})" if wasm_dir else "")
+                label = row.label + (f" ({wasm_dir or config})" if wasm_dir or config else "")
                 pid = server.envoy.proc.pid
                 results.append((label, count(pid, send, requests)))
                 bench.log(f"{label}: {results[-1][1] / 1000:,.1f} k instructions per request "
@@ -218,6 +228,8 @@ def main() -> None:
                     help="bench/run.py row keys, comma-separated, or 'none'")
     ap.add_argument("--baseline-wasm", help="also measure the llmgw rows with the modules here")
     ap.add_argument("--baseline", help="also measure the llmgw rows with DIR/wasm and DIR/native")
+    ap.add_argument("--baseline-config",
+                    help="also measure the llmgw rows with this gateway.yaml (the modules as built)")
     ap.add_argument("--calls", help="host calls to price (comma-separated, or 'all')")
     ap.add_argument("--times", type=int, default=50, help="calls per request when pricing")
     ap.add_argument("--requests", type=int, default=300, help="counted requests per figure")
@@ -228,7 +240,8 @@ def main() -> None:
         if opts.baseline:
             wasm_base = str(Path(opts.baseline).resolve() / "wasm")
             native_base = str(Path(opts.baseline).resolve() / "native")
-        rows = measure_rows(opts.rows.split(","), wasm_base, opts.requests, native_base)
+        rows = measure_rows(opts.rows.split(","), wasm_base, opts.requests, native_base,
+                            opts.baseline_config)
         plain = dict(rows).get("plain Envoy")
         print("\n| target | k instructions per request | added vs plain Envoy | ÷ plain |")
         print("|---|---|---|---|")

@@ -40,6 +40,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -213,7 +214,8 @@ def start_mock() -> Upstream:
 
 UPSTREAM_NOTE_NGINX = (
     "non-streamed rows: nginx (1 worker) replaying the mock provider's own answers byte for byte "
-    "(`return 200 '<answer>'`), so the upstream costs next to nothing; streamed rows and TTFT: "
+    "(`return 200 '<answer>'`) with its headers (OpenAI's recorded 27: `add_header`), so the "
+    "upstream costs next to nothing; streamed rows and TTFT: "
     "the mock provider (`tests/mock-provider`, release build), which sends one chunk per SSE "
     "frame like a real provider.")
 
@@ -242,15 +244,37 @@ def _nginx_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def capture_answers(mock: Upstream) -> dict[str, str]:
+# What nginx sets itself on every answer; the mock's own values of these are not replayed.
+NGINX_OWN_HEADERS = {"server", "date", "content-type", "content-length", "connection",
+                     "keep-alive", "transfer-encoding"}
+# The providers' request ids (translate renames them to x-provider-request-id): one per answer,
+# as a provider sends it, from nginx's own `$request_id`.
+REQUEST_ID_HEADERS = {"x-request-id", "request-id"}
+
+
+class Answer(NamedTuple):
+    """A fixed answer for nginx: body, content type, and the provider's other headers."""
+    body: str
+    content_type: str
+    headers: list[tuple[str, str]]
+
+
+def capture_answers(mock: Upstream) -> dict[str, Answer]:
     """The mock's own answers to the bench requests (OpenAI, and Anthropic as translate sends
-    it), for nginx to replay byte for byte."""
-    def post(path: str, payload: dict, headers: dict) -> str:
+    it), for nginx to replay byte for byte, with their headers: the mock sends a real
+    provider's (tests/mock-provider/src/account.rs), for OpenAI the 27 of a recorded
+    api.openai.com chat completion (`scenario::OPENAI_HEADERS`: the response printed in the
+    README of github.com/yasuota/FastlyAIAccelerator-OpenAI, 2025-03-01), 15 of them the
+    account's. So the gateway rows pay for those headers as they do with real traffic (an
+    upstream answering with nginx's few headers left translate's 15 removals out)."""
+    def post(path: str, payload: dict, headers: dict) -> Answer:
         req = urllib.request.Request(
             mock.url + path, data=json.dumps(payload).encode(), method="POST",
             headers={"content-type": "application/json", **headers})
         with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.read().decode()
+            return Answer(resp.read().decode(), resp.headers.get("content-type", ""),
+                          [(n.lower(), v) for n, v in resp.getheaders()
+                           if n.lower() not in NGINX_OWN_HEADERS])
     messages = [{"role": "user", "content": PROMPT}]
     return {
         "/v1/chat/completions": post("/v1/chat/completions",
@@ -260,6 +284,19 @@ def capture_answers(mock: Upstream) -> dict[str, str]:
                              {"model": ANTHROPIC_MODEL, "max_tokens": 4096, "messages": messages},
                              {"x-api-key": "sk-mock-anthropic", "anthropic-version": "2023-06-01"}),
     }
+
+
+def _nginx_location(path: str, answer: Answer) -> str:
+    """One `location` answering `path` with `answer`: its headers as `add_header` lines (in the
+    mock's order, a name sent twice added twice), then the fixed body."""
+    lines = [f"    location = {path} {{",
+             f"      default_type {_nginx_string(answer.content_type or 'application/json')};"]
+    for name, value in answer.headers:
+        value = '"req_$request_id"' if name in REQUEST_ID_HEADERS else _nginx_string(value)
+        lines.append(f"      add_header {name} {value};")
+    lines.append(f"      return 200 {_nginx_string(answer.body)};")
+    lines.append("    }")
+    return "\n".join(lines)
 
 
 def start_replay_upstreams(tool: str) -> tuple[Upstream, Upstream]:
@@ -273,14 +310,13 @@ def start_replay_upstreams(tool: str) -> tuple[Upstream, Upstream]:
     return mock, start_nginx(nginx, capture_answers(mock))
 
 
-def start_nginx(exe: str, answers: dict[str, str]) -> Upstream:
-    """nginx answering each path with a fixed body: the upstream kept out of the measurement."""
+def start_nginx(exe: str, answers: dict[str, Answer]) -> Upstream:
+    """nginx answering each path with a fixed answer, the provider's headers included: the
+    upstream kept out of the measurement."""
     prefix = BENCH_DIR / "nginx"
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
     port = harness.free_port()
-    locations = "\n".join(
-        f"    location = {path} {{ default_type application/json; return 200 {_nginx_string(a)}; }}"
-        for path, a in answers.items())
+    locations = "\n".join(_nginx_location(path, a) for path, a in answers.items())
     conf = prefix / "nginx.conf"
     conf.write_text(f"""worker_processes 1;
 daemon off;

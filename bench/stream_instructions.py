@@ -34,7 +34,8 @@ function of libllmgw.so (the native filters' code, the host calls into Envoy inc
     .venv/bin/python bench/stream_instructions.py --baseline /tmp/before  # before/after
 
 `--baseline DIR` measures each llmgw row again with DIR/wasm/*.wasm and DIR/native/libllmgw.so
-(a previous build): a before/after in one run.
+(a previous build): a before/after in one run. `--baseline-config FILE` does the same with the
+modules as built and the gateway.yaml at FILE (e.g. main's, for a config change).
 
 Rows: plain, full (4 wasm filters), full-no-ratelimit, full-no-translate, and the same with
 `-native` (libllmgw.so); a filter's part is the chain's count minus the chain without it.
@@ -57,6 +58,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import instructions  # noqa: E402
 import run as bench  # noqa: E402
+import variants  # noqa: E402
 from variants import harness  # noqa: E402
 
 A, R, L, T = {"llmgw.auth"}, {"llmgw.router"}, {"llmgw.ratelimit"}, {"llmgw.translate"}
@@ -152,7 +154,7 @@ def one_stream(server: bench.Server, payload: bytes, hooks: bool) -> list[tuple[
 
 
 def measure(key: str, upstreams: dict, requests: int, ratelimit: dict,
-            baseline: Path | None) -> list[tuple[str, dict]]:
+            baseline: Path | None, config: Path | None = None) -> list[tuple[str, dict]]:
     native = key.endswith("-native")
     chain = CHAINS[key.removesuffix("-native")]
     server = bench.Server(key, key, "envoy", chain, upstream="mock", native=native)
@@ -162,7 +164,8 @@ def measure(key: str, upstreams: dict, requests: int, ratelimit: dict,
         server.wasm_dir = str(baseline / "wasm")
         os.environ[NATIVE_PATH] = str(baseline / "native")
     try:
-        server.start(upstreams)
+        with variants.gateway_yaml(config):
+            server.start(upstreams)
     finally:
         if search_path is None:
             os.environ.pop(NATIVE_PATH, None)
@@ -190,15 +193,19 @@ def main() -> None:
     ap.add_argument("--rows", default=DEFAULT_ROWS)
     ap.add_argument("--requests", type=int, default=5, help="streams per row (the least disturbed is shown)")
     ap.add_argument("--baseline", help="also measure each llmgw row with the build in this dir")
+    ap.add_argument("--baseline-config",
+                    help="also measure each llmgw row with this gateway.yaml (the modules as built)")
     ap.add_argument("--token-limits", action="store_true",
                     help="a token limit: ratelimit forces and charges the stream's usage")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--keep", help="keep each window's callgrind dump in this directory")
     opts = ap.parse_args()
     keys = opts.rows.split(",")
-    runs = [(k, None) for k in keys]
+    runs = [(k, None, None) for k in keys]
     if opts.baseline:
-        runs += [(k, Path(opts.baseline).resolve()) for k in keys if k != "plain"]
+        runs += [(k, Path(opts.baseline).resolve(), None) for k in keys if k != "plain"]
+    if opts.baseline_config:
+        runs += [(k, None, Path(opts.baseline_config).resolve()) for k in keys if k != "plain"]
     if opts.keep:
         global KEEP
         KEEP = Path(opts.keep)
@@ -211,9 +218,11 @@ def main() -> None:
     mock = bench.start_mock()
     results = {}
     try:
-        for key, baseline in runs:
-            label = key + (" (baseline)" if baseline else "")
-            results[label] = measure(key, {"mock": mock}, opts.requests, ratelimit, baseline)
+        for key, baseline, config in runs:
+            label = key + (" (baseline)" if baseline else "") + (
+                " (baseline config)" if config else "")
+            results[label] = measure(key, {"mock": mock}, opts.requests, ratelimit, baseline,
+                                     config)
             bench.log(f"{label}: " + ", ".join(f"{n} {c['total'] / 1000:,.1f} k"
                                                 for n, c in results[label]))
     finally:

@@ -17,6 +17,7 @@ ceiling too and the rows still differ only by wasm.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import sys
@@ -28,6 +29,20 @@ import harness  # noqa: E402
 
 FILTERS = ("llmgw.auth", "llmgw.router", "llmgw.ratelimit", "llmgw.translate")
 FACTS_RS = ROOT / "filters" / "core" / "src" / "facts.rs"
+
+
+@contextlib.contextmanager
+def gateway_yaml(path: Path | None):
+    """Inside, every config is derived from the gateway.yaml at `path` (e.g. an earlier commit's,
+    `git show main:envoy/gateway.yaml`) instead of the shipped one: a before/after of a config
+    change in one run (bench/instructions.py, bench/stream_instructions.py `--baseline-config`)."""
+    shipped = harness.GATEWAY_YAML
+    if path is not None:
+        harness.GATEWAY_YAML = Path(path)
+    try:
+        yield
+    finally:
+        harness.GATEWAY_YAML = shipped
 
 
 def llmgw_headers() -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,51 @@ def test_filter_configs_are_json_strings_not_structs():
             found += 1
             assert node["configuration"]["@type"] == "type.googleapis.com/google.protobuf.StringValue"
     assert found >= 4
+
+
+HEADER_MUTATION = "envoy.filters.http.header_mutation"
+
+
+def _upstream_chains(config: dict) -> list[list[str]]:
+    """The upstream filter chains (filter names in order) that hold translate."""
+    return [[f["name"] for f in node["http_filters"]] for node in harness._walk(config)
+            if any(f.get("name") == "llmgw.translate" for f in node.get("http_filters", []))]
+
+
+ENVOY_TRANSLATE_YAML = sorted(p for p in (harness.ROOT / "envoy").rglob("*.yaml")
+                              if "name: llmgw.translate" in p.read_text())
+
+
+@pytest.mark.parametrize("path", ENVOY_TRANSLATE_YAML,
+                         ids=lambda p: str(p.relative_to(harness.ROOT)))
+def test_envoy_removes_the_account_headers_wherever_translate_runs(path):
+    """Every shipped config with translate has Envoy remove the account headers no translator
+    reads, right after translate (first on the answer's way back), with gateway.yaml's list
+    (which translate::envoy_removal_tests checks against core's). The Istio and Envoy Gateway
+    manifests carry gateway.yaml's clusters (test_manifests.py)."""
+    def removal(config: dict) -> list[dict]:
+        (found,) = {json.dumps(n["typed_config"], sort_keys=True) for n in harness._walk(config)
+                    if n.get("name") == HEADER_MUTATION}
+        return json.loads(found)
+    shipped = yaml.safe_load(harness.GATEWAY_YAML.read_text())
+    config = yaml.safe_load(path.read_text())
+    assert removal(config) == removal(shipped)
+    chains = _upstream_chains(config)
+    assert chains
+    for chain in chains:
+        assert chain == ["llmgw.translate", HEADER_MUTATION, "envoy.filters.http.upstream_codec"]
+
+
+def test_the_generated_variants_keep_envoys_account_header_removal():
+    """The one-module and native configurations the tests and the bench run keep it too."""
+    clusters = len(_upstream_chains(yaml.safe_load(harness.GATEWAY_YAML.read_text())))
+    assert clusters == 8  # the seven providers and the fallback chain
+    for config in (harness.combine_downstream(_config({})), harness.native_filters(_config({}))):
+        chains = _upstream_chains(config)
+        assert len(chains) == clusters
+        for chain in chains:
+            assert chain == ["llmgw.translate", HEADER_MUTATION,
+                             "envoy.filters.http.upstream_codec"]
 
 
 def test_the_one_module_variant_validates(tmp_path):

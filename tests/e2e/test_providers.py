@@ -370,9 +370,10 @@ OPENAI_PASSED_ON = [
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_an_openai_answer_reaches_the_client_with_exactly_its_headers(gateway, stream):
-    """translate removes an OpenAI answer's account headers (14 names, `set-cookie` sent twice)
-    and adds the provider's request id; Envoy hands the client every other header of the provider's, `:status` included, in
-    its order. Pinned name by name, so a change in how translate writes the map (one
+    """An OpenAI answer's account headers (14 names, `set-cookie` sent twice) are removed (by
+    Envoy's header_mutation upstream filter where gateway.yaml has it, translate removing the
+    rest: the request id, which it renames to `x-provider-request-id`); Envoy hands the client
+    every other header of the provider's, `:status` included, in its order. Pinned name by name, so a change in how translate writes the map (one
     `proxy_set_header_map_pairs` replacement was measured and gave the same list on Envoy 1.40:
     bench/analysis.md) must keep what the client sees."""
     url = urlparse(gateway.url)

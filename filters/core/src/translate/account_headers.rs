@@ -11,40 +11,51 @@ pub const PROVIDER_REQUEST_ID: &str = "x-provider-request-id";
 
 /// The providers' names for their request id: OpenAI `x-request-id`, Anthropic `request-id`,
 /// Azure OpenAI `apim-request-id`, Amazon Bedrock `x-amzn-requestid`.
-const REQUEST_ID_HEADERS: [&str; 4] = [
+pub const REQUEST_ID_HEADERS: [&str; 4] = [
     "x-request-id",
     "request-id",
     "apim-request-id",
     "x-amzn-requestid",
 ];
 
-/// Headers about the provider account: its limits and usage (`x-ratelimit-*`,
+/// Name prefixes of the account's headers: its limits and usage (`x-ratelimit-*`,
 /// `anthropic-ratelimit-*`), organisation and project (`openai-organization`,
 /// `openai-project`, `anthropic-organization-id`), the provider's internals
-/// (`openai-processing-ms`, `x-ms-*`, `azureml-*`, `x-amzn-*`, `cf-ray`) and its cookies. The
-/// gateway's own rate-limit headers are ratelimit's, added after this on the way out.
-/// `retry-after` stays: the client should wait that long.
+/// (`openai-processing-ms`, `x-ms-*`, `azureml-*`, `x-amzn-*`, `cf-ray`).
+///
+/// envoy/gateway.yaml has Envoy remove those of them no translator reads before translate sees
+/// the answer (`envoy.filters.http.header_mutation`; `envoy_removal_tests` holds the two lists
+/// together), which saves translate a host call per header; translate's own removal stays for
+/// deployments without it.
+pub const ACCOUNT_PREFIXES: [&str; 8] = [
+    "x-ratelimit-",
+    "openai-",
+    "anthropic-",
+    "x-ms-",
+    "azureml-",
+    "x-amzn-",
+    "x-goog-",
+    "cf-",
+];
+
+/// The account's headers by exact name, besides its request id ([`REQUEST_ID_HEADERS`]):
+/// the provider's cookies.
+pub const ACCOUNT_NAMES: [&str; 1] = ["set-cookie"];
+
+/// Headers about the provider account ([`ACCOUNT_PREFIXES`], [`ACCOUNT_NAMES`], its request id
+/// under any provider's name), which is none of the client's business. The gateway's own
+/// rate-limit headers are ratelimit's, added after this on the way out. `retry-after` stays:
+/// the client should wait that long.
 pub fn is_account_header(name: &str) -> bool {
-    const PREFIXES: [&str; 8] = [
-        "x-ratelimit-",
-        "openai-",
-        "anthropic-",
-        "x-ms-",
-        "azureml-",
-        "x-amzn-",
-        "x-goog-",
-        "cf-",
-    ];
-    const EXACT: [&str; 3] = ["set-cookie", "x-request-id", "request-id"];
     let has_prefix = |prefix: &str| {
         name.get(..prefix.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
     };
-    PREFIXES.iter().any(|prefix| has_prefix(prefix))
-        || EXACT.iter().any(|exact| name.eq_ignore_ascii_case(exact))
-        || REQUEST_ID_HEADERS
+    ACCOUNT_PREFIXES.iter().any(|prefix| has_prefix(prefix))
+        || ACCOUNT_NAMES
             .iter()
-            .any(|known| name.eq_ignore_ascii_case(known))
+            .chain(REQUEST_ID_HEADERS.iter())
+            .any(|exact| name.eq_ignore_ascii_case(exact))
 }
 
 /// The provider's request id among its response headers, under whichever name it uses.

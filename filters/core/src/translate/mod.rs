@@ -94,6 +94,9 @@ mod cache_tests;
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
 mod embeddings_tests;
 #[cfg(test)]
+#[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
+mod envoy_removal_tests;
+#[cfg(test)]
 mod family_tests;
 #[cfg(test)]
 #[cfg(all(feature = "anthropic", feature = "gemini", feature = "bedrock"))]
