@@ -213,6 +213,9 @@ def metric_name(prometheus_name: str) -> str:
     return native[1] if native else prometheus_name
 
 
+# gateway.yaml's upstream filter that removes the provider account's headers before translate.
+ACCOUNT_HEADER_REMOVAL = "envoy.filters.http.header_mutation"
+
 DYNAMIC_MODULE_FILTER = (
     "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
 )
@@ -241,6 +244,15 @@ def native_filters(config: dict, only: set[str] | None = None) -> dict:
                 "value": wasm["configuration"]["value"],
             },
         }
+    if only is None or "llmgw.translate" in only:
+        # Envoy's removal of the account headers before translate (gateway.yaml) pays in wasm,
+        # where each of translate's removals crosses into the VM, not natively, where they are
+        # direct calls: native translate removes them itself (bench/analysis.md, "Issue 16,
+        # account headers removed by Envoy").
+        for node in _walk(config):
+            chain = node.get("http_filters")
+            if isinstance(chain, list) and any(f.get("name") == "llmgw.translate" for f in chain):
+                chain[:] = [f for f in chain if f.get("name") != ACCOUNT_HEADER_REMOVAL]
     return config
 
 

@@ -111,7 +111,7 @@ def test_filter_configs_are_json_strings_not_structs():
     assert found >= 4
 
 
-HEADER_MUTATION = "envoy.filters.http.header_mutation"
+HEADER_MUTATION = harness.ACCOUNT_HEADER_REMOVAL
 
 
 def _upstream_chains(config: dict) -> list[list[str]]:
@@ -144,16 +144,24 @@ def test_envoy_removes_the_account_headers_wherever_translate_runs(path):
         assert chain == ["llmgw.translate", HEADER_MUTATION, "envoy.filters.http.upstream_codec"]
 
 
-def test_the_generated_variants_keep_envoys_account_header_removal():
-    """The one-module and native configurations the tests and the bench run keep it too."""
+def test_the_generated_variants_keep_envoys_account_header_removal_where_it_pays():
+    """The one-module configuration the tests and the bench run keeps it; the native one leaves
+    it out (native translate's removals are direct calls: it does not pay there), so the native
+    suites run translate's own removal through a real Envoy; a mixed chain with wasm translate
+    keeps it."""
     clusters = len(_upstream_chains(yaml.safe_load(harness.GATEWAY_YAML.read_text())))
     assert clusters == 8  # the seven providers and the fallback chain
-    for config in (harness.combine_downstream(_config({})), harness.native_filters(_config({}))):
+    codec = "envoy.filters.http.upstream_codec"
+    expected = [
+        (harness.combine_downstream(_config({})), [HEADER_MUTATION]),
+        (harness.native_filters(_config({}), only={"llmgw.ratelimit"}), [HEADER_MUTATION]),
+        (harness.native_filters(_config({})), []),
+    ]
+    for config, removal in expected:
         chains = _upstream_chains(config)
         assert len(chains) == clusters
         for chain in chains:
-            assert chain == ["llmgw.translate", HEADER_MUTATION,
-                             "envoy.filters.http.upstream_codec"]
+            assert chain == ["llmgw.translate", *removal, codec]
 
 
 def test_the_one_module_variant_validates(tmp_path):
