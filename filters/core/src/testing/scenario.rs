@@ -239,10 +239,21 @@ pub fn openai_stream_headers() -> Vec<(String, String)> {
 /// each piece of `events`, the last with `end_of_stream`. Returns the calls of the headers and
 /// of each piece, the last piece's including the stream's end.
 pub fn stream_calls(filter: &mut dyn HttpFilter, host: &mut FakeHost, events: &[&str]) -> Vec<u32> {
+    stream_calls_with_headers(filter, host, openai_stream_headers(), events)
+}
+
+/// [`stream_calls`] with the answer's response headers as `headers` (e.g. what an Envoy filter
+/// in front of translate on the way back left of them).
+pub fn stream_calls_with_headers(
+    filter: &mut dyn HttpFilter,
+    host: &mut FakeHost,
+    headers: Vec<(String, String)>,
+    events: &[&str],
+) -> Vec<u32> {
     filter.on_request_headers(host, false);
     let size = host.request_body.len();
     filter.on_request_body(host, size, true);
-    host.response_headers = openai_stream_headers();
+    host.response_headers = headers;
     host.properties.insert(
         vec!["response".into(), "code_details".into()],
         b"via_upstream".to_vec(),

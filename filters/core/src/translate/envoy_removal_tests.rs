@@ -157,3 +157,38 @@ fn envoy_removes_every_account_header_nothing_reads() {
     derived.sort();
     assert_eq!(yaml_removals(GATEWAY_YAML), derived);
 }
+
+/// What the filter saves translate: on OpenAI's real stream headers
+/// ([`scenario::openai_stream_headers`], 22, 15 of them the account's), Envoy leaves 8, and
+/// translate's response-headers step makes 4 host calls (the map, the request id's removal and
+/// its renamed copy, the usage marker) instead of 18 (14 removals more), while the client gets
+/// exactly the headers it gets without the filter.
+#[cfg(feature = "anthropic")]
+#[test]
+fn after_envoys_removal_translate_removes_nothing_and_the_client_gets_the_same_headers() {
+    use crate::testing::scenario::{self, Roots};
+    let removals = yaml_removals(GATEWAY_YAML);
+    let roots = Roots::new().expect("the scenario's configs");
+    let mut alone = scenario::routed_request("openai", "gpt-4o-mini");
+    let calls_alone = scenario::stream_calls(&mut roots.translate.new_filter(), &mut alone, &[]);
+    let after_envoy: Vec<(String, String)> = scenario::openai_stream_headers()
+        .into_iter()
+        .filter(|(name, _)| !removals.iter().any(|r| r.removes(name)))
+        .collect();
+    assert_eq!(after_envoy.len(), 8, "{after_envoy:?}");
+    let mut behind_envoy = scenario::routed_request("openai", "gpt-4o-mini");
+    let calls_behind_envoy = scenario::stream_calls_with_headers(
+        &mut roots.translate.new_filter(),
+        &mut behind_envoy,
+        after_envoy,
+        &[],
+    );
+    assert_eq!(behind_envoy.response_headers, alone.response_headers);
+    assert_eq!(calls_alone, [18]);
+    assert_eq!(
+        calls_behind_envoy,
+        [4],
+        "{:#?}",
+        behind_envoy.call_log.take()
+    );
+}
