@@ -165,7 +165,7 @@ fn envoy_removes_every_account_header_nothing_reads() {
 /// exactly the headers it gets without the filter.
 #[cfg(feature = "anthropic")]
 #[test]
-fn after_envoys_removal_translate_removes_nothing_and_the_client_gets_the_same_headers() {
+fn behind_envoys_removal_translate_removes_only_the_request_id() {
     use crate::testing::scenario::{self, Roots};
     let removals = yaml_removals(GATEWAY_YAML);
     let roots = Roots::new().expect("the scenario's configs");
